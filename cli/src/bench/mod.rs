@@ -1,0 +1,33 @@
+//! `tokken-cli bench ...`: speed figures as JSON lines, each next to this machine's
+//! peak measured by our own probe in the same run.
+
+mod forward;
+mod gemm;
+mod tokenizer;
+
+use clap::Subcommand;
+
+/// Flags of `tokken-cli bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// f32 / bf16 GEMM on BERT-base shapes vs the measured FMA peak.
+    Gemm(gemm::Args),
+    /// Analyzer and full-encode throughput on livedoor body lines (vs `mecab` when installed).
+    Tokenizer(tokenizer::Args),
+    /// BERT forward latency / throughput vs the measured peak.
+    Forward(forward::Args),
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.what {
+        What::Gemm(a) => gemm::run(a),
+        What::Tokenizer(a) => tokenizer::run(a),
+        What::Forward(a) => forward::run(a),
+    }
+}

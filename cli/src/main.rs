@@ -1,0 +1,49 @@
+//! `tokken-cli`: fine-tune, evaluate, explain and serve Japanese BERT classifiers.
+//!
+//! One file per subcommand; each only parses flags and calls library APIs.
+
+mod bench;
+mod init;
+mod predict;
+mod tokenize;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tokken-cli",
+    version,
+    about = "Fine-tune, evaluate and serve Japanese BERT classifiers (cl-tohoku/bert-base-japanese-v3 and friends) with no Python at run time.",
+    long_about = None
+)]
+struct Cli {
+    /// Worker threads for compute (default: all cores; env TOKKEN_THREADS).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Split text into MeCab words and BERT token ids exactly as HF BertJapaneseTokenizer does.
+    Tokenize(tokenize::Args),
+    /// Write a randomly initialised BERT model in HF layout (tests, benchmarks, from-scratch runs).
+    Init(init::Args),
+    /// Classify texts with a model dir and print JSONL predictions.
+    Predict(predict::Args),
+    /// Measure speed as a fraction of this machine's measured peak (JSON lines).
+    Bench(bench::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tokken_engine::threads::init(cli.threads)?;
+    match cli.command {
+        Command::Tokenize(args) => tokenize::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,1 @@
+//! tokken-model: BERT, training, evaluation, Classifier API.

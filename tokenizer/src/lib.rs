@@ -1,0 +1,1 @@
+//! tokken-tokenizer: MeCab-compatible analyzer + BertJapaneseTokenizer encoding.
