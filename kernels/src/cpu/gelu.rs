@@ -1,0 +1,1 @@
+//! gelu kernels (being built).

@@ -1,0 +1,1 @@
+//! layernorm kernels (being built).

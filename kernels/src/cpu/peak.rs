@@ -1,0 +1,1 @@
+//! Machine peak probe: measured f32 / bf16 FMA throughput (being built).

@@ -1,0 +1,1 @@
+//! dicdir (being built).

@@ -1,0 +1,1 @@
+//! Readers for compiled MeCab dictionary binaries (being built).

@@ -1,0 +1,1 @@
+//! wordpiece (being built).
