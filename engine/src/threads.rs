@@ -34,7 +34,9 @@ pub fn init(requested: Option<usize>) -> Result<usize, ThreadsError> {
     };
     // An error here only means the global pool already exists (built by a library user or
     // by rayon on first use); we then report its real size below.
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
     let actual = rayon::current_num_threads();
     let _ = INIT.set(actual);
     Ok(actual)
