@@ -6,5 +6,7 @@ pub mod embedding;
 pub mod gelu;
 pub mod gemm;
 pub mod layernorm;
+pub mod math;
 pub mod peak;
 pub mod softmax;
+pub mod vectorize;
