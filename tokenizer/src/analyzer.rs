@@ -1,1 +1,127 @@
-//! analyzer (being built).
+//! The MeCab-compatible morphological analyzer: an immutable, shareable [`Analyzer`] (the
+//! memory-mapped dictionary) and a per-thread [`AnalyzerWorker`] that owns the lattice and
+//! reuses it across sentences, so steady-state analysis allocates nothing.
+//!
+//! The lattice and Viterbi search follow MeCab 0.996 exactly (see `docs/TOKENIZER.md`):
+//! [`lattice`] builds nodes at byte positions and keeps MeCab's node order, which decides
+//! ties between equal-cost paths.
+
+mod lattice;
+mod mecab_format;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::dict::Dictionary;
+use crate::error::TokenizerError;
+use lattice::Lattice;
+pub use mecab_format::write_mecab_format;
+
+/// One word of the best path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Morpheme {
+    /// Byte offset of the surface in the analysed text (whitespace before it excluded).
+    pub start: usize,
+    /// Byte offset just past the surface.
+    pub end: usize,
+    /// Left context id.
+    pub left_id: u16,
+    /// Right context id.
+    pub right_id: u16,
+    /// Part-of-speech id.
+    pub pos_id: u16,
+    /// Cost of the word itself.
+    pub word_cost: i16,
+    /// Cost of the best path from the start of the text through this word.
+    pub cost: i64,
+    /// Whether the word came from the unknown-word rules (`unk.dic`) rather than `sys.dic`.
+    pub is_unknown: bool,
+    /// Offset of the feature string in the feature blob of `unk.dic` (unknown words) or
+    /// `sys.dic` (known words); read it with [`Analyzer::feature`].
+    pub feature_offset: u32,
+}
+
+impl Morpheme {
+    /// The surface bytes in `text`, the text that was analysed.
+    pub fn surface<'t>(&self, text: &'t str) -> &'t str {
+        text.get(self.start..self.end).unwrap_or("")
+    }
+}
+
+/// A loaded dictionary; cheap to clone, `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Analyzer {
+    dict: Arc<Dictionary>,
+}
+
+impl Analyzer {
+    /// Opens the compiled MeCab dictionary in `dicdir` (see [`crate::find_dicdir`]).
+    pub fn open(dicdir: &Path) -> Result<Analyzer, TokenizerError> {
+        Ok(Analyzer { dict: Arc::new(Dictionary::open(dicdir)?) })
+    }
+
+    /// A worker for one thread.
+    pub fn worker(&self) -> AnalyzerWorker {
+        AnalyzerWorker { analyzer: self.clone(), lattice: Lattice::default() }
+    }
+
+    /// The dictionary.
+    pub fn dictionary(&self) -> &Dictionary {
+        &self.dict
+    }
+
+    /// The comma-separated feature string of `m` (26 fields for known words in unidic-lite,
+    /// 6 for unknown ones), borrowed from the memory-mapped dictionary. Should the
+    /// dictionary hold bytes that are not UTF-8 there, this returns the UTF-8 prefix; use
+    /// [`Analyzer::try_feature`] to get an error instead.
+    pub fn feature(&self, m: &Morpheme) -> &str {
+        let bytes = self.feature_bytes(m);
+        match std::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+
+    /// Like [`Analyzer::feature`], but invalid UTF-8 in the dictionary is an error.
+    pub fn try_feature(&self, m: &Morpheme) -> Result<&str, TokenizerError> {
+        let file = if m.is_unknown { &self.dict.unk } else { &self.dict.sys };
+        std::str::from_utf8(self.feature_bytes(m)).map_err(|e| TokenizerError::CorruptDictionary {
+            path: file.path().to_path_buf(),
+            reason: format!("feature at offset {} is not UTF-8 ({e})", m.feature_offset),
+        })
+    }
+
+    fn feature_bytes(&self, m: &Morpheme) -> &[u8] {
+        if m.is_unknown {
+            if let Some(f) = &self.dict.rc.unk_feature {
+                return f.as_bytes();
+            }
+            self.dict.unk.feature_bytes(m.feature_offset)
+        } else {
+            self.dict.sys.feature_bytes(m.feature_offset)
+        }
+    }
+}
+
+/// Per-thread analysis state: the lattice buffers, reused across sentences.
+#[derive(Debug)]
+pub struct AnalyzerWorker {
+    analyzer: Analyzer,
+    lattice: Lattice,
+}
+
+impl AnalyzerWorker {
+    /// Analyses `text` up to its first NUL (MeCab reads a C string) and writes the words of
+    /// the best path, in order, into `out` (cleared first). Whitespace never becomes a word.
+    pub fn analyze(&mut self, text: &str, out: &mut Vec<Morpheme>) {
+        out.clear();
+        let bytes = text.as_bytes();
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        self.lattice.analyze(&self.analyzer.dict, &bytes[..len], out);
+    }
+
+    /// The analyzer this worker belongs to.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+}

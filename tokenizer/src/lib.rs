@@ -18,3 +18,7 @@ pub mod error;
 pub mod normalize;
 pub mod vocab;
 pub mod wordpiece;
+
+pub use analyzer::{write_mecab_format, Analyzer, AnalyzerWorker, Morpheme};
+pub use dicdir::find_dicdir;
+pub use error::TokenizerError;

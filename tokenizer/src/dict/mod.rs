@@ -1,1 +1,108 @@
-//! Readers for compiled MeCab dictionary binaries (being built).
+//! Readers for compiled MeCab dictionary binaries (`sys.dic`, `unk.dic`, `matrix.bin`,
+//! `char.bin`, `dicrc`), memory-mapped and validated so that a truncated or corrupt file is
+//! an error at load time, never a panic or a wrong answer later.
+
+pub mod char_property;
+pub mod darts;
+pub mod dic_file;
+pub mod dicrc;
+pub mod matrix;
+pub mod token;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::error::TokenizerError;
+use char_property::{CharInfo, CharProperty};
+use dic_file::{split_value, DicFile, DicType};
+use dicrc::Dicrc;
+use matrix::Matrix;
+
+/// A whole compiled MeCab dictionary directory.
+#[derive(Debug)]
+pub struct Dictionary {
+    dir: PathBuf,
+    /// Known words (`sys.dic`).
+    pub sys: DicFile,
+    /// Unknown-word tokens per character category (`unk.dic`).
+    pub unk: DicFile,
+    /// Connection costs (`matrix.bin`).
+    pub matrix: Matrix,
+    /// Character categories (`char.bin`).
+    pub chars: CharProperty,
+    /// `unk_tokens[category id]` = (first token, count) in `unk.dic`.
+    pub unk_tokens: Vec<(u32, u32)>,
+    /// U+0020's CharInfo: the whitespace skipped before every word.
+    pub space: CharInfo,
+    /// Settings from `dicrc`.
+    pub rc: Dicrc,
+}
+
+impl Dictionary {
+    /// Opens and validates the dictionary in `dir`.
+    pub fn open(dir: &Path) -> Result<Dictionary, TokenizerError> {
+        let sys = DicFile::open(&dir.join("sys.dic"), DicType::System)?;
+        let unk = DicFile::open(&dir.join("unk.dic"), DicType::Unknown)?;
+        let matrix = Matrix::open(&dir.join("matrix.bin"))?;
+        let char_path = dir.join("char.bin");
+        let char_bytes = std::fs::read(&char_path)
+            .map_err(|source| TokenizerError::Io { path: char_path.clone(), source })?;
+        let chars = CharProperty::parse(&char_path, &char_bytes)?;
+        let rc = Dicrc::read(&dir.join("dicrc"))?;
+
+        for d in [&sys, &unk] {
+            if d.lsize != matrix.lsize() || d.rsize != matrix.rsize() {
+                return Err(TokenizerError::CorruptDictionary {
+                    path: d.path().to_path_buf(),
+                    reason: format!(
+                        "compiled for a {}x{} connection matrix but {} is {}x{}",
+                        d.lsize,
+                        d.rsize,
+                        matrix.path().display(),
+                        matrix.lsize(),
+                        matrix.rsize()
+                    ),
+                });
+            }
+            d.validate(matrix.lsize(), matrix.rsize())?;
+        }
+
+        let mut unk_tokens = Vec::with_capacity(chars.len());
+        for id in 0..chars.len() {
+            let name = chars.name(id);
+            let value = unk.darts().exact_match(name.as_bytes()).ok_or_else(|| {
+                TokenizerError::CorruptDictionary {
+                    path: unk.path().to_path_buf(),
+                    reason: format!("no unknown-word entry for character category {name:?}"),
+                }
+            })?;
+            unk_tokens.push(split_value(value));
+        }
+        let space = chars.info(0x20);
+        Ok(Dictionary { dir: dir.to_path_buf(), sys, unk, matrix, chars, unk_tokens, space, rc })
+    }
+
+    /// The directory the dictionary was read from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Memory-maps a whole file read-only.
+pub(crate) fn map_file(path: &Path) -> Result<Mmap, TokenizerError> {
+    let io = |source| TokenizerError::Io { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Err(TokenizerError::CorruptDictionary {
+            path: path.to_path_buf(),
+            reason: "empty file".into(),
+        });
+    }
+    // SAFETY: the map is read-only and private to this process. Like every mmap reader we
+    // rely on the dictionary files not being truncated or rewritten while in use;
+    // dictionaries are installed once and never modified in place.
+    unsafe { Mmap::map(&file) }.map_err(io)
+}

@@ -1,0 +1,329 @@
+//! The byte-position lattice and Viterbi search, in MeCab 0.996's exact order.
+//!
+//! For every position some node ends at (BOS ends at 0): skip whitespace, add dictionary
+//! matches, add unknown words, then connect each new node to the best node ending there.
+//! MeCab prepends nodes to its lists, so a position's new nodes are connected last-created
+//! first, and each list of nodes ending at a position is visited most-recently-linked
+//! first; the search takes the minimum with strict `<`, so this order decides ties.
+
+use crate::dict::char_property::CharInfo;
+use crate::dict::dic_file::split_value;
+use crate::dict::token::Token;
+use crate::dict::Dictionary;
+
+use super::Morpheme;
+
+/// No node.
+const NONE: u32 = u32::MAX;
+/// MeCab looks at most this many bytes ahead of a word's start.
+const MAX_LOOKAHEAD: usize = 65535;
+
+/// One lattice node.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    /// Surface start (after skipped whitespace).
+    start: usize,
+    /// Surface end: where the node ends in the lattice.
+    end: usize,
+    token: Token,
+    is_unknown: bool,
+    /// Best path cost up to and including this node.
+    cost: i64,
+    /// Best predecessor.
+    prev: u32,
+    /// Next node in the list of nodes ending at `end`.
+    enext: u32,
+}
+
+/// A node ending at the position being extended, as the connection loop reads it.
+#[derive(Clone, Copy, Debug)]
+struct Prev {
+    right_id: u16,
+    cost: i64,
+    index: u32,
+}
+
+/// Lattice buffers, reused across sentences.
+#[derive(Debug, Default)]
+pub(crate) struct Lattice {
+    /// Every node created, BOS first, in creation order.
+    nodes: Vec<Node>,
+    /// [len + 1] head of the list of nodes ending at each byte position.
+    end_head: Vec<u32>,
+    /// [len] CharInfo of the character starting at each byte (entry 0 elsewhere).
+    char_info: Vec<CharInfo>,
+    /// [len] byte length of the character starting at each byte (1 elsewhere).
+    char_len: Vec<u8>,
+    /// Nodes ending at the current position, in MeCab's list order.
+    prevs: Vec<Prev>,
+}
+
+impl Lattice {
+    /// Analyses `text` (no NUL inside) and pushes the best path's words into `out`.
+    pub fn analyze(&mut self, dict: &Dictionary, text: &[u8], out: &mut Vec<Morpheme>) {
+        let len = text.len();
+        self.prepare_chars(dict, text);
+        self.nodes.clear();
+        self.end_head.clear();
+        self.end_head.resize(len + 1, NONE);
+        self.nodes.push(Node {
+            start: 0,
+            end: 0,
+            token: Token { left_id: 0, right_id: 0, pos_id: 0, word_cost: 0, feature: 0, compound: 0 },
+            is_unknown: false,
+            cost: 0,
+            prev: NONE,
+            enext: NONE,
+        });
+        self.end_head[0] = 0;
+
+        let costs = dict.matrix.costs();
+        let lsize = dict.matrix.lsize();
+        for pos in 0..len {
+            if self.end_head[pos] == NONE {
+                continue;
+            }
+            let first = self.nodes.len();
+            self.lookup(dict, text, pos);
+            if self.nodes.len() == first {
+                continue;
+            }
+            self.collect_prevs(pos);
+            for i in (first..self.nodes.len()).rev() {
+                let node = &self.nodes[i];
+                let row = row_of(costs, lsize, node.token.left_id);
+                let (best, best_cost) = best_prev(&self.prevs, row);
+                let end = node.end;
+                let cost = best_cost + node.token.word_cost as i64;
+                let node = &mut self.nodes[i];
+                node.cost = cost;
+                node.prev = best;
+                // Nodes running past the text (trailing whitespace) are never visited.
+                if end <= len {
+                    node.enext = self.end_head[end];
+                    self.end_head[end] = i as u32;
+                }
+            }
+        }
+
+        // EOS (left id 0, no word cost) joins the furthest position that has nodes.
+        let Some(eos_pos) = (0..=len).rev().find(|&p| self.end_head[p] != NONE) else {
+            return;
+        };
+        self.collect_prevs(eos_pos);
+        let (mut i, _) = best_prev(&self.prevs, row_of(costs, lsize, 0));
+        let first_out = out.len();
+        while i != 0 && i != NONE {
+            let n = &self.nodes[i as usize];
+            out.push(Morpheme {
+                start: n.start,
+                end: n.end,
+                left_id: n.token.left_id,
+                right_id: n.token.right_id,
+                pos_id: n.token.pos_id,
+                word_cost: n.token.word_cost,
+                cost: n.cost,
+                is_unknown: n.is_unknown,
+                feature_offset: n.token.feature,
+            });
+            i = n.prev;
+        }
+        out[first_out..].reverse();
+    }
+
+    /// Decodes every character once: CharInfo and length at each byte where one starts.
+    fn prepare_chars(&mut self, dict: &Dictionary, text: &[u8]) {
+        let map = dict.chars.map();
+        let zero = map[0];
+        self.char_info.clear();
+        self.char_info.resize(text.len(), zero);
+        self.char_len.clear();
+        self.char_len.resize(text.len(), 1);
+        let mut i = 0;
+        while i < text.len() {
+            let b0 = text[i];
+            // `text` is valid UTF-8 (it came from a &str), so lead bytes give the length.
+            let (code, l) = if b0 < 0x80 {
+                (b0 as usize, 1)
+            } else if b0 < 0xE0 {
+                let c = ((b0 as usize & 0x1F) << 6) | (text.get(i + 1).map_or(0, |&b| b as usize) & 0x3F);
+                (c, 2)
+            } else if b0 < 0xF0 {
+                let b1 = text.get(i + 1).map_or(0, |&b| b as usize);
+                let b2 = text.get(i + 2).map_or(0, |&b| b as usize);
+                (((b0 as usize & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F), 3)
+            } else {
+                // Above U+FFFF: MeCab's UCS-2 decoder gives 0.
+                (0, 4)
+            };
+            self.char_info[i] = map[code];
+            self.char_len[i] = l as u8;
+            i += l;
+        }
+    }
+
+    /// MeCab's `getCharInfo(p, end)` for `p <= end`: a character cut by `end` reads as entry
+    /// 0 with length 1; at `end` itself it reads the byte there (the NUL terminator, entry 0,
+    /// at the end of the text).
+    #[inline]
+    fn char_at(&self, dict: &Dictionary, text: &[u8], p: usize, end: usize) -> (CharInfo, usize) {
+        if p < end {
+            let l = self.char_len[p] as usize;
+            if p + l <= end {
+                return (self.char_info[p], l);
+            }
+            return (dict.chars.info(0), 1);
+        }
+        match text.get(end) {
+            Some(&b) if b < 0x80 => (dict.chars.info(b as u16), 1),
+            _ => (dict.chars.info(0), 1),
+        }
+    }
+
+    /// Creates the nodes starting at `pos` (MeCab's `Tokenizer::lookup`).
+    fn lookup(&mut self, dict: &Dictionary, text: &[u8], pos: usize) {
+        let len = text.len();
+        let end = if len - pos >= MAX_LOOKAHEAD { pos + MAX_LOOKAHEAD } else { len };
+
+        // 1. Skip whitespace: characters kind-of the previous one, starting from SPACE.
+        let mut c = dict.space;
+        let mut begin2 = pos;
+        let mut cinfo = CharInfo(0);
+        let mut mblen = 0;
+        while begin2 != end {
+            let (ci, l) = self.char_at(dict, text, begin2, end);
+            cinfo = ci;
+            mblen = l;
+            if !c.is_kind_of(ci) {
+                break;
+            }
+            begin2 += l;
+            c = ci;
+        }
+
+        // 2. Every token of every dictionary prefix match.
+        let first = self.nodes.len();
+        let tokens = dict.sys.tokens();
+        let nodes = &mut self.nodes;
+        dict.sys.darts().common_prefix_search(&text[begin2..end], |value, length| {
+            let (t0, count) = split_value(value);
+            for t in t0..t0 + count {
+                if let Some(&raw) = tokens.get(t as usize) {
+                    nodes.push(Node {
+                        start: begin2,
+                        end: begin2 + length,
+                        token: Token::from_raw(raw),
+                        is_unknown: false,
+                        cost: 0,
+                        prev: NONE,
+                        enext: NONE,
+                    });
+                }
+            }
+        });
+
+        // 3. Known words found and the category does not always invoke unknown words.
+        if self.nodes.len() > first && !cinfo.invoke() {
+            return;
+        }
+
+        // 4. Unknown words of the first character's default category.
+        let (u0, ucount) = dict.unk_tokens.get(cinfo.default_type()).copied().unwrap_or((0, 0));
+        let unk_tokens = dict.unk.tokens();
+        let add_unknown = |nodes: &mut Vec<Node>, span_end: usize| {
+            for t in u0..u0 + ucount {
+                if let Some(&raw) = unk_tokens.get(t as usize) {
+                    nodes.push(Node {
+                        start: begin2,
+                        end: span_end,
+                        token: Token::from_raw(raw),
+                        is_unknown: true,
+                        cost: 0,
+                        prev: NONE,
+                        enext: NONE,
+                    });
+                }
+            }
+        };
+
+        let mut begin3 = begin2 + mblen;
+        if begin3 > end {
+            // Only whitespace was left: a node past the end, which EOS never reaches.
+            add_unknown(&mut self.nodes, begin3);
+            return;
+        }
+
+        let mut group_end = usize::MAX;
+        if cinfo.group() {
+            let mut c = cinfo;
+            let mut q = begin3;
+            let mut clen = 0;
+            while q != end {
+                let (ci, l) = self.char_at(dict, text, q, end);
+                if !c.is_kind_of(ci) {
+                    break;
+                }
+                q += l;
+                clen += 1;
+                c = ci;
+            }
+            if clen <= dict.rc.max_grouping_size {
+                add_unknown(&mut self.nodes, q);
+            }
+            group_end = q;
+        }
+
+        for _ in 1..=cinfo.length() {
+            if begin3 > end {
+                break;
+            }
+            if begin3 == group_end {
+                continue;
+            }
+            add_unknown(&mut self.nodes, begin3);
+            let (ci, l) = self.char_at(dict, text, begin3, end);
+            if !cinfo.is_kind_of(ci) {
+                break;
+            }
+            begin3 += l;
+        }
+
+        if self.nodes.len() == first {
+            add_unknown(&mut self.nodes, begin3);
+        }
+    }
+
+    /// Gathers the nodes ending at `pos` in MeCab's list order.
+    fn collect_prevs(&mut self, pos: usize) {
+        self.prevs.clear();
+        let mut p = self.end_head[pos];
+        while p != NONE {
+            let n = &self.nodes[p as usize];
+            self.prevs.push(Prev { right_id: n.token.right_id, cost: n.cost, index: p });
+            p = n.enext;
+        }
+    }
+}
+
+/// The matrix row for a following word with left id `left_id`: [lsize] costs by the
+/// preceding word's right id.
+#[inline]
+fn row_of(costs: &[i16], lsize: usize, left_id: u16) -> &[i16] {
+    let start = lsize * left_id as usize;
+    costs.get(start..start + lsize).unwrap_or(&[])
+}
+
+/// The first node (in list order) of least `cost + connection cost`, with that sum.
+#[inline]
+fn best_prev(prevs: &[Prev], row: &[i16]) -> (u32, i64) {
+    let mut best = NONE;
+    let mut best_cost = i64::MAX;
+    for p in prevs {
+        let c = p.cost + row.get(p.right_id as usize).map_or(0, |&c| i16::from_le(c) as i64);
+        if c < best_cost {
+            best_cost = c;
+            best = p.index;
+        }
+    }
+    (best, best_cost)
+}
