@@ -22,3 +22,7 @@ pub mod wordpiece;
 pub use analyzer::{write_mecab_format, Analyzer, AnalyzerWorker, Morpheme};
 pub use dicdir::find_dicdir;
 pub use error::TokenizerError;
+pub use config::TokenizerConfig;
+pub use encoder::{Batch, EncodeOptions, Encoding, Padding, Tokenizer, Truncation, Worker};
+pub use vocab::Vocab;
+pub use wordpiece::SubwordMode;
