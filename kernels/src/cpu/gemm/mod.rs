@@ -2,9 +2,54 @@
 //!
 //! `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`. With [`Trans::N`] A is stored
 //! `m x k` with row stride `lda`; with [`Trans::T`] it is stored `k x m` with row stride `lda`
-//! (same for B). `beta == 0` means C is write-only: its old contents (even NaN) are ignored.
+//! (same for B). Leading dimensions may exceed the row length (sub-matrix views).
+//! `beta == 0` means C is write-only: its old contents (even NaN) are ignored.
 //!
-//! PLACEHOLDER: a naive loop so dependants compile; the packed, SIMD version replaces it.
+//! Entry points:
+//! - [`sgemm`]: f32.
+//! - [`sgemm_batched`]: many independent products at fixed strides (attention
+//!   `[T, HS] x [HS, T]` per head), parallel over the batch.
+//! - [`gemm_bf16`]: bf16 A and B, f32 accumulation and f32 C.
+//! - [`gemm_f32_bf16`]: f32 A (activations, rounded to bf16 while packing, round to nearest
+//!   even) times bf16 B (pre-converted weights); what a bf16 forward pass uses.
+//! - [`reference_sgemm`]: scalar f64-accumulating reference, for tests.
+//! - `*_with` variants force a [`Kernel`] / [`Bf16Kernel`] (tests, benches).
+//!
+//! Dimension and slice-length contracts are checked with `assert!` (programmer errors): a
+//! too-short slice or a too-small leading dimension panics with a message naming it; nothing
+//! is ever read or written out of bounds.
+//!
+//! Implementation (BLIS-style, `driver.rs`): operands are packed (`pack.rs`, transposes and
+//! strides handled there) into MR-row panels of A and NR-column panels of B, blocked by
+//! KC / MC / NB for L1 / L3 / L2, and a register-blocked micro-kernel chosen at run time
+//! computes each MR x NR tile: AVX-512F 14x32 (`avx512.rs`), AVX512-BF16 14x32
+//! (`bf16.rs`, `vdpbf16ps`), AVX2+FMA 6x16 (`avx2.rs`), NEON 8x12 (`neon.rs`), or the
+//! portable `wide` 4x16 (`portable.rs`). Large products run on rayon's global pool; small
+//! ones (under 2^22 flops) stay on the calling thread.
+
+mod batched;
+mod driver;
+mod pack;
+mod portable;
+mod reference;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod bf16;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+use std::sync::OnceLock;
+
+use half::bf16 as Bf16;
+
+pub use batched::{sgemm_batched, sgemm_batched_with};
+pub use reference::reference_sgemm;
+
+use pack::View;
 
 /// Whether an operand is used as stored (`N`) or transposed (`T`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,7 +58,218 @@ pub enum Trans {
     T,
 }
 
-/// f32 GEMM (see module docs for the layout contract).
+/// An f32 micro-kernel. [`Kernel::best`] is what the plain entry points use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512F, 14 x 32 tile (x86-64).
+    Avx512,
+    /// AVX2 + FMA, 6 x 16 tile (x86-64).
+    Avx2,
+    /// NEON, 8 x 12 tile (aarch64).
+    Neon,
+    /// `wide::f32x8`, 4 x 16 tile (any CPU).
+    Portable,
+}
+
+impl Kernel {
+    /// Every kernel, fastest first.
+    pub const ALL: [Kernel; 4] = [Kernel::Avx512, Kernel::Avx2, Kernel::Neon, Kernel::Portable];
+
+    /// Human-readable name with the tile shape.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "avx512f 14x32",
+            Kernel::Avx2 => "avx2+fma 6x16",
+            Kernel::Neon => "neon 8x12",
+            Kernel::Portable => "portable wide 4x16",
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => avx512::Avx512F32::new().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => avx2::Avx2F32::new().is_some(),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => neon::NeonF32::new().is_some(),
+            Kernel::Portable => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The kernels this CPU can run, fastest first.
+    pub fn available() -> Vec<Kernel> {
+        Kernel::ALL.into_iter().filter(|k| k.is_available()).collect()
+    }
+
+    /// The fastest available kernel (detected once).
+    pub fn best() -> Kernel {
+        static BEST: OnceLock<Kernel> = OnceLock::new();
+        *BEST.get_or_init(|| Kernel::available()[0])
+    }
+}
+
+/// How a bf16 GEMM computes: natively with `vdpbf16ps`, or by converting the bf16 inputs to
+/// f32 exactly while packing and running an f32 kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bf16Kernel {
+    /// AVX512-BF16 `vdpbf16ps`, 14 x 32 tile (x86-64).
+    Avx512Bf16,
+    /// Exact bf16 -> f32 conversion in packing, then this f32 kernel.
+    F32(Kernel),
+}
+
+impl Bf16Kernel {
+    /// Human-readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bf16Kernel::Avx512Bf16 => "avx512bf16 14x32 (vdpbf16ps)",
+            Bf16Kernel::F32(Kernel::Avx512) => "bf16->f32 + avx512f 14x32",
+            Bf16Kernel::F32(Kernel::Avx2) => "bf16->f32 + avx2+fma 6x16",
+            Bf16Kernel::F32(Kernel::Neon) => "bf16->f32 + neon 8x12",
+            Bf16Kernel::F32(Kernel::Portable) => "bf16->f32 + portable wide 4x16",
+        }
+    }
+
+    /// Whether this CPU can run it.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Bf16Kernel::Avx512Bf16 => bf16::Avx512Bf16::new().is_some(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Bf16Kernel::Avx512Bf16 => false,
+            Bf16Kernel::F32(k) => k.is_available(),
+        }
+    }
+
+    /// The bf16 paths this CPU can run, fastest first.
+    pub fn available() -> Vec<Bf16Kernel> {
+        std::iter::once(Bf16Kernel::Avx512Bf16)
+            .chain(Kernel::available().into_iter().map(Bf16Kernel::F32))
+            .filter(|k| k.is_available())
+            .collect()
+    }
+
+    /// The fastest available bf16 path (detected once).
+    pub fn best() -> Bf16Kernel {
+        static BEST: OnceLock<Bf16Kernel> = OnceLock::new();
+        *BEST.get_or_init(|| Bf16Kernel::available()[0])
+    }
+}
+
+/// Name of the f32 micro-kernel chosen at run time on this CPU.
+pub fn selected_kernel() -> &'static str {
+    Kernel::best().name()
+}
+
+/// Name of the bf16 path chosen at run time on this CPU.
+pub fn selected_bf16_kernel() -> &'static str {
+    Bf16Kernel::best().name()
+}
+
+/// Check one operand: `op(X)` is `rows x cols`, stored `rows x cols` (`N`) or `cols x rows`
+/// (`T`) with row stride `ld`, in a slice of `len` elements.
+fn check_operand(name: &str, trans: Trans, rows: usize, cols: usize, len: usize, ld: usize) {
+    let (sr, sc) = match trans {
+        Trans::N => (rows, cols),
+        Trans::T => (cols, rows),
+    };
+    assert!(
+        ld >= sc.max(1),
+        "gemm: ld{name} = {ld} is smaller than the stored row length {sc} of {name}"
+    );
+    if sr > 0 && sc > 0 {
+        let need = (sr - 1) * ld + sc;
+        assert!(
+            len >= need,
+            "gemm: {name} has {len} elements but a {sr} x {sc} matrix with ld{name} = {ld} needs {need}"
+        );
+    }
+}
+
+/// Validate all GEMM arguments (see the module docs); panics with a clear message.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_args(
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    a_len: usize,
+    lda: usize,
+    b_len: usize,
+    ldb: usize,
+    c_len: usize,
+    ldc: usize,
+) {
+    check_operand("a", ta, m, k, a_len, lda);
+    check_operand("b", tb, k, n, b_len, ldb);
+    check_operand("c", Trans::N, m, n, c_len, ldc);
+}
+
+/// Panic for a kernel this CPU lacks (a `_with` caller's mistake).
+fn unavailable(name: &str) -> ! {
+    panic!("gemm: kernel {name} is not available on this CPU")
+}
+
+/// Run an f32 kernel over already-validated operands; values converted to f32 by the
+/// `conv_*` functions while packing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
+    kernel: Kernel,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: View<'_, SA>,
+    conv_a: impl Fn(SA) -> f32 + Sync + Copy,
+    b: View<'_, SB>,
+    conv_b: impl Fn(SB) -> f32 + Sync + Copy,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => {
+            let kern = avx512::Avx512F32::new().unwrap_or_else(|| unavailable(kernel.name()));
+            driver::gemm(kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => {
+            let kern = avx2::Avx2F32::new().unwrap_or_else(|| unavailable(kernel.name()));
+            driver::gemm(kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel)
+        }
+        #[cfg(target_arch = "aarch64")]
+        Kernel::Neon => {
+            let kern = neon::NeonF32::new().unwrap_or_else(|| unavailable(kernel.name()));
+            driver::gemm(kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel)
+        }
+        Kernel::Portable => driver::gemm(
+            portable::PortableF32,
+            m,
+            n,
+            k,
+            alpha,
+            a,
+            conv_a,
+            b,
+            conv_b,
+            beta,
+            c,
+            ldc,
+            parallel,
+        ),
+        #[allow(unreachable_patterns)]
+        _ => unavailable(kernel.name()),
+    }
+}
+
+/// f32 GEMM on the fastest kernel (see the module docs for the layout contract).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     ta: Trans,
@@ -30,22 +286,146 @@ pub fn sgemm(
     c: &mut [f32],
     ldc: usize,
 ) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut acc = 0.0f32;
-            for p in 0..k {
-                let av = match ta {
-                    Trans::N => a[i * lda + p],
-                    Trans::T => a[p * lda + i],
-                };
-                let bv = match tb {
-                    Trans::N => b[p * ldb + j],
-                    Trans::T => b[j * ldb + p],
-                };
-                acc += av * bv;
+    sgemm_with(Kernel::best(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+/// [`sgemm`] on a chosen kernel; panics if this CPU cannot run it.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_with(
+    kernel: Kernel,
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check_args(ta, tb, m, n, k, a.len(), lda, b.len(), ldb, c.len(), ldc);
+    let id = |x: f32| x;
+    let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
+    run_f32(kernel, m, n, k, alpha, va, id, vb, id, beta, c, ldc, true);
+}
+
+/// bf16 GEMM: bf16 A and B, f32 accumulation, f32 C (same layout contract as [`sgemm`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16(
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[Bf16],
+    lda: usize,
+    b: &[Bf16],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_bf16_with(Bf16Kernel::best(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+/// [`gemm_bf16`] on a chosen path; panics if this CPU cannot run it.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16_with(
+    kernel: Bf16Kernel,
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[Bf16],
+    lda: usize,
+    b: &[Bf16],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check_args(ta, tb, m, n, k, a.len(), lda, b.len(), ldb, c.len(), ldc);
+    let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
+    match kernel {
+        Bf16Kernel::Avx512Bf16 => {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(kern) = bf16::Avx512Bf16::new() {
+                let id = |x: Bf16| x;
+                driver::gemm(kern, m, n, k, alpha, va, id, vb, id, beta, c, ldc, true);
+                return;
             }
-            let cv = &mut c[i * ldc + j];
-            *cv = if beta == 0.0 { alpha * acc } else { alpha * acc + beta * *cv };
+            unavailable(kernel.name());
+        }
+        Bf16Kernel::F32(f) => {
+            let widen = |x: Bf16| x.to_f32();
+            run_f32(f, m, n, k, alpha, va, widen, vb, widen, beta, c, ldc, true);
+        }
+    }
+}
+
+/// Mixed GEMM: f32 A (activations), bf16 B (weights), f32 C. A is rounded to bf16 (round
+/// to nearest even) while packing, on every path, so all paths compute the same products.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f32_bf16(
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[Bf16],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_f32_bf16_with(Bf16Kernel::best(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+/// [`gemm_f32_bf16`] on a chosen path; panics if this CPU cannot run it.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f32_bf16_with(
+    kernel: Bf16Kernel,
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[Bf16],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check_args(ta, tb, m, n, k, a.len(), lda, b.len(), ldb, c.len(), ldc);
+    let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
+    match kernel {
+        Bf16Kernel::Avx512Bf16 => {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(kern) = bf16::Avx512Bf16::new() {
+                let round = Bf16::from_f32;
+                let id = |x: Bf16| x;
+                driver::gemm(kern, m, n, k, alpha, va, round, vb, id, beta, c, ldc, true);
+                return;
+            }
+            unavailable(kernel.name());
+        }
+        Bf16Kernel::F32(f) => {
+            let round = |x: f32| Bf16::from_f32(x).to_f32();
+            let widen = |x: Bf16| x.to_f32();
+            run_f32(f, m, n, k, alpha, va, round, vb, widen, beta, c, ldc, true);
         }
     }
 }

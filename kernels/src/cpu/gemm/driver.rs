@@ -1,0 +1,299 @@
+//! The cache-blocked GEMM driver (BLIS-style loop nest), generic over the micro-kernel.
+//!
+//! Loop nest, outer to inner (row-major C `m x n`):
+//! 1. rows of C in blocks of `MC` (the packed A block, `MC x KC`, lives in L3);
+//! 2. K in blocks of `KC` (first block applies `beta`, later ones accumulate);
+//!    pack the A block (parallel over panels);
+//! 3. parallel tasks, each owning a column range of at most `NB` columns (and, when there
+//!    are too few column ranges for the threads, a row range): pack that B block
+//!    (`KC x NB`, lives in the worker's own L2);
+//! 4. `MR`-row panels of A (one stays in L1) x `NR`-column panels of B: the micro-kernel.
+
+use rayon::prelude::*;
+
+use super::pack::{pack, panel_len, with_buf, View, BUF_A, BUF_B};
+
+/// Below this many flops (2mnk) a GEMM runs on the calling thread: fork/join would cost more.
+pub(crate) const PAR_MIN_FLOPS: usize = 1 << 22;
+
+/// A register-blocked micro-kernel: `C[mr x nr] = alpha * Apanel * Bpanel + beta * C`.
+///
+/// Implementors are zero-sized tokens that can only be built once their CPU features were
+/// detected, so holding one proves the instructions exist.
+pub(crate) trait Micro: Copy + Send + Sync {
+    /// Rows of C per tile (A panel height).
+    const MR: usize;
+    /// Columns of C per tile (B panel width).
+    const NR: usize;
+    /// K values per packed group (1 for f32, 2 for bf16 pairs).
+    const G: usize;
+    /// K block (a multiple of `G`).
+    const KC: usize;
+    /// Row block of A (rounded down to a multiple of `MR`).
+    const MC: usize;
+    /// Column block of B per task (a multiple of `NR`).
+    const NB: usize;
+    /// Packed element type.
+    type E: bytemuck::Pod + Default + Send + Sync;
+
+    /// Multiply one packed A panel (`kg * MR * G` elements) by one packed B panel
+    /// (`kg * NR * G`), both 64-byte aligned, and update the `mr x nr` tile of C at `c`
+    /// (row stride `ldc`). `beta == 0` ignores C's old contents.
+    ///
+    /// # Safety
+    /// The panels must hold the stated number of elements and every element `c + i * ldc + j`
+    /// for `i < mr <= MR`, `j < nr <= NR` must be valid for reads and writes.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        self,
+        kg: usize,
+        a: *const Self::E,
+        b: *const Self::E,
+        c: *mut f32,
+        ldc: usize,
+        alpha: f32,
+        beta: f32,
+        mr: usize,
+        nr: usize,
+    );
+}
+
+/// C as a raw pointer shared by tasks that write disjoint tiles (each tile is bounds-checked
+/// against `len` before the kernel touches it).
+#[derive(Clone, Copy)]
+struct SharedC {
+    ptr: *mut f32,
+    len: usize,
+}
+// SAFETY: tasks write disjoint tiles of C; the pointer outlives the parallel region.
+unsafe impl Send for SharedC {}
+unsafe impl Sync for SharedC {}
+
+impl SharedC {
+    /// Pointer to the tile at element `off` spanning `mr` rows of `nr` (checked against C).
+    fn tile(&self, off: usize, mr: usize, nr: usize, ldc: usize) -> *mut f32 {
+        assert!(
+            off + (mr - 1) * ldc + nr <= self.len,
+            "gemm tile out of bounds (internal error)"
+        );
+        // SAFETY: in bounds of C (asserted above).
+        unsafe { self.ptr.add(off) }
+    }
+}
+
+/// `C = beta * C` over the `m x n` view (`beta == 0` writes zeros, ignoring NaN).
+pub(crate) fn scale_c(c: &mut [f32], m: usize, n: usize, ldc: usize, beta: f32) {
+    for i in 0..m {
+        let row = &mut c[i * ldc..i * ldc + n];
+        if beta == 0.0 {
+            row.fill(0.0);
+        } else if beta != 1.0 {
+            row.iter_mut().for_each(|x| *x *= beta);
+        }
+    }
+}
+
+/// Scalar update of a partial tile from a spilled accumulator `tile` (row stride `ts`).
+///
+/// # Safety
+/// As [`Micro::tile`]: `c + i * ldc + j` valid for `i < mr`, `j < nr`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn update_tile_scalar(
+    tile: &[f32],
+    ts: usize,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+    mr: usize,
+    nr: usize,
+) {
+    for i in 0..mr {
+        for j in 0..nr {
+            let cp = c.add(i * ldc + j);
+            let t = alpha * tile[i * ts + j];
+            *cp = if beta == 0.0 { t } else { t + beta * *cp };
+        }
+    }
+}
+
+/// `C = alpha * op(A) * op(B) + beta * C` through micro-kernel `kern`; `a` is op(A) as
+/// `m x k`, `b` is op(B) seen as `n x k`, values converted by `conv_a` / `conv_b` while
+/// packing. Arguments must already be validated (see `check_args`). `parallel` allows the
+/// global rayon pool.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
+    kern: K,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: View<'_, SA>,
+    conv_a: impl Fn(SA) -> K::E + Sync + Copy,
+    b: View<'_, SB>,
+    conv_b: impl Fn(SB) -> K::E + Sync + Copy,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        scale_c(c, m, n, ldc, beta);
+        return;
+    }
+    let threads = if parallel && 2 * m * n * k >= PAR_MIN_FLOPS {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    let (mr_, nr_, g) = (K::MR, K::NR, K::G);
+    let mc_max = (K::MC / mr_).max(1) * mr_;
+    let kc_max = (K::KC / g).max(1) * g;
+    let shared = SharedC { ptr: c.as_mut_ptr(), len: c.len() };
+
+    for ic in (0..m).step_by(mc_max) {
+        let mc = mc_max.min(m - ic);
+        let mpanels = mc.div_ceil(mr_);
+        for pc in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - pc);
+            let kg = kc.div_ceil(g);
+            let beta_pc = if pc == 0 { beta } else { 1.0 };
+            let alen = panel_len(mr_, kc, g);
+            with_buf(&BUF_A, mpanels * alen, |apack: &mut [K::E]| {
+                pack_block::<K, SA>(a, ic, mc, pc, kc, apack, conv_a, threads);
+                let apack: &[K::E] = apack;
+
+                let plan = Plan::new::<K>(n, mpanels, threads);
+                let task = |t: usize| {
+                    let (tn, tm) = (t % plan.ntasks_n, t / plan.ntasks_n);
+                    let j0 = tn * plan.cols_per_task;
+                    if j0 >= n {
+                        return;
+                    }
+                    let ncols = plan.cols_per_task.min(n - j0);
+                    let p_lo = tm * plan.mpanels_per_task;
+                    let p_hi = (p_lo + plan.mpanels_per_task).min(mpanels);
+                    let npanels = ncols.div_ceil(nr_);
+                    let blen = panel_len(nr_, kc, g);
+                    with_buf(&BUF_B, npanels * blen, |bpack: &mut [K::E]| {
+                        pack_any::<SB, K::E>(g, b, j0, ncols, pc, kc, nr_, bpack, conv_b);
+                        for ip in p_lo..p_hi {
+                            let row = ic + ip * mr_;
+                            let mr = mr_.min(ic + mc - row);
+                            let ap = &apack[ip * alen..(ip + 1) * alen];
+                            for jp in 0..npanels {
+                                let col = j0 + jp * nr_;
+                                let nr = nr_.min(j0 + ncols - col);
+                                let bp = &bpack[jp * blen..(jp + 1) * blen];
+                                let cp = shared.tile(row * ldc + col, mr, nr, ldc);
+                                // SAFETY: panel lengths are exact (slices above); the tile
+                                // lies inside C (asserted) and no other task writes it.
+                                unsafe {
+                                    kern.tile(
+                                        kg,
+                                        ap.as_ptr(),
+                                        bp.as_ptr(),
+                                        cp,
+                                        ldc,
+                                        alpha,
+                                        beta_pc,
+                                        mr,
+                                        nr,
+                                    )
+                                };
+                            }
+                        }
+                    });
+                };
+                let ntasks = plan.ntasks_n * plan.ntasks_m;
+                if threads > 1 && ntasks > 1 {
+                    (0..ntasks).into_par_iter().for_each(task);
+                } else {
+                    (0..ntasks).for_each(task);
+                }
+            });
+        }
+    }
+}
+
+/// How the columns (and, if needed, rows) of one `(ic, pc)` step are split into tasks.
+struct Plan {
+    cols_per_task: usize,
+    ntasks_n: usize,
+    mpanels_per_task: usize,
+    ntasks_m: usize,
+}
+
+impl Plan {
+    fn new<K: Micro>(n: usize, mpanels: usize, threads: usize) -> Plan {
+        let npanels = n.div_ceil(K::NR);
+        let nb_panels = (K::NB / K::NR).max(1);
+        let mut ntasks_n = npanels.div_ceil(nb_panels);
+        if threads > 1 {
+            // A multiple of the thread count keeps every core equally busy.
+            ntasks_n = (ntasks_n.div_ceil(threads) * threads).min(npanels);
+        }
+        let per = npanels.div_ceil(ntasks_n);
+        let ntasks_n = npanels.div_ceil(per);
+        let want_m = if ntasks_n >= threads { 1 } else { threads.div_ceil(ntasks_n) };
+        let mpanels_per_task = mpanels.div_ceil(want_m.min(mpanels));
+        Plan {
+            cols_per_task: per * K::NR,
+            ntasks_n,
+            mpanels_per_task,
+            ntasks_m: mpanels.div_ceil(mpanels_per_task),
+        }
+    }
+}
+
+/// Pack the A block (rows `[ic, ic + mc)`, K `[pc, pc + kc)`) into MR panels, in parallel
+/// over panel ranges when `threads > 1`.
+#[allow(clippy::too_many_arguments)]
+fn pack_block<K: Micro, SA: Copy + Sync>(
+    a: View<'_, SA>,
+    ic: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    apack: &mut [K::E],
+    conv_a: impl Fn(SA) -> K::E + Sync + Copy,
+    threads: usize,
+) {
+    let (mr, g) = (K::MR, K::G);
+    let alen = panel_len(mr, kc, g);
+    let mpanels = mc.div_ceil(mr);
+    if threads > 1 && mpanels > 1 {
+        let per = mpanels.div_ceil(threads);
+        apack.par_chunks_mut(per * alen).enumerate().for_each(|(t, chunk)| {
+            let r0 = t * per * mr;
+            let rows = (per * mr).min(mc - r0);
+            pack_any::<SA, K::E>(g, a, ic + r0, rows, pc, kc, mr, chunk, conv_a);
+        });
+    } else {
+        pack_any::<SA, K::E>(g, a, ic, mc, pc, kc, mr, apack, conv_a);
+    }
+}
+
+/// [`pack`] with the group size chosen at run time (monomorphised for 1 and 2).
+#[allow(clippy::too_many_arguments)]
+fn pack_any<S: Copy, E: Copy + Default>(
+    g: usize,
+    src: View<'_, S>,
+    r0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    r: usize,
+    out: &mut [E],
+    conv: impl Fn(S) -> E,
+) {
+    match g {
+        1 => pack::<S, E, 1>(src, r0, rows, p0, kc, r, out, conv),
+        2 => pack::<S, E, 2>(src, r0, rows, p0, kc, r, out, conv),
+        _ => unreachable!("packing group size must be 1 or 2"),
+    }
+}
