@@ -6,6 +6,7 @@
 //! [`lattice`] builds nodes at byte positions and keeps MeCab's node order, which decides
 //! ties between equal-cost paths.
 
+mod feature_fields;
 mod lattice;
 mod mecab_format;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use crate::dict::Dictionary;
 use crate::error::TokenizerError;
+pub use feature_fields::{feature_fields, FeatureFields};
 use lattice::Lattice;
 pub use mecab_format::write_mecab_format;
 
@@ -80,6 +82,12 @@ impl Analyzer {
             Ok(s) => s,
             Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
         }
+    }
+
+    /// The CSV fields of [`Analyzer::feature`], unquoted (`"1,0"` becomes `1,0`): the
+    /// fields fugashi exposes as `node.feature`.
+    pub fn feature_fields(&self, m: &Morpheme) -> FeatureFields<'_> {
+        feature_fields(self.feature(m))
     }
 
     /// Like [`Analyzer::feature`], but invalid UTF-8 in the dictionary is an error.
