@@ -675,7 +675,7 @@ mod tests {
 
     #[test]
     fn truncation_strategies_follow_hf() {
-        use Truncation::*;
+        use Truncation::{LongestFirst, OnlyFirst, OnlySecond};
         // Single sequence: 10 tokens + 2 specials into 8 -> keep 6.
         assert_eq!(
             truncated_lengths(10, None, 2, Some(8), LongestFirst),
@@ -689,7 +689,10 @@ mod tests {
             truncated_lengths(10, None, 2, Some(8), OnlySecond),
             (10, None)
         );
-        assert_eq!(truncated_lengths(10, None, 2, Some(8), None), (10, None));
+        assert_eq!(
+            truncated_lengths(10, None, 2, Some(8), Truncation::None),
+            (10, None)
+        );
         assert_eq!(
             truncated_lengths(10, None, 2, Some(12), LongestFirst),
             (10, None)
@@ -739,5 +742,253 @@ mod tests {
             truncated_lengths(10, Some(0), 3, Some(6), OnlySecond),
             (10, Some(0))
         );
+    }
+}
+
+/// Rules of the BERT layer end to end, with the real MeCab dictionary (skipped when absent)
+/// and a tiny vocabulary whose expected ids follow from the rules.
+#[cfg(test)]
+mod analyzer_tests {
+    use super::*;
+
+    /// ids: [PAD]0 [UNK]1 [CLS]2 [SEP]3 [MASK]4 東京5 都6 に7 行く8 私9 は10 犬11 です12
+    /// [13 ]14 MASK15 カタカナ16 😀17 東18 ##京19 デ20 abc21
+    const VOCAB: &str = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n東京\n都\nに\n行く\n私\nは\n犬\nです\n[\n]\nMASK\nカタカナ\n😀\n東\n##京\nデ\nabc\n";
+
+    fn tokenizer(config: TokenizerConfig) -> Option<Tokenizer> {
+        let dicdir = match find_dicdir(None) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("skipping: no MeCab dictionary: {e}");
+                return None;
+            }
+        };
+        let analyzer = Analyzer::open(&dicdir).unwrap();
+        Some(Tokenizer::new(analyzer, Vocab::from_text(VOCAB), config).unwrap())
+    }
+
+    fn wp() -> Option<Tokenizer> {
+        tokenizer(TokenizerConfig::default())
+    }
+
+    fn ids(tok: &Tokenizer, text: &str) -> Vec<u32> {
+        tok.encode(text, &EncodeOptions::default()).ids
+    }
+
+    #[test]
+    fn single_sequence_ids_types_mask_offsets() {
+        let Some(tok) = wp() else { return };
+        let e = tok.encode("東京都に行く", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 5, 6, 7, 8, 3]);
+        assert_eq!(e.type_ids, [0; 6]);
+        assert_eq!(e.attention_mask, [1; 6]);
+        assert_eq!(e.offsets, [(0, 0), (0, 2), (2, 3), (3, 4), (4, 6), (0, 0)]);
+        assert_eq!(
+            tok.tokens(&e),
+            ["[CLS]", "東京", "都", "に", "行く", "[SEP]"]
+        );
+    }
+
+    #[test]
+    fn pair_has_type_ids_and_offsets_into_each_text() {
+        let Some(tok) = wp() else { return };
+        let e = tok.encode_pair("私は犬です", "東京都", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 9, 10, 11, 12, 3, 5, 6, 3]);
+        assert_eq!(e.type_ids, [0, 0, 0, 0, 0, 0, 1, 1, 1]);
+        assert_eq!(e.offsets[6], (0, 2));
+        assert_eq!(e.offsets[7], (2, 3));
+    }
+
+    #[test]
+    fn empty_input() {
+        let Some(tok) = wp() else { return };
+        assert_eq!(ids(&tok, ""), [2, 3]);
+        let e = tok.encode_pair("", "", &EncodeOptions::default());
+        assert_eq!((e.ids, e.type_ids), (vec![2, 3, 3], vec![0, 0, 1]));
+        let no_specials = EncodeOptions {
+            add_special_tokens: false,
+            ..EncodeOptions::default()
+        };
+        assert!(tok.encode("", &no_specials).ids.is_empty());
+    }
+
+    #[test]
+    fn literal_and_full_width_special_tokens() {
+        let Some(tok) = wp() else { return };
+        let e = tok.encode("私は[MASK]です", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 9, 10, 4, 12, 3]);
+        assert_eq!(e.offsets[3], (2, 8));
+        assert_eq!(e.offsets[4], (8, 10));
+        // NFKC makes `[MASK]` text after the split: MeCab splits it, not special.
+        let e = tok.encode("私は［ＭＡＳＫ］", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 9, 10, 13, 15, 14, 3]);
+        assert_eq!(&e.offsets[3..6], [(2, 3), (3, 7), (7, 8)]);
+        // Specials next to each other and at the ends.
+        assert_eq!(ids(&tok, "[CLS][SEP]犬[PAD]"), [2, 2, 3, 11, 0, 3]);
+    }
+
+    #[test]
+    fn nfkc_half_width_katakana_and_offsets_across_changes() {
+        let Some(tok) = wp() else { return };
+        let e = tok.encode("ｶﾀｶﾅ", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 16, 3]);
+        assert_eq!(e.offsets[1], (0, 4));
+        // ﾃﾞ (2 chars) -> デ (1 char); full-width AB -> AB, not in the vocab -> [UNK].
+        let e = tok.encode("ﾃﾞ東京ＡＢ東京都", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 20, 5, 1, 5, 6, 3]);
+        assert_eq!(
+            e.offsets,
+            [(0, 0), (0, 2), (2, 4), (4, 6), (6, 8), (8, 9), (0, 0)]
+        );
+    }
+
+    #[test]
+    fn whitespace_surfaces_vanish_in_wordpiece_but_not_in_character_mode() {
+        let Some(tok) = wp() else { return };
+        for ws in ["\r", "\x0c", "\u{2028}", " ", "\u{3000}", "\t\n"] {
+            assert_eq!(ids(&tok, &format!("東京{ws}都")), [2, 5, 6, 3], "{ws:?}");
+        }
+        let Some(ch) = tokenizer(TokenizerConfig {
+            subword: SubwordMode::Character,
+            ..TokenizerConfig::default()
+        }) else {
+            return;
+        };
+        // 東 in vocab, 京 not (only ##京), \r is a MeCab word and a [UNK] character.
+        assert_eq!(ids(&ch, "東京\r都"), [2, 18, 1, 1, 6, 3]);
+        assert_eq!(ids(&ch, "東京 都"), [2, 18, 1, 6, 3]);
+    }
+
+    #[test]
+    fn emoji_and_nul() {
+        let Some(tok) = wp() else { return };
+        let e = tok.encode("東京😀都", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 5, 17, 6, 3]);
+        assert_eq!(e.offsets[2..4], [(2, 3), (3, 4)]);
+        // MeCab reads a C string: the text ends at NUL (per piece).
+        assert_eq!(ids(&tok, "東京\0都"), [2, 5, 3]);
+        assert_eq!(ids(&tok, "東京\0都[SEP]犬"), [2, 5, 3, 11, 3]);
+    }
+
+    #[test]
+    fn truncation_and_padding() {
+        let Some(tok) = wp() else { return };
+        let opts = |truncation, max_length, padding| EncodeOptions {
+            truncation,
+            max_length,
+            padding,
+            ..EncodeOptions::default()
+        };
+        let e = tok.encode(
+            "東京都に行く",
+            &opts(Truncation::LongestFirst, Some(4), Padding::None),
+        );
+        assert_eq!(e.ids, [2, 5, 6, 3]);
+        // max_length defaults to model_max_length (512): nothing to cut here.
+        let e = tok.encode(
+            "東京都に行く",
+            &opts(Truncation::LongestFirst, None, Padding::None),
+        );
+        assert_eq!(e.len(), 6);
+        // Pair 4 + 4 + 3 specials into 7: two from each.
+        let e = tok.encode_pair(
+            "東京都に行く",
+            "私は犬です",
+            &opts(Truncation::LongestFirst, Some(7), Padding::None),
+        );
+        assert_eq!(e.ids, [2, 5, 6, 3, 9, 10, 3]);
+        let e = tok.encode_pair(
+            "東京都に行く",
+            "私は犬です",
+            &opts(Truncation::OnlySecond, Some(8), Padding::None),
+        );
+        assert_eq!(e.ids, [2, 5, 6, 7, 8, 3, 9, 3]);
+        let e = tok.encode_pair(
+            "東京都に行く",
+            "私は犬です",
+            &opts(Truncation::OnlyFirst, Some(8), Padding::None),
+        );
+        assert_eq!(e.ids, [2, 5, 3, 9, 10, 11, 12, 3]);
+        // Padding to max_length: pad id 0, type 0, mask 0, offsets (0, 0).
+        let e = tok.encode(
+            "東京都",
+            &opts(Truncation::None, Some(6), Padding::MaxLength),
+        );
+        assert_eq!(e.ids, [2, 5, 6, 3, 0, 0]);
+        assert_eq!(e.attention_mask, [1, 1, 1, 1, 0, 0]);
+        assert_eq!(e.type_ids, [0; 6]);
+        assert_eq!(e.offsets[5], (0, 0));
+        // Longer than max_length without truncation: left as is.
+        let e = tok.encode(
+            "東京都に行く",
+            &opts(Truncation::None, Some(4), Padding::MaxLength),
+        );
+        assert_eq!(e.len(), 6);
+        // pad_to_multiple_of rounds up.
+        let e = tok.encode(
+            "東京都",
+            &EncodeOptions {
+                padding: Padding::Longest,
+                pad_to_multiple_of: Some(8),
+                ..EncodeOptions::default()
+            },
+        );
+        assert_eq!(e.len(), 8);
+    }
+
+    #[test]
+    fn batches_are_padded_rectangles() {
+        let Some(tok) = wp() else { return };
+        let b = tok.encode_batch(&["東京都", "私は犬です"], &EncodeOptions::default());
+        assert_eq!((b.b, b.t), (2, 6));
+        assert_eq!(b.ids, [2, 5, 6, 3, 0, 0, 2, 9, 10, 11, 12, 3]);
+        assert_eq!(b.mask, [1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(b.lengths, [4, 6]);
+        let b = tok.encode_batch(
+            &["東京都", "私は犬です"],
+            &EncodeOptions {
+                padding: Padding::MaxLength,
+                max_length: Some(8),
+                ..EncodeOptions::default()
+            },
+        );
+        assert_eq!(b.t, 8);
+        let b = tok.encode_batch_pairs(&[("東京都", "犬")], &EncodeOptions::truncate_to(5));
+        assert_eq!(b.ids, [2, 5, 3, 11, 3]);
+        assert_eq!(b.type_ids, [0, 0, 0, 1, 1]);
+        // Parallel batch == one by one, on many texts.
+        let texts: Vec<String> = (0..200)
+            .map(|i| "東京都に行く私は犬です".chars().take(i % 11).collect())
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let all = tok.encode_all(&refs, &EncodeOptions::default());
+        for (t, e) in refs.iter().zip(&all) {
+            assert_eq!(*e, tok.encode(t, &EncodeOptions::default()));
+        }
+    }
+
+    #[test]
+    fn lower_case_spares_special_tokens() {
+        let Some(tok) = tokenizer(TokenizerConfig {
+            do_lower_case: true,
+            ..TokenizerConfig::default()
+        }) else {
+            return;
+        };
+        let e = tok.encode("ABC[MASK]", &EncodeOptions::default());
+        assert_eq!(e.ids, [2, 21, 4, 3]);
+        assert_eq!(e.offsets[1], (0, 3));
+    }
+
+    #[test]
+    fn worker_reuse_gives_the_same_result() {
+        let Some(tok) = wp() else { return };
+        let mut w = tok.worker();
+        let mut e = Encoding::default();
+        let opts = EncodeOptions::default();
+        for text in ["東京都に行く", "私は[MASK]です", "", "ｶﾀｶﾅ"] {
+            w.encode_into(text, None, &opts, &mut e);
+            assert_eq!(e, tok.encode(text, &opts));
+        }
     }
 }
