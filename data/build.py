@@ -2,7 +2,7 @@
 """Build data/headlines/{train,dev,test}.jsonl and data/hard/hard.jsonl from data/src/.
 
 Sources are plain text, one headline per line ('#' lines are comments):
-  data/src/<path with '/' written as '_'>.txt : text [TAB second flat label]
+  data/src/<SOURCE_FILE[path]>.txt : text [TAB second flat label]
   data/src/hard/<kind>.txt                    : path TAB text [TAB second flat label]
 
 The split is deterministic and stratified by (path, single/two-label): inside each
@@ -37,6 +37,18 @@ PATH_TO_LABEL = {
     "スポーツ": "スポーツ",
     "IT・科学": "IT・科学",
     "エンタメ": "エンタメ",
+}
+# ASCII file names keep the sources easy to handle on every OS and in every tool.
+SOURCE_FILE = {
+    "国内/政治": "domestic_politics",
+    "国内/経済": "domestic_economy",
+    "国内/社会・地方": "domestic_society",
+    "国際/政治": "intl_politics",
+    "国際/経済": "intl_economy",
+    "国際/紛争": "intl_conflict",
+    "スポーツ": "sports",
+    "IT・科学": "it_science",
+    "エンタメ": "entertainment",
 }
 HARD_KINDS = ["boundary", "omitted_subject", "very_short"]
 
@@ -74,7 +86,7 @@ def make_item(path, text, second, where):
 def load_headlines():
     items = []
     for path in PATH_TO_LABEL:
-        file = os.path.join(SRC, path.replace("/", "_") + ".txt")
+        file = os.path.join(SRC, SOURCE_FILE[path] + ".txt")
         for n, line in read_lines(file):
             parts = line.split("\t")
             if len(parts) > 2:
