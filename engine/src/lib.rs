@@ -13,7 +13,7 @@ mod atomic_file;
 mod device;
 mod dtype;
 mod error;
-pub mod pytorch;
+mod pytorch;
 mod safetensors_file;
 mod storage;
 mod tensor;

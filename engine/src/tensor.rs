@@ -122,6 +122,27 @@ impl Tensor {
         }
     }
 
+    /// A tensor owning a copy of `bytes` (little-endian elements of `dtype`, any alignment).
+    pub(crate) fn from_le_bytes(
+        shape: Vec<usize>,
+        dtype: DType,
+        bytes: &[u8],
+    ) -> Result<Tensor, EngineError> {
+        let n = numel_or_err(&shape)?;
+        if n.checked_mul(dtype.size_in_bytes()) != Some(bytes.len()) {
+            return Err(EngineError::DataLength {
+                shape,
+                expected: n,
+                got: bytes.len() / dtype.size_in_bytes(),
+            });
+        }
+        Ok(Self::from_owned(
+            shape,
+            OwnedBuf::copy_from_bytes(dtype, bytes),
+            dtype,
+        ))
+    }
+
     /// Dimensions, outermost first.
     pub fn shape(&self) -> &[usize] {
         &self.shape

@@ -1,13 +1,280 @@
 //! Reader for PyTorch's zip checkpoint format (`pytorch_model.bin`, torch >= 1.6).
+//!
+//! Layout: a zip with `<prefix>/data.pkl` (the pickled state dict, read by the restricted
+//! machine in [`pickle`]), `<prefix>/data/<key>` (one raw little-endian blob per storage),
+//! `<prefix>/byteorder` and `<prefix>/version`. torch writes entries uncompressed and
+//! 64-byte aligned, so contiguous f32/bf16/f16 tensors are read in place from the memory
+//! map like safetensors; compressed entries are decompressed and copied, strided views are
+//! gathered into a contiguous copy.
 
+mod pickle;
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
 
-use crate::weights::LoadedFile;
-use crate::EngineError;
+use memmap2::Mmap;
+use zip::{CompressionMethod, ZipArchive};
 
+use crate::tensor::checked_numel;
+use crate::weights::{map_file, LoadedFile, SkippedTensor};
+use crate::{DType, EngineError, Tensor};
+use pickle::{PickleError, StorageKind, StorageRef, TensorRef, Value};
+
+/// A state dict's pickle is kilobytes to a few MB; refuse to inflate more than this.
+const MAX_PICKLE_BYTES: u64 = 256 << 20;
+
+/// Load every tensor of a torch zip checkpoint. Non-float tensors (int64 buffers such as
+/// `position_ids`) and non-tensor entries are listed in [`LoadedFile::skipped`].
 pub(crate) fn load(path: &Path) -> Result<LoadedFile, EngineError> {
-    Err(EngineError::bad_file(
-        path,
-        "pytorch_model.bin reading is not implemented yet",
-    ))
+    let map = map_file(path)?;
+    let bad = |reason: String| EngineError::bad_file(path, reason);
+    let mut zip = ZipArchive::new(Cursor::new(&map[..]))
+        .map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
+
+    let prefix = find_prefix(&zip).ok_or_else(|| {
+        bad("no `<name>/data.pkl` entry: not a torch checkpoint (torch.save zip format)".into())
+    })?;
+    if let Ok(mut entry) = zip.by_name(&format!("{prefix}/byteorder")) {
+        let mut order = String::new();
+        let _ = entry.by_ref().take(16).read_to_string(&mut order);
+        if order.trim() != "little" {
+            return Err(bad(format!(
+                "byte order {:?} is not supported (only little-endian checkpoints)",
+                order.trim()
+            )));
+        }
+    }
+
+    let pkl_name = format!("{prefix}/data.pkl");
+    let mut pkl = Vec::new();
+    zip.by_name(&pkl_name)
+        .map_err(|e| bad(format!("{pkl_name}: {e}")))?
+        .take(MAX_PICKLE_BYTES + 1)
+        .read_to_end(&mut pkl)
+        .map_err(|e| bad(format!("{pkl_name}: {e}")))?;
+    if pkl.len() as u64 > MAX_PICKLE_BYTES {
+        return Err(bad(format!(
+            "{pkl_name} is larger than {MAX_PICKLE_BYTES} bytes"
+        )));
+    }
+    let root = pickle::run(&pkl).map_err(|e| match e {
+        PickleError::Refused(reason) => EngineError::Refused {
+            path: path.to_path_buf(),
+            reason: format!("{pkl_name}: {reason}"),
+        },
+        PickleError::Bad(reason) => bad(format!("{pkl_name}: {reason}")),
+    })?;
+
+    let Value::Dict(entries) = &root else {
+        return Err(bad(format!(
+            "{pkl_name} holds a {}, not a state dict",
+            root.kind()
+        )));
+    };
+    let mut blobs = Blobs {
+        zip: &mut zip,
+        map: &map,
+        prefix: &prefix,
+        cache: HashMap::new(),
+    };
+    let mut out = LoadedFile::default();
+    for (key, value) in entries.borrow().iter() {
+        let Value::Str(name) = key else {
+            return Err(bad(format!(
+                "state dict key is a {}, not a string",
+                key.kind()
+            )));
+        };
+        let name = name.to_string();
+        let Value::Tensor(t) = value else {
+            out.skipped.push(SkippedTensor {
+                name,
+                reason: format!("a {}, not a tensor", value.kind()),
+            });
+            continue;
+        };
+        let Some(dtype) = dtype_of(t.storage.kind) else {
+            out.skipped.push(SkippedTensor {
+                name,
+                reason: format!(
+                    "dtype {} is not f32, bf16 or f16",
+                    t.storage.kind.torch_name()
+                ),
+            });
+            continue;
+        };
+        let tensor = blobs
+            .tensor(t, dtype)
+            .map_err(|reason| bad(format!("tensor {name:?}: {reason}")))?;
+        out.tensors.push((name, tensor));
+    }
+    Ok(out)
+}
+
+fn dtype_of(kind: StorageKind) -> Option<DType> {
+    match kind {
+        StorageKind::F32 => Some(DType::F32),
+        StorageKind::BF16 => Some(DType::BF16),
+        StorageKind::F16 => Some(DType::F16),
+        _ => None,
+    }
+}
+
+/// The top-level directory holding `data.pkl` (torch names it after the file's stem, or
+/// `archive`).
+fn find_prefix(zip: &ZipArchive<Cursor<&[u8]>>) -> Option<String> {
+    zip.file_names().find_map(|name| {
+        let prefix = name.ok()?.strip_suffix("/data.pkl")?.to_string();
+        (!prefix.is_empty() && !prefix.contains('/')).then_some(prefix)
+    })
+}
+
+/// Where one storage's bytes are.
+enum Blob {
+    /// `len` bytes at `start` of the mapped file (a stored entry).
+    Mapped { start: usize, len: usize },
+    /// A compressed entry, inflated.
+    Inflated(Rc<Vec<u8>>),
+}
+
+/// Storage blobs of one archive, each located or inflated once.
+struct Blobs<'z, 'm> {
+    zip: &'z mut ZipArchive<Cursor<&'m [u8]>>,
+    map: &'m Arc<Mmap>,
+    prefix: &'z str,
+    cache: HashMap<String, Rc<Blob>>,
+}
+
+impl Blobs<'_, '_> {
+    fn blob(&mut self, storage: &StorageRef) -> Result<Rc<Blob>, String> {
+        if let Some(b) = self.cache.get(&storage.key) {
+            return Ok(Rc::clone(b));
+        }
+        let key = &storage.key;
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("storage key {key:?} is not a plain name"));
+        }
+        let needed = storage
+            .numel
+            .checked_mul(storage.kind.size_in_bytes())
+            .ok_or("storage size overflows")?;
+        let name = format!("{}/data/{key}", self.prefix);
+        let mut entry = self
+            .zip
+            .by_name(&name)
+            .map_err(|e| format!("{name}: {e}"))?;
+        if entry.size() < needed as u64 {
+            return Err(format!(
+                "{name} holds {} bytes but the storage needs {needed}",
+                entry.size()
+            ));
+        }
+        let blob = if entry.compression() == CompressionMethod::Stored && !entry.encrypted() {
+            let start = entry
+                .data_start()
+                .and_then(|s| usize::try_from(s).ok())
+                .ok_or_else(|| format!("{name}: data offset unknown"))?;
+            if start
+                .checked_add(needed)
+                .is_none_or(|end| end > self.map.len())
+            {
+                return Err(format!("{name} runs past the end of the file"));
+            }
+            Blob::Mapped { start, len: needed }
+        } else {
+            let mut bytes = Vec::new();
+            entry
+                .by_ref()
+                .take(needed as u64)
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("{name}: {e}"))?;
+            if bytes.len() < needed {
+                return Err(format!("{name} is truncated"));
+            }
+            Blob::Inflated(Rc::new(bytes))
+        };
+        let blob = Rc::new(blob);
+        self.cache.insert(key.clone(), Rc::clone(&blob));
+        Ok(blob)
+    }
+
+    /// Build the tensor `t` describes: in place when contiguous in a stored entry.
+    fn tensor(&mut self, t: &TensorRef, dtype: DType) -> Result<Tensor, String> {
+        let blob = self.blob(&t.storage)?;
+        let elem = dtype.size_in_bytes();
+        let numel = checked_numel(&t.size).ok_or("shape overflows")?;
+        if numel == 0 {
+            return Ok(Tensor::zeros(t.size.clone(), dtype));
+        }
+        // Highest element index the view touches must lie inside the storage.
+        let mut last = t.offset;
+        for (&n, &s) in t.size.iter().zip(&t.stride) {
+            last = (n - 1)
+                .checked_mul(s)
+                .and_then(|x| last.checked_add(x))
+                .ok_or("view extent overflows")?;
+        }
+        if last >= t.storage.numel {
+            return Err(format!(
+                "view (offset {}, size {:?}, stride {:?}) reaches element {last} of a \
+                 {}-element storage",
+                t.offset, t.size, t.stride, t.storage.numel
+            ));
+        }
+        let storage_bytes: &[u8] = match &*blob {
+            Blob::Mapped { start, len } => &self.map[*start..*start + *len],
+            Blob::Inflated(bytes) => bytes,
+        };
+        if is_contiguous(&t.size, &t.stride) {
+            let begin = t.offset * elem; // last < numel, so no overflow
+            if let Blob::Mapped { start, .. } = &*blob {
+                return Tensor::from_mapped(self.map, start + begin, t.size.clone(), dtype)
+                    .map_err(|e| e.to_string());
+            }
+            let bytes = &storage_bytes[begin..begin + numel * elem];
+            return Tensor::from_le_bytes(t.size.clone(), dtype, bytes).map_err(|e| e.to_string());
+        }
+        let gathered = gather(storage_bytes, elem, t);
+        Tensor::from_le_bytes(t.size.clone(), dtype, &gathered).map_err(|e| e.to_string())
+    }
+}
+
+/// Row-major contiguity; strides of size-1 dimensions do not matter.
+fn is_contiguous(size: &[usize], stride: &[usize]) -> bool {
+    let mut expected = 1usize;
+    for (&n, &s) in size.iter().zip(stride).rev() {
+        if n != 1 && s != expected {
+            return false;
+        }
+        expected = expected.saturating_mul(n);
+    }
+    true
+}
+
+/// Copy a strided view into row-major order. The caller checked every index is in bounds.
+fn gather(storage: &[u8], elem: usize, t: &TensorRef) -> Vec<u8> {
+    let numel: usize = t.size.iter().product();
+    let mut out = Vec::with_capacity(numel * elem);
+    let mut index = vec![0usize; t.size.len()];
+    for _ in 0..numel {
+        let at = t.offset
+            + index
+                .iter()
+                .zip(&t.stride)
+                .map(|(i, s)| i * s)
+                .sum::<usize>();
+        out.extend_from_slice(&storage[at * elem..(at + 1) * elem]);
+        // Advance the multi-index, last dimension fastest.
+        for d in (0..index.len()).rev() {
+            index[d] += 1;
+            if index[d] < t.size[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    out
 }
