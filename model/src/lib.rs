@@ -1,1 +1,34 @@
-//! tokken-model: BERT, training, evaluation, Classifier API.
+//! tokken-model: BERT, training, evaluation, the Classifier API.
+//!
+//! # Shape legend
+//! Buffers are documented with their shapes, row-major, e.g. `/// [B, T, C]`:
+//! - `B` batch size, `T` tokens per sequence (padded), `C` hidden size,
+//! - `NH` attention heads, `HS` head size (`C / NH`), `I` intermediate (feed-forward) size,
+//! - `V` vocabulary size, `P` max positions, `TV` token-type vocabulary, `NL` labels,
+//! - `R` LoRA rank, `L` layers.
+//!
+//! # Layout
+//! [`config`] (config.json) → [`params`] (weights by HF names) → [`forward`] (embeddings →
+//! L × layer → pooler → head, activations in one [`arena`]) → [`classifier`] (text in,
+//! labels out). [`init`] writes random-init models in HF layout.
+
+pub mod activation;
+pub mod arena;
+// pub mod classifier;
+pub mod config;
+pub mod embeddings;
+pub mod error;
+pub mod forward;
+pub mod head;
+pub mod init;
+pub mod layer;
+pub mod linear;
+pub mod params;
+pub mod pooler;
+
+pub use arena::{Arena, ForwardOptions};
+// pub use classifier::{Classifier, ClassifierOptions, Prediction};
+pub use config::BertConfig;
+pub use error::{ModelError, Result};
+pub use forward::{bert_forward, BatchInput};
+pub use params::BertParams;

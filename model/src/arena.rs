@@ -1,0 +1,232 @@
+//! One allocation for all forward activations, sized from (config, batch, seq) and reused
+//! across calls (llm.c `ActivationTensors`). Buffers are handed out as named views.
+
+use crate::config::BertConfig;
+
+/// What the forward pass keeps besides the logits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardOptions {
+    /// Keep the embeddings output and every layer's output (HF `output_hidden_states`).
+    pub output_hidden_states: bool,
+    /// Keep every layer's attention probabilities (HF `output_attentions`).
+    pub output_attentions: bool,
+}
+
+/// Element counts of each activation buffer for one (B, T), in arena order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Sizes {
+    /// [L+1, B, T, C] when hidden states are kept, else two ping-pong [B, T, C] buffers.
+    hidden: usize,
+    /// [B*T] LayerNorm mean and reciprocal std (scratch at inference).
+    ln_mean: usize,
+    ln_rstd: usize,
+    /// [B, T, 3C]
+    qkv: usize,
+    /// [B, T, C] attention output (heads concatenated)
+    atty: usize,
+    /// [B, NH, T] attention log-sum-exp
+    lse: usize,
+    /// [B, T, C] dense output + residual, before LayerNorm
+    resid: usize,
+    /// [B, T, C] attention block output (after its LayerNorm)
+    ln_attn: usize,
+    /// [B, T, I] intermediate dense output
+    fch: usize,
+    /// [B, T, I] after the activation
+    fch_act: usize,
+    /// [L, B, NH, T, T] when attentions are kept, else 0
+    probs: usize,
+    /// [B, C] the [CLS] rows of the last hidden state
+    cls: usize,
+    /// [B, C] pooler output
+    pooled: usize,
+    /// [B, NL]
+    logits: usize,
+}
+
+impl Sizes {
+    fn new(cfg: &BertConfig, b: usize, t: usize, opts: ForwardOptions) -> Sizes {
+        let (c, i, nh, l) =
+            (cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.num_hidden_layers);
+        let bt = b * t;
+        Sizes {
+            hidden: if opts.output_hidden_states { (l + 1) * bt * c } else { 2 * bt * c },
+            ln_mean: bt,
+            ln_rstd: bt,
+            qkv: bt * 3 * c,
+            atty: bt * c,
+            lse: b * nh * t,
+            resid: bt * c,
+            ln_attn: bt * c,
+            fch: bt * i,
+            fch_act: bt * i,
+            probs: if opts.output_attentions { l * b * nh * t * t } else { 0 },
+            cls: b * c,
+            pooled: b * c,
+            logits: b * cfg.num_labels(),
+        }
+    }
+
+    fn in_order(&self) -> [usize; 14] {
+        [
+            self.hidden,
+            self.ln_mean,
+            self.ln_rstd,
+            self.qkv,
+            self.atty,
+            self.lse,
+            self.resid,
+            self.ln_attn,
+            self.fch,
+            self.fch_act,
+            self.probs,
+            self.cls,
+            self.pooled,
+            self.logits,
+        ]
+    }
+
+    fn total(&self) -> usize {
+        self.in_order().iter().sum()
+    }
+}
+
+/// Mutable named views into the arena for one forward call.
+pub(crate) struct Activations<'a> {
+    pub hidden: &'a mut [f32],
+    pub ln_mean: &'a mut [f32],
+    pub ln_rstd: &'a mut [f32],
+    pub qkv: &'a mut [f32],
+    pub atty: &'a mut [f32],
+    pub lse: &'a mut [f32],
+    pub resid: &'a mut [f32],
+    pub ln_attn: &'a mut [f32],
+    pub fch: &'a mut [f32],
+    pub fch_act: &'a mut [f32],
+    pub probs: &'a mut [f32],
+    pub cls: &'a mut [f32],
+    pub pooled: &'a mut [f32],
+    pub logits: &'a mut [f32],
+}
+
+/// Hands out consecutive, disjoint mutable slices of one buffer.
+struct Carver<'a> {
+    rest: &'a mut [f32],
+}
+
+impl<'a> Carver<'a> {
+    fn take(&mut self, n: usize) -> &'a mut [f32] {
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(n);
+        self.rest = tail;
+        head
+    }
+}
+
+/// The activation arena. Grows to the largest (B, T) seen; never shrinks.
+#[derive(Debug, Default)]
+pub struct Arena {
+    buf: Vec<f32>,
+    sizes: Sizes,
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+    opts: ForwardOptions,
+}
+
+impl Arena {
+    /// An empty arena; [`Arena::prepare`] sizes it.
+    pub fn new() -> Arena {
+        Arena::default()
+    }
+
+    /// Lay the arena out for a (B, T) batch of `cfg`'s model, growing it if needed.
+    pub fn prepare(&mut self, cfg: &BertConfig, b: usize, t: usize, opts: ForwardOptions) {
+        self.sizes = Sizes::new(cfg, b, t, opts);
+        let total = self.sizes.total();
+        if self.buf.len() < total {
+            self.buf.resize(total, 0.0);
+        }
+        self.b = b;
+        self.t = t;
+        self.c = cfg.hidden_size;
+        self.nh = cfg.num_attention_heads;
+        self.opts = opts;
+    }
+
+    /// Floats held (capacity in use), for memory reports.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub(crate) fn views(&mut self) -> Activations<'_> {
+        let s = self.sizes;
+        let mut k = Carver { rest: &mut self.buf[..] };
+        Activations {
+            hidden: k.take(s.hidden),
+            ln_mean: k.take(s.ln_mean),
+            ln_rstd: k.take(s.ln_rstd),
+            qkv: k.take(s.qkv),
+            atty: k.take(s.atty),
+            lse: k.take(s.lse),
+            resid: k.take(s.resid),
+            ln_attn: k.take(s.ln_attn),
+            fch: k.take(s.fch),
+            fch_act: k.take(s.fch_act),
+            probs: k.take(s.probs),
+            cls: k.take(s.cls),
+            pooled: k.take(s.pooled),
+            logits: k.take(s.logits),
+        }
+    }
+
+    /// Start offset of buffer number `idx` in arena order.
+    fn offset(&self, idx: usize) -> usize {
+        self.sizes.in_order()[..idx].iter().sum()
+    }
+
+    fn region(&self, idx: usize) -> &[f32] {
+        let start = self.offset(idx);
+        &self.buf[start..start + self.sizes.in_order()[idx]]
+    }
+
+    /// Index of the [B, T, C] hidden-state slot holding layer output `i` (0 = embeddings).
+    pub(crate) fn hidden_slot(&self, i: usize) -> usize {
+        if self.opts.output_hidden_states {
+            i
+        } else {
+            i % 2
+        }
+    }
+
+    /// [B, T, C] hidden state `i` (0 = embeddings output, `l + 1` = layer `l`'s output).
+    /// Without `output_hidden_states` only the last computed one is valid.
+    pub fn hidden_state(&self, i: usize) -> &[f32] {
+        let n = self.b * self.t * self.c;
+        let slot = self.hidden_slot(i);
+        &self.region(0)[slot * n..(slot + 1) * n]
+    }
+
+    /// [B, NH, T, T] attention probabilities of layer `l` (needs `output_attentions`).
+    pub fn attention(&self, l: usize) -> Option<&[f32]> {
+        if !self.opts.output_attentions {
+            return None;
+        }
+        let n = self.b * self.nh * self.t * self.t;
+        self.region(10).get(l * n..(l + 1) * n)
+    }
+
+    /// [B, C]
+    pub fn pooled(&self) -> &[f32] {
+        self.region(12)
+    }
+
+    /// [B, NL]
+    pub fn logits(&self) -> &[f32] {
+        self.region(13)
+    }
+}

@@ -1,0 +1,143 @@
+//! The BERT forward pass (HF `BertForSequenceClassification` at inference):
+//! embeddings → L × layer → pooler → classifier.
+
+use crate::arena::{Arena, ForwardOptions};
+use crate::embeddings::embeddings_forward;
+use crate::error::{ModelError, Result};
+use crate::head::classifier_forward;
+use crate::layer::{layer_forward, LayerScratch};
+use crate::params::BertParams;
+use crate::pooler::pooler_forward;
+
+/// A padded batch of token ids.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchInput<'a> {
+    /// [B, T] token ids (`input_ids`)
+    pub ids: &'a [u32],
+    /// [B, T] segment ids (`token_type_ids`)
+    pub type_ids: &'a [u32],
+    /// [B, T] 1 for real tokens, 0 for padding (`attention_mask`)
+    pub mask: &'a [u8],
+    pub b: usize,
+    pub t: usize,
+}
+
+impl BatchInput<'_> {
+    /// Reject inputs that would index outside the model's tables.
+    pub fn check(&self, params: &BertParams) -> Result<()> {
+        let cfg = &params.config;
+        let n = self.b * self.t;
+        if self.b == 0 || self.t == 0 {
+            return Err(ModelError::Input(format!("empty batch ({} x {})", self.b, self.t)));
+        }
+        for (name, len) in
+            [("ids", self.ids.len()), ("type_ids", self.type_ids.len()), ("mask", self.mask.len())]
+        {
+            if len != n {
+                return Err(ModelError::Input(format!(
+                    "{name} has {len} entries, expected B*T = {} x {} = {n}",
+                    self.b, self.t
+                )));
+            }
+        }
+        if self.t > cfg.max_position_embeddings {
+            return Err(ModelError::Input(format!(
+                "sequence length {} exceeds max_position_embeddings {}",
+                self.t, cfg.max_position_embeddings
+            )));
+        }
+        if let Some((i, &id)) = self.ids.iter().enumerate().find(|(_, &id)| id as usize >= cfg.vocab_size) {
+            return Err(ModelError::Input(format!(
+                "token id {id} at row {} position {} is outside the vocabulary (vocab_size {})",
+                i / self.t,
+                i % self.t,
+                cfg.vocab_size
+            )));
+        }
+        if let Some((i, &ty)) =
+            self.type_ids.iter().enumerate().find(|(_, &ty)| ty as usize >= cfg.type_vocab_size)
+        {
+            return Err(ModelError::Input(format!(
+                "token type id {ty} at row {} position {} is outside type_vocab_size {}",
+                i / self.t,
+                i % self.t,
+                cfg.type_vocab_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Run the forward pass; results are read from `arena`
+/// ([`Arena::logits`], [`Arena::pooled`], [`Arena::hidden_state`], [`Arena::attention`]).
+///
+/// Without a pooler the pooled output is left untouched; without a classifier the logits
+/// are. Errors only on bad input or unsupported weight dtypes.
+pub fn bert_forward(
+    params: &BertParams,
+    input: &BatchInput<'_>,
+    arena: &mut Arena,
+    opts: ForwardOptions,
+) -> Result<()> {
+    input.check(params)?;
+    let cfg = &params.config;
+    let (b, t, c, nh) = (input.b, input.t, cfg.hidden_size, cfg.num_attention_heads);
+    let n = b * t * c;
+    arena.prepare(cfg, b, t, opts);
+    let slot_of = |i: usize| if opts.output_hidden_states { i } else { i % 2 };
+    let a = arena.views();
+
+    embeddings_forward(
+        &mut a.hidden[slot_of(0) * n..(slot_of(0) + 1) * n],
+        a.resid,
+        a.ln_mean,
+        a.ln_rstd,
+        input.ids,
+        input.type_ids,
+        &params.embeddings,
+        b,
+        t,
+        c,
+        cfg.layer_norm_eps,
+    )?;
+
+    let probs_len = b * nh * t * t;
+    for (l, layer) in params.layers.iter().enumerate() {
+        // hidden slots l (input) and l+1 (output) are distinct, so split between them
+        let (src, dst) = (slot_of(l), slot_of(l + 1));
+        let (inp, out) = if src < dst {
+            let (lo, hi) = a.hidden.split_at_mut(dst * n);
+            (&lo[src * n..(src + 1) * n], &mut hi[..n])
+        } else {
+            let (lo, hi) = a.hidden.split_at_mut(src * n);
+            (&hi[..n], &mut lo[dst * n..(dst + 1) * n])
+        };
+        let probs = if opts.output_attentions {
+            Some(&mut a.probs[l * probs_len..(l + 1) * probs_len])
+        } else {
+            None
+        };
+        let scratch = LayerScratch {
+            qkv: &mut *a.qkv,
+            atty: &mut *a.atty,
+            lse: &mut *a.lse,
+            resid: &mut *a.resid,
+            ln_attn: &mut *a.ln_attn,
+            fch: &mut *a.fch,
+            fch_act: &mut *a.fch_act,
+            ln_mean: &mut *a.ln_mean,
+            ln_rstd: &mut *a.ln_rstd,
+        };
+        layer_forward(out, scratch, probs, inp, input.mask, layer, cfg, b, t)?;
+    }
+
+    let last = slot_of(params.layers.len());
+    let last_hidden = &a.hidden[last * n..(last + 1) * n];
+    if let Some(pooler) = &params.pooler {
+        pooler_forward(a.pooled, a.cls, last_hidden, pooler, b, t, c)?;
+        if let Some(classifier) = &params.classifier {
+            classifier_forward(a.logits, a.pooled, classifier, b)?;
+        }
+    }
+    Ok(())
+}

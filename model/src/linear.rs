@@ -1,0 +1,78 @@
+//! Dense layer forward: `y = x · Wᵀ + b (+ residual)` with W stored `[out, in]`.
+
+use tokken_engine::DType;
+use half::bf16;
+use tokken_kernels::cpu::gemm::{sgemm, Trans};
+
+use crate::error::{ModelError, Result};
+use crate::params::LinearParams;
+
+/// `out[rows, out] = inp[rows, in] · Wᵀ + bias (+ residual[rows, out])`.
+///
+/// f32 weights use `sgemm`; bf16 weights use `gemm_f32_bf16` (f32 activations, f32
+/// accumulation).
+pub fn linear_forward(
+    out: &mut [f32],
+    inp: &[f32],
+    residual: Option<&[f32]>,
+    lin: &LinearParams,
+    rows: usize,
+) -> Result<()> {
+    let (n, k) = (lin.out_features, lin.in_features);
+    let out = &mut out[..rows * n];
+    let inp = &inp[..rows * k];
+    let bias = lin.bias.as_f32()?;
+    // Start from bias (+ residual) and let the GEMM accumulate onto it (beta = 1).
+    match residual {
+        Some(res) => {
+            for (o_row, r_row) in out.chunks_exact_mut(n).zip(res[..rows * n].chunks_exact(n)) {
+                for ((o, r), b) in o_row.iter_mut().zip(r_row).zip(bias) {
+                    *o = r + b;
+                }
+            }
+        }
+        None => {
+            for o_row in out.chunks_exact_mut(n) {
+                o_row.copy_from_slice(bias);
+            }
+        }
+    }
+    match lin.weight.dtype() {
+        DType::F32 => {
+            let w = lin.weight.as_f32()?;
+            sgemm(Trans::N, Trans::T, rows, n, k, 1.0, inp, k, w, k, 1.0, out, n);
+        }
+        DType::BF16 => {
+            let w = lin.weight.as_bf16()?;
+            gemm_f32_bf16(Trans::N, Trans::T, rows, n, k, 1.0, inp, k, w, k, 1.0, out, n);
+        }
+        other => {
+            return Err(ModelError::Other(format!(
+                "dense weights in {other:?} are not supported on CPU (use f32 or bf16)"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Stand-in until the kernels crate ships `gemm_f32_bf16`: widen bf16 `B` (stored [n, k],
+/// used transposed) to f32 and call `sgemm`. Only `tb == T` is used here.
+#[allow(clippy::too_many_arguments)]
+fn gemm_f32_bf16(
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[bf16],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let wide: Vec<f32> = b.iter().map(|v| v.to_f32()).collect();
+    sgemm(ta, tb, m, n, k, alpha, a, lda, &wide, ldb, beta, c, ldc);
+}
