@@ -42,19 +42,15 @@ fn head_size(qkv: &[f32], key_mask: &[u8], b: usize, t: usize, c: usize, nh: usi
     c / nh
 }
 
-/// Additive key bias per token of one sequence: 0 for real keys, -inf for padding
-/// (all 0 when the sequence has no real token, see module docs).
-fn key_bias(mask: &[u8]) -> Vec<f32> {
-    let any_real = mask.iter().any(|&m| m != 0);
-    mask.iter()
-        .map(|&m| {
-            if m != 0 || !any_real {
-                0.0
-            } else {
-                f32::NEG_INFINITY
-            }
-        })
-        .collect()
+/// Additive key bias per token of one sequence: 0 for real keys, -inf for padding.
+/// `None` when the sequence has no real token: HF's `score + finfo.min` then makes every
+/// score the same, so attention is uniform (see module docs).
+fn key_bias(mask: &[u8]) -> Option<Vec<f32>> {
+    mask.iter().any(|&m| m != 0).then(|| {
+        mask.iter()
+            .map(|&m| if m != 0 { 0.0 } else { f32::NEG_INFINITY })
+            .collect()
+    })
 }
 
 /// `kt[d, j] = qkv[j, col + d]` for the `T` tokens of one sequence: `kt` is `[HS, T]`.
@@ -67,11 +63,15 @@ fn gather_transposed(kt: &mut [f32], seq: &[f32], col: usize, stride: usize, t: 
     }
 }
 
-/// Scaled, masked scores `s[j] = q·k_j * scale + bias[j]` from `kt` (`[HS, T]`).
+/// Scaled, masked scores `s[j] = q·k_j * scale + bias[j]` from `kt` (`[HS, T]`); all 0
+/// (uniform attention) when `bias` is empty, i.e. the sequence is all padding.
 #[inline(always)]
 fn scores(s: &mut [f32], q: &[f32], kt: &[f32], bias: &[f32], scale: f32) {
     let t = s.len();
     s.fill(0.0);
+    if bias.is_empty() {
+        return;
+    }
     for (d, &qd) in q.iter().enumerate() {
         vectorize::axpy(s, qd, &kt[d * t..(d + 1) * t]);
     }
@@ -153,7 +153,7 @@ pub fn attention_forward(
     let scale = 1.0 / (hs as f32).sqrt();
     let stride = 3 * c;
     let n_tiles = t.div_ceil(Q_TILE);
-    let biases: Vec<Vec<f32>> = key_mask.chunks_exact(t).map(key_bias).collect();
+    let biases: Vec<Option<Vec<f32>>> = key_mask.chunks_exact(t).map(key_bias).collect();
     let out_w = DisjointMut::new(out);
     let lse_w = DisjointMut::new(lse);
     let probs_w = probs.map(DisjointMut::new);
@@ -166,7 +166,7 @@ pub fn attention_forward(
             let tile = task % n_tiles;
             let seq = &qkv[bi * t * stride..(bi + 1) * t * stride];
             gather_transposed(kt, seq, c + h * hs, stride, t, hs);
-            let bias = &biases[bi];
+            let bias = biases[bi].as_deref().unwrap_or(&[]);
             for i in tile * Q_TILE..((tile + 1) * Q_TILE).min(t) {
                 let q = &seq[i * stride + h * hs..i * stride + (h + 1) * hs];
                 let row = (bi * nh + h) * t + i;
@@ -306,7 +306,7 @@ pub fn attention_backward(
                     dout_i,
                     out_i,
                     lse[(bi * nh + h) * t + i],
-                    &bias,
+                    bias.as_deref().unwrap_or(&[]),
                     seq,
                     c + h * hs,
                     stride,

@@ -68,8 +68,9 @@ pub fn gelu_tanh_forward(out: &mut [f32], inp: &[f32]) {
 multiversion! {
     fn gelu_tanh_chunk(out: &mut [f32], inp: &[f32]) {
         for (o, &x) in out.iter_mut().zip(inp) {
+            // 0.5 (1 + tanh u) = 1 / (1 + e^(-2u)): no cancellation for u << 0.
             let u = SQRT_2_OVER_PI * (x + TANH_COEF * x * x * x);
-            *o = 0.5 * x * (1.0 + math::tanh(u));
+            *o = x / (1.0 + math::exp(-2.0 * u));
         }
     }
 }
@@ -88,10 +89,12 @@ pub fn gelu_tanh_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
 multiversion! {
     fn gelu_tanh_backward_chunk(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
         for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
+            // y = x σ(2u): y' = σ(2u) + x σ(2u) (1 - σ(2u)) 2 u'.
             let u = SQRT_2_OVER_PI * (x + TANH_COEF * x * x * x);
-            let th = math::tanh(u);
+            let e = math::exp(-2.0 * u);
+            let sig = 1.0 / (1.0 + e);
             let du = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_COEF * x * x);
-            *d = g * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du);
+            *d = g * (sig + x * sig * (e * sig) * 2.0 * du);
         }
     }
 }

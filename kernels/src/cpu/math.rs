@@ -17,13 +17,20 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// (where e^x would be subnormal). About 1 ulp.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let xc = x.clamp(-87.3, 88.3);
-    // x = n ln2 + r, |r| <= ln2 / 2.
+    exp_hi_lo(x, 0.0)
+}
+
+/// e^(hi + lo) for a small correction `lo` (|lo| <= 0.05) that is folded into the reduced
+/// argument, so the rounding of `hi + lo` never happens.
+#[inline(always)]
+fn exp_hi_lo(hi: f32, lo: f32) -> f32 {
+    let xc = hi.clamp(-87.3, 88.3);
+    // hi = n ln2 + r0, |r0| <= ln2 / 2.
     let t = xc * LOG2E + ROUND_MAGIC;
     let n_bits = t.to_bits() as i32 - ROUND_MAGIC.to_bits() as i32;
     let n = t - ROUND_MAGIC;
-    let r = (xc - n * LN2_HI) - n * LN2_LO;
-    // Taylor series to degree 7: truncation error < 6e-9 relative on |r| <= 0.347.
+    let r = ((xc - n * LN2_HI) - n * LN2_LO) + lo;
+    // Taylor series to degree 7: truncation error < 2e-8 relative on |r| <= 0.4.
     let p = 1.0
         + r * (1.0
             + r * (0.5
@@ -31,31 +38,32 @@ pub fn exp(x: f32) -> f32 {
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let scale = f32::from_bits(((n_bits + 127) << 23) as u32);
-    if x < -87.3 {
+    if hi < -87.3 {
         0.0
     } else {
         p * scale
     }
 }
 
-/// e^(-c * x^2) for c in {0.5, 1}, accurate even when x^2 is large: x is split into a
-/// 12-bit head `xh` (so `xh^2` is exact) and a tail, and
-/// e^(-c x^2) = e^(-c xh^2) * e^(-c (x - xh)(x + xh)).
+/// e^(-c * x^2) for c in {0.5, 1} and |x| <= 14, accurate even when x^2 is large: x is
+/// split into a 12-bit head `xh` (so `c xh^2` is exact) and a tail, and
+/// -c x^2 = -c xh^2 - c (x - xh)(x + xh) with the second term small (<= 0.05).
 #[inline(always)]
 fn exp_neg_sq(x: f32, c: f32) -> f32 {
     let xh = f32::from_bits(x.to_bits() & 0xFFFF_F000);
-    exp(-c * (xh * xh)) * exp(-c * ((x - xh) * (x + xh)))
+    exp_hi_lo(-c * (xh * xh), -c * ((x - xh) * (x + xh)))
 }
 
-/// erf(x) / x = P(x^2) on |x| <= 1 (max relative error 1.5e-9); highest degree first.
-const ERF_P: [f32; 7] = [
+/// erf(x) / x - 1 = R(x^2) on |x| <= 1 (fit of erf(x)/x with max relative error 1.5e-9,
+/// minus 1 so that erf(x) = x + x R(x^2) keeps the leading term exact); highest degree first.
+const ERF_R: [f32; 7] = [
     7.875_875e-5,
     -8.016_864e-4,
     5.189_087_4e-3,
     -2.685_421_2e-2,
     0.112_835_95,
     -0.376_126_27,
-    1.128_379_2,
+    0.128_379_17,
 ];
 
 /// erfc(z) e^(z^2) z = Q(s), s = (1/z - 0.55) / 0.45, on 1 <= z <= 10 (max relative error
@@ -84,11 +92,10 @@ fn horner<const N: usize>(coef: &[f32; N], x: f32) -> f32 {
     acc
 }
 
-/// erfc(z) for z >= 1, given `e = e^(-z^2)` (0 beyond the underflow point).
+/// erfc(z) for z >= 1, given `t = 1/z` and `e = e^(-z^2)` (0 beyond the underflow point).
 #[inline(always)]
-fn erfc_large(z: f32, e: f32) -> f32 {
-    let zc = z.clamp(1.0, 10.0);
-    let t = 1.0 / zc;
+fn erfc_large(t: f32, e: f32) -> f32 {
+    let t = t.clamp(0.1, 1.0);
     let s = t * (1.0 / 0.45) - 0.55 / 0.45;
     e * t * horner(&ERFC_Q, s)
 }
@@ -97,8 +104,8 @@ fn erfc_large(z: f32, e: f32) -> f32 {
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let a = x.abs();
-    let small = x * horner(&ERF_P, x * x);
-    let large = 1.0 - erfc_large(a, exp_neg_sq(a, 1.0));
+    let small = x + x * horner(&ERF_R, x * x);
+    let large = 1.0 - erfc_large(1.0 / a, exp_neg_sq(a, 1.0));
     if a < 1.0 {
         small
     } else {
@@ -112,9 +119,11 @@ pub fn erf(x: f32) -> f32 {
 pub fn normal_cdf(x: f32) -> f32 {
     let z = x * std::f32::consts::FRAC_1_SQRT_2;
     let a = z.abs();
-    let small = 0.5 + 0.5 * (z * horner(&ERF_P, z * z));
+    // (1 + z) is exact for z in [-1, -0.5] (Sterbenz), so the lower side has no cancellation.
+    let small = 0.5 * ((1.0 + z) + z * horner(&ERF_R, z * z));
     // e^(-z^2) = e^(-x^2 / 2), computed from x to avoid the rounding of z.
-    let half_erfc = 0.5 * erfc_large(a, exp_neg_sq(x, 0.5));
+    // 1/z = √2/|x| with one rounding.
+    let half_erfc = 0.5 * erfc_large(std::f32::consts::SQRT_2 / x.abs(), exp_neg_sq(x, 0.5));
     if a < 1.0 {
         small
     } else if z < 0.0 {

@@ -1,0 +1,184 @@
+//! Fused attention vs a naive f64 softmax(QKᵀ/√HS + mask) V; backward by finite differences.
+
+mod common;
+
+use common::{assert_close, check_grad, functional, randn, rng};
+use tokken_kernels::cpu::attention::{attention_backward, attention_forward};
+
+struct Naive {
+    out: Vec<f64>,
+    lse: Vec<f64>,
+    probs: Vec<f64>,
+}
+
+/// HF semantics: padded keys get score + finfo.min, i.e. probability 0 unless the whole
+/// sequence is padding (then all scores are equal and attention is uniform).
+fn naive(qkv: &[f32], mask: &[u8], b: usize, t: usize, c: usize, nh: usize) -> Naive {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f64).sqrt();
+    let at = |bi: usize, tok: usize, part: usize, h: usize, d: usize| {
+        qkv[(bi * t + tok) * 3 * c + part * c + h * hs + d] as f64
+    };
+    let mut r = Naive {
+        out: vec![0.0; b * t * c],
+        lse: vec![0.0; b * nh * t],
+        probs: vec![0.0; b * nh * t * t],
+    };
+    for bi in 0..b {
+        let any = mask[bi * t..(bi + 1) * t].iter().any(|&m| m != 0);
+        for h in 0..nh {
+            for i in 0..t {
+                let s: Vec<f64> = (0..t)
+                    .map(|j| {
+                        if !any {
+                            0.0 // every score + finfo.min rounds to finfo.min
+                        } else if mask[bi * t + j] == 0 {
+                            f64::NEG_INFINITY
+                        } else {
+                            (0..hs)
+                                .map(|d| at(bi, i, 0, h, d) * at(bi, j, 1, h, d))
+                                .sum::<f64>()
+                                * scale
+                        }
+                    })
+                    .collect();
+                let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                let row = (bi * nh + h) * t + i;
+                r.lse[row] = m + z.ln();
+                for j in 0..t {
+                    let p = (s[j] - m).exp() / z;
+                    r.probs[row * t + j] = p;
+                    for d in 0..hs {
+                        r.out[(bi * t + i) * c + h * hs + d] += p * at(bi, j, 2, h, d);
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Random lengths per sequence (≥ 1 real token unless `allow_empty`), padding at the end.
+fn mask_for(r: &mut rand::rngs::StdRng, b: usize, t: usize, allow_empty: bool) -> Vec<u8> {
+    use rand::Rng;
+    let mut m = vec![0u8; b * t];
+    for bi in 0..b {
+        let len = if allow_empty && bi == b - 1 {
+            0
+        } else {
+            r.random_range(1..=t)
+        };
+        m[bi * t..bi * t + len].fill(1);
+    }
+    m
+}
+
+fn forward(
+    qkv: &[f32],
+    mask: &[u8],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+    with_probs: bool,
+) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+    let mut out = vec![f32::NAN; b * t * c];
+    let mut lse = vec![f32::NAN; b * nh * t];
+    let mut probs = with_probs.then(|| vec![f32::NAN; b * nh * t * t]);
+    attention_forward(
+        &mut out,
+        &mut lse,
+        qkv,
+        mask,
+        b,
+        t,
+        c,
+        nh,
+        probs.as_deref_mut(),
+    );
+    (out, lse, probs)
+}
+
+#[test]
+fn forward_matches_naive_softmax_attention() {
+    let mut r = rng(20);
+    // (B, T, C, NH): odd head sizes, T crossing the 32-row query tile, BERT-like heads.
+    for &(b, t, c, nh) in &[
+        (1, 1, 4, 1),
+        (2, 5, 6, 3),
+        (3, 37, 34, 2),
+        (2, 70, 128, 2),
+        (2, 64, 192, 3),
+    ] {
+        let qkv = randn(&mut r, b * t * 3 * c, 2.0);
+        let mask = mask_for(&mut r, b, t, b > 2);
+        let (out, lse, probs) = forward(&qkv, &mask, b, t, c, nh, true);
+        let want = naive(&qkv, &mask, b, t, c, nh);
+        assert_close("out", &out, &want.out, 1e-5, 1e-4);
+        assert_close("lse", &lse, &want.lse, 1e-5, 1e-5);
+        let probs = probs.unwrap();
+        assert_close("probs", &probs, &want.probs, 1e-6, 1e-4);
+        // Padded keys get exactly 0 (unless the whole sequence is padding).
+        for bi in 0..b {
+            let any = mask[bi * t..(bi + 1) * t].iter().any(|&m| m != 0);
+            for row in 0..nh * t {
+                for j in 0..t {
+                    let p = probs[(bi * nh * t + row) * t + j];
+                    if any && mask[bi * t + j] == 0 {
+                        assert_eq!(p, 0.0, "padded key must get probability exactly 0");
+                    }
+                }
+            }
+        }
+        // Without probs the outputs are identical.
+        let (out2, lse2, _) = forward(&qkv, &mask, b, t, c, nh, false);
+        assert_eq!(out, out2);
+        assert_eq!(lse, lse2);
+    }
+}
+
+#[test]
+fn fully_padded_sequence_attends_uniformly_like_hf() {
+    let (b, t, c, nh) = (1, 6, 8, 2);
+    let qkv = randn(&mut rng(21), b * t * 3 * c, 1.0);
+    let (_, _, probs) = forward(&qkv, &[0; 6], b, t, c, nh, true);
+    for &p in &probs.unwrap() {
+        assert!((p - 1.0 / 6.0).abs() < 1e-6, "{p}");
+    }
+}
+
+#[test]
+fn backward_matches_finite_differences() {
+    let mut r = rng(22);
+    for &(b, t, c, nh) in &[(1, 3, 4, 2), (2, 5, 6, 2), (2, 4, 3, 1)] {
+        let mut qkv = randn(&mut r, b * t * 3 * c, 1.0);
+        let mask = mask_for(&mut r, b, t, false);
+        let w = randn(&mut r, b * t * c, 1.0);
+        let (out, lse, _) = forward(&qkv, &mask, b, t, c, nh, false);
+        let mut dqkv = vec![f32::NAN; qkv.len()];
+        attention_backward(&mut dqkv, &w, &qkv, &out, &lse, &mask, b, t, c, nh);
+        check_grad("dqkv", &mut qkv, &dqkv, 1e-3, 2e-3, |x| {
+            functional(&w, &forward(x, &mask, b, t, c, nh, false).0)
+        });
+    }
+}
+
+#[test]
+fn backward_gives_zero_gradient_to_padded_keys_and_values() {
+    let mut r = rng(23);
+    let (b, t, c, nh) = (2, 9, 8, 2);
+    let qkv = randn(&mut r, b * t * 3 * c, 1.0);
+    let mut mask = vec![1u8; b * t];
+    mask[5..9].fill(0);
+    let dout = randn(&mut r, b * t * c, 1.0);
+    let (out, lse, _) = forward(&qkv, &mask, b, t, c, nh, false);
+    let mut dqkv = vec![f32::NAN; qkv.len()];
+    attention_backward(&mut dqkv, &dout, &qkv, &out, &lse, &mask, b, t, c, nh);
+    for tok in 5..9 {
+        assert!(dqkv[tok * 3 * c + c..(tok + 1) * 3 * c]
+            .iter()
+            .all(|&v| v == 0.0));
+    }
+    assert!(dqkv.iter().all(|v| v.is_finite()));
+}
