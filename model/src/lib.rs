@@ -14,7 +14,7 @@
 
 pub mod activation;
 pub mod arena;
-// pub mod classifier;
+pub mod classifier;
 pub mod config;
 pub mod embeddings;
 pub mod error;
@@ -27,7 +27,7 @@ pub mod params;
 pub mod pooler;
 
 pub use arena::{Arena, ForwardOptions};
-// pub use classifier::{Classifier, ClassifierOptions, Prediction};
+pub use classifier::{Classifier, ClassifierOptions, Prediction};
 pub use config::BertConfig;
 pub use error::{ModelError, Result};
 pub use forward::{bert_forward, BatchInput};

@@ -1,0 +1,233 @@
+//! The embedding API: `Classifier::load(dir)?.predict(&texts)?` — text in, labels out.
+//!
+//! Texts are tokenized in parallel, grouped by length (so padding stays small), run in
+//! batches padded to each batch's longest text, and returned in input order. A
+//! `Classifier` is `Send + Sync`: share it across threads; each call takes an activation
+//! arena from a small pool and returns it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokken_engine::DType;
+use tokken_tokenizer::encoder::{EncodeOptions, Encoding, Padding, Tokenizer, Truncation};
+
+use crate::arena::{Arena, ForwardOptions};
+use crate::error::{ModelError, Result};
+use crate::forward::{bert_forward, BatchInput};
+use crate::params::BertParams;
+
+/// How a [`Classifier`] runs.
+#[derive(Clone, Debug)]
+pub struct ClassifierOptions {
+    /// Dense-layer weight precision: `F32` (reference) or `BF16` (weights converted once at
+    /// load; activations, LayerNorm and softmax stay f32).
+    pub dtype: DType,
+    /// Texts per forward call.
+    pub batch_size: usize,
+    /// Longest input in tokens, `[CLS]`/`[SEP]` included; longer texts are truncated.
+    /// Default: the smaller of `max_position_embeddings` and the tokenizer's
+    /// `model_max_length`.
+    pub max_length: Option<usize>,
+    /// The MeCab dictionary directory (default: found as `tokken-tokenizer` does).
+    pub dicdir: Option<PathBuf>,
+}
+
+impl Default for ClassifierOptions {
+    fn default() -> Self {
+        ClassifierOptions { dtype: DType::F32, batch_size: 32, max_length: None, dicdir: None }
+    }
+}
+
+/// One text's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The best label's name (`id2label`).
+    pub label: String,
+    /// The best label's index.
+    pub index: usize,
+    /// Its probability.
+    pub score: f32,
+    /// [NL] probabilities: softmax, or per-label sigmoid for
+    /// `problem_type = multi_label_classification`.
+    pub probs: Vec<f32>,
+    /// [NL] raw logits.
+    pub logits: Vec<f32>,
+}
+
+/// A loaded sequence classifier: tokenizer + BERT + head.
+pub struct Classifier {
+    params: BertParams,
+    tokenizer: Tokenizer,
+    options: ClassifierOptions,
+    max_length: usize,
+    arenas: Mutex<Vec<Arena>>,
+}
+
+impl Classifier {
+    /// Load an HF model dir (`config.json`, weights, `vocab.txt`, `tokenizer_config.json`).
+    pub fn load(dir: &Path) -> Result<Classifier> {
+        Classifier::load_with(dir, ClassifierOptions::default())
+    }
+
+    pub fn load_with(dir: &Path, options: ClassifierOptions) -> Result<Classifier> {
+        let params = BertParams::load(dir)?;
+        let tokenizer = Tokenizer::from_model_dir(dir, options.dicdir.as_deref())?;
+        Classifier::from_parts(params, tokenizer, options, &dir.display().to_string())
+    }
+
+    /// Assemble from loaded parts; `source` names the model in errors.
+    pub fn from_parts(
+        params: BertParams,
+        tokenizer: Tokenizer,
+        options: ClassifierOptions,
+        source: &str,
+    ) -> Result<Classifier> {
+        if params.classifier.is_none() || params.pooler.is_none() {
+            return Err(ModelError::NoHead(format!(
+                "{source}: the checkpoint has no classification head (`classifier.*`{}); \
+                 fine-tune it first or use a BertForSequenceClassification model",
+                if params.pooler.is_none() { " and no pooler" } else { "" }
+            )));
+        }
+        if options.batch_size == 0 {
+            return Err(ModelError::Input("batch size must be at least 1".into()));
+        }
+        let vocab_len = tokenizer.vocab().len();
+        if vocab_len > params.config.vocab_size {
+            return Err(ModelError::Input(format!(
+                "{source}: vocab.txt has {vocab_len} entries but the model's vocab_size is {}",
+                params.config.vocab_size
+            )));
+        }
+        let limit = params
+            .config
+            .max_position_embeddings
+            .min(tokenizer.config().model_max_length.unwrap_or(usize::MAX));
+        let max_length = options.max_length.unwrap_or(limit);
+        if max_length < 2 || max_length > params.config.max_position_embeddings {
+            return Err(ModelError::Input(format!(
+                "max length {max_length} must be between 2 and max_position_embeddings {}",
+                params.config.max_position_embeddings
+            )));
+        }
+        let params = match options.dtype {
+            DType::F32 => params,
+            DType::BF16 => params.to_dtype(DType::BF16)?,
+            other => {
+                return Err(ModelError::Input(format!(
+                    "dtype {other} is not supported on CPU (use f32 or bf16)"
+                )))
+            }
+        };
+        Ok(Classifier { params, tokenizer, options, max_length, arenas: Mutex::new(Vec::new()) })
+    }
+
+    /// Label names by class index.
+    pub fn labels(&self) -> &[String] {
+        &self.params.config.id2label
+    }
+
+    pub fn params(&self) -> &BertParams {
+        &self.params
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn options(&self) -> &ClassifierOptions {
+        &self.options
+    }
+
+    /// Tokenize `texts` as this classifier does (truncated to its max length, unpadded).
+    pub fn encode(&self, texts: &[&str]) -> Vec<Encoding> {
+        let opts = EncodeOptions {
+            truncation: Truncation::LongestFirst,
+            max_length: Some(self.max_length),
+            padding: Padding::None,
+            ..EncodeOptions::default()
+        };
+        self.tokenizer.encode_all(texts, &opts)
+    }
+
+    /// Classify `texts`; results come back in input order.
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Prediction>> {
+        let encodings = self.encode(texts);
+        self.predict_encoded(&encodings)
+    }
+
+    /// Classify already-tokenized inputs (unpadded [`Encoding`]s), in input order.
+    pub fn predict_encoded(&self, encodings: &[Encoding]) -> Result<Vec<Prediction>> {
+        // Sort by length so each batch pads to a similar length; keep input order in `out`.
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].len());
+        let mut out: Vec<Option<Prediction>> = vec![None; encodings.len()];
+        let mut arena = self.arenas.lock().map(|mut a| a.pop()).ok().flatten().unwrap_or_default();
+        let result = (|| -> Result<()> {
+            for chunk in order.chunks(self.options.batch_size) {
+                let rows: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+                let logits = self.logits_of(&rows, &mut arena)?;
+                let nl = self.params.config.num_labels();
+                for (&i, row) in chunk.iter().zip(logits.chunks_exact(nl)) {
+                    out[i] = Some(self.prediction(row));
+                }
+            }
+            Ok(())
+        })();
+        if let Ok(mut pool) = self.arenas.lock() {
+            pool.push(arena);
+        }
+        result?;
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// [B, NL] logits of one batch, padded to its longest row.
+    fn logits_of(&self, rows: &[&Encoding], arena: &mut Arena) -> Result<Vec<f32>> {
+        let b = rows.len();
+        let t = rows.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let pad = self.tokenizer.pad_id();
+        let mut ids = vec![pad; b * t];
+        let mut type_ids = vec![0u32; b * t];
+        let mut mask = vec![0u8; b * t];
+        for (r, e) in rows.iter().enumerate() {
+            let n = e.len();
+            ids[r * t..r * t + n].copy_from_slice(&e.ids);
+            type_ids[r * t..r * t + n].copy_from_slice(&e.type_ids);
+            for (m, &a) in mask[r * t..r * t + n].iter_mut().zip(&e.attention_mask) {
+                *m = u8::from(a != 0);
+            }
+        }
+        let input = BatchInput { ids: &ids, type_ids: &type_ids, mask: &mask, b, t };
+        bert_forward(&self.params, &input, arena, ForwardOptions::default())?;
+        Ok(arena.logits().to_vec())
+    }
+
+    fn prediction(&self, logits: &[f32]) -> Prediction {
+        let multi_label =
+            self.params.config.problem_type.as_deref() == Some("multi_label_classification");
+        let probs = if multi_label { sigmoid(logits) } else { softmax(logits) };
+        let (index, &score) = probs
+            .iter()
+            .enumerate()
+            .fold((0, &f32::NEG_INFINITY), |best, cur| if cur.1 > best.1 { cur } else { best });
+        Prediction {
+            label: self.labels()[index].clone(),
+            index,
+            score,
+            probs,
+            logits: logits.to_vec(),
+        }
+    }
+}
+
+/// Numerically stable softmax of one row.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+fn sigmoid(logits: &[f32]) -> Vec<f32> {
+    logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect()
+}
