@@ -1,9 +1,282 @@
-//! `tokken-cli tokenize` (being built).
+//! `tokken-cli tokenize`: text -> MeCab words / BERT tokens and ids, exactly as HF
+//! `BertJapaneseTokenizer` produces them.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tokken_tokenizer::{
+    write_mecab_format, EncodeOptions, Encoding, SubwordMode, Tokenizer, Truncation,
+};
 
 /// Flags of `tokken-cli tokenize`.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Input: the TEXT arguments, else the lines of --input (or stdin). A line whose first
+non-blank character is `{` is read as JSON `{\"id\": .., \"text\": .., \"text_pair\": ..}`
+(--input-format auto, the default); a malformed JSON line is an error naming file:line.
+With --pair, a plain line is `first<TAB>second`.
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`tokenize` is not built yet")
+Examples:
+  tokken-cli tokenize --model ../shared/ref/bert-base-japanese-v3 '東京都に行く'
+  tokken-cli tokenize --model DIR --format json --input titles.jsonl > tokens.jsonl
+  echo '私は[MASK]です' | tokken-cli tokenize --vocab vocab.txt --format tokens
+  tokken-cli tokenize --model DIR --format mecab 'すもももももももものうち'")]
+pub struct Args {
+    /// HF model dir with vocab.txt and tokenizer_config.json.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "vocab",
+        required_unless_present = "vocab"
+    )]
+    model: Option<PathBuf>,
+
+    /// A bare vocab.txt (v3 settings: MeCab + unidic-lite, NFKC, no lower-casing).
+    #[arg(long, value_name = "FILE")]
+    vocab: Option<PathBuf>,
+
+    /// Subword mode with --vocab: `wordpiece`, or `character` for -char models.
+    #[arg(long, value_name = "MODE", default_value = "wordpiece", requires = "vocab",
+          value_parser = ["wordpiece", "character"])]
+    mode: String,
+
+    /// Compiled MeCab dictionary dir (default: $TOKKEN_DICDIR, python unidic_lite, usual paths).
+    #[arg(long, value_name = "DIR")]
+    dicdir: Option<PathBuf>,
+
+    /// Output: `ids` / `tokens` (one line per input, space-separated, with [CLS]/[SEP]),
+    /// `json` (id, tokens, ids, type_ids, offsets: char offsets into the input text),
+    /// `mecab` / `wakati` (MeCab's own output for the raw line, like `mecab` / `mecab -Owakati`).
+    #[arg(long, value_name = "FORMAT", default_value = "ids",
+          value_parser = ["ids", "tokens", "json", "mecab", "wakati"])]
+    format: String,
+
+    /// Read lines from this file (`-`: stdin) instead of TEXT arguments.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "text")]
+    input: Option<PathBuf>,
+
+    /// How to read input lines: `auto`, `text` (never JSON) or `jsonl` (always JSON).
+    #[arg(long, value_name = "KIND", default_value = "auto",
+          value_parser = ["auto", "text", "jsonl"])]
+    input_format: String,
+
+    /// Truncate to at most N tokens, specials included (HF `truncation=True, max_length=N`).
+    #[arg(long, value_name = "N")]
+    max_length: Option<usize>,
+
+    /// Encode pairs `[CLS] A [SEP] B [SEP]`: `A<TAB>B` lines or JSON `text` + `text_pair`.
+    #[arg(long)]
+    pair: bool,
+
+    /// Leave out [CLS] / [SEP].
+    #[arg(long)]
+    no_special_tokens: bool,
+
+    /// Texts to tokenize (default: read --input or stdin).
+    #[arg(value_name = "TEXT")]
+    text: Vec<String>,
+}
+
+/// One input record.
+struct Record {
+    id: Option<Value>,
+    text: String,
+    pair: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let tok = match (&args.model, &args.vocab) {
+        (Some(dir), _) => Tokenizer::from_model_dir(dir, args.dicdir.as_deref())
+            .with_context(|| format!("loading the tokenizer of {}", dir.display()))?,
+        (None, Some(vocab)) => {
+            let mode = SubwordMode::parse(&args.mode).expect("clap checked the mode");
+            Tokenizer::from_vocab(vocab, mode, args.dicdir.as_deref())?
+        }
+        (None, None) => bail!("give --model DIR or --vocab FILE"),
+    };
+    let opts = EncodeOptions {
+        add_special_tokens: !args.no_special_tokens,
+        truncation: if args.max_length.is_some() {
+            Truncation::LongestFirst
+        } else {
+            Truncation::None
+        },
+        max_length: args.max_length,
+        ..EncodeOptions::default()
+    };
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut emit =
+        |records: &[Record]| -> Result<()> { write_records(&tok, &args, &opts, records, &mut out) };
+
+    if !args.text.is_empty() {
+        let records: Vec<Record> = args
+            .text
+            .iter()
+            .map(|t| plain_record(t, args.pair))
+            .collect();
+        emit(&records)?;
+    } else {
+        let (name, reader): (String, Box<dyn BufRead>) = match &args.input {
+            Some(p) if p.as_os_str() != "-" => (
+                p.display().to_string(),
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+                )),
+            ),
+            _ => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
+        };
+        // Encode in chunks so big files stream, each chunk in parallel.
+        const CHUNK: usize = 4096;
+        let mut records = Vec::with_capacity(CHUNK);
+        for (i, line) in reader.lines().enumerate() {
+            let line = line.with_context(|| format!("{name}:{}: reading", i + 1))?;
+            records.push(parse_line(&line, &args, &name, i + 1)?);
+            if records.len() == CHUNK {
+                emit(&records)?;
+                records.clear();
+            }
+        }
+        emit(&records)?;
+    }
+    out.flush().context("writing output")?;
+    Ok(())
+}
+
+fn plain_record(line: &str, pair: bool) -> Record {
+    match line.split_once('\t') {
+        Some((a, b)) if pair => Record {
+            id: None,
+            text: a.to_string(),
+            pair: Some(b.to_string()),
+        },
+        _ => Record {
+            id: None,
+            text: line.to_string(),
+            pair: pair.then(String::new),
+        },
+    }
+}
+
+fn parse_line(line: &str, args: &Args, file: &str, lineno: usize) -> Result<Record> {
+    let is_json = match args.input_format.as_str() {
+        "text" => false,
+        "jsonl" => true,
+        _ => line.trim_start().starts_with('{'),
+    };
+    if !is_json {
+        return Ok(plain_record(line, args.pair));
+    }
+    let v: Value = serde_json::from_str(line).with_context(|| {
+        format!("{file}:{lineno}: invalid JSON (use --input-format text for plain lines)")
+    })?;
+    let obj = v
+        .as_object()
+        .with_context(|| format!("{file}:{lineno}: expected a JSON object"))?;
+    let text = obj
+        .get("text")
+        .and_then(Value::as_str)
+        .with_context(|| format!("{file}:{lineno}: missing string field \"text\""))?;
+    let pair = match obj.get("text_pair") {
+        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(Value::Null) if args.pair => {
+            bail!("{file}:{lineno}: --pair needs a string field \"text_pair\"")
+        }
+        None | Some(Value::Null) => None,
+        Some(_) => bail!("{file}:{lineno}: \"text_pair\" must be a string"),
+    };
+    Ok(Record {
+        id: obj.get("id").cloned(),
+        text: text.to_string(),
+        pair,
+    })
+}
+
+fn write_records(
+    tok: &Tokenizer,
+    args: &Args,
+    opts: &EncodeOptions,
+    records: &[Record],
+    out: &mut impl Write,
+) -> Result<()> {
+    match args.format.as_str() {
+        "mecab" | "wakati" => {
+            let mut worker = tok.analyzer().worker();
+            let mut morphemes = Vec::new();
+            let mut buf = String::new();
+            for r in records {
+                for text in std::iter::once(&r.text).chain(&r.pair) {
+                    worker.analyze(text, &mut morphemes);
+                    buf.clear();
+                    if args.format == "mecab" {
+                        write_mecab_format(tok.analyzer(), text, &morphemes, &mut buf);
+                    } else {
+                        let words: Vec<&str> = morphemes.iter().map(|m| m.surface(text)).collect();
+                        buf.push_str(&words.join(" "));
+                        buf.push('\n');
+                    }
+                    out.write_all(buf.as_bytes()).context("writing output")?;
+                }
+            }
+        }
+        _ => {
+            let encs = encode_records(tok, opts, records);
+            for (r, e) in records.iter().zip(&encs) {
+                write_encoding(tok, args, r, e, out).context("writing output")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Encodes records in parallel, one worker per rayon task.
+fn encode_records(tok: &Tokenizer, opts: &EncodeOptions, records: &[Record]) -> Vec<Encoding> {
+    use rayon::prelude::*;
+    records
+        .par_iter()
+        .with_min_len(64)
+        .map_init(
+            || tok.worker(),
+            |w, r| {
+                let mut e = Encoding::default();
+                w.encode_into(&r.text, r.pair.as_deref(), opts, &mut e);
+                e
+            },
+        )
+        .collect()
+}
+
+fn write_encoding(
+    tok: &Tokenizer,
+    args: &Args,
+    r: &Record,
+    e: &Encoding,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    match args.format.as_str() {
+        "ids" => {
+            let s: Vec<String> = e.ids.iter().map(u32::to_string).collect();
+            writeln!(out, "{}", s.join(" "))
+        }
+        "tokens" => writeln!(out, "{}", tok.tokens(e).join(" ")),
+        _ => {
+            let mut v = json!({
+                "tokens": tok.tokens(e),
+                "ids": e.ids,
+                "offsets": e.offsets.iter().map(|&(s, t)| [s, t]).collect::<Vec<_>>(),
+            });
+            if let Some(id) = &r.id {
+                v["id"] = id.clone();
+            } else {
+                v["text"] = Value::String(r.text.clone());
+            }
+            if r.pair.is_some() {
+                v["type_ids"] = json!(e.type_ids);
+            }
+            writeln!(out, "{v}")
+        }
+    }
 }
