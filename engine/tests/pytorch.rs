@@ -260,32 +260,60 @@ fn deeply_nested_pickle_is_an_error_not_a_crash() {
     assert!(err.to_string().contains("not a state dict"), "{err}");
 }
 
+/// `{'w': _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', numel), offset, size,
+/// stride, False, OrderedDict())}` with one-byte ints.
+fn one_tensor_pickle(numel: u8, offset: u8, size: &[u8], stride: &[u8]) -> Vec<u8> {
+    let ints = |v: &[u8]| -> Vec<u8> {
+        let mut out = vec![b'('];
+        for &x in v {
+            out.extend_from_slice(&[b'K', x]);
+        }
+        out.push(b't');
+        out
+    };
+    let mut p = b"\x80\x02ccollections\nOrderedDict\nq\x00)R(X\x01\x00\x00\x00w".to_vec();
+    p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage");
+    p.extend_from_slice(b"ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK");
+    p.extend_from_slice(&[numel, b't', b'Q', b'K', offset]);
+    p.extend(ints(size));
+    p.extend(ints(stride));
+    p.extend_from_slice(b"\x89h\x00)RtRu.");
+    p
+}
+
 /// Storage bounds: a view reaching past its storage, or a blob shorter than the storage.
 #[test]
 fn views_outside_storage_are_errors() {
-    // {'w': _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', NUMEL), OFFSET, (4,), (1,), False, OrderedDict())}
-    let pkl = |numel: u8, offset: u8| {
-        let mut p = b"\x80\x02ccollections\nOrderedDict\nq\x00)R(X\x01\x00\x00\x00w".to_vec();
-        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage");
-        p.extend_from_slice(b"ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK");
-        p.extend_from_slice(&[numel, b't', b'Q', b'K', offset]);
-        p.extend_from_slice(b"K\x04\x85K\x01\x85\x89h\x00)RtRu.");
-        p
-    };
     let dir = TempDir::new("bounds");
-    let data = [0u8; 16];
+    let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
     let extra: [(&str, &[u8]); 1] = [("archive/data/0", &data)];
+    let load = |pkl: Vec<u8>| {
+        let bytes = torch_like_zip(&pkl, &extra, CompressionMethod::Stored);
+        load_bytes(&dir, "t.bin", &bytes)
+    };
     // Sanity: the well-formed version loads.
-    let w = load_bytes(
-        &dir,
-        "ok.bin",
-        &torch_like_zip(&pkl(4, 0), &extra, CompressionMethod::Stored),
-    )
-    .unwrap();
-    assert_eq!(w.get("w").unwrap().shape(), &[4]);
-    for (numel, offset, what) in [(4, 1, "reaches element"), (5, 0, "needs 20")] {
-        let bytes = torch_like_zip(&pkl(numel, offset), &extra, CompressionMethod::Stored);
-        let err = load_bytes(&dir, "bad.bin", &bytes).unwrap_err();
+    let w = load(one_tensor_pickle(4, 0, &[4], &[1])).unwrap();
+    assert_eq!(w.get("w").unwrap().as_f32().unwrap(), &[1.0, 2.0, 3.0, 4.0]);
+    // A stride-0 (expanded) view is materialized.
+    let w = load(one_tensor_pickle(4, 2, &[2, 3], &[1, 0])).unwrap();
+    assert_eq!(
+        w.get("w").unwrap().as_f32().unwrap(),
+        &[3.0, 3.0, 3.0, 4.0, 4.0, 4.0]
+    );
+    for (pkl, what) in [
+        (one_tensor_pickle(4, 1, &[4], &[1]), "reaches element"),
+        (one_tensor_pickle(5, 0, &[4], &[1]), "needs 20"),
+        (one_tensor_pickle(4, 0, &[2, 2], &[3, 1]), "reaches element"),
+        // 255^4 elements of stride 0: ~16 GB from a 4-element storage.
+        (
+            one_tensor_pickle(4, 0, &[255; 4], &[0; 4]),
+            "too large to copy",
+        ),
+    ] {
+        let err = load(pkl).unwrap_err();
         assert!(matches!(err, EngineError::BadFile { .. }), "{err}");
         assert!(err.to_string().contains(what), "{err}");
     }

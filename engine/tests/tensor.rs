@@ -111,3 +111,11 @@ fn dtype_names_parse() {
     assert_eq!(DType::BF16.size_in_bytes(), 2);
     assert_eq!(DType::F32.to_string(), "f32");
 }
+
+#[test]
+fn tensors_and_weights_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tensor>();
+    assert_send_sync::<tokken_engine::Weights>();
+    assert_send_sync::<EngineError>();
+}

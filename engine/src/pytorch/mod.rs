@@ -26,6 +26,10 @@ use pickle::{PickleError, StorageKind, StorageRef, TensorRef, Value};
 /// A state dict's pickle is kilobytes to a few MB; refuse to inflate more than this.
 const MAX_PICKLE_BYTES: u64 = 256 << 20;
 
+/// A strided view may hold more elements than its storage (stride 0: `expand`); we copy
+/// such a view only up to this many bytes, so a tiny file cannot demand terabytes.
+const MAX_BROADCAST_BYTES: usize = 256 << 20;
+
 /// Load every tensor of a torch zip checkpoint. Non-float tensors (int64 buffers such as
 /// `position_ids`) and non-tensor entries are listed in [`LoadedFile::skipped`].
 pub(crate) fn load(path: &Path) -> Result<LoadedFile, EngineError> {
@@ -236,6 +240,13 @@ impl Blobs<'_, '_> {
             }
             let bytes = &storage_bytes[begin..begin + numel * elem];
             return Tensor::from_le_bytes(t.size.clone(), dtype, bytes).map_err(|e| e.to_string());
+        }
+        let out_bytes = numel.checked_mul(elem).ok_or("view size overflows")?;
+        if out_bytes > storage_bytes.len().max(MAX_BROADCAST_BYTES) {
+            return Err(format!(
+                "strided view of {out_bytes} bytes over a {}-byte storage is too large to copy",
+                storage_bytes.len()
+            ));
         }
         let gathered = gather(storage_bytes, elem, t);
         Tensor::from_le_bytes(t.size.clone(), dtype, &gathered).map_err(|e| e.to_string())
