@@ -242,3 +242,54 @@ fn sharded_index_loads_all_shards() {
         .to_string()
         .contains("not a plain file name"));
 }
+
+#[test]
+fn duplicate_or_reserved_names_are_refused_and_nothing_is_written() {
+    let dir = TempDir::new("dupnames");
+    let path = dir.path().join("d.safetensors");
+    let t = Tensor::from_f32(vec![1], vec![1.0]).unwrap();
+    for list in [vec![("x", &t), ("x", &t)], vec![("__metadata__", &t)]] {
+        let err = save_safetensors(&path, &list, None).unwrap_err();
+        assert!(err.to_string().contains("duplicate or reserved"), "{err}");
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn failed_atomic_write_keeps_the_old_file_and_leaves_no_temp() {
+    let dir = TempDir::new("atomic");
+    let path = dir.path().join("keep.txt");
+    std::fs::write(&path, b"old").unwrap();
+    let err = tokken_engine::write_file_atomically(&path, |w| {
+        use std::io::Write;
+        w.write_all(b"half of the new conte")?;
+        Err(std::io::Error::other("disk full"))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("keep.txt"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // Writing into a missing directory is an error naming the path.
+    let missing = dir.path().join("no/such/dir/w.safetensors");
+    let t = Tensor::from_f32(vec![1], vec![1.0]).unwrap();
+    let err = save_safetensors(&missing, &[("t", &t)], None).unwrap_err();
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+}
+
+#[test]
+fn unknown_and_legacy_formats_are_named() {
+    let dir = TempDir::new("formats");
+    let legacy = dir.path().join("old.bin");
+    // A legacy torch.save file starts with a raw pickle (magic number first).
+    std::fs::write(&legacy, b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.").unwrap();
+    let err = Weights::load(&legacy).unwrap_err();
+    assert!(err.to_string().contains("legacy"), "{err}");
+    assert!(err.to_string().contains("old.bin"), "{err}");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, b"hello world").unwrap();
+    let err = Weights::load(&text).unwrap_err();
+    assert!(
+        err.to_string().contains("neither a safetensors file"),
+        "{err}"
+    );
+}
