@@ -226,6 +226,28 @@ impl BertConfig {
         Ok(())
     }
 
+    /// A named size with `vocab_size` entries and `num_labels` labels:
+    /// - `tiny`: the test-fixture size (C 64, L 2, NH 4, I 128) with 512 positions,
+    /// - `base`: BERT-base (C 768, L 12, NH 12, I 3072),
+    /// - `large`: BERT-large (C 1024, L 24, NH 16, I 4096).
+    pub fn preset(name: &str, vocab_size: usize, num_labels: usize) -> Option<BertConfig> {
+        let (c, l, nh, i) = match name {
+            "tiny" => (64, 2, 4, 128),
+            "base" => (768, 12, 12, 3072),
+            "large" => (1024, 24, 16, 4096),
+            _ => return None,
+        };
+        Some(BertConfig {
+            vocab_size,
+            hidden_size: c,
+            num_hidden_layers: l,
+            num_attention_heads: nh,
+            intermediate_size: i,
+            id2label: default_labels(num_labels),
+            ..BertConfig::default()
+        })
+    }
+
     /// NL
     pub fn num_labels(&self) -> usize {
         self.id2label.len()

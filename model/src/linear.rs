@@ -1,8 +1,7 @@
 //! Dense layer forward: `y = x · Wᵀ + b (+ residual)` with W stored `[out, in]`.
 
 use tokken_engine::DType;
-use half::bf16;
-use tokken_kernels::cpu::gemm::{sgemm, Trans};
+use tokken_kernels::cpu::gemm::{gemm_f32_bf16, sgemm, Trans};
 
 use crate::error::{ModelError, Result};
 use crate::params::LinearParams;
@@ -55,24 +54,3 @@ pub fn linear_forward(
     Ok(())
 }
 
-/// Stand-in until the kernels crate ships `gemm_f32_bf16`: widen bf16 `B` (stored [n, k],
-/// used transposed) to f32 and call `sgemm`. Only `tb == T` is used here.
-#[allow(clippy::too_many_arguments)]
-fn gemm_f32_bf16(
-    ta: Trans,
-    tb: Trans,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    lda: usize,
-    b: &[bf16],
-    ldb: usize,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    let wide: Vec<f32> = b.iter().map(|v| v.to_f32()).collect();
-    sgemm(ta, tb, m, n, k, alpha, a, lda, &wide, ldb, beta, c, ldc);
-}
