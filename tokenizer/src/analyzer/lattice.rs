@@ -9,7 +9,7 @@
 use crate::dict::char_property::CharInfo;
 use crate::dict::dic_file::split_value;
 use crate::dict::token::Token;
-use crate::dict::Dictionary;
+use crate::dict::{Dictionary, NO_NODE};
 
 use super::Morpheme;
 
@@ -39,6 +39,8 @@ struct Node {
 #[derive(Clone, Copy, Debug)]
 struct Prev {
     right_id: u16,
+    /// Position in MeCab's list of nodes ending here (ties go to the smallest).
+    order: u32,
     cost: i64,
     index: u32,
 }
@@ -54,8 +56,16 @@ pub(crate) struct Lattice {
     char_info: Vec<CharInfo>,
     /// [len] byte length of the character starting at each byte (1 elsewhere).
     char_len: Vec<u8>,
-    /// Nodes ending at the current position, in MeCab's list order.
+    /// Nodes ending at the current position, one per right id: the first in MeCab's list
+    /// order among those of least cost (the others can never win).
     prevs: Vec<Prev>,
+    /// Stamp of the current position, to reuse the two tables below without clearing.
+    stamp: u32,
+    /// [matrix lsize] (stamp, slot in `prevs`) per right id.
+    right_slot: Vec<(u32, u32)>,
+    /// [matrix rsize] (stamp, best node, best cost) per left id: nodes starting at the same
+    /// position with the same left id have the same best predecessor.
+    left_best: Vec<(u32, u32, i64)>,
 }
 
 impl Lattice {
@@ -76,6 +86,11 @@ impl Lattice {
             enext: NONE,
         });
         self.end_head[0] = 0;
+        if self.right_slot.len() != dict.matrix.lsize() || self.left_best.len() != dict.matrix.rsize() {
+            self.right_slot = vec![(0, 0); dict.matrix.lsize()];
+            self.left_best = vec![(0, NONE, 0); dict.matrix.rsize()];
+            self.stamp = 0;
+        }
 
         let costs = dict.matrix.costs();
         let lsize = dict.matrix.lsize();
@@ -90,11 +105,9 @@ impl Lattice {
             }
             self.collect_prevs(pos);
             for i in (first..self.nodes.len()).rev() {
-                let node = &self.nodes[i];
-                let row = row_of(costs, lsize, node.token.left_id);
-                let (best, best_cost) = best_prev(&self.prevs, row);
-                let end = node.end;
-                let cost = best_cost + node.token.word_cost as i64;
+                let Node { token, end, .. } = self.nodes[i];
+                let (best, best_cost) = self.best_prev(costs, lsize, token.left_id);
+                let cost = best_cost + token.word_cost as i64;
                 let node = &mut self.nodes[i];
                 node.cost = cost;
                 node.prev = best;
@@ -111,7 +124,7 @@ impl Lattice {
             return;
         };
         self.collect_prevs(eos_pos);
-        let (mut i, _) = best_prev(&self.prevs, row_of(costs, lsize, 0));
+        let (mut i, _) = self.best_prev(costs, lsize, 0);
         let first_out = out.len();
         while i != 0 && i != NONE {
             let n = &self.nodes[i as usize];
@@ -205,7 +218,14 @@ impl Lattice {
         let first = self.nodes.len();
         let tokens = dict.sys.tokens();
         let nodes = &mut self.nodes;
-        dict.sys.darts().common_prefix_search(&text[begin2..end], |value, length| {
+        let key = &text[begin2..end];
+        let darts = dict.sys.darts();
+        // Resume after the first character from the precomputed table when it is in the BMP.
+        let (from, start) = match bmp_code(key) {
+            Some((code, l)) => (dict.first_char_node[code], l),
+            None => (darts.root().unwrap_or(NO_NODE), 0),
+        };
+        let search = |value: u32, length: usize| {
             let (t0, count) = split_value(value);
             for t in t0..t0 + count {
                 if let Some(&raw) = tokens.get(t as usize) {
@@ -220,7 +240,10 @@ impl Lattice {
                     });
                 }
             }
-        });
+        };
+        if from != NO_NODE && !key.is_empty() {
+            darts.common_prefix_search_utf8_from(from, key, start, search);
+        }
 
         // 3. Known words found and the category does not always invoke unknown words.
         if self.nodes.len() > first && !cinfo.invoke() {
@@ -293,37 +316,82 @@ impl Lattice {
         }
     }
 
-    /// Gathers the nodes ending at `pos` in MeCab's list order.
+    /// Gathers the nodes ending at `pos` that can be a best predecessor: per right id, the
+    /// first of least cost in MeCab's list order. Starts a new stamp.
     fn collect_prevs(&mut self, pos: usize) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.right_slot.fill((0, 0));
+            self.left_best.fill((0, NONE, 0));
+            self.stamp = 1;
+        }
         self.prevs.clear();
         let mut p = self.end_head[pos];
+        let mut order = 0;
         while p != NONE {
             let n = &self.nodes[p as usize];
-            self.prevs.push(Prev { right_id: n.token.right_id, cost: n.cost, index: p });
+            let prev = Prev { right_id: n.token.right_id, order, cost: n.cost, index: p };
+            match self.right_slot.get_mut(n.token.right_id as usize) {
+                Some(slot) if slot.0 == self.stamp => {
+                    let kept = &mut self.prevs[slot.1 as usize];
+                    if prev.cost < kept.cost {
+                        *kept = prev;
+                    }
+                }
+                Some(slot) => {
+                    *slot = (self.stamp, self.prevs.len() as u32);
+                    self.prevs.push(prev);
+                }
+                None => self.prevs.push(prev),
+            }
+            order += 1;
             p = n.enext;
         }
     }
-}
 
-/// The matrix row for a following word with left id `left_id`: [lsize] costs by the
-/// preceding word's right id.
-#[inline]
-fn row_of(costs: &[i16], lsize: usize, left_id: u16) -> &[i16] {
-    let start = lsize * left_id as usize;
-    costs.get(start..start + lsize).unwrap_or(&[])
-}
-
-/// The first node (in list order) of least `cost + connection cost`, with that sum.
-#[inline]
-fn best_prev(prevs: &[Prev], row: &[i16]) -> (u32, i64) {
-    let mut best = NONE;
-    let mut best_cost = i64::MAX;
-    for p in prevs {
-        let c = p.cost + row.get(p.right_id as usize).map_or(0, |&c| i16::from_le(c) as i64);
-        if c < best_cost {
-            best_cost = c;
-            best = p.index;
+    /// The best predecessor among `prevs` for a node with left id `left_id`, and the path
+    /// cost through it before the node's own word cost: least `cost + connection cost`,
+    /// ties to the first in MeCab's list order (its strict `<`).
+    #[inline]
+    fn best_prev(&mut self, costs: &[i16], lsize: usize, left_id: u16) -> (u32, i64) {
+        if let Some(&(stamp, best, cost)) = self.left_best.get(left_id as usize) {
+            if stamp == self.stamp {
+                return (best, cost);
+            }
         }
+        let row_start = lsize * left_id as usize;
+        let row = costs.get(row_start..row_start + lsize).unwrap_or(&[]);
+        let mut best = NONE;
+        let mut best_order = u32::MAX;
+        let mut best_cost = i64::MAX;
+        for p in &self.prevs {
+            let c = p.cost + row.get(p.right_id as usize).map_or(0, |&c| i16::from_le(c) as i64);
+            if c < best_cost || (c == best_cost && p.order < best_order) {
+                best_cost = c;
+                best_order = p.order;
+                best = p.index;
+            }
+        }
+        if let Some(slot) = self.left_best.get_mut(left_id as usize) {
+            *slot = (self.stamp, best, best_cost);
+        }
+        (best, best_cost)
     }
-    (best, best_cost)
+}
+
+/// The code point and length of `key`'s first character when it is a whole BMP character
+/// (a key cut inside a character, or starting in one, gives None).
+#[inline]
+fn bmp_code(key: &[u8]) -> Option<(usize, usize)> {
+    let cont = |i: usize| key.get(i).filter(|&&b| b & 0xC0 == 0x80).map(|&b| (b & 0x3F) as usize);
+    let b0 = *key.first()? as usize;
+    if b0 < 0x80 {
+        Some((b0, 1))
+    } else if (0xC2..0xE0).contains(&b0) {
+        Some((((b0 & 0x1F) << 6) | cont(1)?, 2))
+    } else if (0xE0..0xF0).contains(&b0) {
+        Some((((b0 & 0x0F) << 12) | (cont(1)? << 6) | cont(2)?, 3))
+    } else {
+        None
+    }
 }

@@ -83,6 +83,48 @@ impl<'a> DoubleArray<'a> {
         }
     }
 
+    /// The root node (where every search starts).
+    #[inline]
+    pub fn root(&self) -> Option<i32> {
+        self.unit(0).map(|(base, _)| base)
+    }
+
+    /// The node reached from `b` by consuming all of `bytes`, if every step exists.
+    pub fn walk(&self, mut b: i32, bytes: &[u8]) -> Option<i32> {
+        for &c in bytes {
+            b = self.step(b, c)?;
+        }
+        Some(b)
+    }
+
+    /// [`DoubleArray::common_prefix_search`] over UTF-8 text resumed at node `b`, reached by
+    /// consuming `key[..start]` (`start` a character boundary). Keys of a UTF-8 dictionary
+    /// are whole characters, so ends are only looked for at character boundaries (and at
+    /// the end of `key`), which saves most of the lookups for multi-byte text.
+    #[inline]
+    pub fn common_prefix_search_utf8_from(
+        &self,
+        mut b: i32,
+        key: &[u8],
+        start: usize,
+        mut found: impl FnMut(u32, usize),
+    ) {
+        for (i, &c) in key.iter().enumerate().skip(start) {
+            if c & 0xC0 != 0x80 {
+                if let Some(v) = self.value_at(b) {
+                    found(v, i);
+                }
+            }
+            match self.step(b, c) {
+                Some(next) => b = next,
+                None => return,
+            }
+        }
+        if let Some(v) = self.value_at(b) {
+            found(v, key.len());
+        }
+    }
+
     /// The value stored for exactly `key` (MeCab's `exactMatchSearch`).
     pub fn exact_match(&self, key: &[u8]) -> Option<u32> {
         let (mut b, _) = self.unit(0)?;
@@ -134,6 +176,17 @@ mod tests {
         let mut vals: Vec<u32> = da.values().collect();
         vals.sort();
         assert_eq!(vals, vec![5, 7]);
+    }
+
+    #[test]
+    fn resumed_utf8_search_matches_plain_search() {
+        let units = tiny();
+        let da = DoubleArray::new(&units);
+        let b = da.walk(da.root().unwrap(), b"a").unwrap();
+        let mut hits = vec![];
+        da.common_prefix_search_utf8_from(b, b"abc", 1, |v, l| hits.push((v, l)));
+        assert_eq!(hits, vec![(5, 1), (7, 2)]);
+        assert_eq!(da.walk(da.root().unwrap(), b"b"), None);
     }
 
     #[test]

@@ -38,7 +38,14 @@ pub struct Dictionary {
     pub space: CharInfo,
     /// Settings from `dicrc`.
     pub rc: Dicrc,
+    /// [65536] `sys.dic` double-array node reached from the root by each BMP character's
+    /// UTF-8 bytes ([`NO_NODE`] when no key starts with it): skips the first character's
+    /// three dependent, cache-missing steps of every lookup.
+    pub first_char_node: Vec<i32>,
 }
+
+/// "No key starts this way" in [`Dictionary::first_char_node`].
+pub const NO_NODE: i32 = i32::MIN;
 
 impl Dictionary {
     /// Opens and validates the dictionary in `dir`.
@@ -81,13 +88,42 @@ impl Dictionary {
             unk_tokens.push(split_value(value));
         }
         let space = chars.info(0x20);
-        Ok(Dictionary { dir: dir.to_path_buf(), sys, unk, matrix, chars, unk_tokens, space, rc })
+        let first_char_node = first_char_nodes(&sys);
+        Ok(Dictionary {
+            dir: dir.to_path_buf(),
+            sys,
+            unk,
+            matrix,
+            chars,
+            unk_tokens,
+            space,
+            rc,
+            first_char_node,
+        })
     }
 
     /// The directory the dictionary was read from.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The double-array node after each BMP character (see [`Dictionary::first_char_node`]).
+fn first_char_nodes(sys: &DicFile) -> Vec<i32> {
+    let da = sys.darts();
+    let mut table = vec![NO_NODE; 0x10000];
+    let Some(root) = da.root() else { return table };
+    let mut buf = [0u8; 4];
+    for (cp, slot) in table.iter_mut().enumerate() {
+        if let Some(ch) = char::from_u32(cp as u32) {
+            if let Some(b) = da.walk(root, ch.encode_utf8(&mut buf).as_bytes()) {
+                if b >= 0 {
+                    *slot = b;
+                }
+            }
+        }
+    }
+    table
 }
 
 /// Memory-maps a whole file read-only.
