@@ -46,8 +46,8 @@ fn naive(qkv: &[f32], mask: &[u8], b: usize, t: usize, c: usize, nh: usize) -> N
                 let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
                 let row = (bi * nh + h) * t + i;
                 r.lse[row] = m + z.ln();
-                for j in 0..t {
-                    let p = (s[j] - m).exp() / z;
+                for (j, sj) in s.iter().enumerate() {
+                    let p = (sj - m).exp() / z;
                     r.probs[row * t + j] = p;
                     for d in 0..hs {
                         r.out[(bi * t + i) * c + h * hs + d] += p * at(bi, j, 2, h, d);

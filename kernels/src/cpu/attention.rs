@@ -30,7 +30,7 @@ const Q_TILE: usize = 32;
 /// Checks shapes shared by forward and backward; returns the head size.
 fn head_size(qkv: &[f32], key_mask: &[u8], b: usize, t: usize, c: usize, nh: usize) -> usize {
     assert!(
-        nh > 0 && c % nh == 0,
+        nh > 0 && c.is_multiple_of(nh),
         "attention: C = {c} is not a multiple of NH = {nh}"
     );
     assert_eq!(

@@ -42,7 +42,7 @@ pub fn embedding_forward(
         return;
     }
     assert!(
-        word.len() % c == 0 && position.len() % c == 0 && token_type.len() % c == 0,
+        word.len().is_multiple_of(c) && position.len().is_multiple_of(c) && token_type.len().is_multiple_of(c),
         "embedding_forward: tables must have C = {c} columns"
     );
     assert!(

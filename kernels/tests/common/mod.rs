@@ -21,7 +21,8 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
     let mut worst = (0.0f64, 0usize);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let r = (g as f64 - w).abs() / (atol + rtol * w.abs());
-        if !(r <= worst.0) {
+        // NaN (a wrong or unwritten output) is the worst and stays recorded.
+        if r.is_nan() || r > worst.0 {
             worst = (r, i);
         }
     }
