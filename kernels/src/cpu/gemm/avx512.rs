@@ -26,9 +26,9 @@ impl Micro for Avx512F32 {
     const MR: usize = MR;
     const NR: usize = NR;
     const G: usize = 1;
-    const KC: usize = 384;
+    const KC: usize = 1536;
     const MC: usize = 3072;
-    const NB: usize = 480;
+    const NB: usize = 1024;
     type E = f32;
 
     unsafe fn tile(
@@ -61,6 +61,7 @@ unsafe fn tile_f32(
     mr: usize,
     nr: usize,
 ) {
+    prefetch_tile(c, ldc, mr, nr);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     for p in 0..kc {
         // SAFETY (whole loop): panels hold kc * MR and kc * NR elements, 64-byte aligned.
@@ -75,6 +76,20 @@ unsafe fn tile_f32(
         }
     }
     unsafe { store_tile(&acc, c, ldc, alpha, beta, mr, nr) }
+}
+
+/// Start pulling the C tile into L1 so the update after the K loop does not stall on
+/// cache misses (C is usually far larger than L2).
+#[inline(always)]
+pub(crate) fn prefetch_tile(c: *mut f32, ldc: usize, mr: usize, nr: usize) {
+    for i in 0..mr {
+        let row = c.wrapping_add(i * ldc);
+        // SAFETY: prefetch never faults; addresses are inside the tile.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(nr - 1) as *const i8);
+        }
+    }
 }
 
 /// Write `alpha * acc + beta * C` for the valid `mr x nr` part of a 14 x 32 tile, with

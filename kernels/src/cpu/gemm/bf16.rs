@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 
 use half::bf16;
 
-use super::avx512::store_tile;
+use super::avx512::{prefetch_tile, store_tile};
 use super::driver::Micro;
 
 /// Token for the AVX512-BF16 kernel; exists only when the CPU has AVX-512F and AVX512-BF16.
@@ -32,9 +32,9 @@ impl Micro for Avx512Bf16 {
     const MR: usize = MR;
     const NR: usize = NR;
     const G: usize = 2;
-    const KC: usize = 768;
+    const KC: usize = 1536;
     const MC: usize = 3072;
-    const NB: usize = 480;
+    const NB: usize = 1024;
     type E = bf16;
 
     unsafe fn tile(
@@ -67,6 +67,7 @@ unsafe fn tile_bf16(
     mr: usize,
     nr: usize,
 ) {
+    prefetch_tile(c, ldc, mr, nr);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     // A pairs read as one u32 each; B as 512-bit rows of 16 pairs.
     let a = a as *const i32;
