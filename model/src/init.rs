@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tokken_engine::{save_safetensors, Tensor, Weights};
+use tokken_engine::{save_safetensors, write_file_atomically, Tensor, Weights};
 
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
@@ -165,16 +165,10 @@ pub fn vocab_size(vocab: &Path) -> Result<usize> {
     Ok(text.lines().count())
 }
 
-/// Write `bytes` to `path` atomically (temp file in the same dir, then rename).
+/// Write `bytes` to `path` atomically (temp file in the same dir, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| ModelError::Io { path: path.to_path_buf(), source };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    use std::io::Write;
+    Ok(write_file_atomically(path, |w| w.write_all(bytes))?)
 }
 
 /// Write a randomly initialised `BertForSequenceClassification` model dir that both
