@@ -3,11 +3,11 @@
 //! content is the token, spaces included; an empty line is the token `""`). A token listed
 //! twice maps to its *last* line, as the Python dict assignment does.
 //!
-//! Lookups go through a byte trie so WordPiece's greedy longest match is one forward walk
-//! (no allocation, no `"##" + substr` string building): one trie over every token, one over
-//! the continuation tokens (`##x`) keyed by what follows the `##`.
+//! Lookups never allocate (no `"##" + substr` string building): one table over every token,
+//! one over the continuation tokens (`##x`) keyed by what follows the `##`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use crate::error::TokenizerError;
@@ -17,9 +17,9 @@ pub struct Vocab {
     /// id -> token, one per line of the file.
     tokens: Vec<String>,
     /// every token (including `##x` ones) -> id.
-    words: PrefixTrie,
+    words: TokenTable,
     /// `##x` tokens keyed by `x` -> id.
-    continuations: PrefixTrie,
+    continuations: TokenTable,
 }
 
 impl Vocab {
@@ -65,10 +65,10 @@ impl Vocab {
         for (id, t) in tokens.iter().enumerate() {
             last.insert(t.as_str(), id as u32);
         }
-        let words = PrefixTrie::build(last.iter().map(|(k, &v)| (k.as_bytes(), v)));
-        let continuations = PrefixTrie::build(
+        let words = TokenTable::build(last.iter().map(|(k, &v)| (*k, v)));
+        let continuations = TokenTable::build(
             last.iter()
-                .filter_map(|(k, &v)| k.strip_prefix("##").map(|rest| (rest.as_bytes(), v))),
+                .filter_map(|(k, &v)| k.strip_prefix("##").map(|rest| (rest, v))),
         );
         drop(last);
         Vocab {
@@ -90,7 +90,7 @@ impl Vocab {
 
     /// The id of `token`, if it is in the vocabulary.
     pub fn get(&self, token: &str) -> Option<u32> {
-        self.words.get(token.as_bytes())
+        self.words.get(token)
     }
 
     /// The token of `id`.
@@ -103,12 +103,12 @@ impl Vocab {
     /// their `##` (WordPiece's non-initial pieces).
     #[inline]
     pub fn longest_prefix(&self, text: &str, continuation: bool) -> Option<(u32, usize)> {
-        let trie = if continuation {
+        let table = if continuation {
             &self.continuations
         } else {
             &self.words
         };
-        trie.longest_prefix(text.as_bytes())
+        table.longest_prefix(text)
     }
 }
 
@@ -137,98 +137,90 @@ fn python_lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-const NO_VALUE: u32 = u32::MAX;
-
-/// A byte trie in two flat arrays: node `n`'s children are `edges[first..first + count]`,
-/// sorted by label.
-struct PrefixTrie {
-    nodes: Vec<TrieNode>,
-    edges: Vec<(u8, u32)>,
+/// Exact-match table with a longest-prefix search that tries candidate lengths from the
+/// longest token down (MeCab surfaces are short and usually whole tokens, so this is
+/// mostly one hash probe).
+struct TokenTable {
+    map: HashMap<Box<str>, u32, BuildHasherDefault<FxHasher>>,
+    /// Longest key in bytes.
+    max_len: usize,
 }
 
-#[derive(Clone, Copy)]
-struct TrieNode {
-    first_edge: u32,
-    edge_count: u32,
-    /// id of the key ending here, or `NO_VALUE`.
-    value: u32,
-}
+impl TokenTable {
+    fn build<'a>(keys: impl Iterator<Item = (&'a str, u32)>) -> TokenTable {
+        let mut map = HashMap::default();
+        let mut max_len = 0;
+        for (k, v) in keys {
+            max_len = max_len.max(k.len());
+            map.insert(Box::from(k), v);
+        }
+        TokenTable { map, max_len }
+    }
 
-impl PrefixTrie {
-    fn build<'a>(keys: impl Iterator<Item = (&'a [u8], u32)>) -> PrefixTrie {
-        let mut keys: Vec<(&[u8], u32)> = keys.collect();
-        keys.sort_unstable();
-        // Breadth-first over key ranges that share a prefix of length `depth`.
-        let mut nodes = vec![TrieNode {
-            first_edge: 0,
-            edge_count: 0,
-            value: NO_VALUE,
-        }];
-        let mut edges = Vec::new();
-        // (node index, key range, depth)
-        let mut queue = std::collections::VecDeque::from([(0usize, 0usize, keys.len(), 0usize)]);
-        while let Some((node, lo, hi, depth)) = queue.pop_front() {
-            let mut i = lo;
-            if i < hi && keys[i].0.len() == depth {
-                nodes[node].value = keys[i].1;
-                i += 1;
-            }
-            nodes[node].first_edge = edges.len() as u32;
-            while i < hi {
-                let label = keys[i].0[depth];
-                let mut j = i + 1;
-                while j < hi && keys[j].0[depth] == label {
-                    j += 1;
+    #[inline]
+    fn get(&self, key: &str) -> Option<u32> {
+        self.map.get(key).copied()
+    }
+
+    #[inline]
+    fn longest_prefix(&self, text: &str) -> Option<(u32, usize)> {
+        let mut end = text.len().min(self.max_len);
+        while end > 0 {
+            if text.is_char_boundary(end) {
+                if let Some(&v) = self.map.get(&text[..end]) {
+                    return Some((v, end));
                 }
-                let child = nodes.len();
-                nodes.push(TrieNode {
-                    first_edge: 0,
-                    edge_count: 0,
-                    value: NO_VALUE,
-                });
-                edges.push((label, child as u32));
-                queue.push_back((child, i, j, depth + 1));
-                i = j;
             }
-            nodes[node].edge_count = edges.len() as u32 - nodes[node].first_edge;
+            end -= 1;
         }
-        PrefixTrie { nodes, edges }
+        None
+    }
+}
+
+/// FxHash (rustc's hasher): a multiply-rotate over 8-byte words; fast for short keys.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, mut bytes: &[u8]) {
+        while bytes.len() >= 8 {
+            self.add(u64::from_le_bytes(bytes[..8].try_into().unwrap()));
+            bytes = &bytes[8..];
+        }
+        if bytes.len() >= 4 {
+            self.add(u32::from_le_bytes(bytes[..4].try_into().unwrap()) as u64);
+            bytes = &bytes[4..];
+        }
+        for &b in bytes {
+            self.add(b as u64);
+        }
     }
 
     #[inline]
-    fn child(&self, node: u32, label: u8) -> Option<u32> {
-        let n = self.nodes[node as usize];
-        let edges = &self.edges[n.first_edge as usize..(n.first_edge + n.edge_count) as usize];
-        edges
-            .binary_search_by_key(&label, |e| e.0)
-            .ok()
-            .map(|i| edges[i].1)
-    }
-
-    fn get(&self, key: &[u8]) -> Option<u32> {
-        let mut node = 0;
-        for &b in key {
-            node = self.child(node, b)?;
-        }
-        let v = self.nodes[node as usize].value;
-        (v != NO_VALUE).then_some(v)
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
     }
 
     #[inline]
-    fn longest_prefix(&self, text: &[u8]) -> Option<(u32, usize)> {
-        let mut node = 0;
-        let mut best = None;
-        for (i, &b) in text.iter().enumerate() {
-            match self.child(node, b) {
-                Some(c) => node = c,
-                None => break,
-            }
-            let v = self.nodes[node as usize].value;
-            if v != NO_VALUE {
-                best = Some((v, i + 1));
-            }
-        }
-        best
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
     }
 }
 

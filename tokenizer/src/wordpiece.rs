@@ -106,22 +106,39 @@ pub fn wordpiece_word(
         emit(unk_id, 0, word.len());
         return;
     }
-    // First pass: does every position match? Only then emit, else the word is one [UNK].
+    // Pieces are emitted only once every position matched (else the word is one [UNK]):
+    // held in a small stack buffer, with a second walk for words of many pieces.
+    const HELD: usize = 16;
+    let mut held = [(0u32, 0usize, 0usize); HELD];
+    let mut n = 0;
     let mut start = 0;
     while start < word.len() {
         match vocab.longest_prefix(&word[start..], start > 0) {
-            Some((_, len)) => start += len,
+            Some((id, len)) => {
+                if n < HELD {
+                    held[n] = (id, start, start + len);
+                }
+                n += 1;
+                start += len;
+            }
             None => {
                 emit(unk_id, 0, word.len());
                 return;
             }
         }
     }
+    if n <= HELD {
+        for &(id, s, e) in &held[..n] {
+            emit(id, s, e);
+        }
+        return;
+    }
     let mut start = 0;
-    while start < word.len() {
-        if let Some((id, len)) = vocab.longest_prefix(&word[start..], start > 0) {
-            emit(id, start, start + len);
-            start += len;
+    while let Some((id, len)) = vocab.longest_prefix(&word[start..], start > 0) {
+        emit(id, start, start + len);
+        start += len;
+        if start == word.len() {
+            break;
         }
     }
 }
