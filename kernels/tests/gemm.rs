@@ -43,15 +43,38 @@ impl Case {
     }
 
     fn with_shape(rng: &mut StdRng, m: usize, n: usize, k: usize) -> Case {
-        let tr = |rng: &mut StdRng| if rng.random_bool(0.5) { Trans::N } else { Trans::T };
+        let tr = |rng: &mut StdRng| {
+            if rng.random_bool(0.5) {
+                Trans::N
+            } else {
+                Trans::T
+            }
+        };
         let (ta, tb) = (tr(rng), tr(rng));
-        let pad = |rng: &mut StdRng| if rng.random_bool(0.5) { 0 } else { rng.random_range(1..7) };
+        let pad = |rng: &mut StdRng| {
+            if rng.random_bool(0.5) {
+                0
+            } else {
+                rng.random_range(1..7)
+            }
+        };
         let lda = if ta == Trans::N { k } else { m } + pad(rng);
         let ldb = if tb == Trans::N { n } else { k } + pad(rng);
         let ldc = n + pad(rng);
         let alpha = [1.0, -0.5, 1.75][rng.random_range(0..3)];
         let beta = [0.0, 0.0, 1.0, -0.3][rng.random_range(0..4)];
-        Case { ta, tb, m, n, k, alpha, beta, lda, ldb, ldc }
+        Case {
+            ta,
+            tb,
+            m,
+            n,
+            k,
+            alpha,
+            beta,
+            lda,
+            ldb,
+            ldc,
+        }
     }
 
     fn a_len(&self) -> usize {
@@ -67,7 +90,11 @@ impl Case {
 
 /// Elements a `rows x cols` op(X) stored with `ld` spans (the exact minimum).
 fn stored_len(t: Trans, rows: usize, cols: usize, ld: usize) -> usize {
-    let (sr, sc) = if t == Trans::N { (rows, cols) } else { (cols, rows) };
+    let (sr, sc) = if t == Trans::N {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
     if sr == 0 || sc == 0 {
         0
     } else {
@@ -86,7 +113,11 @@ fn initial_c(rng: &mut StdRng, case: &Case) -> Vec<f32> {
     let mut c = vec![SENTINEL; case.c_len()];
     for i in 0..case.m {
         for j in 0..case.n {
-            c[i * case.ldc + j] = if case.beta == 0.0 { f32::NAN } else { rng.random_range(-1.0..1.0) };
+            c[i * case.ldc + j] = if case.beta == 0.0 {
+                f32::NAN
+            } else {
+                rng.random_range(-1.0..1.0)
+            };
         }
     }
     c
@@ -99,7 +130,11 @@ fn reference(case: &Case, a: &[f32], b: &[f32], c0: &[f32]) -> (Vec<f32>, Vec<f3
         case.ta, case.tb, case.m, case.n, case.k, case.alpha, a, case.lda, b, case.ldb, case.beta,
         &mut want, case.ldc,
     );
-    let abs = |v: &[f32]| v.iter().map(|x| if x.is_nan() { 0.0 } else { x.abs() }).collect::<Vec<_>>();
+    let abs = |v: &[f32]| {
+        v.iter()
+            .map(|x| if x.is_nan() { 0.0 } else { x.abs() })
+            .collect::<Vec<_>>()
+    };
     let mut scale = abs(c0);
     reference_sgemm(
         case.ta,
@@ -125,7 +160,11 @@ fn check(label: &str, case: &Case, got: &[f32], want: &[f32], scale: &[f32], rel
     for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
         let (i, j) = (idx / case.ldc, idx % case.ldc);
         if j >= case.n {
-            assert_eq!(g.to_bits(), SENTINEL.to_bits(), "{label}: padding C[{i},{j}] changed, {case:?}");
+            assert_eq!(
+                g.to_bits(),
+                SENTINEL.to_bits(),
+                "{label}: padding C[{i},{j}] changed, {case:?}"
+            );
             continue;
         }
         let tol = rel * scale[idx] as f64 + 1e-30;
@@ -144,7 +183,14 @@ fn f32_rel(k: usize) -> f64 {
 /// Shapes that cross every blocking boundary (KC = 384/768, MC = 3072, NB = 480) and the
 /// parallel threshold, in addition to the random ones.
 fn boundary_shapes() -> Vec<(usize, usize, usize)> {
-    vec![(50, 70, 1000), (3100, 33, 20), (20, 1000, 17), (200, 600, 800), (1, 1, 1), (1, 517, 3)]
+    vec![
+        (50, 70, 1000),
+        (3100, 33, 20),
+        (20, 1000, 17),
+        (200, 600, 800),
+        (1, 1, 1),
+        (1, 517, 3),
+    ]
 }
 
 fn cases(seed: u64, count: usize) -> Vec<Case> {
@@ -159,7 +205,11 @@ fn cases(seed: u64, count: usize) -> Vec<Case> {
 #[test]
 fn sgemm_every_kernel_matches_reference() {
     let kernels = Kernel::available();
-    println!("f32 kernels here: {:?}, selected: {}", kernels, selected_kernel());
+    println!(
+        "f32 kernels here: {:?}, selected: {}",
+        kernels,
+        selected_kernel()
+    );
     for kernel in kernels {
         let mut rng = StdRng::seed_from_u64(7);
         for case in cases(1, 120) {
@@ -204,7 +254,11 @@ fn widen(v: &[bf16]) -> Vec<f32> {
 #[test]
 fn gemm_bf16_every_path_matches_reference() {
     let paths = Bf16Kernel::available();
-    println!("bf16 paths here: {:?}, selected: {}", paths, selected_bf16_kernel());
+    println!(
+        "bf16 paths here: {:?}, selected: {}",
+        paths,
+        selected_bf16_kernel()
+    );
     for path in paths {
         let mut rng = StdRng::seed_from_u64(13);
         for case in cases(3, 60) {
@@ -241,7 +295,14 @@ fn gemm_f32_bf16_every_path_matches_reference() {
             check(path.name(), &case, &got, &want, &scale, f32_rel(case.k));
             // Stated bound: against the unrounded A, one bf16 rounding (2^-8) per product.
             let (want, scale) = reference(&case, &a, &widen(&b), &c0);
-            check(path.name(), &case, &got, &want, &scale, f32_rel(case.k) + 2f64.powi(-8));
+            check(
+                path.name(),
+                &case,
+                &got,
+                &want,
+                &scale,
+                f32_rel(case.k) + 2f64.powi(-8),
+            );
         }
     }
 }
@@ -259,7 +320,11 @@ fn sgemm_batched_matches_reference_per_item() {
             };
             let batch = rng.random_range(1..=9);
             let shared_a = rng.random_bool(0.2);
-            let stride_a = if shared_a { 0 } else { case.a_len() + rng.random_range(0..5) };
+            let stride_a = if shared_a {
+                0
+            } else {
+                case.a_len() + rng.random_range(0..5)
+            };
             let stride_b = case.b_len() + rng.random_range(0..5);
             let stride_c = case.c_len() + rng.random_range(0..5);
             let a = random_vec(&mut rng, (batch - 1) * stride_a + case.a_len());
@@ -280,12 +345,22 @@ fn sgemm_batched_matches_reference_per_item() {
                 let ci = &c0[i * stride_c..i * stride_c + case.c_len()];
                 let (want, scale) = reference(&case, ai, bi, ci);
                 let gi = &got[i * stride_c..i * stride_c + case.c_len()];
-                check(&format!("batched {} item {i}", kernel.name()), &case, gi, &want, &scale, f32_rel(case.k));
+                check(
+                    &format!("batched {} item {i}", kernel.name()),
+                    &case,
+                    gi,
+                    &want,
+                    &scale,
+                    f32_rel(case.k),
+                );
             }
             // Gaps between items stay untouched.
             for i in 0..batch - 1 {
                 let gap = &got[i * stride_c + case.c_len()..(i + 1) * stride_c];
-                assert!(gap.iter().all(|&x| x == SENTINEL), "batched: gap after item {i} changed");
+                assert!(
+                    gap.iter().all(|&x| x == SENTINEL),
+                    "batched: gap after item {i} changed"
+                );
             }
         }
     }
@@ -298,17 +373,62 @@ fn k_zero_scales_c_and_beta_zero_ignores_nan() {
         let b: Vec<f32> = vec![];
         let mut c = vec![2.0f32, f32::NAN, 4.0];
         // k = 0, beta = 0.5 scales; NaN stays NaN (beta != 0 reads C).
-        sgemm_with(kernel, Trans::N, Trans::N, 1, 3, 0, 1.0, &a, 1, &b, 3, 0.5, &mut c, 3);
+        sgemm_with(
+            kernel,
+            Trans::N,
+            Trans::N,
+            1,
+            3,
+            0,
+            1.0,
+            &a,
+            1,
+            &b,
+            3,
+            0.5,
+            &mut c,
+            3,
+        );
         assert_eq!(c[0], 1.0);
         assert!(c[1].is_nan());
         assert_eq!(c[2], 2.0);
         // beta = 0 overwrites, even NaN.
-        sgemm_with(kernel, Trans::N, Trans::N, 1, 3, 0, 1.0, &a, 1, &b, 3, 0.0, &mut c, 3);
+        sgemm_with(
+            kernel,
+            Trans::N,
+            Trans::N,
+            1,
+            3,
+            0,
+            1.0,
+            &a,
+            1,
+            &b,
+            3,
+            0.0,
+            &mut c,
+            3,
+        );
         assert_eq!(c, vec![0.0; 3]);
         let mut c = vec![f32::NAN; 4];
         let a = vec![1.0f32, 2.0];
         let b = vec![3.0f32, 4.0];
-        sgemm_with(kernel, Trans::N, Trans::T, 2, 2, 1, 1.0, &a, 1, &b, 1, 0.0, &mut c, 2);
+        sgemm_with(
+            kernel,
+            Trans::N,
+            Trans::T,
+            2,
+            2,
+            1,
+            1.0,
+            &a,
+            1,
+            &b,
+            1,
+            0.0,
+            &mut c,
+            2,
+        );
         assert_eq!(c, vec![3.0, 4.0, 6.0, 8.0]);
     }
 }
@@ -319,7 +439,21 @@ fn too_short_b_panics_clearly() {
     let a = vec![0.0f32; 6];
     let b = vec![0.0f32; 11];
     let mut c = vec![0.0f32; 8];
-    sgemm(Trans::N, Trans::N, 2, 4, 3, 1.0, &a, 3, &b, 4, 0.0, &mut c, 4);
+    sgemm(
+        Trans::N,
+        Trans::N,
+        2,
+        4,
+        3,
+        1.0,
+        &a,
+        3,
+        &b,
+        4,
+        0.0,
+        &mut c,
+        4,
+    );
 }
 
 #[test]
@@ -328,7 +462,21 @@ fn too_small_lda_panics_clearly() {
     let a = vec![0.0f32; 6];
     let b = vec![0.0f32; 12];
     let mut c = vec![0.0f32; 8];
-    sgemm(Trans::N, Trans::N, 2, 4, 3, 1.0, &a, 2, &b, 4, 0.0, &mut c, 4);
+    sgemm(
+        Trans::N,
+        Trans::N,
+        2,
+        4,
+        3,
+        1.0,
+        &a,
+        2,
+        &b,
+        4,
+        0.0,
+        &mut c,
+        4,
+    );
 }
 
 #[test]
@@ -337,5 +485,23 @@ fn overlapping_batched_c_panics() {
     let a = vec![0.0f32; 16];
     let b = vec![0.0f32; 16];
     let mut c = vec![0.0f32; 16];
-    sgemm_batched(Trans::N, Trans::N, 2, 2, 2, 1.0, &a, 2, 4, &b, 2, 4, 0.0, &mut c, 2, 3, 2);
+    sgemm_batched(
+        Trans::N,
+        Trans::N,
+        2,
+        2,
+        2,
+        1.0,
+        &a,
+        2,
+        4,
+        &b,
+        2,
+        4,
+        0.0,
+        &mut c,
+        2,
+        3,
+        2,
+    );
 }

@@ -9,7 +9,9 @@ use tokken_kernels::cpu::peak;
 
 /// CPU time of all threads of this process, in seconds (Linux schedstat; 0 elsewhere).
 fn cpu_secs() -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
     dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
         .sum::<f64>()
@@ -32,8 +34,10 @@ fn speed_probe() {
             peak::measure_bf16_peak(64)
         );
     }
-    let shape: Vec<usize> =
-        env_or("GEMM_SHAPE", "2048,3072,768").split(',').map(|s| s.parse().unwrap()).collect();
+    let shape: Vec<usize> = env_or("GEMM_SHAPE", "2048,3072,768")
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
     let (m, n, k) = (shape[0], shape[1], shape[2]);
     let tr = env_or("GEMM_TRANS", "NT");
     let t = |c: char| if c == 'N' { Trans::N } else { Trans::T };

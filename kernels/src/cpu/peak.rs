@@ -70,11 +70,17 @@ fn f32_burst() -> (fn(u64) -> f32, f64) {
     {
         if is_x86_feature_detected!("avx512f") {
             // SAFETY: feature checked just above.
-            return (|n| unsafe { x86::fma512_burst(n) }, x86::FMA512_FLOPS_PER_ITER);
+            return (
+                |n| unsafe { x86::fma512_burst(n) },
+                x86::FMA512_FLOPS_PER_ITER,
+            );
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: features checked just above.
-            return (|n| unsafe { x86::fma256_burst(n) }, x86::FMA256_FLOPS_PER_ITER);
+            return (
+                |n| unsafe { x86::fma256_burst(n) },
+                x86::FMA256_FLOPS_PER_ITER,
+            );
         }
     }
     #[cfg(target_arch = "aarch64")]

@@ -84,7 +84,9 @@ pub fn sgemm_batched_with(
     // The last item must fit; earlier ones start lower, so they fit too.
     let last = batch - 1;
     let tail = |len: usize, stride: usize, name: &str| -> usize {
-        let start = last.checked_mul(stride).expect("gemm batched: stride overflow");
+        let start = last
+            .checked_mul(stride)
+            .expect("gemm batched: stride overflow");
         assert!(
             start <= len,
             "gemm batched: {name} has {len} elements but item {last} starts at {start}"
@@ -106,7 +108,9 @@ pub fn sgemm_batched_with(
     let id = |x: f32| x;
     let item = |i: usize, ci: &mut [f32], parallel: bool| {
         let (ai, bi) = (va.at(i * stride_a), vb.at(i * stride_b));
-        run_f32(kernel, m, n, k, alpha, ai, id, bi, id, beta, ci, ldc, parallel);
+        run_f32(
+            kernel, m, n, k, alpha, ai, id, bi, id, beta, ci, ldc, parallel,
+        );
     };
     let threads = rayon::current_num_threads();
     let small = 2 * m * n * k < PAR_MIN_FLOPS;

@@ -153,7 +153,10 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
     let (mr_, nr_, g) = (K::MR, K::NR, K::G);
     let mc_max = (K::MC / mr_).max(1) * mr_;
     let kc_max = (K::KC / g).max(1) * g;
-    let shared = SharedC { ptr: c.as_mut_ptr(), len: c.len() };
+    let shared = SharedC {
+        ptr: c.as_mut_ptr(),
+        len: c.len(),
+    };
 
     for ic in (0..m).step_by(mc_max) {
         let mc = mc_max.min(m - ic);
@@ -239,7 +242,11 @@ impl Plan {
         }
         let per = npanels.div_ceil(ntasks_n);
         let ntasks_n = npanels.div_ceil(per);
-        let want_m = if ntasks_n >= threads { 1 } else { threads.div_ceil(ntasks_n) };
+        let want_m = if ntasks_n >= threads {
+            1
+        } else {
+            threads.div_ceil(ntasks_n)
+        };
         let mpanels_per_task = mpanels.div_ceil(want_m.min(mpanels));
         Plan {
             cols_per_task: per * K::NR,
@@ -268,11 +275,14 @@ fn pack_block<K: Micro, SA: Copy + Sync>(
     let mpanels = mc.div_ceil(mr);
     if threads > 1 && mpanels > 1 {
         let per = mpanels.div_ceil(threads);
-        apack.par_chunks_mut(per * alen).enumerate().for_each(|(t, chunk)| {
-            let r0 = t * per * mr;
-            let rows = (per * mr).min(mc - r0);
-            pack_any::<SA, K::E>(g, a, ic + r0, rows, pc, kc, mr, chunk, conv_a);
-        });
+        apack
+            .par_chunks_mut(per * alen)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                let r0 = t * per * mr;
+                let rows = (per * mr).min(mc - r0);
+                pack_any::<SA, K::E>(g, a, ic + r0, rows, pc, kc, mr, chunk, conv_a);
+            });
     } else {
         pack_any::<SA, K::E>(g, a, ic, mc, pc, kc, mr, apack, conv_a);
     }

@@ -6,13 +6,13 @@
 //! `beta == 0` means C is write-only: its old contents (even NaN) are ignored.
 //!
 //! Entry points:
-//! - [`sgemm`]: f32.
-//! - [`sgemm_batched`]: many independent products at fixed strides (attention
+//! - [`sgemm`] — f32.
+//! - [`sgemm_batched`] — many independent products at fixed strides (attention
 //!   `[T, HS] x [HS, T]` per head), parallel over the batch.
-//! - [`gemm_bf16`]: bf16 A and B, f32 accumulation and f32 C.
-//! - [`gemm_f32_bf16`]: f32 A (activations, rounded to bf16 while packing, round to nearest
+//! - [`gemm_bf16`] — bf16 A and B, f32 accumulation and f32 C.
+//! - [`gemm_f32_bf16`] — f32 A (activations, rounded to bf16 while packing, round to nearest
 //!   even) times bf16 B (pre-converted weights); what a bf16 forward pass uses.
-//! - [`reference_sgemm`]: scalar f64-accumulating reference, for tests.
+//! - [`reference_sgemm`] — scalar f64-accumulating reference, for tests.
 //! - `*_with` variants force a [`Kernel`] / [`Bf16Kernel`] (tests, benches).
 //!
 //! Dimension and slice-length contracts are checked with `assert!` (programmer errors): a
@@ -102,7 +102,10 @@ impl Kernel {
 
     /// The kernels this CPU can run, fastest first.
     pub fn available() -> Vec<Kernel> {
-        Kernel::ALL.into_iter().filter(|k| k.is_available()).collect()
+        Kernel::ALL
+            .into_iter()
+            .filter(|k| k.is_available())
+            .collect()
     }
 
     /// The fastest available kernel (detected once).
@@ -237,17 +240,23 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
             let kern = avx512::Avx512F32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            driver::gemm(kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel)
+            driver::gemm(
+                kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel,
+            )
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
             let kern = avx2::Avx2F32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            driver::gemm(kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel)
+            driver::gemm(
+                kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel,
+            )
         }
         #[cfg(target_arch = "aarch64")]
         Kernel::Neon => {
             let kern = neon::NeonF32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            driver::gemm(kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel)
+            driver::gemm(
+                kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel,
+            )
         }
         Kernel::Portable => driver::gemm(
             portable::PortableF32,
@@ -286,7 +295,22 @@ pub fn sgemm(
     c: &mut [f32],
     ldc: usize,
 ) {
-    sgemm_with(Kernel::best(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    sgemm_with(
+        Kernel::best(),
+        ta,
+        tb,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        b,
+        ldb,
+        beta,
+        c,
+        ldc,
+    )
 }
 
 /// [`sgemm`] on a chosen kernel; panics if this CPU cannot run it.
@@ -330,7 +354,22 @@ pub fn gemm_bf16(
     c: &mut [f32],
     ldc: usize,
 ) {
-    gemm_bf16_with(Bf16Kernel::best(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    gemm_bf16_with(
+        Bf16Kernel::best(),
+        ta,
+        tb,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        b,
+        ldb,
+        beta,
+        c,
+        ldc,
+    )
 }
 
 /// [`gemm_bf16`] on a chosen path; panics if this CPU cannot run it.
@@ -388,7 +427,22 @@ pub fn gemm_f32_bf16(
     c: &mut [f32],
     ldc: usize,
 ) {
-    gemm_f32_bf16_with(Bf16Kernel::best(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    gemm_f32_bf16_with(
+        Bf16Kernel::best(),
+        ta,
+        tb,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        b,
+        ldb,
+        beta,
+        c,
+        ldc,
+    )
 }
 
 /// [`gemm_f32_bf16`] on a chosen path; panics if this CPU cannot run it.

@@ -25,22 +25,41 @@ impl<'a, S> View<'a, S> {
     /// op(A) as `m x k`: stored `[m, k]` (`N`) or `[k, m]` (`T`) with row stride `ld`.
     pub fn a(trans: Trans, data: &'a [S], ld: usize) -> Self {
         match trans {
-            Trans::N => View { data, rs: ld, ks: 1 },
-            Trans::T => View { data, rs: 1, ks: ld },
+            Trans::N => View {
+                data,
+                rs: ld,
+                ks: 1,
+            },
+            Trans::T => View {
+                data,
+                rs: 1,
+                ks: ld,
+            },
         }
     }
 
     /// op(B) seen as `n x k` (panel rows are columns of C): stored `[k, n]` (`N`) or `[n, k]` (`T`).
     pub fn b(trans: Trans, data: &'a [S], ld: usize) -> Self {
         match trans {
-            Trans::N => View { data, rs: 1, ks: ld },
-            Trans::T => View { data, rs: ld, ks: 1 },
+            Trans::N => View {
+                data,
+                rs: 1,
+                ks: ld,
+            },
+            Trans::T => View {
+                data,
+                rs: ld,
+                ks: 1,
+            },
         }
     }
 
     /// The same view shifted by `offset` elements (a batch item).
     pub fn at(self, offset: usize) -> Self {
-        View { data: &self.data[offset..], ..self }
+        View {
+            data: &self.data[offset..],
+            ..self
+        }
     }
 }
 
@@ -65,7 +84,11 @@ pub(crate) fn pack<S: Copy, E: Copy + Default, const G: usize>(
 ) {
     let plen = panel_len(r, kc, G);
     let kpad = kc.div_ceil(G) * G;
-    for (q, panel) in out.chunks_exact_mut(plen).take(rows.div_ceil(r)).enumerate() {
+    for (q, panel) in out
+        .chunks_exact_mut(plen)
+        .take(rows.div_ceil(r))
+        .enumerate()
+    {
         let valid = r.min(rows - q * r);
         let first = r0 + q * r;
         if valid < r || kpad != kc {
@@ -123,7 +146,8 @@ pub(crate) fn with_buf<E: bytemuck::Pod, R>(
     }
     let out = {
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v[..chunks]);
-        let elems: &mut [E] = bytemuck::cast_slice_mut(&mut bytes[..len * std::mem::size_of::<E>()]);
+        let elems: &mut [E] =
+            bytemuck::cast_slice_mut(&mut bytes[..len * std::mem::size_of::<E>()]);
         f(elems)
     };
     key.with(|c| {
