@@ -90,3 +90,25 @@ fn backward_derivative_matches_analytic_f64() {
         .collect();
     assert_close("gelu'", &d, &want, 1e-7, 1e-6);
 }
+
+#[test]
+fn dispatched_kernels_equal_the_portable_scalar_formula_bitwise() {
+    // The SIMD copies (AVX2 / AVX-512, chosen at run time) use no FMA contraction, so they
+    // must reproduce the scalar math functions exactly.
+    use tokken_kernels::cpu::math::{exp, normal_cdf};
+    let x = inputs();
+    let mut out = vec![f32::NAN; x.len()];
+    gelu_forward(&mut out, &x);
+    for (&o, &v) in out.iter().zip(&x) {
+        assert_eq!(o.to_bits(), (v * normal_cdf(v)).to_bits(), "x = {v}");
+    }
+    gelu_tanh_forward(&mut out, &x);
+    for (&o, &v) in out.iter().zip(&x) {
+        let u = 0.797_884_6 * (v + 0.044_715 * v * v * v);
+        assert_eq!(
+            o.to_bits(),
+            (v / (1.0 + exp(-2.0 * u))).to_bits(),
+            "x = {v}"
+        );
+    }
+}

@@ -7,10 +7,11 @@
 //! computed like any other (HF does too).
 //!
 //! Forward: tasks are (batch, head, tile of [`Q_TILE`] query rows) run with rayon; each
-//! task materialises one score row at a time (`[T]`) against a transposed copy of the
-//! head's keys, so memory is `O(T·HS)` per task, never `[T, T]`. The per-row log-sum-exp
-//! is saved so the backward recomputes probabilities (flash-attention style) with
-//! `D_i = dO_i · O_i`.
+//! task materialises only its `[Q_TILE, T]` block of scores (never `[T, T]` per head), with
+//! the two products `S = Q Kᵀ` and `O = P V` done by [`sgemm`] straight from the strided
+//! `qkv` layout (small products stay on the calling thread). The per-row log-sum-exp is
+//! saved so the backward recomputes probabilities tile by tile (flash-attention style)
+//! with `D_i = dO_i · O_i`.
 //!
 //! Dropout on the probabilities (training) is not here yet. Design: an extra
 //! `dropout: Option<(p, seed)>` parameter on both passes; the keep-mask bit for
@@ -22,9 +23,11 @@
 
 use rayon::prelude::*;
 
+use super::gemm::{sgemm, Trans};
+use super::math;
 use super::vectorize::{self, multiversion, DisjointMut};
 
-/// Query rows per forward task.
+/// Query rows per task (forward) and per tile (backward).
 const Q_TILE: usize = 32;
 
 /// Checks shapes shared by forward and backward; returns the head size.
@@ -53,59 +56,48 @@ fn key_bias(mask: &[u8]) -> Option<Vec<f32>> {
     })
 }
 
-/// `kt[d, j] = qkv[j, col + d]` for the `T` tokens of one sequence: `kt` is `[HS, T]`.
-fn gather_transposed(kt: &mut [f32], seq: &[f32], col: usize, stride: usize, t: usize, hs: usize) {
-    for j in 0..t {
-        let row = &seq[j * stride + col..j * stride + col + hs];
-        for (d, &v) in row.iter().enumerate() {
-            kt[d * t + j] = v;
-        }
-    }
+/// Where one (sequence, head) lives inside the `[B, T, 3C]` / `[B, T, C]` buffers.
+#[derive(Clone, Copy)]
+struct Head {
+    /// Offset of the sequence's first token in `qkv` (`[B, T, 3C]`).
+    seq: usize,
+    /// Offset of the sequence's first token in `out` / `dout` (`[B, T, C]`).
+    tok: usize,
+    /// Column of the head inside q (k and v follow at `+ C`, `+ 2C`).
+    col: usize,
 }
 
-/// Scaled, masked scores `s[j] = q·k_j * scale + bias[j]` from `kt` (`[HS, T]`); all 0
-/// (uniform attention) when `bias` is empty, i.e. the sequence is all padding.
-#[inline(always)]
-fn scores(s: &mut [f32], q: &[f32], kt: &[f32], bias: &[f32], scale: f32) {
-    let t = s.len();
-    s.fill(0.0);
-    if bias.is_empty() {
-        return;
-    }
-    for (d, &qd) in q.iter().enumerate() {
-        vectorize::axpy(s, qd, &kt[d * t..(d + 1) * t]);
-    }
-    for (sv, &bv) in s.iter_mut().zip(bias) {
-        *sv = *sv * scale + bv;
-    }
-}
-
-/// `o = Σ_j p[j] v_j`, `v_j = seq[j * stride + col..][..HS]`; zero probabilities are skipped.
-#[inline(always)]
-fn weighted_sum(o: &mut [f32], p: &[f32], seq: &[f32], col: usize, stride: usize) {
-    let hs = o.len();
-    o.fill(0.0);
-    for (j, &pj) in p.iter().enumerate() {
-        if pj != 0.0 {
-            vectorize::axpy(o, pj, &seq[j * stride + col..j * stride + col + hs]);
+impl Head {
+    fn new(bi: usize, h: usize, t: usize, c: usize, hs: usize) -> Self {
+        Self {
+            seq: bi * t * 3 * c,
+            tok: bi * t * c,
+            col: h * hs,
         }
     }
 }
 
 multiversion! {
-    /// One query row: scores, softmax (in place in `s`), output row; returns log-sum-exp.
-    fn forward_row(o: &mut [f32], s: &mut [f32], q: &[f32], kt: &[f32], bias: &[f32], seq: &[f32], v_col: usize, stride: usize, scale: f32) -> f32 {
-        scores(s, q, kt, bias, scale);
+    /// Turns a row of scaled scores into probabilities in place (adding the key bias;
+    /// none means uniform) and returns the row's log-sum-exp.
+    fn softmax_scores(s: &mut [f32], bias: Option<&[f32]>) -> f32 {
+        match bias {
+            Some(bias) => {
+                for (sv, &bv) in s.iter_mut().zip(bias) {
+                    *sv += bv;
+                }
+            }
+            None => s.fill(0.0),
+        }
         let m = vectorize::max(s);
         for sv in s.iter_mut() {
-            *sv = super::math::exp(*sv - m);
+            *sv = math::exp(*sv - m);
         }
         let sum = vectorize::sum(s);
         let inv = 1.0 / sum;
         for sv in s.iter_mut() {
             *sv *= inv;
         }
-        weighted_sum(o, s, seq, v_col, stride);
         m + sum.ln()
     }
 }
@@ -159,73 +151,102 @@ pub fn attention_forward(
     let probs_w = probs.map(DisjointMut::new);
 
     (0..b * nh * n_tiles).into_par_iter().for_each_init(
-        || (vec![0.0f32; hs * t], vec![0.0f32; t]),
-        |(kt, s), task| {
-            let bi = task / (nh * n_tiles);
-            let h = task / n_tiles % nh;
-            let tile = task % n_tiles;
-            let seq = &qkv[bi * t * stride..(bi + 1) * t * stride];
-            gather_transposed(kt, seq, c + h * hs, stride, t, hs);
-            let bias = biases[bi].as_deref().unwrap_or(&[]);
-            for i in tile * Q_TILE..((tile + 1) * Q_TILE).min(t) {
-                let q = &seq[i * stride + h * hs..i * stride + (h + 1) * hs];
-                let row = (bi * nh + h) * t + i;
-                // SAFETY: (bi, h, i) is unique to this task, so these slices — out[bi, i,
-                // head h columns], lse[bi, h, i], probs[bi, h, i, :] — are disjoint across tasks.
-                let (o, l) = unsafe {
-                    (
-                        out_w.slice((bi * t + i) * c + h * hs, hs),
-                        lse_w.slice(row, 1),
-                    )
-                };
-                l[0] = forward_row(o, s, q, kt, bias, seq, 2 * c + h * hs, stride, scale);
+        || (vec![0.0f32; Q_TILE * t], vec![0.0f32; Q_TILE * hs]),
+        |(s, o), task| {
+            let (bi, h, tile) = (task / (nh * n_tiles), task / n_tiles % nh, task % n_tiles);
+            let hd = Head::new(bi, h, t, c, hs);
+            let i0 = tile * Q_TILE;
+            let tq = Q_TILE.min(t - i0);
+            let (s, o) = (&mut s[..tq * t], &mut o[..tq * hs]);
+            // S = scale · Q_tile Kᵀ   [tq, T]
+            let q = &qkv[hd.seq + i0 * stride + hd.col..];
+            let k = &qkv[hd.seq + c + hd.col..];
+            sgemm(
+                Trans::N,
+                Trans::T,
+                tq,
+                t,
+                hs,
+                scale,
+                q,
+                stride,
+                k,
+                stride,
+                0.0,
+                s,
+                t,
+            );
+            let bias = biases[bi].as_deref();
+            for (r, row) in s.chunks_exact_mut(t).enumerate() {
+                let i = i0 + r;
+                let lrow = (bi * nh + h) * t + i;
+                // SAFETY: (bi, h, i) belongs to this task only, so lse[bi, h, i] and
+                // probs[bi, h, i, :] are disjoint across tasks.
+                let lse_i = unsafe { lse_w.slice(lrow, 1) };
+                lse_i[0] = softmax_scores(row, bias);
                 if let Some(pw) = &probs_w {
                     // SAFETY: as above.
-                    unsafe { pw.slice(row * t, t) }.copy_from_slice(s);
+                    unsafe { pw.slice(lrow * t, t) }.copy_from_slice(row);
                 }
+            }
+            // O_tile = P V   [tq, HS]
+            let v = &qkv[hd.seq + 2 * c + hd.col..];
+            sgemm(
+                Trans::N,
+                Trans::N,
+                tq,
+                hs,
+                t,
+                1.0,
+                s,
+                t,
+                v,
+                stride,
+                0.0,
+                o,
+                hs,
+            );
+            for (r, orow) in o.chunks_exact(hs).enumerate() {
+                // SAFETY: out[bi, i0 + r, head h columns] belongs to this task only.
+                unsafe { out_w.slice(hd.tok + (i0 + r) * c + hd.col, hs) }.copy_from_slice(orow);
             }
         },
     );
 }
 
-/// Per-task scratch of the backward: transposed K and V of the head, dK and dV
-/// accumulators, and two score rows.
+/// Per-task scratch of the backward.
 struct BackwardScratch {
-    kt: Vec<f32>,
-    vt: Vec<f32>,
+    /// `[Q_TILE, T]` probabilities of the tile.
+    p: Vec<f32>,
+    /// `[Q_TILE, T]` dP, then dS in place.
+    ds: Vec<f32>,
+    /// `[Q_TILE, HS]` dQ of the tile.
+    dq: Vec<f32>,
+    /// `[T, HS]` dK and dV accumulated over all query tiles.
     dk: Vec<f32>,
     dv: Vec<f32>,
-    p: Vec<f32>,
-    dp: Vec<f32>,
 }
 
 multiversion! {
-    /// Backward contributions of query row `i` (see [`attention_backward`]).
-    fn backward_row(dq: &mut [f32], dk: &mut [f32], dv: &mut [f32], p: &mut [f32], dp: &mut [f32], kt: &[f32], vt: &[f32], q: &[f32], dout: &[f32], out: &[f32], lse: f32, bias: &[f32], seq: &[f32], k_col: usize, stride: usize, scale: f32) {
-        let t = p.len();
-        let hs = q.len();
-        // P_i = exp(S_i - lse_i), exactly as the forward computed it.
-        scores(p, q, kt, bias, scale);
-        for pv in p.iter_mut() {
-            *pv = super::math::exp(*pv - lse);
-        }
-        // dP_i[j] = dO_i · v_j
-        dp.fill(0.0);
-        for (d, &g) in dout.iter().enumerate() {
-            vectorize::axpy(dp, g, &vt[d * t..(d + 1) * t]);
-        }
-        let di = vectorize::dot(dout, out);
-        dq.fill(0.0);
-        for j in 0..t {
-            let pj = p[j];
-            if pj == 0.0 {
-                continue;
+    /// P = exp(S + bias - lse) in place on a row of scaled scores (uniform rows: S = 0).
+    fn probs_from_lse(s: &mut [f32], bias: Option<&[f32]>, lse: f32) {
+        match bias {
+            Some(bias) => {
+                for (sv, &bv) in s.iter_mut().zip(bias) {
+                    *sv = math::exp(*sv + bv - lse);
+                }
             }
-            // dS_ij = P_ij (dP_ij - D_i); the scale comes from S = scale · Q Kᵀ.
-            let ds = pj * (dp[j] - di) * scale;
-            vectorize::axpy(dq, ds, &seq[j * stride + k_col..j * stride + k_col + hs]);
-            vectorize::axpy(&mut dk[j * hs..(j + 1) * hs], ds, q);
-            vectorize::axpy(&mut dv[j * hs..(j + 1) * hs], pj, dout);
+            None => s.fill(math::exp(-lse)),
+        }
+    }
+}
+
+multiversion! {
+    /// dS = P ∘ (dP - D) in place on `ds` (holding dP), D = dO · O of the row.
+    fn softmax_grad(ds: &mut [f32], p: &[f32], dout: &[f32], out: &[f32]) {
+        let d = vectorize::dot(dout, out);
+        for (g, &pv) in ds.iter_mut().zip(p) {
+            *g = pv * (*g - d);
         }
     }
 }
@@ -233,8 +254,9 @@ multiversion! {
 /// Backward of [`attention_forward`]: `dqkv` (`[B, T, 3C]`) is overwritten.
 ///
 /// `dout`, `out`: `[B, T, C]`; `lse`: `[B, NH, T]` as saved by the forward; other
-/// arguments as in the forward. Tasks are (batch, head); dK and dV accumulate over all
-/// query rows inside one task.
+/// arguments as in the forward. Tasks are (batch, head); inside, query tiles of
+/// [`Q_TILE`] rows recompute `P` from `lse` and accumulate dK and dV:
+/// `dV += Pᵀ dO`, `dS = P ∘ (dO Vᵀ - D)`, `dQ = scale · dS K`, `dK += scale · dSᵀ Q`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     dqkv: &mut [f32],
@@ -272,59 +294,133 @@ pub fn attention_backward(
 
     (0..b * nh).into_par_iter().for_each_init(
         || BackwardScratch {
-            kt: vec![0.0; hs * t],
-            vt: vec![0.0; hs * t],
+            p: vec![0.0; Q_TILE * t],
+            ds: vec![0.0; Q_TILE * t],
+            dq: vec![0.0; Q_TILE * hs],
             dk: vec![0.0; t * hs],
             dv: vec![0.0; t * hs],
-            p: vec![0.0; t],
-            dp: vec![0.0; t],
         },
         |sc, task| {
             let (bi, h) = (task / nh, task % nh);
-            let seq = &qkv[bi * t * stride..(bi + 1) * t * stride];
+            let hd = Head::new(bi, h, t, c, hs);
             let bias = key_bias(&key_mask[bi * t..(bi + 1) * t]);
-            gather_transposed(&mut sc.kt, seq, c + h * hs, stride, t, hs);
-            gather_transposed(&mut sc.vt, seq, 2 * c + h * hs, stride, t, hs);
-            sc.dk.fill(0.0);
-            sc.dv.fill(0.0);
-            for i in 0..t {
-                let tok = bi * t + i;
-                let q = &seq[i * stride + h * hs..i * stride + (h + 1) * hs];
-                let dout_i = &dout[tok * c + h * hs..tok * c + (h + 1) * hs];
-                let out_i = &out[tok * c + h * hs..tok * c + (h + 1) * hs];
-                // SAFETY: dQ of (token, head h) belongs to this (bi, h) task only.
-                let dq = unsafe { dqkv_w.slice(tok * stride + h * hs, hs) };
-                backward_row(
-                    dq,
-                    &mut sc.dk,
-                    &mut sc.dv,
-                    &mut sc.p,
-                    &mut sc.dp,
-                    &sc.kt,
-                    &sc.vt,
-                    q,
-                    dout_i,
-                    out_i,
-                    lse[(bi * nh + h) * t + i],
-                    bias.as_deref().unwrap_or(&[]),
-                    seq,
-                    c + h * hs,
-                    stride,
-                    scale,
+            let k = &qkv[hd.seq + c + hd.col..];
+            let v = &qkv[hd.seq + 2 * c + hd.col..];
+            for i0 in (0..t).step_by(Q_TILE) {
+                let tq = Q_TILE.min(t - i0);
+                let (p, ds, dq) = (
+                    &mut sc.p[..tq * t],
+                    &mut sc.ds[..tq * t],
+                    &mut sc.dq[..tq * hs],
                 );
+                let q = &qkv[hd.seq + i0 * stride + hd.col..];
+                let dout_t = &dout[hd.tok + i0 * c + hd.col..];
+                // P = exp(scale · Q Kᵀ + bias - lse)
+                sgemm(
+                    Trans::N,
+                    Trans::T,
+                    tq,
+                    t,
+                    hs,
+                    scale,
+                    q,
+                    stride,
+                    k,
+                    stride,
+                    0.0,
+                    p,
+                    t,
+                );
+                for (r, row) in p.chunks_exact_mut(t).enumerate() {
+                    probs_from_lse(row, bias.as_deref(), lse[(bi * nh + h) * t + i0 + r]);
+                }
+                // dV += Pᵀ dO
+                sgemm(
+                    Trans::T,
+                    Trans::N,
+                    t,
+                    hs,
+                    tq,
+                    1.0,
+                    p,
+                    t,
+                    dout_t,
+                    c,
+                    1.0,
+                    &mut sc.dv,
+                    hs,
+                );
+                // dP = dO Vᵀ, then dS = P ∘ (dP - D)
+                sgemm(
+                    Trans::N,
+                    Trans::T,
+                    tq,
+                    t,
+                    hs,
+                    1.0,
+                    dout_t,
+                    c,
+                    v,
+                    stride,
+                    0.0,
+                    ds,
+                    t,
+                );
+                for (r, (dsr, pr)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
+                    let o = hd.tok + (i0 + r) * c + hd.col;
+                    softmax_grad(dsr, pr, &dout[o..o + hs], &out[o..o + hs]);
+                }
+                // dQ = scale · dS K;  dK += scale · dSᵀ Q
+                sgemm(
+                    Trans::N,
+                    Trans::N,
+                    tq,
+                    hs,
+                    t,
+                    scale,
+                    ds,
+                    t,
+                    k,
+                    stride,
+                    0.0,
+                    dq,
+                    hs,
+                );
+                sgemm(
+                    Trans::T,
+                    Trans::N,
+                    t,
+                    hs,
+                    tq,
+                    scale,
+                    ds,
+                    t,
+                    q,
+                    stride,
+                    1.0,
+                    &mut sc.dk,
+                    hs,
+                );
+                for (r, dqr) in dq.chunks_exact(hs).enumerate() {
+                    // SAFETY: dQ of (token, head h) belongs to this (bi, h) task only.
+                    unsafe { dqkv_w.slice(hd.seq + (i0 + r) * stride + hd.col, hs) }
+                        .copy_from_slice(dqr);
+                }
             }
             for j in 0..t {
-                let tok = bi * t + j;
+                let at = hd.seq + j * stride + hd.col;
                 // SAFETY: dK/dV columns of head h for this sequence belong to this task only.
                 unsafe {
                     dqkv_w
-                        .slice(tok * stride + c + h * hs, hs)
+                        .slice(at + c, hs)
                         .copy_from_slice(&sc.dk[j * hs..(j + 1) * hs]);
                     dqkv_w
-                        .slice(tok * stride + 2 * c + h * hs, hs)
+                        .slice(at + 2 * c, hs)
                         .copy_from_slice(&sc.dv[j * hs..(j + 1) * hs]);
                 }
             }
+            sc.dk.fill(0.0);
+            sc.dv.fill(0.0);
         },
     );
 }

@@ -48,7 +48,8 @@ pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
 multiversion! {
     fn gelu_backward_chunk(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
         for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
-            *d = g * (math::normal_cdf(x) + x * math::normal_pdf(x));
+            let (cdf, pdf) = math::normal_cdf_pdf(x);
+            *d = g * (cdf + x * pdf);
         }
     }
 }

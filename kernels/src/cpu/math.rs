@@ -117,13 +117,19 @@ pub fn erf(x: f32) -> f32 {
 /// lower tail (computed there as erfc(-x/√2) / 2, not 1 + erf).
 #[inline(always)]
 pub fn normal_cdf(x: f32) -> f32 {
+    cdf_from_exp(x, exp_neg_sq(x, 0.5))
+}
+
+/// Φ(x) given `e = e^(-x^2/2)`.
+#[inline(always)]
+fn cdf_from_exp(x: f32, e: f32) -> f32 {
     let z = x * std::f32::consts::FRAC_1_SQRT_2;
     let a = z.abs();
     // (1 + z) is exact for z in [-1, -0.5] (Sterbenz), so the lower side has no cancellation.
     let small = 0.5 * ((1.0 + z) + z * horner(&ERF_R, z * z));
-    // e^(-z^2) = e^(-x^2 / 2), computed from x to avoid the rounding of z.
+    // `e` = e^(-z^2) = e^(-x^2 / 2) comes from x, avoiding the rounding of z;
     // 1/z = √2/|x| with one rounding.
-    let half_erfc = 0.5 * erfc_large(std::f32::consts::SQRT_2 / x.abs(), exp_neg_sq(x, 0.5));
+    let half_erfc = 0.5 * erfc_large(std::f32::consts::SQRT_2 / x.abs(), e);
     if a < 1.0 {
         small
     } else if z < 0.0 {
@@ -136,8 +142,16 @@ pub fn normal_cdf(x: f32) -> f32 {
 /// Standard normal density φ(x) = e^(-x^2/2) / √(2π).
 #[inline(always)]
 pub fn normal_pdf(x: f32) -> f32 {
-    const INV_SQRT_2PI: f32 = 0.398_942_3;
     INV_SQRT_2PI * exp_neg_sq(x, 0.5)
+}
+
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// (Φ(x), φ(x)) sharing one exponential (GELU backward).
+#[inline(always)]
+pub fn normal_cdf_pdf(x: f32) -> (f32, f32) {
+    let e = exp_neg_sq(x, 0.5);
+    (cdf_from_exp(x, e), INV_SQRT_2PI * e)
 }
 
 /// tanh(u)/u = R(u^2) on |u| <= 0.625 (max absolute error 1.5e-10); highest degree first.

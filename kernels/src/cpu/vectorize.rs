@@ -1,9 +1,9 @@
 //! Runtime ISA dispatch for the element-wise and row-wise kernels.
 //!
-//! [`multiversion!`] compiles one function body twice: portable (SSE2 on x86-64, NEON on
-//! aarch64) and, on x86-64, with AVX2+FMA enabled; the AVX2 copy is picked at run time when
-//! the CPU has it. The bodies are plain loops over fixed-width lane arrays that LLVM
-//! vectorizes; they use no `mul_add`, so both copies give bit-identical results and the
+//! [`multiversion!`] compiles one function body three times: portable (SSE2 on x86-64, NEON
+//! on aarch64) and, on x86-64, with AVX2+FMA and with AVX-512F enabled; the widest copy the
+//! CPU supports is picked at run time. The bodies are plain loops over fixed-width lane arrays that LLVM
+//! vectorizes; they use no `mul_add`, so all copies give bit-identical results and the
 //! portable copy never calls a slow software FMA.
 //!
 //! Helpers called from a multiversioned body must be `#[inline(always)]` so they are
@@ -13,7 +13,7 @@
 /// vectorize reductions without reassociating floating-point sums).
 pub const LANES: usize = 16;
 
-/// Defines `fn $name(..)` whose body runs with AVX2+FMA when the CPU has them.
+/// Defines `fn $name(..)` whose body runs with AVX-512F or AVX2+FMA when the CPU has them.
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
@@ -24,6 +24,16 @@ macro_rules! multiversion {
             fn generic($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    generic($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked just above), which implies
+                    // AVX2 and FMA on every CPU that has it.
+                    return unsafe { avx512($($arg),*) };
+                }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
