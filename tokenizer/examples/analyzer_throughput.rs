@@ -11,7 +11,8 @@ use tokken_tokenizer::{find_dicdir, Analyzer};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/ref/tokenize/livedoor-lines.ids.jsonl")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/ref/tokenize/livedoor-lines.ids.jsonl")
     });
     let repeats: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
     let Ok(data) = std::fs::read_to_string(&path) else {
@@ -33,7 +34,11 @@ fn main() {
     };
     let t = Instant::now();
     let analyzer = Analyzer::open(&dir).expect("open dictionary");
-    println!("opened {} in {:.1} ms", dir.display(), t.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "opened {} in {:.1} ms",
+        dir.display(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let mut worker = analyzer.worker();
     let mut out = Vec::new();
     let mut words = 0usize;
@@ -59,7 +64,10 @@ fn main() {
     );
     if let (Some(c0), Some(c1)) = (cpu0, thread_cpu_ns()) {
         // On a shared machine the thread's own CPU time is the fairer measure.
-        println!("{:.1} MB/s per CPU-second of this thread", mb / ((c1 - c0) as f64 / 1e9));
+        println!(
+            "{:.1} MB/s per CPU-second of this thread",
+            mb / ((c1 - c0) as f64 / 1e9)
+        );
     }
 }
 

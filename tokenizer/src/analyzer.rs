@@ -59,12 +59,17 @@ pub struct Analyzer {
 impl Analyzer {
     /// Opens the compiled MeCab dictionary in `dicdir` (see [`crate::find_dicdir`]).
     pub fn open(dicdir: &Path) -> Result<Analyzer, TokenizerError> {
-        Ok(Analyzer { dict: Arc::new(Dictionary::open(dicdir)?) })
+        Ok(Analyzer {
+            dict: Arc::new(Dictionary::open(dicdir)?),
+        })
     }
 
     /// A worker for one thread.
     pub fn worker(&self) -> AnalyzerWorker {
-        AnalyzerWorker { analyzer: self.clone(), lattice: Lattice::default() }
+        AnalyzerWorker {
+            analyzer: self.clone(),
+            lattice: Lattice::default(),
+        }
     }
 
     /// The dictionary.
@@ -92,7 +97,11 @@ impl Analyzer {
 
     /// Like [`Analyzer::feature`], but invalid UTF-8 in the dictionary is an error.
     pub fn try_feature(&self, m: &Morpheme) -> Result<&str, TokenizerError> {
-        let file = if m.is_unknown { &self.dict.unk } else { &self.dict.sys };
+        let file = if m.is_unknown {
+            &self.dict.unk
+        } else {
+            &self.dict.sys
+        };
         std::str::from_utf8(self.feature_bytes(m)).map_err(|e| TokenizerError::CorruptDictionary {
             path: file.path().to_path_buf(),
             reason: format!("feature at offset {} is not UTF-8 ({e})", m.feature_offset),
@@ -125,7 +134,8 @@ impl AnalyzerWorker {
         out.clear();
         let bytes = text.as_bytes();
         let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        self.lattice.analyze(&self.analyzer.dict, &bytes[..len], out);
+        self.lattice
+            .analyze(&self.analyzer.dict, &bytes[..len], out);
     }
 
     /// The analyzer this worker belongs to.

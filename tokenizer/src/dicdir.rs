@@ -56,12 +56,17 @@ pub fn find_dicdir(explicit: Option<&Path>) -> Result<PathBuf, TokenizerError> {
         }
         tried.push(format!("  {loc}"));
     }
-    Err(TokenizerError::DicdirNotFound { tried: tried.join("\n") })
+    Err(TokenizerError::DicdirNotFound {
+        tried: tried.join("\n"),
+    })
 }
 
 /// The required files `dir` lacks.
 pub fn missing_files(dir: &Path) -> Vec<&'static str> {
-    REQUIRED_FILES.into_iter().filter(|f| !dir.join(f).is_file()).collect()
+    REQUIRED_FILES
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect()
 }
 
 fn check_explicit(dir: &Path, source: &str) -> Result<PathBuf, TokenizerError> {
@@ -109,7 +114,9 @@ mod tests {
         std::fs::create_dir_all(&tmp).unwrap();
         let err = find_dicdir(Some(&tmp)).unwrap_err().to_string();
         assert!(err.contains("sys.dic") && err.contains("--dicdir"), "{err}");
-        let err = find_dicdir(Some(&tmp.join("nope"))).unwrap_err().to_string();
+        let err = find_dicdir(Some(&tmp.join("nope")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no such directory"), "{err}");
         for f in REQUIRED_FILES {
             std::fs::write(tmp.join(f), b"x").unwrap();
@@ -120,7 +127,13 @@ mod tests {
 
     #[test]
     fn not_found_message_is_actionable() {
-        let msg = TokenizerError::DicdirNotFound { tried: "  here".into() }.to_string();
-        assert!(msg.contains("pip install unidic-lite") && msg.contains("TOKKEN_DICDIR"), "{msg}");
+        let msg = TokenizerError::DicdirNotFound {
+            tried: "  here".into(),
+        }
+        .to_string();
+        assert!(
+            msg.contains("pip install unidic-lite") && msg.contains("TOKKEN_DICDIR"),
+            "{msg}"
+        );
     }
 }

@@ -82,13 +82,19 @@ fn grouping_stops_past_24_extra_characters() {
     assert_eq!(words(&run("a", 24)), [format!("{}*", run("a", 24))]);
     assert_eq!(words(&run("a", 25)), [format!("{}*", run("a", 25))]);
     // 26: the run from the first is too long; from the second it fits.
-    assert_eq!(words(&run("a", 26)), ["a*".to_string(), format!("{}*", run("a", 25))]);
+    assert_eq!(
+        words(&run("a", 26)),
+        ["a*".to_string(), format!("{}*", run("a", 25))]
+    );
     let mut want: Vec<String> = vec!["a*".into(); 5];
     want.push(format!("{}*", run("a", 25)));
     assert_eq!(words(&run("a", 30)), want);
     // Katakana: same limit, with dictionary words before the grouped tail.
     assert_eq!(words(&run("ア", 25)), [format!("{}*", run("ア", 25))]);
-    assert_eq!(words(&run("ア", 26)), ["ア".to_string(), format!("{}*", run("ア", 25))]);
+    assert_eq!(
+        words(&run("ア", 26)),
+        ["ア".to_string(), format!("{}*", run("ア", 25))]
+    );
     let mut want: Vec<String> = vec!["アアア".into(); 5];
     want.push(format!("{}*", run("ア", 25)));
     assert_eq!(words(&run("ア", 40)), want);
@@ -145,7 +151,13 @@ fn features_have_26_fields_known_and_6_unknown() {
     assert!(ms.iter().any(|m| m.is_unknown) && ms.iter().any(|m| !m.is_unknown));
     for m in &ms {
         let n = a.feature_fields(m).count();
-        assert_eq!(n, if m.is_unknown { 6 } else { 26 }, "{:?}: {}", m.surface(text), a.feature(m));
+        assert_eq!(
+            n,
+            if m.is_unknown { 6 } else { 26 },
+            "{:?}: {}",
+            m.surface(text),
+            a.feature(m)
+        );
         assert_eq!(a.try_feature(m).unwrap(), a.feature(m));
     }
 }
@@ -163,7 +175,10 @@ fn path_costs_accumulate_and_spans_tile_the_text() {
         at = m.end;
     }
     assert_eq!(at, text.len());
-    assert_eq!(ms.iter().map(|m| m.surface(text)).collect::<String>(), "今日は良い天気です。");
+    assert_eq!(
+        ms.iter().map(|m| m.surface(text)).collect::<String>(),
+        "今日は良い天気です。"
+    );
 }
 
 #[test]
@@ -179,7 +194,8 @@ fn worker_is_reusable_and_analyzer_is_shareable() {
     assert_eq!(out, first);
     let handle = std::thread::spawn(move || {
         let mut out = Vec::new();
-        a.worker().analyze("ネットで断ち切れない元カレとの縁", &mut out);
+        a.worker()
+            .analyze("ネットで断ち切れない元カレとの縁", &mut out);
         out
     });
     assert_eq!(handle.join().unwrap(), first);
@@ -195,7 +211,11 @@ fn mecab_output_format() {
     write_mecab_format(a, text, &ms, &mut s);
     let lines: Vec<&str> = s.lines().collect();
     assert_eq!(lines.len(), 3);
-    assert!(lines[0].starts_with("縁\t名詞,普通名詞,一般,"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("縁\t名詞,普通名詞,一般,"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[1].starts_with("ABC\t"), "{}", lines[1]);
     assert_eq!(lines[2], "EOS");
 }

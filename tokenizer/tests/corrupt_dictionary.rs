@@ -24,7 +24,8 @@ struct Scratch {
 
 impl Scratch {
     fn new(real: &Path, name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("tokken-corrupt-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tokken-corrupt-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         for f in ["unk.dic", "char.bin", "dicrc"] {
@@ -46,7 +47,10 @@ impl Scratch {
 
     fn open_err(&self) -> TokenizerError {
         match Analyzer::open(&self.dir) {
-            Ok(_) => panic!("{}: damaged dictionary opened without error", self.dir.display()),
+            Ok(_) => panic!(
+                "{}: damaged dictionary opened without error",
+                self.dir.display()
+            ),
             Err(e) => e,
         }
     }
@@ -133,7 +137,10 @@ fn unsupported_charset_is_named() {
         b[40..46].copy_from_slice(b"euc-jp");
     });
     let e = s.open_err();
-    assert!(matches!(e, TokenizerError::UnsupportedCharset { ref charset, .. } if charset == "euc-jp"), "{e}");
+    assert!(
+        matches!(e, TokenizerError::UnsupportedCharset { ref charset, .. } if charset == "euc-jp"),
+        "{e}"
+    );
     assert!(e.to_string().contains("utf8"), "{e}");
 }
 
@@ -204,7 +211,10 @@ fn truncated_sys_dic_and_matrix() {
     let s = Scratch::new(&real, "sys");
     let mut head = vec![0u8; 1 << 16];
     use std::io::Read;
-    std::fs::File::open(real.join("sys.dic")).unwrap().read_exact(&mut head).unwrap();
+    std::fs::File::open(real.join("sys.dic"))
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
     std::fs::remove_file(s.dir.join("sys.dic")).unwrap();
     std::fs::write(s.dir.join("sys.dic"), &head).unwrap();
     assert_corrupt(&s.open_err(), "sys.dic", "magic");
@@ -220,7 +230,11 @@ fn truncated_sys_dic_and_matrix() {
 
     let s = Scratch::new(&real, "matrix-small");
     std::fs::remove_file(s.dir.join("matrix.bin")).unwrap();
-    std::fs::write(s.dir.join("matrix.bin"), [2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    std::fs::write(
+        s.dir.join("matrix.bin"),
+        [2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    )
+    .unwrap();
     assert_corrupt(&s.open_err(), "sys.dic", "connection matrix");
 }
 
@@ -228,7 +242,9 @@ fn truncated_sys_dic_and_matrix() {
 fn bad_dicrc_names_file_and_line() {
     let Some(real) = real_dicdir() else { return };
     let s = Scratch::new(&real, "dicrc");
-    s.edit("dicrc", |b| b.extend_from_slice(b"\nmax-grouping-size = lots\n"));
+    s.edit("dicrc", |b| {
+        b.extend_from_slice(b"\nmax-grouping-size = lots\n")
+    });
     let e = s.open_err();
     assert!(matches!(e, TokenizerError::BadDicrc { .. }), "{e}");
     assert!(e.to_string().contains("dicrc:"), "{e}");

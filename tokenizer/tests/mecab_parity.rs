@@ -50,7 +50,12 @@ fn livedoor_titles_match_mecab() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_string(),
+                    p[1].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         w.analyze(text, &mut out);
         let got = words(&a, text, &out);
@@ -59,7 +64,10 @@ fn livedoor_titles_match_mecab() {
             bad += 1;
             if bad <= 5 {
                 eprintln!("MISMATCH line {}: {text:?}", lineno + 1);
-                eprintln!("  want: {:?}", want.iter().map(|p| &p.0).collect::<Vec<_>>());
+                eprintln!(
+                    "  want: {:?}",
+                    want.iter().map(|p| &p.0).collect::<Vec<_>>()
+                );
                 eprintln!("  got:  {:?}", got.iter().map(|p| &p.0).collect::<Vec<_>>());
                 for (g, e) in got.iter().zip(&want) {
                     if g != e {

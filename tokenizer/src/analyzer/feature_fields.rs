@@ -7,7 +7,10 @@ use std::borrow::Cow;
 /// what fugashi hands to Python (`node.feature`), where `feature` strings stay raw.
 /// An empty string has no fields; `n` top-level commas give `n + 1` fields.
 pub fn feature_fields(feature: &str) -> FeatureFields<'_> {
-    FeatureFields { rest: feature, done: feature.is_empty() }
+    FeatureFields {
+        rest: feature,
+        done: feature.is_empty(),
+    }
 }
 
 /// Iterator returned by [`feature_fields`].
@@ -42,7 +45,11 @@ impl<'a> Iterator for FeatureFields<'a> {
                 i += 1;
             }
             let inner = &quoted[..i];
-            let field = if escaped { Cow::Owned(inner.replace("\"\"", "\"")) } else { Cow::Borrowed(inner) };
+            let field = if escaped {
+                Cow::Owned(inner.replace("\"\"", "\""))
+            } else {
+                Cow::Borrowed(inner)
+            };
             let tail = quoted.get(i + 1..).unwrap_or("");
             (field, tail.find(',').map(|c| &tail[c..]))
         } else {

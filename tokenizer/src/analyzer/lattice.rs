@@ -79,14 +79,23 @@ impl Lattice {
         self.nodes.push(Node {
             start: 0,
             end: 0,
-            token: Token { left_id: 0, right_id: 0, pos_id: 0, word_cost: 0, feature: 0, compound: 0 },
+            token: Token {
+                left_id: 0,
+                right_id: 0,
+                pos_id: 0,
+                word_cost: 0,
+                feature: 0,
+                compound: 0,
+            },
             is_unknown: false,
             cost: 0,
             prev: NONE,
             enext: NONE,
         });
         self.end_head[0] = 0;
-        if self.right_slot.len() != dict.matrix.lsize() || self.left_best.len() != dict.matrix.rsize() {
+        if self.right_slot.len() != dict.matrix.lsize()
+            || self.left_best.len() != dict.matrix.rsize()
+        {
             self.right_slot = vec![(0, 0); dict.matrix.lsize()];
             self.left_best = vec![(0, NONE, 0); dict.matrix.rsize()];
             self.stamp = 0;
@@ -159,12 +168,16 @@ impl Lattice {
             let (code, l) = if b0 < 0x80 {
                 (b0 as usize, 1)
             } else if b0 < 0xE0 {
-                let c = ((b0 as usize & 0x1F) << 6) | (text.get(i + 1).map_or(0, |&b| b as usize) & 0x3F);
+                let c = ((b0 as usize & 0x1F) << 6)
+                    | (text.get(i + 1).map_or(0, |&b| b as usize) & 0x3F);
                 (c, 2)
             } else if b0 < 0xF0 {
                 let b1 = text.get(i + 1).map_or(0, |&b| b as usize);
                 let b2 = text.get(i + 2).map_or(0, |&b| b as usize);
-                (((b0 as usize & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F), 3)
+                (
+                    ((b0 as usize & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F),
+                    3,
+                )
             } else {
                 // Above U+FFFF: MeCab's UCS-2 decoder gives 0.
                 (0, 4)
@@ -196,7 +209,11 @@ impl Lattice {
     /// Creates the nodes starting at `pos` (MeCab's `Tokenizer::lookup`).
     fn lookup(&mut self, dict: &Dictionary, text: &[u8], pos: usize) {
         let len = text.len();
-        let end = if len - pos >= MAX_LOOKAHEAD { pos + MAX_LOOKAHEAD } else { len };
+        let end = if len - pos >= MAX_LOOKAHEAD {
+            pos + MAX_LOOKAHEAD
+        } else {
+            len
+        };
 
         // 1. Skip whitespace: characters kind-of the previous one, starting from SPACE.
         let mut c = dict.space;
@@ -251,7 +268,11 @@ impl Lattice {
         }
 
         // 4. Unknown words of the first character's default category.
-        let (u0, ucount) = dict.unk_tokens.get(cinfo.default_type()).copied().unwrap_or((0, 0));
+        let (u0, ucount) = dict
+            .unk_tokens
+            .get(cinfo.default_type())
+            .copied()
+            .unwrap_or((0, 0));
         let unk_tokens = dict.unk.tokens();
         let add_unknown = |nodes: &mut Vec<Node>, span_end: usize| {
             for t in u0..u0 + ucount {
@@ -330,7 +351,12 @@ impl Lattice {
         let mut order = 0;
         while p != NONE {
             let n = &self.nodes[p as usize];
-            let prev = Prev { right_id: n.token.right_id, order, cost: n.cost, index: p };
+            let prev = Prev {
+                right_id: n.token.right_id,
+                order,
+                cost: n.cost,
+                index: p,
+            };
             match self.right_slot.get_mut(n.token.right_id as usize) {
                 Some(slot) if slot.0 == self.stamp => {
                     let kept = &mut self.prevs[slot.1 as usize];
@@ -365,7 +391,10 @@ impl Lattice {
         let mut best_order = u32::MAX;
         let mut best_cost = i64::MAX;
         for p in &self.prevs {
-            let c = p.cost + row.get(p.right_id as usize).map_or(0, |&c| i16::from_le(c) as i64);
+            let c = p.cost
+                + row
+                    .get(p.right_id as usize)
+                    .map_or(0, |&c| i16::from_le(c) as i64);
             if c < best_cost || (c == best_cost && p.order < best_order) {
                 best_cost = c;
                 best_order = p.order;
@@ -383,7 +412,11 @@ impl Lattice {
 /// (a key cut inside a character, or starting in one, gives None).
 #[inline]
 fn bmp_code(key: &[u8]) -> Option<(usize, usize)> {
-    let cont = |i: usize| key.get(i).filter(|&&b| b & 0xC0 == 0x80).map(|&b| (b & 0x3F) as usize);
+    let cont = |i: usize| {
+        key.get(i)
+            .filter(|&&b| b & 0xC0 == 0x80)
+            .map(|&b| (b & 0x3F) as usize)
+    };
     let b0 = *key.first()? as usize;
     if b0 < 0x80 {
         Some((b0, 1))

@@ -6,11 +6,21 @@ use super::{Analyzer, Morpheme};
 
 /// Appends MeCab's default output for `morphemes` of `text` to `out`: one
 /// `surface\tfeatures` line per word, then `EOS`.
-pub fn write_mecab_format(analyzer: &Analyzer, text: &str, morphemes: &[Morpheme], out: &mut String) {
+pub fn write_mecab_format(
+    analyzer: &Analyzer,
+    text: &str,
+    morphemes: &[Morpheme],
+    out: &mut String,
+) {
     let bytes = text.as_bytes();
     for m in morphemes {
         let surface = bytes.get(m.start..m.end).unwrap_or(&[]);
-        let _ = write!(out, "{}\t{}\n", String::from_utf8_lossy(surface), analyzer.feature(m));
+        let _ = writeln!(
+            out,
+            "{}\t{}",
+            String::from_utf8_lossy(surface),
+            analyzer.feature(m)
+        );
     }
     out.push_str("EOS\n");
 }

@@ -44,7 +44,9 @@ impl<'a> DoubleArray<'a> {
             return None;
         }
         match self.unit(b as usize) {
-            Some((base, check)) if check == b as u32 && base < 0 => Some((-(base as i64) - 1) as u32),
+            Some((base, check)) if check == b as u32 && base < 0 => {
+                Some((-(base as i64) - 1) as u32)
+            }
             _ => None,
         }
     }

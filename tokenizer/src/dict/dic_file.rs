@@ -57,10 +57,17 @@ impl DicFile {
         };
         let len = mmap.len();
         if len < HEADER_BYTES {
-            return Err(corrupt(format!("{len} bytes, shorter than the {HEADER_BYTES}-byte header")));
+            return Err(corrupt(format!(
+                "{len} bytes, shorter than the {HEADER_BYTES}-byte header"
+            )));
         }
         let h: [u32; 10] = std::array::from_fn(|i| {
-            u32::from_le_bytes([mmap[4 * i], mmap[4 * i + 1], mmap[4 * i + 2], mmap[4 * i + 3]])
+            u32::from_le_bytes([
+                mmap[4 * i],
+                mmap[4 * i + 1],
+                mmap[4 * i + 2],
+                mmap[4 * i + 3],
+            ])
         });
         let [magic, version, kind, lexsize, lsize, rsize, dsize, tsize, fsize, _dummy] = h;
         if (magic ^ MAGIC_ID) as u64 != len as u64 {
@@ -71,10 +78,15 @@ impl DicFile {
             )));
         }
         if version != VERSION {
-            return Err(corrupt(format!("format version {version}, expected {VERSION}")));
+            return Err(corrupt(format!(
+                "format version {version}, expected {VERSION}"
+            )));
         }
         if kind != expected as u32 {
-            return Err(corrupt(format!("dictionary type {kind}, expected {}", expected as u32)));
+            return Err(corrupt(format!(
+                "dictionary type {kind}, expected {}",
+                expected as u32
+            )));
         }
         let total = HEADER_BYTES as u64 + dsize as u64 + tsize as u64 + fsize as u64;
         if total != len as u64 {
@@ -82,7 +94,7 @@ impl DicFile {
                 "header sizes (72 + {dsize} + {tsize} + {fsize}) do not add up to the file length {len}"
             )));
         }
-        if dsize % 8 != 0 || tsize as usize % TOKEN_BYTES != 0 {
+        if !dsize.is_multiple_of(8) || !(tsize as usize).is_multiple_of(TOKEN_BYTES) {
             return Err(corrupt(format!(
                 "double array size {dsize} or token table size {tsize} is not a whole number of records"
             )));
@@ -97,7 +109,10 @@ impl DicFile {
         let end = raw_charset.iter().position(|&b| b == 0).unwrap_or(32);
         let charset = String::from_utf8_lossy(&raw_charset[..end]).into_owned();
         if !matches!(charset.to_ascii_lowercase().as_str(), "utf8" | "utf-8") {
-            return Err(TokenizerError::UnsupportedCharset { path: path.to_path_buf(), charset });
+            return Err(TokenizerError::UnsupportedCharset {
+                path: path.to_path_buf(),
+                charset,
+            });
         }
         let d0 = HEADER_BYTES;
         let t0 = d0 + dsize as usize;

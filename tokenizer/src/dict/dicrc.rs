@@ -18,7 +18,10 @@ pub struct Dicrc {
 
 impl Default for Dicrc {
     fn default() -> Self {
-        Dicrc { max_grouping_size: DEFAULT_MAX_GROUPING_SIZE, unk_feature: None }
+        Dicrc {
+            max_grouping_size: DEFAULT_MAX_GROUPING_SIZE,
+            unk_feature: None,
+        }
     }
 }
 
@@ -28,7 +31,10 @@ impl Dicrc {
         match std::fs::read(path) {
             Ok(bytes) => Dicrc::parse(path, &String::from_utf8_lossy(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Dicrc::default()),
-            Err(source) => Err(TokenizerError::Io { path: path.to_path_buf(), source }),
+            Err(source) => Err(TokenizerError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -68,7 +74,10 @@ mod tests {
     #[test]
     fn reads_settings_and_defaults() {
         let p = Path::new("dicrc");
-        assert_eq!(Dicrc::parse(p, ";max-grouping-size = 10\ncost-factor = 700\n").unwrap(), Dicrc::default());
+        assert_eq!(
+            Dicrc::parse(p, ";max-grouping-size = 10\ncost-factor = 700\n").unwrap(),
+            Dicrc::default()
+        );
         let rc = Dicrc::parse(p, "max-grouping-size = 10\nunk-feature = 名詞,*\n").unwrap();
         assert_eq!(rc.max_grouping_size, 10);
         assert_eq!(rc.unk_feature.as_deref(), Some("名詞,*"));

@@ -26,7 +26,10 @@ impl Matrix {
             reason,
         };
         if mmap.len() < 4 {
-            return Err(corrupt(format!("{} bytes, shorter than its header", mmap.len())));
+            return Err(corrupt(format!(
+                "{} bytes, shorter than its header",
+                mmap.len()
+            )));
         }
         let lsize = u16::from_le_bytes([mmap[0], mmap[1]]) as usize;
         let rsize = u16::from_le_bytes([mmap[2], mmap[3]]) as usize;
@@ -40,7 +43,12 @@ impl Matrix {
         if bytemuck::try_cast_slice::<u8, i16>(&mmap[4..]).is_err() {
             return Err(corrupt("cost table is misaligned".into()));
         }
-        Ok(Matrix { path: path.to_path_buf(), mmap, lsize, rsize })
+        Ok(Matrix {
+            path: path.to_path_buf(),
+            mmap,
+            lsize,
+            rsize,
+        })
     }
 
     /// Number of right ids of a preceding word (the stride of one row).

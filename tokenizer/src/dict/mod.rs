@@ -54,8 +54,10 @@ impl Dictionary {
         let unk = DicFile::open(&dir.join("unk.dic"), DicType::Unknown)?;
         let matrix = Matrix::open(&dir.join("matrix.bin"))?;
         let char_path = dir.join("char.bin");
-        let char_bytes = std::fs::read(&char_path)
-            .map_err(|source| TokenizerError::Io { path: char_path.clone(), source })?;
+        let char_bytes = std::fs::read(&char_path).map_err(|source| TokenizerError::Io {
+            path: char_path.clone(),
+            source,
+        })?;
         let chars = CharProperty::parse(&char_path, &char_bytes)?;
         let rc = Dicrc::read(&dir.join("dicrc"))?;
 
@@ -128,7 +130,10 @@ fn first_char_nodes(sys: &DicFile) -> Vec<i32> {
 
 /// Memory-maps a whole file read-only.
 pub(crate) fn map_file(path: &Path) -> Result<Mmap, TokenizerError> {
-    let io = |source| TokenizerError::Io { path: path.to_path_buf(), source };
+    let io = |source| TokenizerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len == 0 {

@@ -43,12 +43,24 @@ mod tests {
     fn decodes_fields_in_order() {
         let bytes: [u8; 16] = [1, 0, 2, 0, 3, 0, 0xFE, 0xFF, 5, 0, 0, 0, 6, 0, 0, 0];
         let raw: [u32; 4] = std::array::from_fn(|i| {
-            u32::from_ne_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])
+            u32::from_ne_bytes([
+                bytes[4 * i],
+                bytes[4 * i + 1],
+                bytes[4 * i + 2],
+                bytes[4 * i + 3],
+            ])
         });
         let t = Token::from_raw(raw);
         assert_eq!(
             t,
-            Token { left_id: 1, right_id: 2, pos_id: 3, word_cost: -2, feature: 5, compound: 6 }
+            Token {
+                left_id: 1,
+                right_id: 2,
+                pos_id: 3,
+                word_cost: -2,
+                feature: 5,
+                compound: 6
+            }
         );
     }
 }
