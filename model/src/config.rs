@@ -57,13 +57,14 @@ pub struct BertConfig {
     /// I, the feed-forward width.
     pub intermediate_size: usize,
     pub hidden_act: HiddenAct,
-    pub layer_norm_eps: f32,
+    /// Kept as f64 so config.json round-trips exactly; kernels take it as f32.
+    pub layer_norm_eps: f64,
     /// TV
     pub type_vocab_size: usize,
     /// P, the longest input.
     pub max_position_embeddings: usize,
     pub pad_token_id: usize,
-    pub initializer_range: f32,
+    pub initializer_range: f64,
     /// Label names by class index (`id2label`); `num_labels` is its length.
     pub id2label: Vec<String>,
     /// `single_label_classification`, `multi_label_classification`, `regression`, or none.
@@ -153,13 +154,13 @@ impl BertConfig {
             num_attention_heads: r.usize("num_attention_heads")?.unwrap_or(d.num_attention_heads),
             intermediate_size: r.usize("intermediate_size")?.unwrap_or(d.intermediate_size),
             hidden_act,
-            layer_norm_eps: r.f32("layer_norm_eps")?.unwrap_or(d.layer_norm_eps),
+            layer_norm_eps: r.f64("layer_norm_eps")?.unwrap_or(d.layer_norm_eps),
             type_vocab_size: r.usize("type_vocab_size")?.unwrap_or(d.type_vocab_size),
             max_position_embeddings: r
                 .usize("max_position_embeddings")?
                 .unwrap_or(d.max_position_embeddings),
             pad_token_id: r.usize("pad_token_id")?.unwrap_or(d.pad_token_id),
-            initializer_range: r.f32("initializer_range")?.unwrap_or(d.initializer_range),
+            initializer_range: r.f64("initializer_range")?.unwrap_or(d.initializer_range),
             id2label,
             problem_type: r.string("problem_type")?,
             architectures: r.strings("architectures")?,
@@ -322,12 +323,12 @@ impl Reader<'_> {
         }
     }
 
-    fn f32(&self, field: &str) -> Result<Option<f32>> {
+    fn f64(&self, field: &str) -> Result<Option<f64>> {
         match self.get(field) {
             None => Ok(None),
             Some(v) => v
                 .as_f64()
-                .map(|n| Some(n as f32))
+                .map(Some)
                 .ok_or_else(|| self.err(field, format!("expected a number, got {v}"))),
         }
     }

@@ -98,7 +98,7 @@ pub fn bert_forward(
         b,
         t,
         c,
-        cfg.layer_norm_eps,
+        cfg.layer_norm_eps as f32,
     )?;
 
     let probs_len = b * nh * t * t;

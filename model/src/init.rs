@@ -70,7 +70,7 @@ impl Rng {
 /// Every tensor of a freshly initialised `BertForSequenceClassification`, by HF key name
 /// (`bert.` prefix, `classifier.*`), in a fixed order.
 pub fn init_tensors(config: &BertConfig, seed: u64) -> Result<Vec<(String, Tensor)>> {
-    let std = if config.initializer_range > 0.0 { config.initializer_range } else { 0.02 };
+    let std = if config.initializer_range > 0.0 { config.initializer_range as f32 } else { 0.02 };
     let (c, i) = (config.hidden_size, config.intermediate_size);
     let mut rng = Rng::new(seed);
     let mut out: Vec<(String, Tensor)> = Vec::new();

@@ -48,7 +48,7 @@ pub(crate) fn layer_forward(
 ) -> Result<()> {
     let (c, nh) = (cfg.hidden_size, cfg.num_attention_heads);
     let bt = b * t;
-    let eps = cfg.layer_norm_eps;
+    let eps = cfg.layer_norm_eps as f32;
 
     // attention.self: fused q|k|v projection, then scaled dot-product attention
     linear_forward(s.qkv, inp, None, &p.qkv, bt)?;

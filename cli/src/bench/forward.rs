@@ -1,9 +1,175 @@
-//! `tokken-cli bench forward` (being built).
+//! `tokken-cli bench forward`: BERT forward latency / throughput as a fraction of this
+//! machine's peak, measured by our probe in the same run.
+//!
+//! Output, one JSON object per line: the peak (`"kind": "peak"`), the model and its resident
+//! memory (`"kind": "model"`), then one line per shape (`"kind": "forward"`). FLOPs counted:
+//! every GEMM (2·m·n·k: QKV, attention output, FFN up and down, pooler, classifier) and
+//! attention's two batched products (QKᵀ and PV: 2 · 2·B·NH·T·T·HS); embeddings,
+//! LayerNorm, softmax and GELU are not counted.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+use tokken_engine::DType;
+use tokken_kernels::cpu::{gemm, peak};
+use tokken_model::init::init_params;
+use tokken_model::{bert_forward, Arena, BatchInput, BertConfig, BertParams, ForwardOptions};
 
 /// Flags of `tokken-cli bench forward`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model size for a random-init model built in memory: tiny, base, large, or a
+    /// config.json. Ignored with --model.
+    #[arg(long, default_value = "base", value_name = "tiny|base|large|FILE")]
+    config: String,
+    /// Benchmark this model dir instead (f32 safetensors stay memory-mapped).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Dense-layer precision.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    dtype: String,
+    /// Shapes to run, as BATCHxTOKENS.
+    #[arg(long, value_delimiter = ',', default_value = "1x32,32x64")]
+    shapes: Vec<String>,
+    /// Time spent per shape, in seconds (at least 3 runs each, after one warm-up).
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Vocabulary size of the in-memory model (BERT-japanese-v3's by default).
+    #[arg(long, default_value_t = 32768)]
+    vocab_size: usize,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`bench forward` is not built yet")
+/// Resident set size of this process in MiB (Linux; None elsewhere).
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// FLOPs of one forward pass over a [B, T] batch (see module docs).
+fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
+    let (c, i, l) = (cfg.hidden_size as f64, cfg.intermediate_size as f64, cfg.num_hidden_layers as f64);
+    let (bf, tf) = (b as f64, t as f64);
+    let tokens = bf * tf;
+    let gemms_per_layer = 2.0 * tokens * (3.0 * c * c + c * c + 2.0 * c * i);
+    let attention_per_layer = 4.0 * bf * tf * tf * c;
+    let head = 2.0 * bf * c * c + 2.0 * bf * c * cfg.num_labels() as f64;
+    l * (gemms_per_layer + attention_per_layer) + head
+}
+
+fn parse_shape(s: &str) -> anyhow::Result<(usize, usize)> {
+    let (b, t) = s.split_once('x').with_context(|| format!("shape {s:?} is not BATCHxTOKENS"))?;
+    let b: usize = b.trim().parse().with_context(|| format!("shape {s:?}: bad batch"))?;
+    let t: usize = t.trim().parse().with_context(|| format!("shape {s:?}: bad token count"))?;
+    anyhow::ensure!(b > 0 && t > 0, "shape {s:?} must be positive");
+    Ok((b, t))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let shapes: Vec<(usize, usize)> =
+        args.shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<_>>()?;
+    anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
+    let dtype: DType = args.dtype.parse().map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
+    let threads = rayon::current_num_threads();
+    let (peak_gflops, isa, kernel) = if dtype == DType::BF16 {
+        (peak::measure_bf16_peak(threads), peak::bf16_peak_isa(), gemm::selected_bf16_kernel())
+    } else {
+        (peak::measure_f32_peak(threads), peak::f32_peak_isa(), gemm::selected_kernel())
+    };
+    println!(
+        "{}",
+        json!({"kind": "peak", "dtype": args.dtype, "gflops": round(peak_gflops), "isa": isa,
+               "threads": threads, "kernel": kernel})
+    );
+
+    let rss_before = rss_mib();
+    let load_start = Instant::now();
+    let (params, source) = match &args.model {
+        Some(dir) => (BertParams::load(dir)?, dir.display().to_string()),
+        None => {
+            let cfg = match args.config.as_str() {
+                name @ ("tiny" | "base" | "large") => {
+                    BertConfig::preset(name, args.vocab_size, 2).context("unknown preset")?
+                }
+                path => BertConfig::from_file(PathBuf::from(path).as_path())?,
+            };
+            (init_params(&cfg, 0)?, format!("random init ({})", args.config))
+        }
+    };
+    let load_s = load_start.elapsed().as_secs_f64();
+    let rss_loaded = rss_mib();
+    let mapped = params.embeddings.word_embeddings.is_mapped();
+    let params = if dtype == DType::BF16 { params.to_dtype(DType::BF16)? } else { params };
+    let cfg = params.config.clone();
+    let n_params = param_count(&cfg);
+    println!(
+        "{}",
+        json!({"kind": "model", "source": source, "params_m": round(n_params as f64 / 1e6),
+               "f32_weights_mapped": mapped, "load_s": round(load_s),
+               "rss_mib_before_load": rss_before.map(round), "rss_mib_after_load": rss_loaded.map(round),
+               "f32_weights_mib": round(n_params as f64 * 4.0 / (1 << 20) as f64),
+               "rss_mib_after_dtype": rss_mib().map(round)})
+    );
+
+    let mut arena = Arena::new();
+    for (b, t) in shapes {
+        anyhow::ensure!(
+            t <= cfg.max_position_embeddings,
+            "{t} tokens exceed max_position_embeddings {}",
+            cfg.max_position_embeddings
+        );
+        // [CLS] x.. [SEP] with ids spread over the vocabulary, no padding
+        let ids: Vec<u32> = (0..b * t)
+            .map(|i| match i % t {
+                0 => 2,
+                j if j == t - 1 => 3,
+                _ => (5 + (i * 7919) % (cfg.vocab_size - 5)) as u32,
+            })
+            .collect();
+        let type_ids = vec![0u32; b * t];
+        let mask = vec![1u8; b * t];
+        let input = BatchInput { ids: &ids, type_ids: &type_ids, mask: &mask, b, t };
+        bert_forward(&params, &input, &mut arena, ForwardOptions::default())?; // warm-up
+        let mut times = Vec::new();
+        let budget = Duration::from_secs_f64(args.seconds);
+        let start = Instant::now();
+        while times.len() < 3 || start.elapsed() < budget {
+            let t0 = Instant::now();
+            bert_forward(&params, &input, &mut arena, ForwardOptions::default())?;
+            times.push(t0.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let best = times[0];
+        let flops = forward_flops(&cfg, b, t);
+        let gflops = flops / median / 1e9;
+        println!(
+            "{}",
+            json!({"kind": "forward", "dtype": args.dtype, "batch": b, "tokens": t,
+                   "runs": times.len(), "ms_median": round(median * 1e3), "ms_best": round(best * 1e3),
+                   "sequences_per_s": round(b as f64 / median), "tokens_per_s": round((b * t) as f64 / median),
+                   "gflop": round(flops / 1e9), "gflops": round(gflops),
+                   "fraction_of_peak": round(gflops / peak_gflops),
+                   "fraction_of_peak_best": round(flops / best / 1e9 / peak_gflops),
+                   "arena_mib": round(arena.len() as f64 * 4.0 / (1 << 20) as f64),
+                   "rss_mib": rss_mib().map(round)})
+        );
+    }
+    Ok(())
+}
+
+/// Parameters of a BertForSequenceClassification of this config.
+fn param_count(cfg: &BertConfig) -> usize {
+    let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let emb = (cfg.vocab_size + cfg.max_position_embeddings + cfg.type_vocab_size) * c + 2 * c;
+    let layer = 4 * (c * c + c) + (i * c + i) + (c * i + c) + 4 * c;
+    let head = (c * c + c) + cfg.num_labels() * (c + 1);
+    emb + cfg.num_hidden_layers * layer + head
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
