@@ -14,12 +14,12 @@
 //! with `D_i = dO_i · O_i`.
 //!
 //! Dropout on the probabilities (training) is not here yet. Design: an extra
-//! `dropout: Option<(p, seed)>` parameter on both passes; the keep-mask bit for
-//! (b, h, i, j) is drawn from a counter-based RNG keyed by `(seed, b, h, i, j)`, so the
+//! `dropout: Option<(p, seed)>` parameter on both passes; the keep bit of probability
+//! (b, h, i, j) is [`super::dropout::keep`]`(seed, ((b·NH + h)·T + i)·T + j, p)`, so the
 //! backward regenerates it instead of storing `[B, NH, T, T]`. The forward scales kept
-//! probabilities by `1/(1-p)` only in the `P V` product (not in `lse`), and the backward
-//! applies the same mask to `dP` and to `P` in `dV = Pᵀ dO`; `D_i` then stays
-//! `dO_i · O_i`.
+//! probabilities by `1/(1-p)` only in the `P V` product (not in `lse`); the backward
+//! applies the same mask and scale to `P` in `dV = Pᵀ dO` and to `dP = dO Vᵀ`, and
+//! `D_i = dO_i · O_i` stays correct because `O` already holds the dropped `P`.
 
 use rayon::prelude::*;
 

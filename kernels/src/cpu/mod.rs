@@ -4,6 +4,7 @@
 pub mod adamw;
 pub mod attention;
 pub mod bias;
+pub mod dropout;
 pub mod embedding;
 pub mod gelu;
 pub mod gemm;
