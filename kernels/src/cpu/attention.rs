@@ -28,7 +28,7 @@ use super::math;
 use super::vectorize::{self, multiversion, DisjointMut};
 
 /// Query rows per task (forward) and per tile (backward).
-const Q_TILE: usize = 32;
+const Q_TILE: usize = 64;
 
 /// Checks shapes shared by forward and backward; returns the head size.
 fn head_size(qkv: &[f32], key_mask: &[u8], b: usize, t: usize, c: usize, nh: usize) -> usize {

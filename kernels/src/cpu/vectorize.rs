@@ -9,11 +9,64 @@
 //! Helpers called from a multiversioned body must be `#[inline(always)]` so they are
 //! compiled with the caller's target features.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
 /// Lanes of the fixed-width accumulators (two AVX2 registers; independent lanes let LLVM
 /// vectorize reductions without reassociating floating-point sums).
 pub const LANES: usize = 16;
 
-/// Defines `fn $name(..)` whose body runs with AVX-512F or AVX2+FMA when the CPU has them.
+/// Instruction-set levels the multiversioned kernels are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Baseline of the target (SSE2 on x86-64, NEON on aarch64).
+    Portable = 0,
+    /// AVX2 + FMA (x86-64).
+    Avx2 = 1,
+    /// AVX-512F (x86-64).
+    Avx512 = 2,
+}
+
+static ISA_CAP: AtomicU8 = AtomicU8::new(Isa::Avx512 as u8);
+
+/// The best level this CPU supports (detected once).
+pub fn detected_isa() -> Isa {
+    static DETECTED: OnceLock<Isa> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    })
+}
+
+/// Caps the level used from now on, process-wide (tests and benchmarks compare the
+/// copies; all of them give bit-identical results).
+pub fn limit_isa(max: Isa) {
+    ISA_CAP.store(max as u8, Ordering::Relaxed);
+}
+
+/// The level the kernels use: the detected one, capped by [`limit_isa`].
+pub fn isa() -> Isa {
+    let cap = ISA_CAP.load(Ordering::Relaxed);
+    let det = detected_isa();
+    if (det as u8) <= cap {
+        det
+    } else if cap >= Isa::Avx2 as u8 {
+        Isa::Avx2
+    } else {
+        Isa::Portable
+    }
+}
+
+/// Defines `fn $name(..)` whose body runs with AVX-512F or AVX2+FMA when the CPU has them
+/// (see [`isa`]).
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
@@ -29,19 +82,17 @@ macro_rules! multiversion {
                 unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
                     generic($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU supports AVX-512F (checked just above), which implies
-                    // AVX2 and FMA on every CPU that has it.
-                    return unsafe { avx512($($arg),*) };
-                }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     generic($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-                    return unsafe { avx2($($arg),*) };
+                match $crate::cpu::vectorize::isa() {
+                    // SAFETY: `isa()` never exceeds what the CPU supports.
+                    $crate::cpu::vectorize::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    $crate::cpu::vectorize::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::cpu::vectorize::Isa::Portable => {}
                 }
             }
             generic($($arg),*)
