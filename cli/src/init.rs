@@ -25,7 +25,12 @@ pub struct Args {
     #[arg(long, value_name = "tiny|base|large|FILE")]
     config: String,
     /// The vocab.txt to use; tokenizer_config.json is copied from its directory when present.
-    #[arg(long, value_name = "FILE", conflicts_with = "model", required_unless_present = "model")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "model",
+        required_unless_present = "model"
+    )]
     vocab: Option<PathBuf>,
     /// Take vocab.txt and tokenizer_config.json from this HF model dir instead.
     #[arg(long, value_name = "DIR")]
@@ -70,7 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bail!("--labels: `{dup}` appears twice");
             }
             if let Some(n) = n.filter(|&n| n != labels.len()) {
-                bail!("--num-labels {n} disagrees with the {} names in --labels", labels.len());
+                bail!(
+                    "--num-labels {n} disagrees with the {} names in --labels",
+                    labels.len()
+                );
             }
             config.id2label = labels.clone();
         }
@@ -79,7 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => {}
     }
     if args.out.join("config.json").exists() && !args.force {
-        bail!("{} already holds a model (pass --force to replace it)", args.out.display());
+        bail!(
+            "{} already holds a model (pass --force to replace it)",
+            args.out.display()
+        );
     }
     write_random_model(&args.out, &config, source, args.seed)?;
     eprintln!(

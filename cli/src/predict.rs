@@ -72,7 +72,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
     }
-    let dtype: DType = args.dtype.parse().map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
+    let dtype: DType = args
+        .dtype
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
     let options = ClassifierOptions {
         dtype,
         batch_size: args.batch_size,
@@ -84,8 +87,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let write = |out: &mut dyn Write| -> anyhow::Result<()> {
         if !args.texts.is_empty() {
-            let items: Vec<Item> =
-                args.texts.iter().map(|t| Item { text: t.clone(), id: None }).collect();
+            let items: Vec<Item> = args
+                .texts
+                .iter()
+                .map(|t| Item {
+                    text: t.clone(),
+                    id: None,
+                })
+                .collect();
             return emit(&clf, &args, &items, out);
         }
         let (reader, name): (Box<dyn BufRead>, String) = match &args.input {
@@ -98,8 +107,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut items = Vec::new();
         for (n, line) in reader.lines().enumerate() {
             let line = line.with_context(|| format!("{name}:{}", n + 1))?;
-            if let Some(item) = parse_line(&line, &args.text_field)
-                .with_context(|| format!("{name}:{}", n + 1))?
+            if let Some(item) =
+                parse_line(&line, &args.text_field).with_context(|| format!("{name}:{}", n + 1))?
             {
                 items.push(item);
             }
@@ -141,14 +150,20 @@ fn parse_line(line: &str, field: &str) -> anyhow::Result<Option<Item>> {
         return Ok(None);
     }
     if !trimmed.starts_with('{') {
-        return Ok(Some(Item { text: line.to_string(), id: None }));
+        return Ok(Some(Item {
+            text: line.to_string(),
+            id: None,
+        }));
     }
     let v: Value = serde_json::from_str(trimmed).context("invalid JSON")?;
     let text = v
         .get(field)
         .and_then(Value::as_str)
         .with_context(|| format!("no string field \"{field}\" (set --text-field)"))?;
-    Ok(Some(Item { text: text.to_string(), id: v.get("id").cloned() }))
+    Ok(Some(Item {
+        text: text.to_string(),
+        id: v.get("id").cloned(),
+    }))
 }
 
 fn emit(clf: &Classifier, args: &Args, items: &[Item], out: &mut dyn Write) -> anyhow::Result<()> {
@@ -162,8 +177,11 @@ fn emit(clf: &Classifier, args: &Args, items: &[Item], out: &mut dyn Write) -> a
 
 fn record(clf: &Classifier, args: &Args, item: &Item, p: &Prediction) -> Value {
     let labels = clf.labels();
-    let probs: Map<String, Value> =
-        labels.iter().zip(&p.probs).map(|(l, &pr)| (l.clone(), json!(pr))).collect();
+    let probs: Map<String, Value> = labels
+        .iter()
+        .zip(&p.probs)
+        .map(|(l, &pr)| (l.clone(), json!(pr)))
+        .collect();
     let mut r = Map::new();
     if let Some(id) = &item.id {
         r.insert("id".into(), id.clone());

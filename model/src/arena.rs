@@ -46,11 +46,19 @@ struct Sizes {
 
 impl Sizes {
     fn new(cfg: &BertConfig, b: usize, t: usize, opts: ForwardOptions) -> Sizes {
-        let (c, i, nh, l) =
-            (cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.num_hidden_layers);
+        let (c, i, nh, l) = (
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            cfg.num_attention_heads,
+            cfg.num_hidden_layers,
+        );
         let bt = b * t;
         Sizes {
-            hidden: if opts.output_hidden_states { (l + 1) * bt * c } else { 2 * bt * c },
+            hidden: if opts.output_hidden_states {
+                (l + 1) * bt * c
+            } else {
+                2 * bt * c
+            },
             ln_mean: bt,
             ln_rstd: bt,
             qkv: bt * 3 * c,
@@ -60,7 +68,11 @@ impl Sizes {
             ln_attn: bt * c,
             fch: bt * i,
             fch_act: bt * i,
-            probs: if opts.output_attentions { l * b * nh * t * t } else { 0 },
+            probs: if opts.output_attentions {
+                l * b * nh * t * t
+            } else {
+                0
+            },
             cls: b * c,
             pooled: b * c,
             logits: b * cfg.num_labels(),
@@ -165,7 +177,9 @@ impl Arena {
 
     pub(crate) fn views(&mut self) -> Activations<'_> {
         let s = self.sizes;
-        let mut k = Carver { rest: &mut self.buf[..] };
+        let mut k = Carver {
+            rest: &mut self.buf[..],
+        };
         Activations {
             hidden: k.take(s.hidden),
             ln_mean: k.take(s.ln_mean),

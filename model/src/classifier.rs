@@ -34,7 +34,12 @@ pub struct ClassifierOptions {
 
 impl Default for ClassifierOptions {
     fn default() -> Self {
-        ClassifierOptions { dtype: DType::F32, batch_size: 32, max_length: None, dicdir: None }
+        ClassifierOptions {
+            dtype: DType::F32,
+            batch_size: 32,
+            max_length: None,
+            dicdir: None,
+        }
     }
 }
 
@@ -86,7 +91,11 @@ impl Classifier {
             return Err(ModelError::NoHead(format!(
                 "{source}: the checkpoint has no classification head (`classifier.*`{}); \
                  fine-tune it first or use a BertForSequenceClassification model",
-                if params.pooler.is_none() { " and no pooler" } else { "" }
+                if params.pooler.is_none() {
+                    " and no pooler"
+                } else {
+                    ""
+                }
             )));
         }
         if options.batch_size == 0 {
@@ -119,7 +128,13 @@ impl Classifier {
                 )))
             }
         };
-        Ok(Classifier { params, tokenizer, options, max_length, arenas: Mutex::new(Vec::new()) })
+        Ok(Classifier {
+            params,
+            tokenizer,
+            options,
+            max_length,
+            arenas: Mutex::new(Vec::new()),
+        })
     }
 
     /// Label names by class index.
@@ -162,7 +177,13 @@ impl Classifier {
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
         let mut out: Vec<Option<Prediction>> = vec![None; encodings.len()];
-        let mut arena = self.arenas.lock().map(|mut a| a.pop()).ok().flatten().unwrap_or_default();
+        let mut arena = self
+            .arenas
+            .lock()
+            .map(|mut a| a.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let result = (|| -> Result<()> {
             for chunk in order.chunks(self.options.batch_size) {
                 let rows: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
@@ -197,7 +218,13 @@ impl Classifier {
                 *m = u8::from(a != 0);
             }
         }
-        let input = BatchInput { ids: &ids, type_ids: &type_ids, mask: &mask, b, t };
+        let input = BatchInput {
+            ids: &ids,
+            type_ids: &type_ids,
+            mask: &mask,
+            b,
+            t,
+        };
         bert_forward(&self.params, &input, arena, ForwardOptions::default())?;
         Ok(arena.logits().to_vec())
     }
@@ -205,11 +232,22 @@ impl Classifier {
     fn prediction(&self, logits: &[f32]) -> Prediction {
         let multi_label =
             self.params.config.problem_type.as_deref() == Some("multi_label_classification");
-        let probs = if multi_label { sigmoid(logits) } else { softmax(logits) };
-        let (index, &score) = probs
-            .iter()
-            .enumerate()
-            .fold((0, &f32::NEG_INFINITY), |best, cur| if cur.1 > best.1 { cur } else { best });
+        let probs = if multi_label {
+            sigmoid(logits)
+        } else {
+            softmax(logits)
+        };
+        let (index, &score) =
+            probs
+                .iter()
+                .enumerate()
+                .fold((0, &f32::NEG_INFINITY), |best, cur| {
+                    if cur.1 > best.1 {
+                        cur
+                    } else {
+                        best
+                    }
+                });
         Prediction {
             label: self.labels()[index].clone(),
             index,

@@ -103,7 +103,11 @@ pub fn default_labels(n: usize) -> Vec<String> {
 impl BertConfig {
     /// Read and validate `config.json` (a file, or a model dir holding one).
     pub fn from_file(path: &Path) -> Result<BertConfig> {
-        let path = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
+        let path = if path.is_dir() {
+            path.join("config.json")
+        } else {
+            path.to_path_buf()
+        };
         let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
             path: path.clone(),
             source,
@@ -126,7 +130,10 @@ impl BertConfig {
         let d = BertConfig::default();
         if let Some(t) = r.string("model_type")? {
             if t != "bert" {
-                return Err(r.err("model_type", format!("\"{t}\" is not supported (only \"bert\")")));
+                return Err(r.err(
+                    "model_type",
+                    format!("\"{t}\" is not supported (only \"bert\")"),
+                ));
             }
         }
         if let Some(p) = r.string("position_embedding_type")? {
@@ -151,7 +158,9 @@ impl BertConfig {
             vocab_size: r.usize("vocab_size")?.unwrap_or(d.vocab_size),
             hidden_size: r.usize("hidden_size")?.unwrap_or(d.hidden_size),
             num_hidden_layers: r.usize("num_hidden_layers")?.unwrap_or(d.num_hidden_layers),
-            num_attention_heads: r.usize("num_attention_heads")?.unwrap_or(d.num_attention_heads),
+            num_attention_heads: r
+                .usize("num_attention_heads")?
+                .unwrap_or(d.num_attention_heads),
             intermediate_size: r.usize("intermediate_size")?.unwrap_or(d.intermediate_size),
             hidden_act,
             layer_norm_eps: r.f64("layer_norm_eps")?.unwrap_or(d.layer_norm_eps),
@@ -189,7 +198,7 @@ impl BertConfig {
                 return Err(err(field, "must be at least 1".into()));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(err(
                 "num_attention_heads",
                 format!(
@@ -199,7 +208,10 @@ impl BertConfig {
             ));
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
-            return Err(err("layer_norm_eps", format!("must be positive, got {}", self.layer_norm_eps)));
+            return Err(err(
+                "layer_norm_eps",
+                format!("must be positive, got {}", self.layer_norm_eps),
+            ));
         }
         if !(self.initializer_range.is_finite() && self.initializer_range >= 0.0) {
             return Err(err(
@@ -210,7 +222,10 @@ impl BertConfig {
         if self.pad_token_id >= self.vocab_size {
             return Err(err(
                 "pad_token_id",
-                format!("{} is outside the vocabulary (vocab_size {})", self.pad_token_id, self.vocab_size),
+                format!(
+                    "{} is outside the vocabulary (vocab_size {})",
+                    self.pad_token_id, self.vocab_size
+                ),
             ));
         }
         if self.id2label.is_empty() {
@@ -262,10 +277,18 @@ impl BertConfig {
     /// The config.json that HF `transformers` reads back as this model
     /// (`BertForSequenceClassification`, with `id2label` / `label2id`).
     pub fn to_json(&self) -> Value {
-        let id2label: Map<String, Value> =
-            self.id2label.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect();
-        let label2id: Map<String, Value> =
-            self.id2label.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect();
+        let id2label: Map<String, Value> = self
+            .id2label
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), json!(l)))
+            .collect();
+        let label2id: Map<String, Value> = self
+            .id2label
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), json!(i)))
+            .collect();
         let mut v = json!({
             "architectures": ["BertForSequenceClassification"],
             "model_type": "bert",
@@ -316,10 +339,9 @@ impl Reader<'_> {
     fn usize(&self, field: &str) -> Result<Option<usize>> {
         match self.get(field) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(|n| Some(n as usize))
-                .ok_or_else(|| self.err(field, format!("expected a non-negative integer, got {v}"))),
+            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                self.err(field, format!("expected a non-negative integer, got {v}"))
+            }),
         }
     }
 
@@ -367,14 +389,18 @@ impl Reader<'_> {
             Some(Value::Object(m)) => {
                 let mut labels = vec![None; m.len()];
                 for (k, v) in m {
-                    let i: usize = k
-                        .parse()
-                        .ok()
-                        .filter(|&i| i < m.len())
-                        .ok_or_else(|| self.err("id2label", format!("key \"{k}\" is not a class index 0..{}", m.len())))?;
-                    let name = v
-                        .as_str()
-                        .ok_or_else(|| self.err("id2label", format!("label for \"{k}\" is not a string: {v}")))?;
+                    let i: usize = k.parse().ok().filter(|&i| i < m.len()).ok_or_else(|| {
+                        self.err(
+                            "id2label",
+                            format!("key \"{k}\" is not a class index 0..{}", m.len()),
+                        )
+                    })?;
+                    let name = v.as_str().ok_or_else(|| {
+                        self.err(
+                            "id2label",
+                            format!("label for \"{k}\" is not a string: {v}"),
+                        )
+                    })?;
                     labels[i] = Some(name.to_string());
                 }
                 // keys are distinct and all < len, so every slot is filled

@@ -28,11 +28,16 @@ impl BatchInput<'_> {
         let cfg = &params.config;
         let n = self.b * self.t;
         if self.b == 0 || self.t == 0 {
-            return Err(ModelError::Input(format!("empty batch ({} x {})", self.b, self.t)));
+            return Err(ModelError::Input(format!(
+                "empty batch ({} x {})",
+                self.b, self.t
+            )));
         }
-        for (name, len) in
-            [("ids", self.ids.len()), ("type_ids", self.type_ids.len()), ("mask", self.mask.len())]
-        {
+        for (name, len) in [
+            ("ids", self.ids.len()),
+            ("type_ids", self.type_ids.len()),
+            ("mask", self.mask.len()),
+        ] {
             if len != n {
                 return Err(ModelError::Input(format!(
                     "{name} has {len} entries, expected B*T = {} x {} = {n}",
@@ -46,7 +51,12 @@ impl BatchInput<'_> {
                 self.t, cfg.max_position_embeddings
             )));
         }
-        if let Some((i, &id)) = self.ids.iter().enumerate().find(|(_, &id)| id as usize >= cfg.vocab_size) {
+        if let Some((i, &id)) = self
+            .ids
+            .iter()
+            .enumerate()
+            .find(|(_, &id)| id as usize >= cfg.vocab_size)
+        {
             return Err(ModelError::Input(format!(
                 "token id {id} at row {} position {} is outside the vocabulary (vocab_size {})",
                 i / self.t,
@@ -54,8 +64,11 @@ impl BatchInput<'_> {
                 cfg.vocab_size
             )));
         }
-        if let Some((i, &ty)) =
-            self.type_ids.iter().enumerate().find(|(_, &ty)| ty as usize >= cfg.type_vocab_size)
+        if let Some((i, &ty)) = self
+            .type_ids
+            .iter()
+            .enumerate()
+            .find(|(_, &ty)| ty as usize >= cfg.type_vocab_size)
         {
             return Err(ModelError::Input(format!(
                 "token type id {ty} at row {} position {} is outside type_vocab_size {}",

@@ -31,7 +31,10 @@ impl Rng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Rng { s: [next(), next(), next(), next()], spare: None }
+        Rng {
+            s: [next(), next(), next(), next()],
+            spare: None,
+        }
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -63,14 +66,20 @@ impl Rng {
     }
 
     fn normal_vec(&mut self, n: usize, std: f32) -> Vec<f32> {
-        (0..n).map(|_| (self.standard_normal() * std as f64) as f32).collect()
+        (0..n)
+            .map(|_| (self.standard_normal() * std as f64) as f32)
+            .collect()
     }
 }
 
 /// Every tensor of a freshly initialised `BertForSequenceClassification`, by HF key name
 /// (`bert.` prefix, `classifier.*`), in a fixed order.
 pub fn init_tensors(config: &BertConfig, seed: u64) -> Result<Vec<(String, Tensor)>> {
-    let std = if config.initializer_range > 0.0 { config.initializer_range as f32 } else { 0.02 };
+    let std = if config.initializer_range > 0.0 {
+        config.initializer_range as f32
+    } else {
+        0.02
+    };
     let (c, i) = (config.hidden_size, config.intermediate_size);
     let mut rng = Rng::new(seed);
     let mut out: Vec<(String, Tensor)> = Vec::new();
@@ -84,7 +93,11 @@ pub fn init_tensors(config: &BertConfig, seed: u64) -> Result<Vec<(String, Tenso
 
     let mut word = normal(&mut rng, &[config.vocab_size, c]);
     word[config.pad_token_id * c..(config.pad_token_id + 1) * c].fill(0.0);
-    push("bert.embeddings.word_embeddings.weight".into(), &[config.vocab_size, c], word)?;
+    push(
+        "bert.embeddings.word_embeddings.weight".into(),
+        &[config.vocab_size, c],
+        word,
+    )?;
     for (name, rows) in [
         ("position_embeddings", config.max_position_embeddings),
         ("token_type_embeddings", config.type_vocab_size),
@@ -206,7 +219,10 @@ pub fn write_random_model(
         source,
     })?;
     let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| ModelError::Io { path: p.to_path_buf(), source })
+        std::fs::read(p).map_err(|source| ModelError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
     };
     write_atomic(&out.join("vocab.txt"), &read(&vocab)?)?;
     let tok_bytes = if tok_config.is_file() {

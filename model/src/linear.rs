@@ -39,11 +39,39 @@ pub fn linear_forward(
     match lin.weight.dtype() {
         DType::F32 => {
             let w = lin.weight.as_f32()?;
-            sgemm(Trans::N, Trans::T, rows, n, k, 1.0, inp, k, w, k, 1.0, out, n);
+            sgemm(
+                Trans::N,
+                Trans::T,
+                rows,
+                n,
+                k,
+                1.0,
+                inp,
+                k,
+                w,
+                k,
+                1.0,
+                out,
+                n,
+            );
         }
         DType::BF16 => {
             let w = lin.weight.as_bf16()?;
-            gemm_f32_bf16(Trans::N, Trans::T, rows, n, k, 1.0, inp, k, w, k, 1.0, out, n);
+            gemm_f32_bf16(
+                Trans::N,
+                Trans::T,
+                rows,
+                n,
+                k,
+                1.0,
+                inp,
+                k,
+                w,
+                k,
+                1.0,
+                out,
+                n,
+            );
         }
         other => {
             return Err(ModelError::Other(format!(
@@ -53,4 +81,3 @@ pub fn linear_forward(
     }
     Ok(())
 }
-

@@ -87,10 +87,11 @@ impl Lookup<'_> {
     /// The tensor at `prefix + key` (or the pre-2019 `gamma`/`beta` LayerNorm names),
     /// checked to have `shape`, as f32 (mapped, not copied, when stored as f32).
     fn get(&self, key: &str, shape: &[usize]) -> Result<Tensor> {
-        self.get_opt(key, shape)?.ok_or_else(|| ModelError::MissingTensor {
-            source_name: self.source.to_string(),
-            key: format!("{}{key}", self.prefix),
-        })
+        self.get_opt(key, shape)?
+            .ok_or_else(|| ModelError::MissingTensor {
+                source_name: self.source.to_string(),
+                key: format!("{}{key}", self.prefix),
+            })
     }
 
     fn get_opt(&self, key: &str, shape: &[usize]) -> Result<Option<Tensor>> {
@@ -171,22 +172,37 @@ fn concat_rows(parts: &[&Tensor]) -> Result<Tensor> {
         data.extend_from_slice(p.as_f32()?);
         rows += p.shape().iter().rev().skip(1).product::<usize>();
     }
-    let shape = if parts[0].shape().len() == 1 { vec![data.len()] } else { vec![rows, cols] };
+    let shape = if parts[0].shape().len() == 1 {
+        vec![data.len()]
+    } else {
+        vec![rows, cols]
+    };
     Ok(Tensor::from_f32(shape, data)?)
 }
 
 impl BertParams {
     /// Find every parameter of `config`'s model in `weights`; `source` names the file in errors.
-    pub fn from_weights(config: &BertConfig, weights: &Weights, source: &str) -> Result<BertParams> {
+    pub fn from_weights(
+        config: &BertConfig,
+        weights: &Weights,
+        source: &str,
+    ) -> Result<BertParams> {
         let c = config.hidden_size;
         let i = config.intermediate_size;
         // `bert.` for the task models, none for a bare BertModel.
-        let prefix = if weights.get("bert.embeddings.word_embeddings.weight").is_some() {
+        let prefix = if weights
+            .get("bert.embeddings.word_embeddings.weight")
+            .is_some()
+        {
             "bert."
         } else {
             ""
         };
-        let w = Lookup { weights, prefix, source };
+        let w = Lookup {
+            weights,
+            prefix,
+            source,
+        };
         let embeddings = EmbeddingParams {
             word_embeddings: w.get("embeddings.word_embeddings.weight", &[config.vocab_size, c])?,
             position_embeddings: w.get(
@@ -214,14 +230,19 @@ impl BertParams {
             layers.push(LayerParams {
                 qkv,
                 attention_output: w.linear(&format!("{p}.attention.output.dense"), c, c)?,
-                attention_layer_norm: w.layer_norm(&format!("{p}.attention.output.LayerNorm"), c)?,
+                attention_layer_norm: w
+                    .layer_norm(&format!("{p}.attention.output.LayerNorm"), c)?,
                 intermediate: w.linear(&format!("{p}.intermediate.dense"), i, c)?,
                 output: w.linear(&format!("{p}.output.dense"), c, i)?,
                 output_layer_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), c)?,
             });
         }
         // The classifier sits outside the `bert.` prefix.
-        let head = Lookup { weights, prefix: "", source };
+        let head = Lookup {
+            weights,
+            prefix: "",
+            source,
+        };
         Ok(BertParams {
             config: config.clone(),
             embeddings,
@@ -248,7 +269,10 @@ impl BertParams {
             } else {
                 lin.weight.to_dtype(dtype)
             };
-            Ok(LinearParams { weight, ..lin.clone() })
+            Ok(LinearParams {
+                weight,
+                ..lin.clone()
+            })
         };
         let mut out = self.clone();
         for layer in &mut out.layers {
@@ -264,6 +288,8 @@ impl BertParams {
 
     /// The dtype of the dense-layer weights.
     pub fn dtype(&self) -> DType {
-        self.layers.first().map_or(DType::F32, |l| l.qkv.weight.dtype())
+        self.layers
+            .first()
+            .map_or(DType::F32, |l| l.qkv.weight.dtype())
     }
 }

@@ -14,7 +14,11 @@ pub fn pooler_forward(
     t: usize,
     c: usize,
 ) -> Result<()> {
-    for (row, seq) in cls.chunks_exact_mut(c).zip(hidden.chunks_exact(t * c)).take(b) {
+    for (row, seq) in cls
+        .chunks_exact_mut(c)
+        .zip(hidden.chunks_exact(t * c))
+        .take(b)
+    {
         row.copy_from_slice(&seq[..c]);
     }
     linear_forward(out, cls, None, dense, b)?;

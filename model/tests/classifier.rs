@@ -38,7 +38,9 @@ fn classifier_is_send_and_sync() {
 
 #[test]
 fn predictions_equal_a_direct_forward_one_text_at_a_time() {
-    let Some(clf) = load(ClassifierOptions::default()) else { return };
+    let Some(clf) = load(ClassifierOptions::default()) else {
+        return;
+    };
     let params = BertParams::load(&tiny_dir()).unwrap();
     let preds = clf.predict(&TEXTS).unwrap();
     assert_eq!(preds.len(), TEXTS.len());
@@ -47,11 +49,22 @@ fn predictions_equal_a_direct_forward_one_text_at_a_time() {
     let mut failures = Vec::new();
     for (i, enc) in encodings.iter().enumerate() {
         let mask: Vec<u8> = enc.attention_mask.iter().map(|&m| m as u8).collect();
-        let input = BatchInput { ids: &enc.ids, type_ids: &enc.type_ids, mask: &mask, b: 1, t: enc.len() };
+        let input = BatchInput {
+            ids: &enc.ids,
+            type_ids: &enc.type_ids,
+            mask: &mask,
+            b: 1,
+            t: enc.len(),
+        };
         let mut arena = Arena::new();
         bert_forward(&params, &input, &mut arena, ForwardOptions::default()).unwrap();
         // batched (padded, reordered) vs alone: only GEMM blocking may differ
-        if let Some(f) = compare(&format!("text {i} logits"), &preds[i].logits, arena.logits(), 1e-5) {
+        if let Some(f) = compare(
+            &format!("text {i} logits"),
+            &preds[i].logits,
+            arena.logits(),
+            1e-5,
+        ) {
             failures.push(f);
         }
         let best = argmax_rows(arena.logits(), nl)[0];
@@ -68,25 +81,45 @@ fn predictions_equal_a_direct_forward_one_text_at_a_time() {
 
 #[test]
 fn batch_size_and_order_do_not_change_results() {
-    let Some(big) = load(ClassifierOptions { batch_size: 64, ..Default::default() }) else { return };
-    let Some(small) = load(ClassifierOptions { batch_size: 2, ..Default::default() }) else { return };
+    let Some(big) = load(ClassifierOptions {
+        batch_size: 64,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let Some(small) = load(ClassifierOptions {
+        batch_size: 2,
+        ..Default::default()
+    }) else {
+        return;
+    };
     let a = big.predict(&TEXTS).unwrap();
     let b = small.predict(&TEXTS).unwrap();
     let reversed: Vec<&str> = TEXTS.iter().rev().copied().collect();
     let c = big.predict(&reversed).unwrap();
     for i in 0..TEXTS.len() {
         assert!(compare("batch 64 vs 2", &a[i].logits, &b[i].logits, 1e-5).is_none());
-        assert!(compare("reversed", &a[i].logits, &c[TEXTS.len() - 1 - i].logits, 1e-5).is_none());
+        assert!(compare(
+            "reversed",
+            &a[i].logits,
+            &c[TEXTS.len() - 1 - i].logits,
+            1e-5
+        )
+        .is_none());
     }
     assert!(big.predict(&[]).unwrap().is_empty());
 }
 
 #[test]
 fn shared_across_threads_gives_the_same_answers() {
-    let Some(clf) = load(ClassifierOptions::default()) else { return };
+    let Some(clf) = load(ClassifierOptions::default()) else {
+        return;
+    };
     let want = clf.predict(&TEXTS).unwrap();
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| clf.predict(&TEXTS).unwrap())).collect();
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| clf.predict(&TEXTS).unwrap()))
+            .collect();
         for h in handles {
             assert_eq!(h.join().unwrap(), want);
         }
@@ -95,8 +128,13 @@ fn shared_across_threads_gives_the_same_answers() {
 
 #[test]
 fn bf16_classifier_agrees_with_f32() {
-    let Some(f32c) = load(ClassifierOptions::default()) else { return };
-    let Some(bf16c) = load(ClassifierOptions { dtype: DType::BF16, ..Default::default() }) else {
+    let Some(f32c) = load(ClassifierOptions::default()) else {
+        return;
+    };
+    let Some(bf16c) = load(ClassifierOptions {
+        dtype: DType::BF16,
+        ..Default::default()
+    }) else {
         return;
     };
     let a = f32c.predict(&TEXTS).unwrap();
@@ -109,7 +147,9 @@ fn bf16_classifier_agrees_with_f32() {
 
 #[test]
 fn long_texts_are_truncated_to_max_positions() {
-    let Some(clf) = load(ClassifierOptions::default()) else { return };
+    let Some(clf) = load(ClassifierOptions::default()) else {
+        return;
+    };
     let long = "あ".repeat(500);
     let enc = clf.encode(&[&long]);
     assert_eq!(enc[0].len(), 64, "tiny-bert has 64 positions");

@@ -36,12 +36,21 @@ fn inputs(fx: &BTreeMap<String, FixtureTensor>) -> Inputs {
 
 fn run(params: &BertParams, inp: &Inputs, opts: ForwardOptions) -> Arena {
     let mut arena = Arena::new();
-    let batch = BatchInput { ids: &inp.ids, type_ids: &inp.type_ids, mask: &inp.mask, b: inp.b, t: inp.t };
+    let batch = BatchInput {
+        ids: &inp.ids,
+        type_ids: &inp.type_ids,
+        mask: &inp.mask,
+        b: inp.b,
+        t: inp.t,
+    };
     bert_forward(params, &batch, &mut arena, opts).expect("forward runs");
     arena
 }
 
-const ALL: ForwardOptions = ForwardOptions { output_hidden_states: true, output_attentions: true };
+const ALL: ForwardOptions = ForwardOptions {
+    output_hidden_states: true,
+    output_attentions: true,
+};
 
 #[test]
 fn f32_matches_transformers_on_every_tensor() {
@@ -53,7 +62,10 @@ fn f32_matches_transformers_on_every_tensor() {
 
     let mut failures = Vec::new();
     let mut check = |name: &str, got: &[f32]| {
-        let want = fx.get(name).unwrap_or_else(|| panic!("fixture lacks {name}")).f32();
+        let want = fx
+            .get(name)
+            .unwrap_or_else(|| panic!("fixture lacks {name}"))
+            .f32();
         if let Some(f) = compare(name, got, &want, F32_TOL) {
             failures.push(f);
         }
@@ -62,7 +74,10 @@ fn f32_matches_transformers_on_every_tensor() {
         check(&format!("hidden_states.{i}"), arena.hidden_state(i));
     }
     for layer in 0..l {
-        check(&format!("attentions.{layer}"), arena.attention(layer).expect("attentions kept"));
+        check(
+            &format!("attentions.{layer}"),
+            arena.attention(layer).expect("attentions kept"),
+        );
     }
     check("pooler_output", arena.pooled());
     check("logits", arena.logits());
@@ -93,7 +108,11 @@ fn pytorch_bin_gives_identical_logits() {
     let bin = BertParams::from_weights(&config, &bin_weights, "pytorch_model.bin").unwrap();
     let a = run(&st, &inp, ForwardOptions::default());
     let b = run(&bin, &inp, ForwardOptions::default());
-    assert_eq!(a.logits(), b.logits(), "safetensors and pytorch_model.bin disagree");
+    assert_eq!(
+        a.logits(),
+        b.logits(),
+        "safetensors and pytorch_model.bin disagree"
+    );
 }
 
 #[test]
@@ -119,6 +138,13 @@ fn bf16_stays_close_to_f32_with_the_same_argmax() {
         panic!("{f}");
     }
     // bf16 is not f32: a bound that held with zero error would mean the path was not taken
-    assert_ne!(got.logits(), want.logits(), "bf16 run gave bit-identical logits");
-    assert_eq!(argmax_rows(got.logits(), nl), argmax_rows(want.logits(), nl));
+    assert_ne!(
+        got.logits(),
+        want.logits(),
+        "bf16 run gave bit-identical logits"
+    );
+    assert_eq!(
+        argmax_rows(got.logits(), nl),
+        argmax_rows(want.logits(), nl)
+    );
 }

@@ -33,9 +33,16 @@ fn init_matches_hf_init_weights_rules() {
         } else {
             let v: Vec<f32> = if name.ends_with("word_embeddings.weight") {
                 let c = cfg.hidden_size;
-                assert!(v[3 * c..4 * c].iter().all(|&x| x == 0.0), "padding row zeroed");
+                assert!(
+                    v[3 * c..4 * c].iter().all(|&x| x == 0.0),
+                    "padding row zeroed"
+                );
                 assert!(v[2 * c..3 * c].iter().any(|&x| x != 0.0));
-                v.iter().enumerate().filter(|(i, _)| i / c != 3).map(|(_, &x)| x).collect()
+                v.iter()
+                    .enumerate()
+                    .filter(|(i, _)| i / c != 3)
+                    .map(|(_, &x)| x)
+                    .collect()
             } else {
                 v.to_vec()
             };
@@ -61,7 +68,12 @@ fn written_model_dir_loads_back() {
     let mut cfg = BertConfig::preset("tiny", 120, 3).unwrap();
     cfg.id2label = vec!["a".into(), "b".into(), "c".into()];
     write_random_model(&out, &cfg, TokenizerSource::Vocab(&vocab), 1).unwrap();
-    for f in ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "tokenizer_config.json",
+    ] {
         assert!(out.join(f).is_file(), "{f} written");
     }
     let back = BertConfig::from_file(&out).unwrap();
@@ -71,7 +83,8 @@ fn written_model_dir_loads_back() {
     assert!(params.embeddings.word_embeddings.is_mapped());
     // the vocab must match the config
     let wrong = BertConfig::preset("tiny", 999, 3).unwrap();
-    let e = write_random_model(&out.join("x"), &wrong, TokenizerSource::Vocab(&vocab), 1).unwrap_err();
+    let e =
+        write_random_model(&out.join("x"), &wrong, TokenizerSource::Vocab(&vocab), 1).unwrap_err();
     assert!(e.to_string().contains("vocab_size"), "{e}");
     std::fs::remove_dir_all(&out).unwrap();
 }

@@ -9,7 +9,9 @@ use common::{read_fixture, tiny_dir};
 use serde_json::json;
 use tokken_engine::{Tensor, Weights};
 use tokken_model::config::HiddenAct;
-use tokken_model::{bert_forward, Arena, BatchInput, BertConfig, BertParams, ForwardOptions, ModelError};
+use tokken_model::{
+    bert_forward, Arena, BatchInput, BertConfig, BertParams, ForwardOptions, ModelError,
+};
 
 fn config_err(v: serde_json::Value) -> String {
     match BertConfig::from_json(&v, Path::new("x/config.json")) {
@@ -51,21 +53,36 @@ fn config_round_trips_through_to_json() {
 #[test]
 fn bad_configs_name_the_field() {
     let cases = [
-        (json!({"hidden_size": 100, "num_attention_heads": 12}), "num_attention_heads"),
-        (json!({"position_embedding_type": "relative_key"}), "position_embedding_type"),
+        (
+            json!({"hidden_size": 100, "num_attention_heads": 12}),
+            "num_attention_heads",
+        ),
+        (
+            json!({"position_embedding_type": "relative_key"}),
+            "position_embedding_type",
+        ),
         (json!({"hidden_act": "mish"}), "hidden_act"),
         (json!({"vocab_size": "big"}), "vocab_size"),
         (json!({"num_hidden_layers": -1}), "num_hidden_layers"),
         (json!({"layer_norm_eps": 0.0}), "layer_norm_eps"),
-        (json!({"num_labels": 3, "id2label": {"0": "a", "1": "b"}}), "num_labels"),
+        (
+            json!({"num_labels": 3, "id2label": {"0": "a", "1": "b"}}),
+            "num_labels",
+        ),
         (json!({"id2label": {"0": "a", "5": "b"}}), "id2label"),
         (json!({"model_type": "roberta"}), "model_type"),
-        (json!({"pad_token_id": 99, "vocab_size": 10}), "pad_token_id"),
+        (
+            json!({"pad_token_id": 99, "vocab_size": 10}),
+            "pad_token_id",
+        ),
         (json!({"problem_type": "ranking"}), "problem_type"),
     ];
     for (v, field) in cases {
         let e = config_err(v.clone());
-        assert!(e.contains(&format!("`{field}`")) && e.contains("x/config.json"), "{v} -> {e}");
+        assert!(
+            e.contains(&format!("`{field}`")) && e.contains("x/config.json"),
+            "{v} -> {e}"
+        );
     }
 }
 
@@ -83,10 +100,20 @@ fn renamed(f: impl Fn(&str) -> Option<String>) -> Weights {
 
 fn last_hidden(params: &BertParams) -> Vec<f32> {
     let fx = read_fixture("tiny-bert-forward.safetensors");
-    let (ids, types, mask) = (fx["input_ids"].u32(), fx["token_type_ids"].u32(), fx["attention_mask"].u8());
+    let (ids, types, mask) = (
+        fx["input_ids"].u32(),
+        fx["token_type_ids"].u32(),
+        fx["attention_mask"].u8(),
+    );
     let (b, t) = (fx["input_ids"].shape[0], fx["input_ids"].shape[1]);
     let mut arena = Arena::new();
-    let input = BatchInput { ids: &ids, type_ids: &types, mask: &mask, b, t };
+    let input = BatchInput {
+        ids: &ids,
+        type_ids: &types,
+        mask: &mask,
+        b,
+        t,
+    };
     bert_forward(params, &input, &mut arena, ForwardOptions::default()).unwrap();
     arena.hidden_state(params.config.num_hidden_layers).to_vec()
 }
@@ -107,13 +134,21 @@ fn accepts_bert_model_and_masked_lm_layouts() {
     let mut mlm = renamed(|n| {
         (n.starts_with("bert.") && !n.starts_with("bert.pooler")).then(|| n.to_string())
     });
-    mlm.insert("cls.predictions.bias".into(), Tensor::from_f32(vec![120], vec![0.0; 120]).unwrap());
+    mlm.insert(
+        "cls.predictions.bias".into(),
+        Tensor::from_f32(vec![120], vec![0.0; 120]).unwrap(),
+    );
     let mlm = BertParams::from_weights(&config, &mlm, "mlm").unwrap();
     assert!(mlm.classifier.is_none() && mlm.pooler.is_none());
     assert_eq!(last_hidden(&mlm), last_hidden(&full));
 
     // TF-era LayerNorm names
-    let legacy = renamed(|n| Some(n.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")));
+    let legacy = renamed(|n| {
+        Some(
+            n.replace("LayerNorm.weight", "LayerNorm.gamma")
+                .replace("LayerNorm.bias", "LayerNorm.beta"),
+        )
+    });
     let legacy = BertParams::from_weights(&config, &legacy, "legacy").unwrap();
     assert_eq!(last_hidden(&legacy), last_hidden(&full));
 }
@@ -121,7 +156,8 @@ fn accepts_bert_model_and_masked_lm_layouts() {
 #[test]
 fn missing_and_misshaped_tensors_name_the_key_and_shapes() {
     let config = BertConfig::from_file(&tiny_dir()).unwrap();
-    let missing = renamed(|n| (n != "bert.encoder.layer.1.attention.self.key.weight").then(|| n.to_string()));
+    let missing =
+        renamed(|n| (n != "bert.encoder.layer.1.attention.self.key.weight").then(|| n.to_string()));
     match BertParams::from_weights(&config, &missing, "m.safetensors") {
         Err(ModelError::MissingTensor { key, .. }) => {
             assert_eq!(key, "bert.encoder.layer.1.attention.self.key.weight")
@@ -129,16 +165,23 @@ fn missing_and_misshaped_tensors_name_the_key_and_shapes() {
         other => panic!("expected MissingTensor, got {other:?}"),
     }
     let mut bad = renamed(|n| Some(n.to_string()));
-    bad.insert("bert.encoder.layer.0.intermediate.dense.weight".into(), Tensor::from_f32(vec![64, 128], vec![0.0; 64 * 128]).unwrap());
+    bad.insert(
+        "bert.encoder.layer.0.intermediate.dense.weight".into(),
+        Tensor::from_f32(vec![64, 128], vec![0.0; 64 * 128]).unwrap(),
+    );
     let err = BertParams::from_weights(&config, &bad, "b.safetensors").unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.contains("bert.encoder.layer.0.intermediate.dense.weight") && msg.contains("[64, 128]") && msg.contains("[128, 64]"),
+        msg.contains("bert.encoder.layer.0.intermediate.dense.weight")
+            && msg.contains("[64, 128]")
+            && msg.contains("[128, 64]"),
         "{msg}"
     );
     // half a classifier is an error, not a silently absent head
     let half = renamed(|n| (n != "classifier.bias").then(|| n.to_string()));
-    let err = BertParams::from_weights(&config, &half, "h").unwrap_err().to_string();
+    let err = BertParams::from_weights(&config, &half, "h")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("classifier.bias"), "{err}");
 }
 
@@ -153,13 +196,25 @@ fn out_of_range_inputs_are_errors_not_panics() {
         (&[2, 5, 3], &[0; 3], 4, "entries"),
     ];
     for (ids, types, t, what) in cases {
-        let input = BatchInput { ids, type_ids: types, mask: &mask[..t], b: 1, t };
+        let input = BatchInput {
+            ids,
+            type_ids: types,
+            mask: &mask[..t],
+            b: 1,
+            t,
+        };
         let e = bert_forward(&params, &input, &mut arena, ForwardOptions::default()).unwrap_err();
         assert!(e.to_string().contains(what), "{e}");
     }
     let long = vec![5u32; 65];
     let m = vec![1u8; 65];
-    let input = BatchInput { ids: &long, type_ids: &vec![0; 65], mask: &m, b: 1, t: 65 };
+    let input = BatchInput {
+        ids: &long,
+        type_ids: &vec![0; 65],
+        mask: &m,
+        b: 1,
+        t: 65,
+    };
     let e = bert_forward(&params, &input, &mut arena, ForwardOptions::default()).unwrap_err();
     assert!(e.to_string().contains("max_position_embeddings"), "{e}");
 }

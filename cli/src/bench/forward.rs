@@ -51,7 +51,11 @@ fn rss_mib() -> Option<f64> {
 
 /// FLOPs of one forward pass over a [B, T] batch (see module docs).
 fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
-    let (c, i, l) = (cfg.hidden_size as f64, cfg.intermediate_size as f64, cfg.num_hidden_layers as f64);
+    let (c, i, l) = (
+        cfg.hidden_size as f64,
+        cfg.intermediate_size as f64,
+        cfg.num_hidden_layers as f64,
+    );
     let (bf, tf) = (b as f64, t as f64);
     let tokens = bf * tf;
     let gemms_per_layer = 2.0 * tokens * (3.0 * c * c + c * c + 2.0 * c * i);
@@ -61,23 +65,45 @@ fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
 }
 
 fn parse_shape(s: &str) -> anyhow::Result<(usize, usize)> {
-    let (b, t) = s.split_once('x').with_context(|| format!("shape {s:?} is not BATCHxTOKENS"))?;
-    let b: usize = b.trim().parse().with_context(|| format!("shape {s:?}: bad batch"))?;
-    let t: usize = t.trim().parse().with_context(|| format!("shape {s:?}: bad token count"))?;
+    let (b, t) = s
+        .split_once('x')
+        .with_context(|| format!("shape {s:?} is not BATCHxTOKENS"))?;
+    let b: usize = b
+        .trim()
+        .parse()
+        .with_context(|| format!("shape {s:?}: bad batch"))?;
+    let t: usize = t
+        .trim()
+        .parse()
+        .with_context(|| format!("shape {s:?}: bad token count"))?;
     anyhow::ensure!(b > 0 && t > 0, "shape {s:?} must be positive");
     Ok((b, t))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let shapes: Vec<(usize, usize)> =
-        args.shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<_>>()?;
+    let shapes: Vec<(usize, usize)> = args
+        .shapes
+        .iter()
+        .map(|s| parse_shape(s))
+        .collect::<anyhow::Result<_>>()?;
     anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
-    let dtype: DType = args.dtype.parse().map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
+    let dtype: DType = args
+        .dtype
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
     let threads = rayon::current_num_threads();
     let (peak_gflops, isa, kernel) = if dtype == DType::BF16 {
-        (peak::measure_bf16_peak(threads), peak::bf16_peak_isa(), gemm::selected_bf16_kernel())
+        (
+            peak::measure_bf16_peak(threads),
+            peak::bf16_peak_isa(),
+            gemm::selected_bf16_kernel(),
+        )
     } else {
-        (peak::measure_f32_peak(threads), peak::f32_peak_isa(), gemm::selected_kernel())
+        (
+            peak::measure_f32_peak(threads),
+            peak::f32_peak_isa(),
+            gemm::selected_kernel(),
+        )
     };
     println!(
         "{}",
@@ -96,13 +122,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 path => BertConfig::from_file(PathBuf::from(path).as_path())?,
             };
-            (init_params(&cfg, 0)?, format!("random init ({})", args.config))
+            (
+                init_params(&cfg, 0)?,
+                format!("random init ({})", args.config),
+            )
         }
     };
     let load_s = load_start.elapsed().as_secs_f64();
     let rss_loaded = rss_mib();
     let mapped = params.embeddings.word_embeddings.is_mapped();
-    let params = if dtype == DType::BF16 { params.to_dtype(DType::BF16)? } else { params };
+    let params = if dtype == DType::BF16 {
+        params.to_dtype(DType::BF16)?
+    } else {
+        params
+    };
     let cfg = params.config.clone();
     let n_params = param_count(&cfg);
     println!(
@@ -131,7 +164,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect();
         let type_ids = vec![0u32; b * t];
         let mask = vec![1u8; b * t];
-        let input = BatchInput { ids: &ids, type_ids: &type_ids, mask: &mask, b, t };
+        let input = BatchInput {
+            ids: &ids,
+            type_ids: &type_ids,
+            mask: &mask,
+            b,
+            t,
+        };
         bert_forward(&params, &input, &mut arena, ForwardOptions::default())?; // warm-up
         let mut times = Vec::new();
         let budget = Duration::from_secs_f64(args.seconds);

@@ -52,7 +52,13 @@ pub fn read_fixture(name: &str) -> BTreeMap<String, FixtureTensor> {
                 .collect(),
             other => panic!("{name}: unexpected fixture dtype {other:?}"),
         };
-        out.insert(name, FixtureTensor { shape: view.shape().to_vec(), values });
+        out.insert(
+            name,
+            FixtureTensor {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
     }
     out
 }
@@ -61,26 +67,35 @@ pub fn read_fixture(name: &str) -> BTreeMap<String, FixtureTensor> {
 /// first differing values) or None. Always prints the max error.
 pub fn compare(name: &str, got: &[f32], want: &[f32], tol: f32) -> Option<String> {
     if got.len() != want.len() {
-        return Some(format!("{name}: length {} vs expected {}", got.len(), want.len()));
+        return Some(format!(
+            "{name}: length {} vs expected {}",
+            got.len(),
+            want.len()
+        ));
     }
     let mut max_err = 0.0f32;
     let mut first_bad = Vec::new();
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        if !(err <= tol) {
-            if first_bad.len() < 5 {
-                first_bad.push(format!("[{i}] got {g} want {w}"));
-            }
+        let within = err <= tol; // false for NaN
+        if !within && first_bad.len() < 5 {
+            first_bad.push(format!("[{i}] got {g} want {w}"));
         }
         if err > max_err || err.is_nan() {
             max_err = if err.is_nan() { f32::INFINITY } else { err };
         }
     }
-    println!("{name:<22} max |err| = {max_err:.3e} (tol {tol:.0e}, {} values)", got.len());
+    println!(
+        "{name:<22} max |err| = {max_err:.3e} (tol {tol:.0e}, {} values)",
+        got.len()
+    );
     if first_bad.is_empty() {
         None
     } else {
-        Some(format!("{name}: max |err| {max_err:.3e} > {tol:.0e}; first: {}", first_bad.join(", ")))
+        Some(format!(
+            "{name}: max |err| {max_err:.3e} > {tol:.0e}; first: {}",
+            first_bad.join(", ")
+        ))
     }
 }
 
@@ -90,7 +105,13 @@ pub fn argmax_rows(v: &[f32], n: usize) -> Vec<usize> {
         .map(|r| {
             r.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) })
+                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+                    if x > bv {
+                        (i, x)
+                    } else {
+                        (bi, bv)
+                    }
+                })
                 .0
         })
         .collect()
