@@ -551,7 +551,7 @@ impl Worker<'_> {
             first,
             second: second_seq,
         } = self;
-        let tok: &Tokenizer = *tok;
+        let tok: &Tokenizer = tok;
         let seq = if second { second_seq } else { first };
         seq.ids.clear();
         seq.offsets.clear();

@@ -20,9 +20,9 @@ pub mod vocab;
 pub mod wordpiece;
 
 pub use analyzer::{write_mecab_format, Analyzer, AnalyzerWorker, Morpheme};
-pub use dicdir::find_dicdir;
-pub use error::TokenizerError;
 pub use config::TokenizerConfig;
+pub use dicdir::find_dicdir;
 pub use encoder::{Batch, EncodeOptions, Encoding, Padding, Tokenizer, Truncation, Worker};
+pub use error::TokenizerError;
 pub use vocab::Vocab;
 pub use wordpiece::SubwordMode;

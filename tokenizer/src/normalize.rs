@@ -42,7 +42,7 @@ impl SpecialTokens {
                 None => list.push((t, id)),
             }
         }
-        list.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        list.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
         let mut first_bytes = [false; 256];
         for (t, _) in &list {
             first_bytes[t.as_bytes()[0] as usize] = true;
