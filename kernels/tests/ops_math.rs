@@ -78,3 +78,23 @@ fn tanh_is_within_3_ulp() {
     assert_eq!(math::tanh(-50.0), -1.0);
     assert_eq!(math::tanh(0.0), 0.0);
 }
+
+#[test]
+fn nan_propagates() {
+    for (name, f) in [
+        ("exp", math::exp as fn(f32) -> f32),
+        ("erf", math::erf),
+        ("normal_cdf", math::normal_cdf),
+        ("normal_pdf", math::normal_pdf),
+        ("tanh", math::tanh),
+    ] {
+        // The default quiet NaN and one with only low payload bits set.
+        for nan in [f32::NAN, -f32::NAN, f32::from_bits(0x7f80_0001)] {
+            assert!(f(nan).is_nan(), "{name}({:#x}) = {}", nan.to_bits(), f(nan));
+        }
+    }
+    assert_eq!(math::tanh(f32::INFINITY), 1.0);
+    assert_eq!(math::erf(f32::NEG_INFINITY), -1.0);
+    assert_eq!(math::normal_cdf(f32::NEG_INFINITY), 0.0);
+    assert_eq!(math::normal_cdf(f32::INFINITY), 1.0);
+}

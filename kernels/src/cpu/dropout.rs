@@ -94,7 +94,8 @@ multiversion! {
     fn masked_scale_chunk(dst: &mut [f32], src: &[f32], first: u32, k0: u32, k1: u32, thr: u32, scale: f32) {
         for (i, (d, &s)) in dst.iter_mut().zip(src).enumerate() {
             let kept = draw((k0, k1), first.wrapping_add(i as u32)) >= thr;
-            *d = if kept { s * scale } else { 0.0 };
+            // Multiply (not select) so NaN/inf stay visible, as torch's `x * mask * scale`.
+            *d = s * if kept { scale } else { 0.0 };
         }
     }
 }

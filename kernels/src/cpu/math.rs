@@ -50,7 +50,9 @@ fn exp_hi_lo(hi: f32, lo: f32) -> f32 {
 /// -c x^2 = -c xh^2 - c (x - xh)(x + xh) with the second term small (<= 0.05).
 #[inline(always)]
 fn exp_neg_sq(x: f32, c: f32) -> f32 {
-    let xh = f32::from_bits(x.to_bits() & 0xFFFF_F000);
+    let head = f32::from_bits(x.to_bits() & 0xFFFF_F000);
+    // Masking could turn a NaN with a low payload into infinity; keep NaN as is.
+    let xh = if x.is_nan() { x } else { head };
     exp_hi_lo(-c * (xh * xh), -c * ((x - xh) * (x + xh)))
 }
 
@@ -171,7 +173,8 @@ pub fn tanh(u: f32) -> f32 {
     let a = u.abs();
     let small = u * horner(&TANH_R, u * u);
     // tanh a = (1 - e^(-2a)) / (1 + e^(-2a)); e^(-2a) <= 0.29 here so no cancellation.
-    let e = exp(-2.0 * a.min(44.0));
+    // (exp saturates to 0 for large a and propagates NaN; `min` would swallow NaN.)
+    let e = exp(-2.0 * a);
     let large = ((1.0 - e) / (1.0 + e)).copysign(u);
     if a < 0.625 {
         small
