@@ -290,7 +290,7 @@ fn pack_block<K: Micro, SA: Copy + Sync>(
 
 /// [`pack`] with the group size chosen at run time (monomorphised for 1 and 2).
 #[allow(clippy::too_many_arguments)]
-fn pack_any<S: Copy, E: Copy + Default>(
+fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     g: usize,
     src: View<'_, S>,
     r0: usize,

@@ -469,7 +469,7 @@ pub fn gemm_f32_bf16_with(
         Bf16Kernel::Avx512Bf16 => {
             #[cfg(target_arch = "x86_64")]
             if let Some(kern) = bf16::Avx512Bf16::new() {
-                let round = Bf16::from_f32;
+                let round = pack::f32_to_bf16;
                 let id = |x: Bf16| x;
                 driver::gemm(kern, m, n, k, alpha, va, round, vb, id, beta, c, ldc, true);
                 return;
@@ -477,7 +477,7 @@ pub fn gemm_f32_bf16_with(
             unavailable(kernel.name());
         }
         Bf16Kernel::F32(f) => {
-            let round = |x: f32| Bf16::from_f32(x).to_f32();
+            let round = |x: f32| pack::f32_to_bf16(x).to_f32();
             let widen = |x: Bf16| x.to_f32();
             run_f32(f, m, n, k, alpha, va, round, vb, widen, beta, c, ldc, true);
         }

@@ -72,7 +72,7 @@ pub(crate) fn panel_len(r: usize, kc: usize, g: usize) -> usize {
 /// `r` rows each (layout in the module docs), converting each value with `conv`.
 /// `out` must hold at least `ceil(rows / r) * panel_len(r, kc, G)` elements.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn pack<S: Copy, E: Copy + Default, const G: usize>(
+pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
     src: View<'_, S>,
     r0: usize,
     rows: usize,
@@ -82,8 +82,20 @@ pub(crate) fn pack<S: Copy, E: Copy + Default, const G: usize>(
     out: &mut [E],
     conv: impl Fn(S) -> E,
 ) {
+    // A group of G packed values is 4 bytes (f32 x 1 or bf16 x 2): moved as one u32.
+    assert_eq!(
+        G * std::mem::size_of::<E>(),
+        4,
+        "pack: a K group must be 4 bytes"
+    );
     let plen = panel_len(r, kc, G);
-    let kpad = kc.div_ceil(G) * G;
+    let kg = kc.div_ceil(G);
+    // Row staging for the row-contiguous path; zero past kc (odd kc pads with zero).
+    let mut tmp = if src.ks == 1 {
+        vec![0u32; kg]
+    } else {
+        Vec::new()
+    };
     for (q, panel) in out
         .chunks_exact_mut(plen)
         .take(rows.div_ceil(r))
@@ -91,31 +103,67 @@ pub(crate) fn pack<S: Copy, E: Copy + Default, const G: usize>(
     {
         let valid = r.min(rows - q * r);
         let first = r0 + q * r;
-        if valid < r || kpad != kc {
+        if valid < r || kg * G != kc {
             panel.fill(E::default());
         }
         if src.ks == 1 {
-            // Each row is contiguous along K: read rows, scatter into the panel.
+            // Each row is contiguous along K: convert it into `tmp` (contiguous, vectorizes),
+            // then scatter its 4-byte groups to stride `r` in the panel.
+            let tmp_e: &mut [E] = &mut bytemuck::cast_slice_mut(&mut tmp[..])[..kg * G];
+            let panel32: &mut [u32] = bytemuck::cast_slice_mut(panel);
             for i in 0..valid {
                 let start = (first + i) * src.rs + p0;
                 let row = &src.data[start..start + kc];
-                for (p, &x) in row.iter().enumerate() {
-                    panel[(p / G) * r * G + i * G + p % G] = conv(x);
+                for (d, &x) in tmp_e.iter_mut().zip(row) {
+                    *d = conv(x);
+                }
+                let tmp32: &[u32] = bytemuck::cast_slice(&tmp_e[..]);
+                for (d, &v) in panel32[i..].iter_mut().step_by(r).zip(tmp32) {
+                    *d = v;
                 }
             }
         } else {
-            // Rows are contiguous for a fixed K index (rs == 1): copy runs of `valid` values.
+            // Rows are contiguous for a fixed K index (rs == 1): each group of G source rows
+            // becomes one contiguous run of `valid * G` interleaved values.
             debug_assert_eq!(src.rs, 1);
-            for p in 0..kc {
-                let start = (p0 + p) * src.ks + first;
-                let run = &src.data[start..start + valid];
-                let dst = &mut panel[(p / G) * r * G + p % G..];
-                for (i, &x) in run.iter().enumerate() {
-                    dst[i * G] = conv(x);
+            for g in 0..kg {
+                let dst = &mut panel[g * r * G..g * r * G + valid * G];
+                let run = |t: usize| {
+                    let start = (p0 + g * G + t) * src.ks + first;
+                    &src.data[start..start + valid]
+                };
+                if G == 1 {
+                    for (d, &x) in dst.iter_mut().zip(run(0)) {
+                        *d = conv(x);
+                    }
+                } else if g * G + 1 < kc {
+                    let (even, odd) = (run(0), run(1));
+                    for ((d, &x0), &x1) in dst.chunks_exact_mut(2).zip(even).zip(odd) {
+                        d[0] = conv(x0);
+                        d[1] = conv(x1);
+                    }
+                } else {
+                    // Odd kc: the last group has one real K value; its partner stays zero.
+                    for (d, &x0) in dst.chunks_exact_mut(2).zip(run(0)) {
+                        d[0] = conv(x0);
+                    }
                 }
             }
         }
     }
+}
+
+/// f32 -> bf16, round to nearest even (NaN stays a quiet NaN). Same result as
+/// `half::bf16::from_f32`, written branch-light so packing loops vectorize.
+#[inline(always)]
+pub(crate) fn f32_to_bf16(x: f32) -> half::bf16 {
+    let bits = x.to_bits();
+    let rounded = if x.is_nan() {
+        (bits >> 16) | 0x0040
+    } else {
+        (bits.wrapping_add(0x7FFF + ((bits >> 16) & 1))) >> 16
+    };
+    half::bf16::from_bits(rounded as u16)
 }
 
 /// A 64-byte aligned chunk: packed buffers are built from these so SIMD loads never split
