@@ -65,6 +65,9 @@ pub fn split_surface(
     emit: &mut impl FnMut(u32, usize, usize),
 ) {
     match mode {
+        SubwordMode::WordPiece if !may_hold_whitespace(surface) => {
+            wordpiece_word(vocab, unk_id, surface, emit)
+        }
         SubwordMode::WordPiece => {
             for (start, word) in python_split(surface) {
                 wordpiece_word(vocab, unk_id, word, &mut |id, s, e| {
@@ -74,6 +77,21 @@ pub fn split_surface(
         }
         SubwordMode::Character => characters(vocab, unk_id, surface, scratch, emit),
     }
+}
+
+/// False when no byte of `text` can start a Python whitespace character: ASCII controls
+/// and space, U+0085/U+00A0 (lead byte C2), U+1680 (E1), U+2000..U+205F (E2), U+3000
+/// (E3 80 80). Lets the common surface skip the split.
+#[inline]
+fn may_hold_whitespace(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &x)| {
+        x <= 0x20
+            || x == 0xC2
+            || x == 0xE1
+            || x == 0xE2
+            || (x == 0xE3 && b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0x80))
+    })
 }
 
 /// Python `str.split()` on a surface: `(byte start, word)` for each non-empty run.
@@ -102,7 +120,9 @@ pub fn wordpiece_word(
     word: &str,
     emit: &mut impl FnMut(u32, usize, usize),
 ) {
-    if word.chars().nth(MAX_INPUT_CHARS_PER_WORD).is_some() {
+    // More bytes than the limit is needed for more code points.
+    if word.len() > MAX_INPUT_CHARS_PER_WORD && word.chars().nth(MAX_INPUT_CHARS_PER_WORD).is_some()
+    {
         emit(unk_id, 0, word.len());
         return;
     }
@@ -226,6 +246,19 @@ mod tests {
         assert_eq!(run(W, "\u{2028}都")[0].1, "都");
         // U+200B is not whitespace in Python: stays in the word and makes it unknown.
         assert_eq!(toks(W, "東\u{200b}"), ["[UNK]"]);
+    }
+
+    #[test]
+    fn whitespace_prefilter_never_misses_python_whitespace() {
+        for cp in 0..=0x10FFFFu32 {
+            if let Some(c) = char::from_u32(cp) {
+                if is_python_whitespace(c) {
+                    let s = format!("東{c}");
+                    assert!(may_hold_whitespace(&s), "U+{cp:04X}");
+                }
+            }
+        }
+        assert!(!may_hold_whitespace("東京都ｶﾀｶﾅ😀abc"));
     }
 
     #[test]
