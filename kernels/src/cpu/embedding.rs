@@ -42,7 +42,9 @@ pub fn embedding_forward(
         return;
     }
     assert!(
-        word.len().is_multiple_of(c) && position.len().is_multiple_of(c) && token_type.len().is_multiple_of(c),
+        word.len().is_multiple_of(c)
+            && position.len().is_multiple_of(c)
+            && token_type.len().is_multiple_of(c),
         "embedding_forward: tables must have C = {c} columns"
     );
     assert!(
