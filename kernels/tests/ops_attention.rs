@@ -164,6 +164,72 @@ fn backward_matches_finite_differences() {
     }
 }
 
+/// Attention backward in f64 from the naive probabilities:
+/// dV = Pᵀ dO, dP = dO Vᵀ, dS = P ∘ (dP - Σ_j P dP), dQ = scale dS K, dK = scale dSᵀ Q.
+fn naive_backward(
+    qkv: &[f32],
+    mask: &[u8],
+    dout: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) -> Vec<f64> {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f64).sqrt();
+    let p = naive(qkv, mask, b, t, c, nh).probs;
+    let idx = |bi: usize, tok: usize, part: usize, h: usize, d: usize| {
+        (bi * t + tok) * 3 * c + part * c + h * hs + d
+    };
+    let mut dqkv = vec![0.0f64; qkv.len()];
+    for bi in 0..b {
+        for h in 0..nh {
+            let prob = |i: usize, j: usize| p[((bi * nh + h) * t + i) * t + j];
+            let d_o = |i: usize, d: usize| dout[(bi * t + i) * c + h * hs + d] as f64;
+            for i in 0..t {
+                let dp: Vec<f64> = (0..t)
+                    .map(|j| {
+                        (0..hs)
+                            .map(|d| d_o(i, d) * qkv[idx(bi, j, 2, h, d)] as f64)
+                            .sum()
+                    })
+                    .collect();
+                let dsum: f64 = (0..t).map(|j| prob(i, j) * dp[j]).sum();
+                for j in 0..t {
+                    let ds = prob(i, j) * (dp[j] - dsum) * scale;
+                    for d in 0..hs {
+                        dqkv[idx(bi, i, 0, h, d)] += ds * qkv[idx(bi, j, 1, h, d)] as f64;
+                        dqkv[idx(bi, j, 1, h, d)] += ds * qkv[idx(bi, i, 0, h, d)] as f64;
+                        dqkv[idx(bi, j, 2, h, d)] += prob(i, j) * d_o(i, d);
+                    }
+                }
+            }
+        }
+    }
+    dqkv
+}
+
+#[test]
+fn backward_matches_f64_reference_across_query_tiles() {
+    let mut r = rng(24);
+    // T = 70 and 130 span several 64-row query tiles, so dK/dV accumulate across tiles.
+    for &(b, t, c, nh) in &[(2, 70, 32, 2), (1, 130, 24, 3), (3, 9, 12, 3)] {
+        let qkv = randn(&mut r, b * t * 3 * c, 1.0);
+        let mask = mask_for(&mut r, b, t, b == 3);
+        let dout = randn(&mut r, b * t * c, 1.0);
+        let (out, lse, _) = forward(&qkv, &mask, b, t, c, nh, false);
+        let mut dqkv = vec![f32::NAN; qkv.len()];
+        attention_backward(&mut dqkv, &dout, &qkv, &out, &lse, &mask, b, t, c, nh);
+        assert_close(
+            "dqkv",
+            &dqkv,
+            &naive_backward(&qkv, &mask, &dout, b, t, c, nh),
+            1e-5,
+            1e-4,
+        );
+    }
+}
+
 #[test]
 fn backward_gives_zero_gradient_to_padded_keys_and_values() {
     let mut r = rng(23);

@@ -64,6 +64,17 @@ fn residual_forward_backward_accumulate() {
     let mut acc = a.clone();
     accumulate(&mut acc, &b);
     assert_eq!(acc, out);
+
+    // Finite differences of L = Σ w ∘ (a + b) w.r.t. a (b is symmetric).
+    let (mut a, b) = (randn(&mut r, 17, 1.0), randn(&mut r, 17, 1.0));
+    let w = randn(&mut r, 17, 1.0);
+    let (mut da, mut db) = (vec![f32::NAN; 17], vec![f32::NAN; 17]);
+    residual_backward(&mut da, &mut db, &w);
+    check_grad("residual da", &mut a, &da, 1e-2, 1e-4, |x| {
+        let mut o = vec![0.0; 17];
+        residual_forward(&mut o, x, &b);
+        functional(&w, &o)
+    });
 }
 
 #[test]
