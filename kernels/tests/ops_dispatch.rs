@@ -1,5 +1,5 @@
 //! Every runtime-dispatched copy (portable, AVX2+FMA, AVX-512F — those this CPU has) of
-//! the element-wise and row-wise kernels gives bit-identical results.
+//! the element-wise and row-wise kernels gives bit-identical results, for any thread count.
 
 mod common;
 
@@ -99,4 +99,21 @@ fn all_dispatched_copies_are_bit_identical() {
         );
     }
     limit_isa(Isa::Avx512);
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    // Reductions (dgamma, dbias, losses, norms) use fixed blocks summed in a fixed order.
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(run_all);
+    let three = pool(3).install(run_all);
+    assert!(one
+        .iter()
+        .zip(&three)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
 }
