@@ -41,12 +41,19 @@ pub struct Args {
     vocab_size: usize,
 }
 
-/// Resident set size of this process in MiB (Linux; None elsewhere).
-fn rss_mib() -> Option<f64> {
+/// A `/proc/self/status` memory field in MiB (Linux; None elsewhere).
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// Resident memory in MiB: total, anonymous (heap: copies, arena) and file-backed (mapped
+/// weights, shared and reclaimable).
+fn rss() -> serde_json::Value {
+    let r = |f| status_mib(f).map(round);
+    json!({"total": r("VmRSS:"), "anon": r("RssAnon:"), "file": r("RssFile:")})
 }
 
 /// FLOPs of one forward pass over a [B, T] batch (see module docs).
@@ -111,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                "threads": threads, "kernel": kernel})
     );
 
-    let rss_before = rss_mib();
+    let rss_before = rss();
     let load_start = Instant::now();
     let (params, source) = match &args.model {
         Some(dir) => (BertParams::load(dir)?, dir.display().to_string()),
@@ -129,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let load_s = load_start.elapsed().as_secs_f64();
-    let rss_loaded = rss_mib();
+    let rss_loaded = rss();
     let mapped = params.embeddings.word_embeddings.is_mapped();
     let params = if dtype == DType::BF16 {
         params.to_dtype(DType::BF16)?
@@ -142,9 +149,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "{}",
         json!({"kind": "model", "source": source, "params_m": round(n_params as f64 / 1e6),
                "f32_weights_mapped": mapped, "load_s": round(load_s),
-               "rss_mib_before_load": rss_before.map(round), "rss_mib_after_load": rss_loaded.map(round),
+               "rss_mib_before_load": rss_before, "rss_mib_after_load": rss_loaded,
                "f32_weights_mib": round(n_params as f64 * 4.0 / (1 << 20) as f64),
-               "rss_mib_after_dtype": rss_mib().map(round)})
+               "rss_mib_after_dtype": rss()})
     );
 
     let mut arena = Arena::new();
@@ -194,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                    "fraction_of_peak": round(gflops / peak_gflops),
                    "fraction_of_peak_best": round(flops / best / 1e9 / peak_gflops),
                    "arena_mib": round(arena.len() as f64 * 4.0 / (1 << 20) as f64),
-                   "rss_mib": rss_mib().map(round)})
+                   "rss_mib": rss()})
         );
     }
     Ok(())
