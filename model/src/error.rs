@@ -47,6 +47,19 @@ pub enum ModelError {
     NoHead(String),
     #[error("{0}")]
     Other(String),
+    /// A data file line is malformed: `path:line: what was expected`.
+    #[error("{}:{line}: {msg}", path.display())]
+    Data {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    /// A data or run-dir file is unusable as a whole (unknown format, no rows, bad header).
+    #[error("{}: {msg}", path.display())]
+    DataFile { path: PathBuf, msg: String },
+    /// Metrics asked of inputs they are undefined for (empty, mismatched lengths).
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -16,6 +16,7 @@ pub mod activation;
 pub mod arena;
 pub mod classifier;
 pub mod config;
+pub mod data;
 pub mod embeddings;
 pub mod error;
 pub mod forward;

@@ -1,0 +1,126 @@
+//! Seeded stratified train/eval split (`--eval-split 0.1`).
+//!
+//! Examples are grouped by stratum (the label; the first label for multi-label, none for
+//! an empty list), each group is shuffled with a SplitMix64-driven Fisher–Yates shuffle from
+//! the seed, and the eval set takes `round(fraction · N)` examples shared among groups by
+//! largest remainder (ties to the earlier group in label order), never taking a group's last
+//! example. The same data, fraction and seed give the same split on every machine.
+
+use std::collections::BTreeMap;
+
+use super::Example;
+use crate::error::{ModelError, Result};
+
+/// Indices into the example list, each ascending (file order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub train: Vec<usize>,
+    pub eval: Vec<usize>,
+}
+
+/// Split `examples` so that about `eval_fraction` of each label goes to the eval set.
+pub fn stratified_split(examples: &[Example], eval_fraction: f64, seed: u64) -> Result<Split> {
+    if !(eval_fraction > 0.0 && eval_fraction < 1.0) {
+        return Err(ModelError::Input(format!(
+            "eval split {eval_fraction} must be between 0 and 1 (exclusive)"
+        )));
+    }
+    let n = examples.len();
+    let n_eval = (eval_fraction * n as f64).round() as usize;
+    if n_eval == 0 || n_eval >= n {
+        return Err(ModelError::Input(format!(
+            "eval split {eval_fraction} of {n} examples leaves an empty train or eval set"
+        )));
+    }
+    // Stratum -> member indices, strata in label order.
+    let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (i, e) in examples.iter().enumerate() {
+        let key = e.label.as_slice().first().map(String::as_str);
+        groups.entry(key).or_default().push(i);
+    }
+    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let mut rng = SplitMix64(seed);
+    for g in &mut groups {
+        shuffle(g, &mut rng);
+    }
+    let quotas = quotas(&groups, eval_fraction, n_eval);
+    let mut split = Split {
+        train: Vec::with_capacity(n - n_eval),
+        eval: Vec::with_capacity(n_eval),
+    };
+    for (g, q) in groups.iter().zip(quotas) {
+        split.eval.extend_from_slice(&g[..q]);
+        split.train.extend_from_slice(&g[q..]);
+    }
+    if split.eval.is_empty() {
+        return Err(ModelError::Input(format!(
+            "eval split {eval_fraction}: every label has a single example, so none can be held out"
+        )));
+    }
+    split.train.sort_unstable();
+    split.eval.sort_unstable();
+    Ok(split)
+}
+
+/// Eval examples per group: `floor(f · n_g)` then the remainder by largest fractional part,
+/// each group keeping at least one train example where it has two or more.
+fn quotas(groups: &[Vec<usize>], fraction: f64, n_eval: usize) -> Vec<usize> {
+    let cap = |g: &Vec<usize>| g.len().saturating_sub(1);
+    let mut q: Vec<usize> = groups
+        .iter()
+        .map(|g| ((fraction * g.len() as f64).floor() as usize).min(cap(g)))
+        .collect();
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    let frac = |i: usize| fraction * groups[i].len() as f64 - q[i] as f64;
+    order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
+    let mut assigned: usize = q.iter().sum();
+    // Round-robin over the remainder order until the total is reached or no group has room.
+    while assigned < n_eval {
+        let mut progressed = false;
+        for &i in &order {
+            if assigned == n_eval {
+                break;
+            }
+            if q[i] < cap(&groups[i]) {
+                q[i] += 1;
+                assigned += 1;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    q
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and identical on every platform.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n ≥ 1) by rejection, so no modulo bias.
+    fn below(&mut self, n: u64) -> u64 {
+        let zone = u64::MAX - u64::MAX % n;
+        loop {
+            let x = self.next();
+            if x < zone {
+                return x % n;
+            }
+        }
+    }
+}
+
+fn shuffle(items: &mut [usize], rng: &mut SplitMix64) {
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        items.swap(i, j);
+    }
+}
