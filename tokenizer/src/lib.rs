@@ -17,6 +17,7 @@ pub mod encoder;
 pub mod error;
 pub mod normalize;
 pub mod vocab;
+pub mod vocab_build;
 pub mod wordpiece;
 
 pub use analyzer::{write_mecab_format, Analyzer, AnalyzerWorker, Morpheme};
