@@ -182,6 +182,14 @@ fn path_costs_accumulate_and_spans_tile_the_text() {
 }
 
 #[test]
+fn analyzer_is_send_sync_and_worker_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Analyzer>();
+    send::<tokken_tokenizer::AnalyzerWorker>();
+}
+
+#[test]
 fn worker_is_reusable_and_analyzer_is_shareable() {
     need_dict!();
     let a = analyzer().unwrap().clone();

@@ -1,0 +1,70 @@
+//! `AnalyzerWorker::analyze` allocates nothing once its lattice buffers have grown: a
+//! counting global allocator checks a second pass over the same texts.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use tokken_tokenizer::{find_dicdir, Analyzer};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn analyze_allocates_nothing_in_steady_state() {
+    let dir = match find_dicdir(None) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipping: no MeCab dictionary: {e}");
+            return;
+        }
+    };
+    let analyzer = Analyzer::open(&dir).unwrap();
+    let texts = [
+        "ネットで断ち切れない元カレとの縁",
+        "相次ぐ芸能人の“すっぴん”披露　その時、独女の心境は？",
+        "ｶﾀｶﾅ😀\r\u{2028}abc DEF 123 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "",
+        "東京都に行く。\0無視",
+    ];
+    let mut worker = analyzer.worker();
+    let mut out = Vec::new();
+    for t in texts {
+        worker.analyze(t, &mut out);
+    }
+    let probe = allocations();
+    analyzer.worker().analyze(texts[1], &mut Vec::new());
+    assert!(allocations() > probe, "allocation counter not counting");
+
+    let before = allocations();
+    for _ in 0..3 {
+        for t in texts {
+            worker.analyze(t, &mut out);
+        }
+    }
+    let during = allocations() - before;
+    assert_eq!(during, 0, "{during} allocations in steady state");
+}
