@@ -24,6 +24,7 @@ pub mod head;
 pub mod init;
 pub mod layer;
 pub mod linear;
+pub mod metrics;
 pub mod params;
 pub mod pooler;
 
