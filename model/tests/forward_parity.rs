@@ -148,3 +148,26 @@ fn bf16_stays_close_to_f32_with_the_same_argmax() {
         argmax_rows(want.logits(), nl)
     );
 }
+
+#[test]
+fn other_activations_match_transformers() {
+    use tokken_model::config::HiddenAct;
+    let fx = read_fixture("tiny-bert-forward.safetensors");
+    let inp = inputs(&fx);
+    let base = BertParams::load(&tiny_dir()).unwrap();
+    let mut failures = Vec::new();
+    for (name, act) in [
+        ("gelu_new", HiddenAct::GeluTanh),
+        ("relu", HiddenAct::Relu),
+        ("silu", HiddenAct::Silu),
+    ] {
+        let mut params = base.clone();
+        params.config.hidden_act = act;
+        let arena = run(&params, &inp, ForwardOptions::default());
+        let key = format!("logits.{name}");
+        if let Some(f) = compare(&key, arena.logits(), &fx[&key].f32(), F32_TOL) {
+            failures.push(f);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

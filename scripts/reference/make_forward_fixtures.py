@@ -8,7 +8,9 @@ Outputs (paths relative to the repo root):
   model/tests/fixtures/tiny-bert-forward.safetensors
       inputs:  input_ids, token_type_ids, attention_mask   [B, T] int64
       outputs: hidden_states.{i} [B, T, C] (i = 0 embeddings output .. L),
-               attentions.{l} [B, NH, T, T], pooler_output [B, C], logits [B, num_labels]
+               attentions.{l} [B, NH, T, T], pooler_output [B, C], logits [B, num_labels],
+               logits.{act} [B, num_labels]: the same weights with hidden_act = act
+               (gelu_new, relu, silu) to check the other activations
 
 Every parameter (LayerNorm and biases included) is drawn at random with a fixed seed, so a
 swapped gamma/beta or a missing bias cannot pass unnoticed (HF's own init sets those to
@@ -145,6 +147,16 @@ def main():
         tensors[f"hidden_states.{i}"] = h.contiguous()
     for l, a in enumerate(out.attentions):
         tensors[f"attentions.{l}"] = a.contiguous()
+    for act in ["gelu_new", "relu", "silu"]:
+        variant_config = BertConfig.from_dict(config.to_dict())
+        variant_config.hidden_act = act
+        variant_config._attn_implementation = "eager"
+        variant = BertForSequenceClassification(variant_config)
+        variant.load_state_dict(model.state_dict())
+        variant.eval()
+        with torch.no_grad():
+            logits = variant(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
+        tensors[f"logits.{act}"] = logits.contiguous()
     meta = {
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
