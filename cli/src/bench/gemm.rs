@@ -8,6 +8,12 @@
 //! - `dX`: `dx = dy W`, NN GEMM, `m = M, n = K_in, k = N_out`;
 //! - `dW`: `dW += dy^T x`, TN GEMM, `m = N_out, n = K_in, k = M` (accumulates, beta = 1).
 //!
+//! On a shared machine wall time depends on what else runs; each line therefore also gives
+//! `cpu_gflops`: flops per CPU-second our threads actually ran over all timed calls (Linux
+//! schedstat), a load-independent figure to compare with the single-thread peak
+//! (`gflops_1_thread` of the peak lines); slightly pessimistic, as idle-spinning pool
+//! threads count too.
+//!
 //! bf16 rows use the bf16 forward path: `gemm_f32_bf16` (f32 activations, bf16 weights) for
 //! `forward` and `dX`, `gemm_bf16` (both operands bf16) for `dW`.
 
@@ -47,15 +53,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let threads = rayon::current_num_threads();
     let f32_peak = peak::measure_f32_peak(threads);
     let bf16_peak = peak::measure_bf16_peak(threads);
+    let f32_core = peak::measure_f32_peak(1);
+    let bf16_core = peak::measure_bf16_peak(1);
     println!(
         "{}",
         json!({"kind": "peak", "dtype": "f32", "gflops": round(f32_peak), "isa": peak::f32_peak_isa(),
-               "threads": threads, "kernel": gemm::selected_kernel()})
+               "threads": threads, "gflops_1_thread": round(f32_core), "kernel": gemm::selected_kernel()})
     );
     println!(
         "{}",
         json!({"kind": "peak", "dtype": "bf16", "gflops": round(bf16_peak), "isa": peak::bf16_peak_isa(),
-               "threads": threads, "kernel": gemm::selected_bf16_kernel()})
+               "threads": threads, "gflops_1_thread": round(bf16_core), "kernel": gemm::selected_bf16_kernel()})
     );
 
     let mut rng = StdRng::seed_from_u64(0);
@@ -84,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ("dW", "TN", n_out, k_in, m),
             ];
             for (pass, layout, gm, gn, gk) in cases {
-                let secs = time(&args, || match (pass, bf) {
+                let (secs, cpu) = time(&args, || match (pass, bf) {
                     ("forward", false) => gemm::sgemm(
                         Trans::N,
                         Trans::T,
@@ -179,6 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let flops = 2.0 * (gm * gn * gk) as f64;
                 let (best, median) = (secs[0], secs[secs.len() / 2]);
                 let gflops = flops / best / 1e9;
+                let cpu_gflops = cpu.map(|c| flops * secs.len() as f64 / c / 1e9);
                 println!(
                     "{}",
                     json!({"kind": "gemm", "dtype": dtype, "pass": pass, "layout": layout,
@@ -186,7 +195,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                            "kernel": kernel, "threads": threads, "reps": secs.len(),
                            "best_ms": round(best * 1e3), "median_ms": round(median * 1e3),
                            "gflops": round(gflops), "median_gflops": round(flops / median / 1e9),
-                           "fraction_of_peak": round(gflops / peak)})
+                           "fraction_of_peak": round(gflops / peak),
+                           "cpu_gflops": cpu_gflops.map(round)})
                 );
             }
         }
@@ -194,12 +204,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run `f` once to warm up, then by the time budget (or `--reps`); sorted seconds per call.
-fn time(args: &Args, mut f: impl FnMut()) -> Vec<f64> {
+/// Run `f` once to warm up, then by the time budget (or `--reps`). Returns the sorted wall
+/// seconds per call and the CPU-seconds all timed calls took together (None off Linux).
+fn time(args: &Args, mut f: impl FnMut()) -> (Vec<f64>, Option<f64>) {
     f();
     let budget = Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     let mut secs = Vec::new();
+    let cpu_start = cpu_seconds();
     loop {
         let t = Instant::now();
         f();
@@ -212,8 +224,23 @@ fn time(args: &Args, mut f: impl FnMut()) -> Vec<f64> {
             break;
         }
     }
+    let cpu = match (cpu_start, cpu_seconds()) {
+        (Some(c0), Some(c1)) if c1 > c0 => Some(c1 - c0),
+        _ => None,
+    };
     secs.sort_by(f64::total_cmp);
-    secs
+    (secs, cpu)
+}
+
+/// CPU time all threads of this process have run, in seconds (Linux schedstat).
+fn cpu_seconds() -> Option<f64> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut ns = 0.0;
+    for task in tasks {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<f64>().ok()?;
+    }
+    Some(ns / 1e9)
 }
 
 fn random(rng: &mut StdRng, len: usize) -> Vec<f32> {

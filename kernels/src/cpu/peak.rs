@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Wall time one probe spends (split into rounds; the best round counts).
-const PROBE_TIME: Duration = Duration::from_millis(250);
-const ROUNDS: u32 = 8;
+const PROBE_TIME: Duration = Duration::from_millis(300);
+const ROUNDS: u32 = 16;
 
 /// Peak f32 GFLOP/s on `threads` threads (capped at the pool size), using the ISA named by
 /// [`f32_peak_isa`].

@@ -21,7 +21,7 @@
 //!
 //! Implementation (BLIS-style, `driver.rs`): operands are packed (`pack.rs`, transposes and
 //! strides handled there) into MR-row panels of A and NR-column panels of B, blocked by
-//! KC / MC / NB for L1 / L3 / L2, and a register-blocked micro-kernel chosen at run time
+//! KC / MC / NB, and a register-blocked micro-kernel chosen at run time
 //! computes each MR x NR tile: AVX-512F 14x32 (`avx512.rs`), AVX512-BF16 14x32
 //! (`bf16.rs`, `vdpbf16ps`), AVX2+FMA 6x16 (`avx2.rs`), NEON 8x12 (`neon.rs`), or the
 //! portable `wide` 4x16 (`portable.rs`). Large products run on rayon's global pool; small
