@@ -27,6 +27,7 @@ pub mod linear;
 pub mod metrics;
 pub mod params;
 pub mod pooler;
+pub mod schedule;
 
 pub use arena::{Arena, ForwardOptions};
 pub use classifier::{Classifier, ClassifierOptions, Prediction};
