@@ -12,6 +12,16 @@ pub struct ForwardOptions {
     pub output_attentions: bool,
 }
 
+/// Index of the [B, T, C] hidden-state slot holding hidden state `i` (0 = embeddings
+/// output): its own slot when all are kept, else one of two ping-pong slots.
+pub(crate) fn hidden_slot(opts: ForwardOptions, i: usize) -> usize {
+    if opts.output_hidden_states {
+        i
+    } else {
+        i % 2
+    }
+}
+
 /// Element counts of each activation buffer for one (B, T), in arena order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Sizes {
@@ -208,20 +218,11 @@ impl Arena {
         &self.buf[start..start + self.sizes.in_order()[idx]]
     }
 
-    /// Index of the [B, T, C] hidden-state slot holding layer output `i` (0 = embeddings).
-    pub(crate) fn hidden_slot(&self, i: usize) -> usize {
-        if self.opts.output_hidden_states {
-            i
-        } else {
-            i % 2
-        }
-    }
-
     /// [B, T, C] hidden state `i` (0 = embeddings output, `l + 1` = layer `l`'s output).
     /// Without `output_hidden_states` only the last computed one is valid.
     pub fn hidden_state(&self, i: usize) -> &[f32] {
         let n = self.b * self.t * self.c;
-        let slot = self.hidden_slot(i);
+        let slot = hidden_slot(self.opts, i);
         &self.region(0)[slot * n..(slot + 1) * n]
     }
 

@@ -1,7 +1,9 @@
 //! The BERT forward pass (HF `BertForSequenceClassification` at inference):
 //! embeddings → L × layer → pooler → classifier.
 
-use crate::arena::{Arena, ForwardOptions};
+use tokken_tokenizer::encoder::Batch;
+
+use crate::arena::{hidden_slot, Arena, ForwardOptions};
 use crate::embeddings::embeddings_forward;
 use crate::error::{ModelError, Result};
 use crate::head::classifier_forward;
@@ -20,6 +22,19 @@ pub struct BatchInput<'a> {
     pub mask: &'a [u8],
     pub b: usize,
     pub t: usize,
+}
+
+impl<'a> From<&'a Batch> for BatchInput<'a> {
+    /// A tokenizer batch as model input.
+    fn from(batch: &'a Batch) -> Self {
+        BatchInput {
+            ids: &batch.ids,
+            type_ids: &batch.type_ids,
+            mask: &batch.mask,
+            b: batch.b,
+            t: batch.t,
+        }
+    }
 }
 
 impl BatchInput<'_> {
@@ -97,7 +112,7 @@ pub fn bert_forward(
     let (b, t, c, nh) = (input.b, input.t, cfg.hidden_size, cfg.num_attention_heads);
     let n = b * t * c;
     arena.prepare(cfg, b, t, opts);
-    let slot_of = |i: usize| if opts.output_hidden_states { i } else { i % 2 };
+    let slot_of = |i: usize| hidden_slot(opts, i);
     let a = arena.views();
 
     embeddings_forward(
