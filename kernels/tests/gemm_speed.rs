@@ -22,6 +22,75 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
+/// Attention-like batched products: `GEMM_BATCH` items of `[T, HS] x [HS, T]` (NT) and
+/// `[T, T] x [T, HS]` (NN), T = 128, HS = 64.
+#[test]
+#[ignore]
+fn batched_speed_probe() {
+    let batch: usize = env_or("GEMM_BATCH", "384").parse().unwrap();
+    let (t, hs) = (128usize, 64usize);
+    let q: Vec<f32> = (0..batch * t * hs).map(|i| (i % 7) as f32 * 0.1).collect();
+    let mut s = vec![0.0f32; batch * t * t];
+    let mut o = vec![0.0f32; batch * t * hs];
+    let flops = 2.0 * (batch * t * t * hs) as f64;
+    for name in ["scores NT", "context NN"] {
+        let mut best = f64::MAX;
+        let mut best_cpu = f64::MAX;
+        for _ in 0..5 {
+            let (t0, c0) = (Instant::now(), cpu_secs());
+            if name == "scores NT" {
+                sgemm_batched(
+                    Trans::N,
+                    Trans::T,
+                    t,
+                    t,
+                    hs,
+                    1.0,
+                    &q,
+                    hs,
+                    t * hs,
+                    &q,
+                    hs,
+                    t * hs,
+                    0.0,
+                    &mut s,
+                    t,
+                    t * t,
+                    batch,
+                );
+            } else {
+                sgemm_batched(
+                    Trans::N,
+                    Trans::N,
+                    t,
+                    hs,
+                    t,
+                    1.0,
+                    &s,
+                    t,
+                    t * t,
+                    &q,
+                    hs,
+                    t * hs,
+                    0.0,
+                    &mut o,
+                    hs,
+                    t * hs,
+                    batch,
+                );
+            }
+            best = best.min(t0.elapsed().as_secs_f64());
+            best_cpu = best_cpu.min(cpu_secs() - c0);
+        }
+        println!(
+            "batched {name} x{batch}: best {:.2} ms, {:.1} GF/s wall, {:.1} GF per CPU-second",
+            best * 1e3,
+            flops / best / 1e9,
+            flops / best_cpu / 1e9
+        );
+    }
+}
+
 #[test]
 #[ignore]
 fn speed_probe() {

@@ -97,7 +97,7 @@ pub(crate) fn prefetch_tile(c: *mut f32, ldc: usize, mr: usize, nr: usize) {
 ///
 /// # Safety
 /// AVX-512F present; `c + i * ldc + j` valid for `i < mr`, `j < nr`.
-#[target_feature(enable = "avx512f")]
+#[inline(always)]
 pub(crate) unsafe fn store_tile(
     acc: &[[__m512; 2]; MR],
     c: *mut f32,
