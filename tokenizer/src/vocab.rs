@@ -139,27 +139,52 @@ fn python_lines(text: &str) -> impl Iterator<Item = &str> {
 
 /// Exact-match table with a longest-prefix search that tries candidate lengths from the
 /// longest token down (MeCab surfaces are short and usually whole tokens, so this is
-/// mostly one hash probe).
+/// mostly one probe). Keys of up to [`INLINE`] bytes are packed into a `u128` held in the
+/// table itself: a lookup is one hash probe with no pointer chase and no `memcmp`.
 struct TokenTable {
-    map: HashMap<Box<str>, u32, BuildHasherDefault<FxHasher>>,
+    short: HashMap<u128, u32, BuildHasherDefault<FxHasher>>,
+    long: HashMap<Box<str>, u32, BuildHasherDefault<FxHasher>>,
     /// Longest key in bytes.
     max_len: usize,
 }
 
+/// Longest key packed inline: 15 bytes, the 16th holds the length.
+const INLINE: usize = 15;
+
+/// `key` (at most [`INLINE`] bytes) zero-padded, with its length in the top byte.
+#[inline]
+fn pack(key: &[u8]) -> u128 {
+    let mut buf = [0u8; 16];
+    buf[..key.len()].copy_from_slice(key);
+    buf[15] = key.len() as u8;
+    u128::from_le_bytes(buf)
+}
+
 impl TokenTable {
     fn build<'a>(keys: impl Iterator<Item = (&'a str, u32)>) -> TokenTable {
-        let mut map = HashMap::default();
-        let mut max_len = 0;
+        let mut table = TokenTable {
+            short: HashMap::default(),
+            long: HashMap::default(),
+            max_len: 0,
+        };
         for (k, v) in keys {
-            max_len = max_len.max(k.len());
-            map.insert(Box::from(k), v);
+            table.max_len = table.max_len.max(k.len());
+            if k.len() <= INLINE {
+                table.short.insert(pack(k.as_bytes()), v);
+            } else {
+                table.long.insert(Box::from(k), v);
+            }
         }
-        TokenTable { map, max_len }
+        table
     }
 
     #[inline]
     fn get(&self, key: &str) -> Option<u32> {
-        self.map.get(key).copied()
+        if key.len() <= INLINE {
+            self.short.get(&pack(key.as_bytes())).copied()
+        } else {
+            self.long.get(key).copied()
+        }
     }
 
     #[inline]
@@ -167,7 +192,7 @@ impl TokenTable {
         let mut end = text.len().min(self.max_len);
         while end > 0 {
             if text.is_char_boundary(end) {
-                if let Some(&v) = self.map.get(&text[..end]) {
+                if let Some(v) = self.get(&text[..end]) {
                     return Some((v, end));
                 }
             }
@@ -219,6 +244,12 @@ impl Hasher for FxHasher {
     }
 
     #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+
+    #[inline]
     fn finish(&self) -> u64 {
         self.hash
     }
@@ -256,6 +287,14 @@ mod tests {
         assert_eq!(v.get("##"), Some(6));
         assert_eq!(v.longest_prefix("##京x", false), Some((4, 5)));
         assert_eq!(v.get("東京都"), None);
+        // Keys past the inline limit and keys that differ only by trailing NULs.
+        let v = Vocab::from_text("a\na\0\n一二三四五六\n一二三四五\n");
+        assert_eq!(
+            (v.get("a"), v.get("a\0"), v.get("a\0\0")),
+            (Some(0), Some(1), None)
+        );
+        assert_eq!(v.longest_prefix("一二三四五六七", false), Some((2, 18)));
+        assert_eq!(v.longest_prefix("一二三四五七", false), Some((3, 15)));
     }
 
     #[test]

@@ -50,13 +50,16 @@ pub fn run(args: Args) -> Result<()> {
     let tok = Tokenizer::from_model_dir(&model, Some(&dicdir))?;
     let repeat = args.repeat.max(1);
     let threads = rayon::current_num_threads();
-    let report = |what: &str, threads: usize, secs: f64| -> Value {
-        let v = json!({
+    let report = |what: &str, threads: usize, t: Timing| {
+        let mut v = json!({
             "bench": "tokenizer", "what": what, "threads": threads, "lines": refs.len(),
-            "mb": round(mb, 3), "seconds": round(secs, 4), "mb_per_s": round(mb / secs, 2),
+            "mb": round(mb, 3), "seconds": round(t.wall, 4), "mb_per_s": round(mb / t.wall, 2),
         });
+        if let Some(cpu) = t.cpu.filter(|_| threads == 1) {
+            v["cpu_seconds"] = json!(round(cpu, 3));
+            v["mb_per_cpu_s"] = json!(round(mb / cpu, 2));
+        }
         println!("{v}");
-        v
     };
 
     // (a) MeCab-equivalent analysis of the raw lines, one thread.
@@ -94,15 +97,17 @@ pub fn run(args: Args) -> Result<()> {
 
     // MeCab itself, same text and dictionary, when installed.
     match time_mecab(&refs, &dicdir, repeat)? {
-        Some(secs) => {
-            report("mecab -Owakati", 1, secs);
+        Some(mecab) => {
+            report("mecab -Owakati", 1, mecab);
+            let cpu = mecab.cpu.is_some() && analysis.cpu.is_some() && encode.cpu.is_some();
             println!(
                 "{}",
                 json!({
                     "bench": "tokenizer", "what": "vs mecab -Owakati",
-                    "analysis_x": round(secs / analysis, 2),
-                    "encode_x": round(secs / encode, 2),
-                    "encode_all_threads_x": round(secs / encode_mt, 2),
+                    "basis": if cpu { "cpu seconds" } else { "wall seconds" },
+                    "analysis_x": round(mecab.basis() / analysis.basis(), 2),
+                    "encode_x": round(mecab.basis() / encode.basis(), 2),
+                    "encode_all_threads_x": round(mecab.wall / encode_mt.wall, 2),
                     "targets": {"analysis_x": 3.0, "encode_x": 2.5},
                 })
             );
@@ -157,21 +162,60 @@ fn read_texts(path: &Path, limit: Option<usize>) -> Result<Vec<String>> {
     Ok(texts)
 }
 
-/// Best wall time of `repeat` runs of `f`, after one untimed warm-up run.
-fn best_of(repeat: usize, mut f: impl FnMut()) -> f64 {
+/// Wall and CPU seconds of one measurement (CPU: this thread's, or the children's for
+/// `mecab`; `None` where `/proc` is unavailable). On a shared, loaded machine the CPU time
+/// is the fairer basis for comparing single-threaded speeds.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+impl Timing {
+    /// Seconds for ratios: CPU time when known, else wall time.
+    fn basis(self) -> f64 {
+        self.cpu.unwrap_or(self.wall)
+    }
+}
+
+/// Best of `repeat` runs of `f` (by wall time), after one untimed warm-up run.
+fn best_of(repeat: usize, mut f: impl FnMut()) -> Timing {
     f();
-    (0..repeat)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
+    let mut best = Timing {
+        wall: f64::INFINITY,
+        cpu: None,
+    };
+    for _ in 0..repeat {
+        let cpu0 = thread_cpu_seconds();
+        let t = Instant::now();
+        f();
+        let wall = t.elapsed().as_secs_f64();
+        if wall < best.wall {
+            let cpu = cpu0.zip(thread_cpu_seconds()).map(|(a, b)| b - a);
+            best = Timing { wall, cpu };
+        }
+    }
+    best
+}
+
+/// utime + stime of `/proc/<which>/stat`, in seconds (clock ticks of 1/100 s).
+fn proc_cpu_seconds(which: &str, children: bool) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{which}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime is field 14, cutime 16.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let (u, s) = if children { (13, 14) } else { (11, 12) };
+    let ticks: f64 = fields.get(u)?.parse::<f64>().ok()? + fields.get(s)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn thread_cpu_seconds() -> Option<f64> {
+    proc_cpu_seconds("thread-self", false)
 }
 
 /// Best time of `mecab -d DICDIR -Owakati` over the texts (one per line, in a temp file),
 /// or `None` when no `mecab` runs.
-fn time_mecab(texts: &[&str], dicdir: &Path, repeat: usize) -> Result<Option<f64>> {
+fn time_mecab(texts: &[&str], dicdir: &Path, repeat: usize) -> Result<Option<Timing>> {
     if Command::new("mecab").arg("--version").output().is_err() {
         return Ok(None);
     }
@@ -188,7 +232,8 @@ fn time_mecab(texts: &[&str], dicdir: &Path, repeat: usize) -> Result<Option<f64
     } else {
         PathBuf::from("/dev/null")
     };
-    let run = || -> Result<f64> {
+    let run = || -> Result<Timing> {
+        let cpu0 = proc_cpu_seconds("self", true);
         let t = Instant::now();
         let out = Command::new("mecab")
             .arg("-d")
@@ -199,17 +244,21 @@ fn time_mecab(texts: &[&str], dicdir: &Path, repeat: usize) -> Result<Option<f64
             .arg(&input)
             .output()
             .context("running mecab")?;
-        let secs = t.elapsed().as_secs_f64();
+        let wall = t.elapsed().as_secs_f64();
         if !out.status.success() {
             bail!("mecab failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Ok(secs)
+        let cpu = cpu0.zip(proc_cpu_seconds("self", true)).map(|(a, b)| b - a);
+        Ok(Timing { wall, cpu })
     };
     let result = (|| {
         run()?;
-        let mut best = f64::INFINITY;
-        for _ in 0..repeat {
-            best = best.min(run()?);
+        let mut best = run()?;
+        for _ in 1..repeat {
+            let t = run()?;
+            if t.wall < best.wall {
+                best = t;
+            }
         }
         Ok(Some(best))
     })();
