@@ -242,6 +242,13 @@ impl Lattice {
             Some((code, l)) => (dict.first_char_node[code], l),
             None => (darts.root().unwrap_or(NO_NODE), 0),
         };
+        // The next lookup most likely starts one character on: warm its first reads.
+        let next = &text[(begin2 + mblen).min(end)..end];
+        if let Some((code, l)) = bmp_code(next) {
+            if let Some(&c) = next.get(l) {
+                darts.prefetch(dict.first_char_node[code], c);
+            }
+        }
         let search = |value: u32, length: usize| {
             let (t0, count) = split_value(value);
             for t in t0..t0 + count {

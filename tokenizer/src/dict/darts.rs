@@ -85,6 +85,17 @@ impl<'a> DoubleArray<'a> {
         }
     }
 
+    /// Hints the CPU to start loading what a search resumed at node `b` with next byte
+    /// `c` reads first (the end check at `b` and the step on `c`): lookups at the next
+    /// position then find them in cache.
+    #[inline]
+    pub fn prefetch(&self, b: i32, c: u8) {
+        if b >= 0 {
+            prefetch(self.units, b as usize);
+            prefetch(self.units, b as usize + c as usize + 1);
+        }
+    }
+
     /// The root node (where every search starts).
     #[inline]
     pub fn root(&self) -> Option<i32> {
@@ -145,6 +156,22 @@ impl<'a> DoubleArray<'a> {
             self.value_at(i as i32)
         })
     }
+}
+
+/// Starts loading `slice[i]` into cache (no-op when out of range or not on x86-64).
+#[inline]
+fn prefetch<T>(slice: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(x) = slice.get(i) {
+        // SAFETY: prefetching only hints the cache; the pointer is valid and never read here.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (x as *const T).cast::<i8>(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slice, i);
 }
 
 #[cfg(test)]
