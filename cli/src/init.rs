@@ -63,7 +63,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         name @ ("tiny" | "base" | "large") => {
             BertConfig::preset(name, n_vocab, 2).context("unknown preset")?
         }
-        path => BertConfig::from_file(PathBuf::from(path).as_path())?,
+        path => {
+            anyhow::ensure!(
+                std::path::Path::new(path).is_file(),
+                "--config: `{path}` is neither tiny, base, large nor a config.json file"
+            );
+            BertConfig::from_file(std::path::Path::new(path))?
+        }
     };
     match (&args.labels, args.num_labels) {
         (Some(labels), n) => {
