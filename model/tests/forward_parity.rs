@@ -171,3 +171,53 @@ fn other_activations_match_transformers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_reused_arena_gives_the_same_results_as_a_fresh_one() {
+    let fx = read_fixture("tiny-bert-forward.safetensors");
+    let params = BertParams::load(&tiny_dir()).unwrap();
+    let inp = inputs(&fx);
+    let fresh = run(&params, &inp, ALL);
+    // one row, shorter: a smaller layout inside the grown buffer
+    let t = 7;
+    let row = |v: &[u32]| v[inp.t..inp.t + t].to_vec();
+    let (ids, types) = (row(&inp.ids), row(&inp.type_ids));
+    let mask = inp.mask[inp.t..inp.t + t].to_vec();
+    let mut arena = run(&params, &inp, ALL);
+    let small = BatchInput {
+        ids: &ids,
+        type_ids: &types,
+        mask: &mask,
+        b: 1,
+        t,
+    };
+    bert_forward(&params, &small, &mut arena, ForwardOptions::default()).unwrap();
+    let mut alone = Arena::new();
+    bert_forward(&params, &small, &mut alone, ForwardOptions::default()).unwrap();
+    assert_eq!(arena.logits(), alone.logits());
+    // row 1 of the fixture has 7 real tokens: same logits as in the padded batch
+    let nl = params.config.num_labels();
+    assert!(compare(
+        "row 1 unpadded",
+        alone.logits(),
+        &fresh.logits()[nl..2 * nl],
+        F32_TOL
+    )
+    .is_none());
+    // and back to the full batch with everything kept
+    bert_forward(
+        &params,
+        &BatchInput {
+            ids: &inp.ids,
+            type_ids: &inp.type_ids,
+            mask: &inp.mask,
+            b: inp.b,
+            t: inp.t,
+        },
+        &mut arena,
+        ALL,
+    )
+    .unwrap();
+    assert_eq!(arena.logits(), fresh.logits());
+    assert_eq!(arena.attention(1), fresh.attention(1));
+}
