@@ -136,6 +136,20 @@ fn bmp_edge_code_points() {
 }
 
 #[test]
+fn lookahead_is_65535_bytes() {
+    need_dict!();
+    // MeCab looks at most 65535 bytes ahead and keeps a node's cursor move in a u16: after
+    // a longer whitespace run the node after it wraps back to its start, and the rest of
+    // the text is never reached (MeCab prints nothing more).
+    assert!(words(&format!("{}東京", " ".repeat(70000))).is_empty());
+    assert_eq!(words(&format!("東京{}大阪", " ".repeat(70000))), ["東京"]);
+    // Long runs that are not whitespace are analysed in full.
+    let text = "吾輩は猫である。".repeat(3000);
+    let ms = analyze(&text);
+    assert_eq!(ms.last().map(|m| m.end), Some(text.len()));
+}
+
+#[test]
 fn nul_ends_the_text() {
     need_dict!();
     assert_eq!(analyze("東京\0大阪"), analyze("東京"));

@@ -120,10 +120,18 @@ impl Lattice {
                 let node = &mut self.nodes[i];
                 node.cost = cost;
                 node.prev = best;
+                // MeCab keeps the distance a node moves the cursor in a u16; it only
+                // overflows for a node after 65535 bytes of whitespace, which then ends
+                // where it starts.
+                let x = pos + ((end - pos) & 0xFFFF);
                 // Nodes running past the text (trailing whitespace) are never visited.
-                if end <= len {
-                    node.enext = self.end_head[end];
-                    self.end_head[end] = i as u32;
+                if x <= len {
+                    node.enext = self.end_head[x];
+                    self.end_head[x] = i as u32;
+                    if x == pos {
+                        // MeCab walks the live list: later nodes here see this one.
+                        self.collect_prevs(pos);
+                    }
                 }
             }
         }
