@@ -180,8 +180,8 @@ fn f32_rel(k: usize) -> f64 {
     (k as f64 + 2.0) * 2f64.powi(-23)
 }
 
-/// Shapes that cross every blocking boundary (KC = 384/768, MC = 3072, NB = 480) and the
-/// parallel threshold, in addition to the random ones.
+/// Shapes that cross every blocking boundary (KC = 1536 for AVX-512, 256 elsewhere;
+/// MC = 3072; NB = 1024 / 512) and the parallel threshold, in addition to the random ones.
 fn boundary_shapes() -> Vec<(usize, usize, usize)> {
     vec![
         (50, 70, 1000),

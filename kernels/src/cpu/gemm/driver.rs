@@ -160,7 +160,9 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
     };
     let (mr_, nr_, g) = (K::MR, K::NR, K::G);
     let mc_max = (K::MC / mr_).max(1) * mr_;
+    // Split K into equal blocks of at most KC (a multiple of G): no short last pass.
     let kc_max = (K::KC / g).max(1) * g;
+    let kc_max = k.div_ceil(k.div_ceil(kc_max)).div_ceil(g) * g;
     let shared = SharedC {
         ptr: c.as_mut_ptr(),
         len: c.len(),
