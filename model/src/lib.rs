@@ -28,10 +28,7 @@ pub mod metrics;
 pub mod params;
 pub mod pooler;
 pub mod run_dir;
-pub mod run;
 pub mod schedule;
-pub mod train;
-pub mod trainer;
 
 pub use arena::{Arena, ForwardOptions};
 pub use classifier::{Classifier, ClassifierOptions, Prediction};
