@@ -29,6 +29,7 @@ pub mod params;
 pub mod pooler;
 pub mod run_dir;
 pub mod schedule;
+pub mod train;
 
 pub use arena::{Arena, ForwardOptions};
 pub use classifier::{Classifier, ClassifierOptions, Prediction};

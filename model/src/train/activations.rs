@@ -1,0 +1,240 @@
+//! The training activation arena (llm.c `ActivationTensors`): everything the backward
+//! reads, plus the gradient scratch, in one allocation sized from (config, B, T, LoRA
+//! sites), reused across steps and grown to the largest batch seen.
+
+/// What sizes the arena.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActShape {
+    pub b: usize,
+    pub t: usize,
+    /// C
+    pub c: usize,
+    /// I
+    pub i: usize,
+    pub nh: usize,
+    /// NL
+    pub labels: usize,
+    /// LoRA rank R (0 without LoRA)
+    pub r: usize,
+    /// Per layer, which of its 6 dense modules carry LoRA ([`super::model::LAYER_MODULES`]).
+    pub lora: Vec<[bool; 6]>,
+    pub pooler_lora: bool,
+}
+
+/// Saved activations of one layer.
+pub struct LayerActs<'a> {
+    /// [B, T, 3C] q | k | v
+    pub qkv: &'a mut [f32],
+    /// [B, T, C] attention output (heads concatenated)
+    pub atty: &'a mut [f32],
+    /// [B, NH, T]
+    pub lse: &'a mut [f32],
+    /// [B, T, C] dropout(attention.output.dense) + input, before LayerNorm
+    pub resid1: &'a mut [f32],
+    /// [B*T]
+    pub mean1: &'a mut [f32],
+    /// [B*T]
+    pub rstd1: &'a mut [f32],
+    /// [B, T, C] attention block output
+    pub ln1: &'a mut [f32],
+    /// [B, T, I] intermediate.dense output
+    pub fch: &'a mut [f32],
+    /// [B, T, I] after the activation
+    pub fch_act: &'a mut [f32],
+    /// [B, T, C] dropout(output.dense) + ln1, before LayerNorm
+    pub resid2: &'a mut [f32],
+    /// [B*T]
+    pub mean2: &'a mut [f32],
+    /// [B*T]
+    pub rstd2: &'a mut [f32],
+    /// Per module, [B*T, R] LoRA hidden `dropout(x) · Aᵀ` (empty without LoRA).
+    pub lora_h: Vec<&'a mut [f32]>,
+}
+
+/// Every view of the arena for one step.
+pub struct Acts<'a> {
+    /// [B, T, C] word + position + token type
+    pub emb_sum: &'a mut [f32],
+    /// [B*T]
+    pub emb_mean: &'a mut [f32],
+    /// [B*T]
+    pub emb_rstd: &'a mut [f32],
+    /// L+1 × [B, T, C]: embeddings output (after dropout), then each layer's output.
+    pub hidden: Vec<&'a mut [f32]>,
+    pub layers: Vec<LayerActs<'a>>,
+    /// [B, T, C] a dense output before its dropout; the embeddings LayerNorm output
+    pub tmp: &'a mut [f32],
+    /// [B, C] the [CLS] rows of the last hidden state
+    pub cls: &'a mut [f32],
+    /// [B, C] tanh(pooler.dense(cls))
+    pub pooled: &'a mut [f32],
+    /// [B, C] dropout(pooled), the classifier input
+    pub pooled_d: &'a mut [f32],
+    /// [B, NL]
+    pub logits: &'a mut [f32],
+    /// [B, R] LoRA hidden of the pooler (empty without)
+    pub pooler_lora_h: &'a mut [f32],
+    pub grads: GradScratch<'a>,
+}
+
+/// Activation-gradient scratch, reused by every layer (overwritten, never accumulated
+/// across layers).
+pub struct GradScratch<'a> {
+    /// [B, T, C] gradient w.r.t. the current layer's output
+    pub dout: &'a mut [f32],
+    /// [B, T, C] gradient w.r.t. the current layer's input
+    pub dinp: &'a mut [f32],
+    /// [B, T, C]
+    pub dresid: &'a mut [f32],
+    /// [B, T, C]
+    pub dln1: &'a mut [f32],
+    /// [B, T, C] gradient of a dense output before its dropout
+    pub dtmp: &'a mut [f32],
+    /// [B, T, 3C]
+    pub dqkv: &'a mut [f32],
+    /// [B, T, C]
+    pub datty: &'a mut [f32],
+    /// [B, T, I]
+    pub dfch: &'a mut [f32],
+    /// [B, T, I]
+    pub dfch_act: &'a mut [f32],
+    /// [B*T, R]
+    pub lora_dh: &'a mut [f32],
+    /// [B*T, max(C, I)] dropout(x) of a LoRA input (forward and backward)
+    pub lora_xd: &'a mut [f32],
+    /// [B*T, max(C, I)]
+    pub lora_dxd: &'a mut [f32],
+    /// [B, NL]
+    pub dlogits: &'a mut [f32],
+    /// [B, C]
+    pub dpooled_d: &'a mut [f32],
+    /// [B, C]
+    pub dpooled: &'a mut [f32],
+    /// [B, C]
+    pub dcls: &'a mut [f32],
+    /// [C] parameter-gradient sinks for frozen LayerNorms (the kernel always writes them)
+    pub sink_gamma: &'a mut [f32],
+    /// [C]
+    pub sink_beta: &'a mut [f32],
+}
+
+/// Hands out consecutive slices; with too small a buffer it only counts (first pass).
+struct Carver<'a> {
+    rest: &'a mut [f32],
+    total: usize,
+}
+
+impl<'a> Carver<'a> {
+    fn take(&mut self, n: usize) -> &'a mut [f32] {
+        self.total += n;
+        if self.rest.len() < n {
+            self.rest = &mut [];
+            return &mut [];
+        }
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(n);
+        self.rest = tail;
+        head
+    }
+}
+
+fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
+    let (b, t, c, i, r) = (s.b, s.t, s.c, s.i, s.r);
+    let bt = b * t;
+    let wide = c.max(i);
+    let emb_sum = k.take(bt * c);
+    let emb_mean = k.take(bt);
+    let emb_rstd = k.take(bt);
+    let hidden = (0..=s.lora.len()).map(|_| k.take(bt * c)).collect();
+    let layers = s
+        .lora
+        .iter()
+        .map(|has| LayerActs {
+            qkv: k.take(bt * 3 * c),
+            atty: k.take(bt * c),
+            lse: k.take(b * s.nh * t),
+            resid1: k.take(bt * c),
+            mean1: k.take(bt),
+            rstd1: k.take(bt),
+            ln1: k.take(bt * c),
+            fch: k.take(bt * i),
+            fch_act: k.take(bt * i),
+            resid2: k.take(bt * c),
+            mean2: k.take(bt),
+            rstd2: k.take(bt),
+            lora_h: has
+                .iter()
+                .map(|&on| k.take(if on { bt * r } else { 0 }))
+                .collect(),
+        })
+        .collect();
+    Acts {
+        emb_sum,
+        emb_mean,
+        emb_rstd,
+        hidden,
+        layers,
+        tmp: k.take(bt * c),
+        cls: k.take(b * c),
+        pooled: k.take(b * c),
+        pooled_d: k.take(b * c),
+        logits: k.take(b * s.labels),
+        pooler_lora_h: k.take(if s.pooler_lora { b * r } else { 0 }),
+        grads: GradScratch {
+            dout: k.take(bt * c),
+            dinp: k.take(bt * c),
+            dresid: k.take(bt * c),
+            dln1: k.take(bt * c),
+            dtmp: k.take(bt * c),
+            dqkv: k.take(bt * 3 * c),
+            datty: k.take(bt * c),
+            dfch: k.take(bt * i),
+            dfch_act: k.take(bt * i),
+            lora_dh: k.take(bt * r),
+            lora_xd: k.take(bt * wide),
+            lora_dxd: k.take(bt * wide),
+            dlogits: k.take(b * s.labels),
+            dpooled_d: k.take(b * c),
+            dpooled: k.take(b * c),
+            dcls: k.take(b * c),
+            sink_gamma: k.take(c),
+            sink_beta: k.take(c),
+        },
+    }
+}
+
+/// The arena. Views are laid out for the shape of the last [`TrainActivations::views`] call.
+#[derive(Debug, Default)]
+pub struct TrainActivations {
+    buf: Vec<f32>,
+}
+
+impl TrainActivations {
+    /// Views for `shape`, growing the buffer if needed (contents are unspecified).
+    pub fn views(&mut self, shape: &ActShape) -> Acts<'_> {
+        let mut counter = Carver {
+            rest: &mut [],
+            total: 0,
+        };
+        carve(&mut counter, shape);
+        let need = counter.total;
+        if self.buf.len() < need {
+            self.buf.resize(need, 0.0);
+        }
+        carve(
+            &mut Carver {
+                rest: &mut self.buf[..need],
+                total: 0,
+            },
+            shape,
+        )
+    }
+
+    /// Floats held, for memory reports.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}

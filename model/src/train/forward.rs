@@ -1,0 +1,155 @@
+//! The training forward: embeddings → L × layer → pooler → classifier with the same kernels
+//! as inference, keeping every activation the backward reads ([`super::activations`]) and
+//! applying dropout (training) and LoRA.
+
+use tokken_kernels::cpu::attention::attention_forward;
+use tokken_kernels::cpu::dropout::dropout_forward;
+use tokken_kernels::cpu::embedding::embedding_forward;
+use tokken_kernels::cpu::layernorm::layernorm_forward;
+use tokken_kernels::cpu::residual::{accumulate, residual_forward};
+
+use super::activations::{Acts, LayerActs};
+use super::dense::dense_forward;
+use super::lora::{lora_forward, LoraSite};
+use super::model::{site, Ctx};
+use crate::activation::activation_forward;
+use crate::error::Result;
+use crate::forward::BatchInput;
+
+/// `out = dropout(x) + residual` (plain sum when `drop` is None).
+pub fn dropout_residual(out: &mut [f32], x: &[f32], residual: &[f32], drop: Option<(f32, u64)>) {
+    match drop {
+        Some((p, seed)) => {
+            dropout_forward(out, x, p, seed);
+            accumulate(out, residual);
+        }
+        None => residual_forward(out, x, residual),
+    }
+}
+
+/// `y[:, site.col..] += LoRA(x)` for an optional site, saving its hidden into `h`.
+#[allow(clippy::too_many_arguments)]
+fn maybe_lora(
+    ctx: &Ctx<'_>,
+    site: &Option<LoraSite>,
+    y: &mut [f32],
+    ldy: usize,
+    h: &mut [f32],
+    scratch: &mut [f32],
+    x: &[f32],
+    rows: usize,
+) {
+    if let Some(s) = site {
+        let (a, b) = ctx.lora_ab(s);
+        let (r, scale) = (ctx.lora_rank(), ctx.lora_scale());
+        lora_forward(y, ldy, h, scratch, x, a, b, s, r, scale, rows, ctx.lora_drop(s));
+    }
+}
+
+/// Run the whole forward; the logits land in `a.logits`.
+pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) -> Result<()> {
+    let cfg = &ctx.base.config;
+    let (b, t, c) = (batch.b, batch.t, cfg.hidden_size);
+    let bt = b * t;
+    let eps = cfg.layer_norm_eps as f32;
+
+    // embeddings: sum of the three tables, LayerNorm, dropout
+    let e = &ctx.base.embeddings;
+    let es = ctx.slots.embeddings.as_ref();
+    embedding_forward(
+        a.emb_sum,
+        batch.ids,
+        batch.type_ids,
+        ctx.table(&e.word_embeddings, es.map(|s| &s.word))?,
+        ctx.table(&e.position_embeddings, es.map(|s| &s.position))?,
+        ctx.table(&e.token_type_embeddings, es.map(|s| &s.token_type))?,
+        b,
+        t,
+        c,
+    );
+    let (g, beta) = ctx.ln(&e.layer_norm, &es.map(|s| s.layer_norm.clone()))?;
+    layernorm_forward(a.tmp, a.emb_mean, a.emb_rstd, a.emb_sum, g, beta, bt, c, eps);
+    match ctx.hidden_drop(site::EMBEDDINGS) {
+        Some((p, seed)) => dropout_forward(a.hidden[0], a.tmp, p, seed),
+        None => a.hidden[0].copy_from_slice(a.tmp),
+    }
+
+    for l in 0..ctx.base.layers.len() {
+        let (lo, hi) = a.hidden.split_at_mut(l + 1);
+        layer_forward(
+            ctx,
+            l,
+            &mut a.layers[l],
+            hi[0],
+            lo[l],
+            a.tmp,
+            a.grads.lora_xd,
+            batch,
+        )?;
+    }
+
+    // pooler: dense + tanh on [CLS]; classifier on dropout(pooled)
+    let last = &a.hidden[ctx.base.layers.len()];
+    for (row, seq) in a.cls.chunks_exact_mut(c).zip(last.chunks_exact(t * c)) {
+        row.copy_from_slice(&seq[..c]);
+    }
+    let pooler = ctx.base.pooler.as_ref().expect("TrainModel::new sets a pooler");
+    dense_forward(a.pooled, a.cls, &ctx.dense(pooler, &ctx.slots.pooler)?, b);
+    maybe_lora(ctx, &ctx.slots.pooler_lora, a.pooled, c, a.pooler_lora_h, a.grads.lora_xd, a.cls, b);
+    for v in a.pooled.iter_mut() {
+        *v = v.tanh();
+    }
+    match ctx.classifier_drop() {
+        Some((p, seed)) => dropout_forward(a.pooled_d, a.pooled, p, seed),
+        None => a.pooled_d.copy_from_slice(a.pooled),
+    }
+    let cl = &ctx.slots.classifier;
+    let labels = cfg.num_labels();
+    let classifier = super::dense::Dense::trainable(&ctx.values[cl.w.clone()], &ctx.values[cl.b.clone()], labels, c);
+    dense_forward(a.logits, a.pooled_d, &classifier, b);
+    Ok(())
+}
+
+/// One `BertLayer`, saving its activations in `s`; `tmp` is [B, T, C] scratch.
+#[allow(clippy::too_many_arguments)]
+fn layer_forward(
+    ctx: &Ctx<'_>,
+    l: usize,
+    s: &mut LayerActs<'_>,
+    out: &mut [f32],
+    inp: &[f32],
+    tmp: &mut [f32],
+    lora_scratch: &mut [f32],
+    batch: &BatchInput<'_>,
+) -> Result<()> {
+    let cfg = &ctx.base.config;
+    let (b, t, c, nh, i) = (batch.b, batch.t, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size);
+    let bt = b * t;
+    let eps = cfg.layer_norm_eps as f32;
+    let p = &ctx.base.layers[l];
+    let ls = &ctx.slots.layers[l];
+
+    // attention.self: fused q|k|v (+ LoRA per column block), attention
+    dense_forward(s.qkv, inp, &ctx.dense(&p.qkv, &ls.qkv)?, bt);
+    for m in 0..3 {
+        maybe_lora(ctx, &ls.lora[m], s.qkv, 3 * c, s.lora_h[m], lora_scratch, inp, bt);
+    }
+    attention_forward(s.atty, s.lse, s.qkv, batch.mask, b, t, c, nh, None);
+    // attention.output: dense (+ LoRA), dropout, residual, LayerNorm
+    dense_forward(tmp, s.atty, &ctx.dense(&p.attention_output, &ls.attention_output)?, bt);
+    maybe_lora(ctx, &ls.lora[3], tmp, c, s.lora_h[3], lora_scratch, s.atty, bt);
+    dropout_residual(s.resid1, tmp, inp, ctx.hidden_drop(site::attention_output(l)));
+    let (g, beta) = ctx.ln(&p.attention_layer_norm, &ls.attention_layer_norm)?;
+    layernorm_forward(s.ln1, s.mean1, s.rstd1, s.resid1, g, beta, bt, c, eps);
+    // intermediate: dense (+ LoRA), activation
+    dense_forward(s.fch, s.ln1, &ctx.dense(&p.intermediate, &ls.intermediate)?, bt);
+    maybe_lora(ctx, &ls.lora[4], s.fch, i, s.lora_h[4], lora_scratch, s.ln1, bt);
+    activation_forward(cfg.hidden_act, s.fch_act, s.fch);
+    // output: dense (+ LoRA), dropout, residual, LayerNorm
+    dense_forward(tmp, s.fch_act, &ctx.dense(&p.output, &ls.output)?, bt);
+    maybe_lora(ctx, &ls.lora[5], tmp, c, s.lora_h[5], lora_scratch, s.fch_act, bt);
+    dropout_residual(s.resid2, tmp, s.ln1, ctx.hidden_drop(site::ffn_output(l)));
+    let (g, beta) = ctx.ln(&p.output_layer_norm, &ls.output_layer_norm)?;
+    layernorm_forward(out, s.mean2, s.rstd2, s.resid2, g, beta, bt, c, eps);
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Losses on the logits with their gradients (torch semantics, kernels in `xent`):
+//! single-label cross-entropy with optional class weights (weighted mean) and label
+//! smoothing; multi-label sigmoid BCE (mean over B·NL), as HF `BertForSequenceClassification`.
+
+use tokken_kernels::cpu::xent::{bce_with_logits, cross_entropy, CrossEntropyOptions, Reduction};
+
+use super::{LossConfig, Targets};
+use crate::error::{ModelError, Result};
+
+/// The mean loss of `logits` `[B, NL]`; `dlogits` `[B, NL]` = d loss / d logits (overwritten).
+/// Targets are checked (count, class range, multi-label shape) before any work.
+pub fn loss_forward_backward(
+    dlogits: &mut [f32],
+    logits: &[f32],
+    targets: &Targets<'_>,
+    cfg: &LossConfig,
+    b: usize,
+    labels: usize,
+) -> Result<f32> {
+    match (targets, cfg.multi_label) {
+        (Targets::Single(y), false) => {
+            if y.len() != b {
+                return Err(ModelError::Input(format!("{} targets for a batch of {b}", y.len())));
+            }
+            if let Some((i, &bad)) = y.iter().enumerate().find(|(_, &v)| v < 0 || v as usize >= labels) {
+                return Err(ModelError::Input(format!(
+                    "target {bad} of example {i} is not a class in 0..{labels}"
+                )));
+            }
+            let opts = CrossEntropyOptions {
+                weight: cfg.class_weights.as_deref(),
+                label_smoothing: cfg.label_smoothing,
+                ignore_index: None,
+                reduction: Reduction::Mean,
+            };
+            Ok(cross_entropy(dlogits, logits, y, b, labels, &opts))
+        }
+        (Targets::Multi(y), true) => {
+            if y.len() != b * labels {
+                return Err(ModelError::Input(format!(
+                    "multi-label targets hold {} values, expected B x NL = {b} x {labels}",
+                    y.len()
+                )));
+            }
+            if let Some((i, v)) = y.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+                return Err(ModelError::Input(format!(
+                    "multi-label target {v} (example {}, label {}) is not in [0, 1]",
+                    i / labels,
+                    i % labels
+                )));
+            }
+            Ok(bce_with_logits(dlogits, logits, y, None, b, labels, Reduction::Mean))
+        }
+        (Targets::Single(_), true) => Err(ModelError::Input(
+            "multi-label loss needs Targets::Multi ([B, NL] 0/1)".into(),
+        )),
+        (Targets::Multi(_), false) => Err(ModelError::Input(
+            "single-label loss needs Targets::Single ([B] class indices)".into(),
+        )),
+    }
+}
