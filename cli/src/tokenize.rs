@@ -134,7 +134,13 @@ pub fn run(args: Args) -> Result<()> {
         let mut records = Vec::with_capacity(CHUNK);
         for (i, line) in reader.lines().enumerate() {
             let line = line.with_context(|| format!("{name}:{}: reading", i + 1))?;
-            records.push(parse_line(&line, &args, &name, i + 1)?);
+            records.push(parse_line(
+                &line,
+                &args.input_format,
+                args.pair,
+                &name,
+                i + 1,
+            )?);
             if records.len() == CHUNK {
                 emit(&records)?;
                 records.clear();
@@ -161,14 +167,21 @@ fn plain_record(line: &str, pair: bool) -> Record {
     }
 }
 
-fn parse_line(line: &str, args: &Args, file: &str, lineno: usize) -> Result<Record> {
-    let is_json = match args.input_format.as_str() {
+/// One input line as a record; `input_format` is `auto`, `text` or `jsonl`.
+fn parse_line(
+    line: &str,
+    input_format: &str,
+    pair: bool,
+    file: &str,
+    lineno: usize,
+) -> Result<Record> {
+    let is_json = match input_format {
         "text" => false,
         "jsonl" => true,
         _ => line.trim_start().starts_with('{'),
     };
     if !is_json {
-        return Ok(plain_record(line, args.pair));
+        return Ok(plain_record(line, pair));
     }
     let v: Value = serde_json::from_str(line).with_context(|| {
         format!("{file}:{lineno}: invalid JSON (use --input-format text for plain lines)")
@@ -182,7 +195,7 @@ fn parse_line(line: &str, args: &Args, file: &str, lineno: usize) -> Result<Reco
         .with_context(|| format!("{file}:{lineno}: missing string field \"text\""))?;
     let pair = match obj.get("text_pair") {
         Some(Value::String(s)) => Some(s.clone()),
-        None | Some(Value::Null) if args.pair => {
+        None | Some(Value::Null) if pair => {
             bail!("{file}:{lineno}: --pair needs a string field \"text_pair\"")
         }
         None | Some(Value::Null) => None,
@@ -278,5 +291,52 @@ fn write_encoding(
             }
             writeln!(out, "{v}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_lines_plain_json_and_errors() {
+        let r = parse_line("東京\t犬", "auto", true, "f", 1).unwrap();
+        assert_eq!((r.text.as_str(), r.pair.as_deref()), ("東京", Some("犬")));
+        let r = parse_line("東京\t犬", "auto", false, "f", 1).unwrap();
+        assert_eq!((r.text.as_str(), r.pair), ("東京\t犬", None));
+        let r = parse_line(
+            r#"{"id": 7, "text": "a", "text_pair": "b"}"#,
+            "auto",
+            false,
+            "f",
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.id, r.text.as_str(), r.pair.as_deref()),
+            (Some(json!(7)), "a", Some("b"))
+        );
+        // Plain text that starts with `{` when asked to.
+        assert_eq!(parse_line("{x", "text", false, "f", 1).unwrap().text, "{x");
+        for (line, needle) in [
+            ("{x", "in.jsonl:3: invalid JSON"),
+            (r#"{"id": 1}"#, "in.jsonl:3: missing string field"),
+            ("[1]", "in.jsonl:3: expected a JSON object"),
+        ] {
+            let fmt = if line.starts_with('{') {
+                "auto"
+            } else {
+                "jsonl"
+            };
+            let e = format!(
+                "{:#}",
+                parse_line(line, fmt, false, "in.jsonl", 3).err().unwrap()
+            );
+            assert!(e.contains(needle), "{line}: {e}");
+        }
+        let e = parse_line(r#"{"text": "a"}"#, "auto", true, "in.jsonl", 2)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("in.jsonl:2: --pair needs"), "{e}");
     }
 }
