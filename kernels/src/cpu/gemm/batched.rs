@@ -113,7 +113,7 @@ pub fn sgemm_batched_with(
         );
     };
     let threads = rayon::current_num_threads();
-    let small = 2 * m * n * k < PAR_MIN_FLOPS;
+    let small = m.saturating_mul(n).saturating_mul(k).saturating_mul(2) < PAR_MIN_FLOPS;
     if batch == 1 {
         item(0, c, true);
     } else if small || batch >= 4 * threads {

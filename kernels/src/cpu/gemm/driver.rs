@@ -153,7 +153,8 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
         scale_c(c, m, n, ldc, beta);
         return;
     }
-    let threads = if parallel && 2 * m * n * k >= PAR_MIN_FLOPS {
+    let flops = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
+    let threads = if parallel && flops >= PAR_MIN_FLOPS {
         rayon::current_num_threads().max(1)
     } else {
         1

@@ -185,7 +185,12 @@ fn check_operand(name: &str, trans: Trans, rows: usize, cols: usize, len: usize,
         "gemm: ld{name} = {ld} is smaller than the stored row length {sc} of {name}"
     );
     if sr > 0 && sc > 0 {
-        let need = (sr - 1) * ld + sc;
+        let need = (sr - 1)
+            .checked_mul(ld)
+            .and_then(|x| x.checked_add(sc))
+            .unwrap_or_else(|| {
+                panic!("gemm: {name} extent {sr} x {sc} with ld{name} = {ld} overflows")
+            });
         assert!(
             len >= need,
             "gemm: {name} has {len} elements but a {sr} x {sc} matrix with ld{name} = {ld} needs {need}"
