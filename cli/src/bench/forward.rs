@@ -145,7 +145,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rss_loaded = rss();
     let mapped = params.embeddings.word_embeddings.is_mapped();
     let params = if dtype == DType::BF16 {
-        params.to_dtype(DType::BF16)?
+        let converted = params.to_dtype(DType::BF16)?;
+        drop(params); // free the f32 dense weights now that bf16 copies exist
+        converted
     } else {
         params
     };
