@@ -14,6 +14,10 @@
 //! (`gflops_1_thread` of the peak lines); slightly pessimistic, as idle-spinning pool
 //! threads count too.
 //!
+//! Last, two f32 `sgemm_batched` lines for attention with T = 128, HS = 64, 12 heads and
+//! `tokens / 128` sequences: `scores` (`Q K^T`, NT, `T x T x HS` per head) and `context`
+//! (`P V`, NN, `T x HS x T` per head).
+//!
 //! bf16 rows use the bf16 forward path: `gemm_f32_bf16` (f32 activations, bf16 weights) for
 //! `forward` and `dX`, `gemm_bf16` (both operands bf16) for `dW`.
 
@@ -201,7 +205,77 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
+    attention_batched(&args, &mut rng, f32_peak, threads);
     Ok(())
+}
+
+/// The two batched attention products per layer (see the module docs), f32.
+fn attention_batched(args: &Args, rng: &mut StdRng, peak: f64, threads: usize) {
+    let (t, hs, heads) = (128usize, 64usize, 12usize);
+    let batch = (args.tokens / t).max(1) * heads;
+    let q = random(rng, batch * t * hs);
+    let kv = random(rng, batch * t * hs);
+    let mut scores = random(rng, batch * t * t);
+    let mut context = vec![0.0f32; batch * t * hs];
+    for pass in ["scores", "context"] {
+        let (secs, cpu) = time(args, || {
+            if pass == "scores" {
+                gemm::sgemm_batched(
+                    Trans::N,
+                    Trans::T,
+                    t,
+                    t,
+                    hs,
+                    1.0,
+                    &q,
+                    hs,
+                    t * hs,
+                    &kv,
+                    hs,
+                    t * hs,
+                    0.0,
+                    &mut scores,
+                    t,
+                    t * t,
+                    batch,
+                )
+            } else {
+                gemm::sgemm_batched(
+                    Trans::N,
+                    Trans::N,
+                    t,
+                    hs,
+                    t,
+                    1.0,
+                    &scores,
+                    t,
+                    t * t,
+                    &kv,
+                    hs,
+                    t * hs,
+                    0.0,
+                    &mut context,
+                    hs,
+                    t * hs,
+                    batch,
+                )
+            }
+        });
+        let flops = 2.0 * (batch * t * t * hs) as f64;
+        let (best, median) = (secs[0], secs[secs.len() / 2]);
+        let gflops = flops / best / 1e9;
+        println!(
+            "{}",
+            json!({"kind": "gemm_batched", "dtype": "f32", "pass": pass,
+                   "layout": if pass == "scores" { "NT" } else { "NN" },
+                   "batch": batch, "t": t, "hs": hs, "kernel": gemm::selected_kernel(),
+                   "threads": threads, "reps": secs.len(),
+                   "best_ms": round(best * 1e3), "median_ms": round(median * 1e3),
+                   "gflops": round(gflops), "median_gflops": round(flops / median / 1e9),
+                   "fraction_of_peak": round(gflops / peak),
+                   "cpu_gflops": cpu.map(|c| round(flops * secs.len() as f64 / c / 1e9))})
+        );
+    }
 }
 
 /// Run `f` once to warm up, then by the time budget (or `--reps`). Returns the sorted wall
