@@ -505,3 +505,51 @@ fn overlapping_batched_c_panics() {
         2,
     );
 }
+
+/// Threads only split C into tiles; every element sums over K in the same blocks and order,
+/// so results are bitwise identical for any pool size (reproducible training runs).
+#[test]
+fn results_are_bitwise_identical_across_thread_counts() {
+    let mut rng = StdRng::seed_from_u64(23);
+    let (m, n, k) = (300, 700, 1700);
+    let a = random_vec(&mut rng, m * k);
+    let b = random_vec(&mut rng, k * n);
+    let run = |threads: usize, kernel: Kernel| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut c = vec![0.0f32; m * n];
+        pool.install(|| {
+            sgemm_with(
+                kernel,
+                Trans::N,
+                Trans::T,
+                m,
+                n,
+                k,
+                1.0,
+                &a,
+                k,
+                &b,
+                k,
+                0.0,
+                &mut c,
+                n,
+            )
+        });
+        c
+    };
+    for kernel in Kernel::available() {
+        let one = run(1, kernel);
+        for threads in [2, 3, 4] {
+            assert!(
+                one.iter()
+                    .zip(run(threads, kernel))
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{}: {threads} threads differ from 1",
+                kernel.name()
+            );
+        }
+    }
+}
