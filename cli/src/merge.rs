@@ -1,0 +1,51 @@
+//! `tokken-cli merge`: a run dir (LoRA, head-only or full) as a plain HF model dir.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use tokken_model::run::load_params;
+use tokken_model::trainer::export::{copy_tokenizer_files, write_hf_model, write_labels};
+
+/// Flags of `tokken-cli merge`.
+#[derive(clap::Args)]
+#[command(
+    about = "Merge a fine-tuning run dir into a plain HF model dir",
+    long_about = "Write the model of a run dir (LoRA merged into the base weights: \
+    W + alpha/r · B·A) as a plain HF BertForSequenceClassification dir: config.json with \
+    id2label, model.safetensors, vocab.txt, tokenizer_config.json. transformers loads it with \
+    AutoModelForSequenceClassification.from_pretrained(DIR).\n\n\
+    Example:\n  tokken-cli merge runs/news --out models/news-merged"
+)]
+pub struct Args {
+    /// The run dir written by `finetune`.
+    #[arg(value_name = "RUN_DIR")]
+    run_dir: PathBuf,
+    /// Output dir (created).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace a model already in --out.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.out.join("config.json").exists() && !args.force {
+        bail!(
+            "{} already holds a model (pass --force to replace it)",
+            args.out.display()
+        );
+    }
+    let params = load_params(&args.run_dir)
+        .with_context(|| format!("loading {}", args.run_dir.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
+    copy_tokenizer_files(&args.run_dir, &args.out)?;
+    write_labels(&args.out, &params.config.id2label)?;
+    write_hf_model(&args.out, &params)?;
+    eprintln!(
+        "wrote {} ({} labels: {})",
+        args.out.display(),
+        params.config.num_labels(),
+        params.config.id2label.join(", ")
+    );
+    Ok(())
+}
