@@ -3,9 +3,12 @@
 //! One file per subcommand; each only parses flags and calls library APIs.
 
 mod bench;
+mod finetune;
 mod init;
+mod merge;
 mod predict;
 mod tokenize;
+mod vocab;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +38,12 @@ enum Command {
     Predict(predict::Args),
     /// Measure speed as a fraction of this machine's measured peak (JSON lines).
     Bench(bench::Args),
+    /// Fine-tune a classifier (LoRA, full or head-only) into a run dir.
+    Finetune(finetune::Args),
+    /// Merge a run dir into a plain HF model dir.
+    Merge(merge::Args),
+    /// Build a vocabulary (character subwords) from a data file.
+    Vocab(vocab::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +54,8 @@ fn main() -> anyhow::Result<()> {
         Command::Init(args) => init::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Finetune(args) => finetune::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Vocab(args) => vocab::run(args),
     }
 }

@@ -27,9 +27,11 @@ pub mod linear;
 pub mod metrics;
 pub mod params;
 pub mod pooler;
+pub mod run;
 pub mod run_dir;
 pub mod schedule;
 pub mod train;
+pub mod trainer;
 
 pub use arena::{Arena, ForwardOptions};
 pub use classifier::{Classifier, ClassifierOptions, Prediction};
