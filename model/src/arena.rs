@@ -154,6 +154,9 @@ pub struct Arena {
     c: usize,
     nh: usize,
     opts: ForwardOptions,
+    /// Whether the last forward produced a pooled output / logits (it has a pooler / head).
+    pub(crate) has_pooled: bool,
+    pub(crate) has_logits: bool,
 }
 
 impl Arena {
@@ -174,6 +177,8 @@ impl Arena {
         self.c = cfg.hidden_size;
         self.nh = cfg.num_attention_heads;
         self.opts = opts;
+        self.has_pooled = false;
+        self.has_logits = false;
     }
 
     /// Floats held (capacity in use), for memory reports.
@@ -235,13 +240,21 @@ impl Arena {
         self.region(10).get(l * n..(l + 1) * n)
     }
 
-    /// [B, C]
+    /// [B, C] pooler output; empty when the model has no pooler.
     pub fn pooled(&self) -> &[f32] {
-        self.region(12)
+        if self.has_pooled {
+            self.region(12)
+        } else {
+            &[]
+        }
     }
 
-    /// [B, NL]
+    /// [B, NL] logits; empty when the model has no classification head.
     pub fn logits(&self) -> &[f32] {
-        self.region(13)
+        if self.has_logits {
+            self.region(13)
+        } else {
+            &[]
+        }
     }
 }

@@ -99,8 +99,8 @@ impl BatchInput<'_> {
 /// Run the forward pass; results are read from `arena`
 /// ([`Arena::logits`], [`Arena::pooled`], [`Arena::hidden_state`], [`Arena::attention`]).
 ///
-/// Without a pooler the pooled output is left untouched; without a classifier the logits
-/// are. Errors only on bad input or unsupported weight dtypes.
+/// Without a pooler (or classifier) the pooled output (or logits) read back empty. Errors
+/// only on bad input or unsupported weight dtypes.
 pub fn bert_forward(
     params: &BertParams,
     input: &BatchInput<'_>,
@@ -161,11 +161,16 @@ pub fn bert_forward(
 
     let last = slot_of(params.layers.len());
     let last_hidden = &a.hidden[last * n..(last + 1) * n];
+    let (mut has_pooled, mut has_logits) = (false, false);
     if let Some(pooler) = &params.pooler {
         pooler_forward(a.pooled, a.cls, last_hidden, pooler, b, t, c)?;
+        has_pooled = true;
         if let Some(classifier) = &params.classifier {
             classifier_forward(a.logits, a.pooled, classifier, b)?;
+            has_logits = true;
         }
     }
+    arena.has_pooled = has_pooled;
+    arena.has_logits = has_logits;
     Ok(())
 }

@@ -129,6 +129,23 @@ fn accepts_bert_model_and_masked_lm_layouts() {
     let bare = BertParams::from_weights(&config, &bare, "bare").unwrap();
     assert!(bare.classifier.is_none() && bare.pooler.is_some());
     assert_eq!(last_hidden(&bare), last_hidden(&full));
+    let fx = read_fixture("tiny-bert-forward.safetensors");
+    let (ids, types, mask) = (
+        fx["input_ids"].u32(),
+        fx["token_type_ids"].u32(),
+        fx["attention_mask"].u8(),
+    );
+    let mut arena = Arena::new();
+    let input = BatchInput {
+        ids: &ids,
+        type_ids: &types,
+        mask: &mask,
+        b: 3,
+        t: 16,
+    };
+    bert_forward(&bare, &input, &mut arena, ForwardOptions::default()).unwrap();
+    assert!(arena.logits().is_empty(), "no head, no logits");
+    assert_eq!(arena.pooled().len(), 3 * 64);
 
     // BertForMaskedLM: `bert.` prefix, no pooler, `cls.*` ignored
     let mut mlm = renamed(|n| {
