@@ -3,6 +3,7 @@
 //! One file per subcommand; each only parses flags and calls library APIs.
 
 mod bench;
+mod eval;
 mod finetune;
 mod init;
 mod merge;
@@ -36,6 +37,8 @@ enum Command {
     Init(init::Args),
     /// Classify texts with a model dir and print JSONL predictions.
     Predict(predict::Args),
+    /// Score a model on labelled data: accuracy, F1, per-class table, confusion matrix.
+    Eval(eval::Args),
     /// Measure speed as a fraction of this machine's measured peak (JSON lines).
     Bench(bench::Args),
     /// Fine-tune a classifier (LoRA, full or head-only) into a run dir.
@@ -53,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         Command::Tokenize(args) => tokenize::run(args),
         Command::Init(args) => init::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Finetune(args) => finetune::run(args),
         Command::Merge(args) => merge::run(args),

@@ -19,6 +19,7 @@ pub mod config;
 pub mod data;
 pub mod embeddings;
 pub mod error;
+pub mod evaluate;
 pub mod forward;
 pub mod head;
 pub mod init;

@@ -1,0 +1,145 @@
+//! `tokken-cli eval`: score a model on a labelled data file; metrics table out, JSON on request.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokken_engine::DType;
+use tokken_model::data::{read_examples, ReadOptions};
+use tokken_model::evaluate::{evaluate, EvalOptions};
+use tokken_model::{run_dir, Classifier, ClassifierOptions};
+
+/// Flags of `tokken-cli eval`.
+#[derive(clap::Args)]
+#[command(
+    about = "Score a model on a labelled data file: accuracy, F1, per-class table, confusion matrix",
+    long_about = "Score an HF BertForSequenceClassification model dir on labelled data.\n\n\
+    Data: JSONL (`{\"text\": .., \"label\": ..}` per line) or CSV/TSV with a header row; the \
+    field names are set by --text-field / --label-field. Every gold label must be one of the \
+    model's labels (config.json id2label).\n\n\
+    Prints accuracy, macro/micro/weighted F1, top-k accuracy, expected calibration error, \
+    per-class precision/recall/F1/support and the confusion matrix; --json writes all of it \
+    (plus the reliability bins) as JSON.\n\n\
+    Example:\n  tokken-cli eval --model runs/news --data data/headlines/test.jsonl --json metrics.json"
+)]
+pub struct Args {
+    /// The model dir (config.json, weights, vocab.txt, tokenizer_config.json).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Labelled data: .jsonl, .json (JSON Lines), .csv or .tsv.
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// Write the metrics as JSON to this file (atomically).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also report top-K accuracy (default 2 when the model has more than 2 labels).
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
+    /// Texts per forward pass (texts are grouped by length first).
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Dense-layer precision: f32 (reference) or bf16 (faster on CPUs with AVX512-BF16).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    dtype: String,
+    /// Longest input in tokens (default: the model's limit); longer texts are truncated.
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Field (JSONL) or column (CSV/TSV) holding the text.
+    #[arg(long, default_value = "text", value_name = "NAME")]
+    text_field: String,
+    /// Field or column holding the gold label.
+    #[arg(long, default_value = "label", value_name = "NAME")]
+    label_field: String,
+    /// Print up to N misclassified examples (line, gold, predicted, score, text).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    misclassified: usize,
+    /// Reliability bins for the calibration error.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    bins: usize,
+    /// MeCab dictionary directory (default: unidic-lite, found automatically).
+    #[arg(long, value_name = "DIR")]
+    dicdir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.top_k == Some(0) {
+        bail!("--top-k must be at least 1");
+    }
+    if args.bins == 0 {
+        bail!("--bins must be at least 1");
+    }
+    if run_dir::is_run_dir(&args.model) {
+        bail!(
+            "{}: is a fine-tuning run dir; eval takes a model dir for now (run dirs come with `finetune`)",
+            args.model.display()
+        );
+    }
+    let dtype: DType = args
+        .dtype
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
+    let read = ReadOptions {
+        text_field: args.text_field.clone(),
+        label_field: Some(args.label_field.clone()),
+        ..ReadOptions::default()
+    };
+    let data = read_examples(&args.data, &read)?;
+    let options = ClassifierOptions {
+        dtype,
+        batch_size: args.batch_size,
+        max_length: args.max_length,
+        dicdir: args.dicdir.clone(),
+    };
+    let clf = Classifier::load_with(&args.model, options)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let num_labels = clf.labels().len();
+    let top_k = match args.top_k {
+        Some(k) => Some(k),
+        None if num_labels > 2 => Some(2),
+        None => None,
+    };
+
+    let bar = ProgressBar::new(data.examples.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("eval");
+    let eval_options = EvalOptions {
+        top_k,
+        calibration_bins: args.bins,
+        ..EvalOptions::default()
+    };
+    let evaluation = evaluate(&clf, &data, &eval_options, &mut |done, _| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+
+    let report = &evaluation.report;
+    println!("{} on {}", args.model.display(), args.data.display());
+    print!("{report}");
+    if args.misclassified > 0 {
+        let wrong: Vec<_> = evaluation
+            .results
+            .iter()
+            .zip(&data.examples)
+            .filter(|(r, _)| r.pred_index != r.true_index)
+            .take(args.misclassified)
+            .collect();
+        println!();
+        println!("misclassified (first {} of them):", wrong.len());
+        for (r, e) in wrong {
+            println!(
+                "  line {}: gold {} -> predicted {} ({:.3})  {}",
+                r.line, report.labels[r.true_index], report.labels[r.pred_index], r.score, e.text
+            );
+        }
+    }
+    if let Some(path) = &args.json {
+        report
+            .write_json(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Score a [`Classifier`] on a labelled [`Dataset`]: predictions in file order plus a
+//! [`MetricsReport`]. Single-label models and data only (multi-label metrics come later).
+
+use rayon::prelude::*;
+use tokken_tokenizer::encoder::{EncodeOptions, Encoding, Padding, Truncation};
+
+use crate::classifier::Classifier;
+use crate::data::Dataset;
+use crate::error::{ModelError, Result};
+use crate::metrics::{MetricsInput, MetricsReport};
+
+/// What to compute besides the always-on metrics.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// k of the top-k accuracy (`None`: not reported).
+    pub top_k: Option<usize>,
+    /// Equal-width reliability bins for the calibration error.
+    pub calibration_bins: usize,
+    /// Examples per forward call group (progress is reported after each).
+    pub chunk: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            top_k: None,
+            calibration_bins: 10,
+            chunk: 512,
+        }
+    }
+}
+
+/// One example's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExampleResult {
+    /// Line of the example in its file.
+    pub line: usize,
+    pub true_index: usize,
+    pub pred_index: usize,
+    /// Probability of the predicted class.
+    pub score: f32,
+    /// [NL] class probabilities.
+    pub probs: Vec<f32>,
+}
+
+/// Predictions (in file order) and their metrics.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub report: MetricsReport,
+    pub results: Vec<ExampleResult>,
+}
+
+/// Run `classifier` over `data` and score it against the gold labels.
+///
+/// Every gold label must be one of the model's labels (`id2label`); otherwise the error
+/// names the file and line of the first unknown label and lists the others.
+/// `progress(done, total)` is called after each chunk.
+pub fn evaluate(
+    classifier: &Classifier,
+    data: &Dataset,
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Evaluation> {
+    if classifier.params().config.problem_type.as_deref() == Some("multi_label_classification") {
+        return Err(ModelError::Input(
+            "the model is multi-label; eval scores single-label models for now".into(),
+        ));
+    }
+    let labels = classifier.labels().to_vec();
+    let y_true = data.label_ids(&labels)?;
+    let total = data.examples.len();
+    let mut results = Vec::with_capacity(total);
+    for (chunk_i, chunk) in data.examples.chunks(options.chunk.max(1)).enumerate() {
+        let encodings = encode(classifier, chunk);
+        let predictions = classifier.predict_encoded(&encodings)?;
+        let base = chunk_i * options.chunk.max(1);
+        for (i, (e, p)) in chunk.iter().zip(predictions).enumerate() {
+            results.push(ExampleResult {
+                line: e.line,
+                true_index: y_true[base + i],
+                pred_index: p.index,
+                score: p.score,
+                probs: p.probs,
+            });
+        }
+        progress(results.len(), total);
+    }
+    let y_pred: Vec<usize> = results.iter().map(|r| r.pred_index).collect();
+    let probs: Vec<f64> = results
+        .iter()
+        .flat_map(|r| r.probs.iter().map(|&p| p as f64))
+        .collect();
+    let report = MetricsReport::compute(MetricsInput {
+        labels: &labels,
+        y_true: &y_true,
+        y_pred: &y_pred,
+        probs: Some(&probs),
+        top_k: options.top_k,
+        calibration_bins: options.calibration_bins,
+    })?;
+    Ok(Evaluation { report, results })
+}
+
+/// Tokenize examples as the classifier does; pairs (`text_pair`) as `[CLS] a [SEP] b [SEP]`.
+fn encode(classifier: &Classifier, chunk: &[crate::data::Example]) -> Vec<Encoding> {
+    if chunk.iter().all(|e| e.text_pair.is_none()) {
+        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+        return classifier.encode(&texts);
+    }
+    // Same limit as `Classifier::encode` uses for single texts.
+    let config = &classifier.params().config;
+    let tokenizer = classifier.tokenizer();
+    let max_length = classifier.options().max_length.unwrap_or(
+        config
+            .max_position_embeddings
+            .min(tokenizer.config().model_max_length.unwrap_or(usize::MAX)),
+    );
+    let opts = EncodeOptions {
+        truncation: Truncation::LongestFirst,
+        max_length: Some(max_length),
+        padding: Padding::None,
+        ..EncodeOptions::default()
+    };
+    chunk
+        .par_iter()
+        .map(|e| match &e.text_pair {
+            Some(pair) => tokenizer.encode_pair(&e.text, pair, &opts),
+            None => tokenizer.encode(&e.text, &opts),
+        })
+        .collect()
+}
