@@ -139,10 +139,10 @@ fn python_lines(text: &str) -> impl Iterator<Item = &str> {
 
 /// Exact-match table with a longest-prefix search that tries candidate lengths from the
 /// longest token down (MeCab surfaces are short and usually whole tokens, so this is
-/// mostly one probe). Keys of up to [`INLINE`] bytes are packed into a `u128` held in the
-/// table itself: a lookup is one hash probe with no pointer chase and no `memcmp`.
+/// mostly one probe). Keys of up to [`INLINE`] bytes are packed into 16 bytes held in the
+/// table's slots: a lookup is usually one cache line, no pointer chase, no `memcmp`.
 struct TokenTable {
-    short: HashMap<u128, u32, BuildHasherDefault<FxHasher>>,
+    short: InlineTable,
     long: HashMap<Box<str>, u32, BuildHasherDefault<FxHasher>>,
     /// Longest key in bytes.
     max_len: usize,
@@ -151,19 +151,93 @@ struct TokenTable {
 /// Longest key packed inline: 15 bytes, the 16th holds the length.
 const INLINE: usize = 15;
 
-/// `key` (at most [`INLINE`] bytes) zero-padded, with its length in the top byte.
+/// `key` (at most [`INLINE`] bytes) zero-padded, with its length in the last byte.
 #[inline]
-fn pack(key: &[u8]) -> u128 {
+fn pack(key: &[u8]) -> [u64; 2] {
     let mut buf = [0u8; 16];
     buf[..key.len()].copy_from_slice(key);
     buf[15] = key.len() as u8;
-    u128::from_le_bytes(buf)
+    [
+        u64::from_le_bytes(buf[..8].try_into().unwrap()),
+        u64::from_le_bytes(buf[8..].try_into().unwrap()),
+    ]
+}
+
+/// Open addressing with linear probing over packed keys, at most half full.
+struct InlineTable {
+    slots: Vec<Slot>,
+    /// log2 of the slot count.
+    bits: u32,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C, packed(4))]
+struct Slot {
+    key: [u64; 2],
+    /// `EMPTY` marks a free slot.
+    id: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl InlineTable {
+    fn with_capacity(n: usize) -> InlineTable {
+        let bits = (2 * n.max(1)).next_power_of_two().trailing_zeros().max(4);
+        InlineTable {
+            slots: vec![
+                Slot {
+                    key: [0; 2],
+                    id: EMPTY
+                };
+                1 << bits
+            ],
+            bits,
+        }
+    }
+
+    #[inline]
+    fn home(&self, key: [u64; 2]) -> usize {
+        let mut h = FxHasher::default();
+        h.add(key[0]);
+        h.add(key[1]);
+        (h.hash >> (64 - self.bits)) as usize
+    }
+
+    fn insert(&mut self, key: [u64; 2], id: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.id == EMPTY || { slot.key } == key {
+                *slot = Slot { key, id };
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: [u64; 2]) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let slot = self.slots[i];
+            if slot.id == EMPTY {
+                return None;
+            }
+            if { slot.key } == key {
+                return Some(slot.id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 impl TokenTable {
     fn build<'a>(keys: impl Iterator<Item = (&'a str, u32)>) -> TokenTable {
+        let keys: Vec<(&str, u32)> = keys.collect();
         let mut table = TokenTable {
-            short: HashMap::default(),
+            short: InlineTable::with_capacity(keys.len()),
             long: HashMap::default(),
             max_len: 0,
         };
@@ -181,7 +255,7 @@ impl TokenTable {
     #[inline]
     fn get(&self, key: &str) -> Option<u32> {
         if key.len() <= INLINE {
-            self.short.get(&pack(key.as_bytes())).copied()
+            self.short.get(pack(key.as_bytes()))
         } else {
             self.long.get(key).copied()
         }
@@ -241,12 +315,6 @@ impl Hasher for FxHasher {
     #[inline]
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
-    }
-
-    #[inline]
-    fn write_u128(&mut self, i: u128) {
-        self.add(i as u64);
-        self.add((i >> 64) as u64);
     }
 
     #[inline]
