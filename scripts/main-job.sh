@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WORK="${TOKKEN_MAIN_JOB_DIR:-runs/main-job}"
-EPOCHS="${TOKKEN_MAIN_JOB_EPOCHS:-30}"
+EPOCHS="${TOKKEN_MAIN_JOB_EPOCHS:-40}"
 BIN=target/release/tokken-cli
 
 echo "== building tokken-cli (release)"
@@ -33,7 +33,7 @@ echo "== random tiny BERT (hidden 64, 2 layers, 4 heads)"
 echo "== fine-tuning every weight for $EPOCHS epochs (train: data/headlines/train.jsonl, eval: dev.jsonl)"
 "$BIN" finetune --model "$WORK/tiny-random" --mode full \
     --train data/headlines/train.jsonl --eval data/headlines/dev.jsonl \
-    --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 --warmup-ratio 0.05 --max-length 64 \
+    --epochs "$EPOCHS" --batch-size 32 --lr 3e-3 --warmup-ratio 0.05 --max-length 64 \
     --hidden-dropout 0.1 --seed 0 --out "$WORK/run"
 
 echo "== evaluating the best epoch on data/headlines/test.jsonl"

@@ -74,8 +74,10 @@ impl Classifier {
         Classifier::load_with(dir, ClassifierOptions::default())
     }
 
+    /// `dir` may also be a fine-tuning run dir (LoRA adapter or head over a base model; see
+    /// [`crate::run`]).
     pub fn load_with(dir: &Path, options: ClassifierOptions) -> Result<Classifier> {
-        let params = BertParams::load(dir)?;
+        let params = crate::run::load_params(dir)?;
         let tokenizer = Tokenizer::from_model_dir(dir, options.dicdir.as_deref())?;
         Classifier::from_parts(params, tokenizer, options, &dir.display().to_string())
     }
