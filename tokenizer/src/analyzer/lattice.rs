@@ -25,7 +25,7 @@ struct Node {
     start: usize,
     /// Surface end: where the node ends in the lattice.
     end: usize,
-    token: Token,
+    token: Word,
     is_unknown: bool,
     /// Best path cost up to and including this node.
     cost: i64,
@@ -33,6 +33,29 @@ struct Node {
     prev: u32,
     /// Next node in the list of nodes ending at `end`.
     enext: u32,
+}
+
+/// The parts of a dictionary token a node needs (not its compound field: smaller nodes).
+#[derive(Clone, Copy, Debug)]
+struct Word {
+    left_id: u16,
+    right_id: u16,
+    pos_id: u16,
+    word_cost: i16,
+    feature: u32,
+}
+
+impl From<Token> for Word {
+    #[inline]
+    fn from(t: Token) -> Word {
+        Word {
+            left_id: t.left_id,
+            right_id: t.right_id,
+            pos_id: t.pos_id,
+            word_cost: t.word_cost,
+            feature: t.feature,
+        }
+    }
 }
 
 /// A node ending at the position being extended, as the connection loop reads it.
@@ -79,13 +102,12 @@ impl Lattice {
         self.nodes.push(Node {
             start: 0,
             end: 0,
-            token: Token {
+            token: Word {
                 left_id: 0,
                 right_id: 0,
                 pos_id: 0,
                 word_cost: 0,
                 feature: 0,
-                compound: 0,
             },
             is_unknown: false,
             cost: 0,
@@ -264,7 +286,7 @@ impl Lattice {
                     nodes.push(Node {
                         start: begin2,
                         end: begin2 + length,
-                        token: Token::from_raw(raw),
+                        token: Word::from(Token::from_raw(raw)),
                         is_unknown: false,
                         cost: 0,
                         prev: NONE,
@@ -295,7 +317,7 @@ impl Lattice {
                     nodes.push(Node {
                         start: begin2,
                         end: span_end,
-                        token: Token::from_raw(raw),
+                        token: Word::from(Token::from_raw(raw)),
                         is_unknown: true,
                         cost: 0,
                         prev: NONE,
