@@ -1,0 +1,162 @@
+//! End to end: `tokken-cli eval` on the tiny-BERT fixture model.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tiny_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny-bert")
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokken-cli-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn eval(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
+        .arg("eval")
+        .arg("--model")
+        .arg(tiny_dir())
+        .args(args)
+        .output()
+        .expect("tokken-cli runs")
+}
+
+/// `None` (test skipped) when the machine has no MeCab dictionary.
+fn check(out: &Output) -> Option<()> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("dictionary") && !out.status.success() {
+        eprintln!("skipping: no MeCab dictionary ({stderr})");
+        return None;
+    }
+    Some(())
+}
+
+#[test]
+fn eval_prints_metrics_and_writes_json() {
+    let dir = temp_dir();
+    let data = dir.join("data.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"すぽーつのしあい\", \"label\": \"スポーツ\"}\n\
+         {\"text\": \"けいざいがよい\", \"label\": \"経済\"}\n\
+         {\"text\": \"えいがをみる\", \"label\": \"映画\"}\n\
+         {\"text\": \"サッカー\", \"label\": \"スポーツ\"}\n\
+         {\"text\": \"かぶかがあがる\", \"label\": \"経済\"}\n",
+    )
+    .unwrap();
+    let json = dir.join("metrics.json");
+    let out = eval(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--misclassified",
+        "10",
+    ]);
+    let Some(()) = check(&out) else { return };
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "accuracy",
+        "macro-F1",
+        "top-2",
+        "ECE",
+        "precision  recall",
+        "confusion matrix",
+        "経済",
+        "スポーツ",
+        "映画",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in\n{stdout}");
+    }
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(m["n"], 5);
+    assert_eq!(m["labels"], serde_json::json!(["経済", "スポーツ", "映画"]));
+    let cm: u64 = m["confusion_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(cm, 5);
+    let support: Vec<u64> = m["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["support"].as_u64().unwrap())
+        .collect();
+    assert_eq!(support, vec![2, 2, 1]);
+    // The misclassified list has exactly the wrong predictions.
+    let acc = m["accuracy"].as_f64().unwrap();
+    let wrong = stdout
+        .lines()
+        .filter(|l| l.contains(" -> predicted "))
+        .count();
+    assert_eq!(wrong, 5 - (acc * 5.0).round() as usize);
+}
+
+#[test]
+fn eval_reads_csv_with_custom_columns() {
+    let dir = temp_dir();
+    let data = dir.join("data.csv");
+    std::fs::write(&data, "headline,cat\nあいう,経済\nかきく,映画\n").unwrap();
+    let out = eval(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--text-field",
+        "headline",
+        "--label-field",
+        "cat",
+        "--top-k",
+        "3",
+    ]);
+    let Some(()) = check(&out) else { return };
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("n 2 "), "{stdout}");
+    assert!(stdout.contains("top-3 1.0000"), "{stdout}");
+}
+
+#[test]
+fn eval_names_unknown_labels_and_bad_lines() {
+    let dir = temp_dir();
+    let data = dir.join("unknown.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"あ\", \"label\": \"経済\"}\n{\"text\": \"い\", \"label\": \"天気\"}\n",
+    )
+    .unwrap();
+    let out = eval(&["--data", data.to_str().unwrap()]);
+    let Some(()) = check(&out) else { return };
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:2: label \"天気\" is not one of the 3 known labels",
+            data.display()
+        )),
+        "{stderr}"
+    );
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"text\": \"あ\", \"label\": \"経済\"}\n{\"label\": \"経済\"}\n",
+    )
+    .unwrap();
+    let out = eval(&["--data", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:2: expected a string field \"text\"",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
