@@ -226,12 +226,15 @@ impl Trainer {
 
     fn non_finite(&self, what: &str, value: f32) -> ModelError {
         let kept = match checkpoint::saved_step(&self.out) {
-            Some(s) => format!("the last good checkpoint (step {s}) is kept in {}", self.out.join(checkpoint::DIR).display()),
+            Some(s) => format!(
+                "the last good checkpoint (step {s}) is kept in {}",
+                self.out.join(checkpoint::DIR).display()
+            ),
             None => "no checkpoint had been written yet".to_string(),
         };
         ModelError::Other(format!(
-            "training diverged: {what} is {value} at step {} (epoch {}); stopped. {kept}. \
-             Try a lower --lr, --max-grad-norm, or --dtype f32.",
+            "training diverged: {what} is {value} at step {} (epoch {}); stopped, {kept}. \
+             Try a lower --lr or gradient clipping (--max-grad-norm 1.0).",
             self.state.step + 1,
             self.state.epoch + 1
         ))
