@@ -115,6 +115,7 @@ def main():
         "texts": len(texts),
         "dtype": args.dtype,
         "max_abs_logit_diff": max_err,
+        "max_abs_logit": max(abs(x) for row in want for x in row),
         "worst_text": texts[worst] if worst is not None else None,
         "argmax_agreement": agree / len(texts),
         "clear_margin_texts": len(clear),
