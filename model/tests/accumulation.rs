@@ -13,7 +13,11 @@ use tokken_model::{BatchInput, BertParams};
 /// Sequences of the given lengths ([CLS] body [SEP]), padded to the longest.
 fn batch(lengths: &[usize], seed: u32) -> (Vec<u32>, Vec<u32>, Vec<u8>, usize) {
     let t = *lengths.iter().max().unwrap();
-    let (mut ids, mut types, mut mask) = (vec![0u32; lengths.len() * t], vec![0u32; lengths.len() * t], vec![0u8; lengths.len() * t]);
+    let (mut ids, mut types, mut mask) = (
+        vec![0u32; lengths.len() * t],
+        vec![0u32; lengths.len() * t],
+        vec![0u8; lengths.len() * t],
+    );
     for (i, &n) in lengths.iter().enumerate() {
         for j in 0..n {
             ids[i * t + j] = match j {
@@ -30,7 +34,8 @@ fn batch(lengths: &[usize], seed: u32) -> (Vec<u32>, Vec<u32>, Vec<u8>, usize) {
 
 /// Rows `rows` of a `[B, t_all]` buffer, cut to their first `t` columns.
 fn pick<T: Copy>(v: &[T], rows: std::ops::Range<usize>, t_all: usize, t: usize) -> Vec<T> {
-    rows.flat_map(|r| v[r * t_all..r * t_all + t].to_vec()).collect()
+    rows.flat_map(|r| v[r * t_all..r * t_all + t].to_vec())
+        .collect()
 }
 
 fn model(mode: TrainMode) -> TrainModel {
@@ -73,9 +78,17 @@ fn check(mode: TrainMode) {
     let mut m = model(mode);
 
     let (ids, types, mask, t) = batch(&lengths, 1);
-    let whole = BatchInput { ids: &ids, type_ids: &types, mask: &mask, b: 8, t };
+    let whole = BatchInput {
+        ids: &ids,
+        type_ids: &types,
+        mask: &mask,
+        b: 8,
+        t,
+    };
     m.zero_grads();
-    let loss_whole = m.forward_backward(&whole, &Targets::Single(&labels), 9, 1.0).unwrap();
+    let loss_whole = m
+        .forward_backward(&whole, &Targets::Single(&labels), 9, 1.0)
+        .unwrap();
     let want = grads(&mut m);
 
     m.zero_grads();
@@ -88,8 +101,17 @@ fn check(mode: TrainMode) {
         let ids = pick(&ids_all, rows.clone(), t_all, t_mb);
         let types = pick(&types_all, rows.clone(), t_all, t_mb);
         let mask = pick(&mask_all, rows.clone(), t_all, t_mb);
-        let mb = BatchInput { ids: &ids, type_ids: &types, mask: &mask, b: 2, t: t_mb };
-        loss_sum += m.forward_backward(&mb, &Targets::Single(&labels[rows]), 9, 0.25).unwrap() * 0.25;
+        let mb = BatchInput {
+            ids: &ids,
+            type_ids: &types,
+            mask: &mask,
+            b: 2,
+            t: t_mb,
+        };
+        loss_sum += m
+            .forward_backward(&mb, &Targets::Single(&labels[rows]), 9, 0.25)
+            .unwrap()
+            * 0.25;
     }
     println!("{mode:?}: loss of the batch {loss_whole}, mean of micro-batch losses {loss_sum}");
     assert!((loss_whole - loss_sum).abs() <= 1e-5 * loss_whole.abs());

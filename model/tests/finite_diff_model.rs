@@ -32,12 +32,22 @@ fn batch() -> Batch {
     let mut mask = vec![0u8; 3 * t];
     for (i, &n) in lengths.iter().enumerate() {
         for j in 0..n {
-            ids[i * t + j] = if j == 0 { 2 } else { 5 + ((i * 37 + j * 11) % 100) as u32 };
+            ids[i * t + j] = if j == 0 {
+                2
+            } else {
+                5 + ((i * 37 + j * 11) % 100) as u32
+            };
             types[i * t + j] = u32::from(i == 2 && j >= 3);
             mask[i * t + j] = 1;
         }
     }
-    Batch { ids, types, mask, b: 3, t }
+    Batch {
+        ids,
+        types,
+        mask,
+        b: 3,
+        t,
+    }
 }
 
 fn model(mode: TrainMode, loss: LossConfig) -> TrainModel {
@@ -67,8 +77,15 @@ fn model(mode: TrainMode, loss: LossConfig) -> TrainModel {
 }
 
 fn loss(m: &mut TrainModel, bt: &Batch, targets: &Targets<'_>) -> f64 {
-    let input = BatchInput { ids: &bt.ids, type_ids: &bt.types, mask: &bt.mask, b: bt.b, t: bt.t };
-    m.forward_backward(&input, targets, SEED, 1.0).expect("forward_backward") as f64
+    let input = BatchInput {
+        ids: &bt.ids,
+        type_ids: &bt.types,
+        mask: &bt.mask,
+        b: bt.b,
+        t: bt.t,
+    };
+    m.forward_backward(&input, targets, SEED, 1.0)
+        .expect("forward_backward") as f64
 }
 
 /// Coordinates to probe in a tensor: its largest gradient and two pseudo-random ones.
@@ -76,7 +93,11 @@ fn probes(grad: &[f32], salt: usize) -> Vec<usize> {
     let largest = (0..grad.len())
         .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
         .unwrap();
-    vec![largest, (salt * 7919 + 13) % grad.len(), (salt * 104_729 + 101) % grad.len()]
+    vec![
+        largest,
+        (salt * 7919 + 13) % grad.len(),
+        (salt * 104_729 + 101) % grad.len(),
+    ]
 }
 
 fn check(mode: TrainMode, loss_cfg: LossConfig, targets: Targets<'_>) {
@@ -112,7 +133,9 @@ fn check(mode: TrainMode, loss_cfg: LossConfig, targets: Targets<'_>) {
             let err = (fd - g).abs();
             worst = worst.max(err / tol);
             if err > tol {
-                failures.push(format!("{name}[{idx}]: analytic {g:.6e}, finite difference {fd:.6e}"));
+                failures.push(format!(
+                    "{name}[{idx}]: analytic {g:.6e}, finite difference {fd:.6e}"
+                ));
             }
         }
     }
@@ -122,17 +145,33 @@ fn check(mode: TrainMode, loss_cfg: LossConfig, targets: Targets<'_>) {
 
 #[test]
 fn full_fine_tune_matches_finite_differences() {
-    check(TrainMode::Full, LossConfig::default(), Targets::Single(&[2, 0, 1]));
+    check(
+        TrainMode::Full,
+        LossConfig::default(),
+        Targets::Single(&[2, 0, 1]),
+    );
 }
 
 #[test]
 fn lora_everywhere_matches_finite_differences() {
-    let cfg = LossConfig { class_weights: Some(vec![1.5, 0.5, 1.0]), label_smoothing: 0.1, multi_label: false };
+    let cfg = LossConfig {
+        class_weights: Some(vec![1.5, 0.5, 1.0]),
+        label_smoothing: 0.1,
+        multi_label: false,
+    };
     check(TrainMode::Lora, cfg, Targets::Single(&[1, 1, 0]));
 }
 
 #[test]
 fn multi_label_head_matches_finite_differences() {
-    let cfg = LossConfig { class_weights: None, label_smoothing: 0.0, multi_label: true };
-    check(TrainMode::HeadOnly, cfg, Targets::Multi(&[1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]));
+    let cfg = LossConfig {
+        class_weights: None,
+        label_smoothing: 0.0,
+        multi_label: true,
+    };
+    check(
+        TrainMode::HeadOnly,
+        cfg,
+        Targets::Multi(&[1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]),
+    );
 }

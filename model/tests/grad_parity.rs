@@ -50,7 +50,10 @@ fn check_case(file: &str, setup: TrainSetup) {
     ours.sort();
     let mut theirs: Vec<String> = state.iter().map(|s| s.0.clone()).collect();
     theirs.sort();
-    assert_eq!(ours, theirs, "{file}: trainable tensors differ from torch's");
+    assert_eq!(
+        ours, theirs,
+        "{file}: trainable tensors differ from torch's"
+    );
     model.load_state(&state).expect("load_state");
 
     let ids = fx["input_ids"].u32();

@@ -16,10 +16,18 @@ struct Batch {
 fn batch() -> Batch {
     let (b, t) = (4, 9);
     let lengths = [9usize, 5, 2, 7];
-    let mut x = Batch { ids: vec![0; b * t], types: vec![0; b * t], mask: vec![0; b * t] };
+    let mut x = Batch {
+        ids: vec![0; b * t],
+        types: vec![0; b * t],
+        mask: vec![0; b * t],
+    };
     for (i, &n) in lengths.iter().enumerate() {
         for j in 0..n {
-            x.ids[i * t + j] = if j == 0 { 2 } else { 5 + ((i * 41 + j * 13) % 100) as u32 };
+            x.ids[i * t + j] = if j == 0 {
+                2
+            } else {
+                5 + ((i * 41 + j * 13) % 100) as u32
+            };
             x.types[i * t + j] = u32::from(i == 0 && j > 4);
             x.mask[i * t + j] = 1;
         }
@@ -28,7 +36,13 @@ fn batch() -> Batch {
 }
 
 fn input(x: &Batch) -> BatchInput<'_> {
-    BatchInput { ids: &x.ids, type_ids: &x.types, mask: &x.mask, b: 4, t: 9 }
+    BatchInput {
+        ids: &x.ids,
+        type_ids: &x.types,
+        mask: &x.mask,
+        b: 4,
+        t: 9,
+    }
 }
 
 fn setup(mode: TrainMode, dropout: f32) -> TrainSetup {
@@ -38,7 +52,12 @@ fn setup(mode: TrainMode, dropout: f32) -> TrainSetup {
             r: 4,
             alpha: 16.0,
             dropout,
-            target_modules: vec!["query".into(), "value".into(), "output.dense".into(), "intermediate.dense".into()],
+            target_modules: vec![
+                "query".into(),
+                "value".into(),
+                "output.dense".into(),
+                "intermediate.dense".into(),
+            ],
         },
         loss: LossConfig::default(),
         hidden_dropout: dropout,
@@ -66,9 +85,15 @@ fn inference_logits(params: &BertParams, x: &Batch) -> Vec<f32> {
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    let err = got.iter().zip(want).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
     println!("{what}: max |err| {err:.3e}");
-    assert!(err <= tol, "{what}: max |err| {err:e} > {tol:e}\n got {got:?}\nwant {want:?}");
+    assert!(
+        err <= tol,
+        "{what}: max |err| {err:e} > {tol:e}\n got {got:?}\nwant {want:?}"
+    );
 }
 
 #[test]
@@ -78,7 +103,12 @@ fn merged_lora_gives_the_logits_of_lora_applied() {
         let mut m = perturbed(mode, 0.1);
         let with_lora = m.forward_logits(&input(&x)).unwrap().to_vec();
         let merged = m.merged().unwrap();
-        assert_close(&format!("{mode:?} merged"), &inference_logits(&merged, &x), &with_lora, 1e-5);
+        assert_close(
+            &format!("{mode:?} merged"),
+            &inference_logits(&merged, &x),
+            &with_lora,
+            1e-5,
+        );
     }
 }
 
@@ -89,7 +119,12 @@ fn untrained_eval_logits_equal_the_inference_forward() {
     let want = inference_logits(&base, &x);
     for mode in [TrainMode::Lora, TrainMode::Full, TrainMode::HeadOnly] {
         let mut m = TrainModel::new(base.clone(), setup(mode, 0.1), 1).unwrap();
-        assert_close(&format!("{mode:?} eval"), m.forward_logits(&input(&x)).unwrap(), &want, 1e-5);
+        assert_close(
+            &format!("{mode:?} eval"),
+            m.forward_logits(&input(&x)).unwrap(),
+            &want,
+            1e-5,
+        );
     }
 }
 
@@ -99,21 +134,31 @@ fn dropout_is_reproducible_from_the_seed() {
     let y = [0, 1, 2, 1];
     let run = |seed: u64| {
         let mut m = perturbed(TrainMode::Lora, 0.3);
-        let loss = m.forward_backward(&input(&x), &Targets::Single(&y), seed, 1.0).unwrap();
-        let g: Vec<f32> = m.trainable_mut().iter().flat_map(|p| p.grad.to_vec()).collect();
+        let loss = m
+            .forward_backward(&input(&x), &Targets::Single(&y), seed, 1.0)
+            .unwrap();
+        let g: Vec<f32> = m
+            .trainable_mut()
+            .iter()
+            .flat_map(|p| p.grad.to_vec())
+            .collect();
         (loss, g)
     };
     let (l1, g1) = run(5);
     let (l2, g2) = run(5);
     let (l3, g3) = run(6);
     assert_eq!(l1.to_bits(), l2.to_bits());
-    assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()), "same seed, different grads");
+    assert!(
+        g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "same seed, different grads"
+    );
     assert_ne!(l1, l3, "a different seed should drop different units");
     assert!(g1 != g3);
     // eval mode has no dropout: the same logits whatever happened before
     let mut m = perturbed(TrainMode::Lora, 0.3);
     let a = m.forward_logits(&input(&x)).unwrap().to_vec();
-    m.forward_backward(&input(&x), &Targets::Single(&y), 1, 1.0).unwrap();
+    m.forward_backward(&input(&x), &Targets::Single(&y), 1, 1.0)
+        .unwrap();
     assert_eq!(a, m.forward_logits(&input(&x)).unwrap());
 }
 
@@ -122,9 +167,17 @@ fn state_round_trips_and_names_follow_peft() {
     let m = perturbed(TrainMode::Lora, 0.0);
     let names = m.trainable_names();
     assert!(names.contains(&"bert.encoder.layer.1.attention.self.query.lora_A.weight".to_string()));
-    assert!(names.contains(&"bert.encoder.layer.0.attention.output.dense.lora_B.weight".to_string()), "output.dense also matches attention.output.dense (PEFT suffix rule)");
+    assert!(
+        names.contains(&"bert.encoder.layer.0.attention.output.dense.lora_B.weight".to_string()),
+        "output.dense also matches attention.output.dense (PEFT suffix rule)"
+    );
     assert!(names.contains(&"classifier.bias".to_string()));
-    assert!(!names.iter().any(|n| n.contains("key") || n.contains("pooler")), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("key") || n.contains("pooler")),
+        "{names:?}"
+    );
     let state = m.state_tensors();
     let total: usize = state.iter().map(|(_, v, _)| v.len()).sum();
     assert_eq!(total, m.num_trainable());
@@ -134,7 +187,10 @@ fn state_round_trips_and_names_follow_peft() {
     fresh.load_state(&state).unwrap();
     let x = batch();
     let mut m = m;
-    assert_eq!(m.forward_logits(&input(&x)).unwrap().to_vec(), fresh.forward_logits(&input(&x)).unwrap());
+    assert_eq!(
+        m.forward_logits(&input(&x)).unwrap().to_vec(),
+        fresh.forward_logits(&input(&x)).unwrap()
+    );
 
     let mut bad = state.clone();
     bad[0].2 = vec![1, 2];
@@ -168,15 +224,25 @@ fn bad_setups_and_targets_are_errors() {
     let base = BertParams::load(&tiny_dir()).unwrap();
     let mut s = setup(TrainMode::Lora, 0.0);
     s.lora.target_modules = vec!["nothing".into()];
-    let err = TrainModel::new(base.clone(), s, 1).err().unwrap().to_string();
+    let err = TrainModel::new(base.clone(), s, 1)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("nothing"), "{err}");
     let mut s = setup(TrainMode::Lora, 0.0);
     s.loss.class_weights = Some(vec![1.0]);
     assert!(TrainModel::new(base.clone(), s, 1).is_err());
     let mut m = TrainModel::new(base, setup(TrainMode::HeadOnly, 0.0), 1).unwrap();
     let x = batch();
-    let err = m.forward_backward(&input(&x), &Targets::Single(&[0, 1, 7, 0]), 1, 1.0).unwrap_err().to_string();
+    let err = m
+        .forward_backward(&input(&x), &Targets::Single(&[0, 1, 7, 0]), 1, 1.0)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains('7'), "{err}");
-    assert!(m.forward_backward(&input(&x), &Targets::Single(&[0, 1]), 1, 1.0).is_err());
-    assert!(m.forward_backward(&input(&x), &Targets::Multi(&[0.0; 12]), 1, 1.0).is_err());
+    assert!(m
+        .forward_backward(&input(&x), &Targets::Single(&[0, 1]), 1, 1.0)
+        .is_err());
+    assert!(m
+        .forward_backward(&input(&x), &Targets::Multi(&[0.0; 12]), 1, 1.0)
+        .is_err());
 }

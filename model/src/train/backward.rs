@@ -30,7 +30,16 @@ pub fn train_backward(
     let first = ctx.slots.first_trainable_layer();
     for l in (first..ctx.base.layers.len()).rev() {
         let need_dinp = l > first || ctx.slots.embeddings.is_some();
-        layer_backward(ctx, grads, l, &a.layers[l], a.hidden[l], &mut a.grads, batch, need_dinp)?;
+        layer_backward(
+            ctx,
+            grads,
+            l,
+            &a.layers[l],
+            a.hidden[l],
+            &mut a.grads,
+            batch,
+            need_dinp,
+        )?;
         if need_dinp {
             std::mem::swap(&mut a.grads.dout, &mut a.grads.dinp);
         }

@@ -79,9 +79,7 @@ pub fn gemm_w(
 ) {
     match w {
         WeightRef::F32(w) => sgemm(ta, tw, m, n, k, alpha, a, lda, w, ldw, beta, c, ldc),
-        WeightRef::Bf16(w) => {
-            gemm_f32_bf16(ta, tw, m, n, k, alpha, a, lda, w, ldw, beta, c, ldc)
-        }
+        WeightRef::Bf16(w) => gemm_f32_bf16(ta, tw, m, n, k, alpha, a, lda, w, ldw, beta, c, ldc),
     }
 }
 

@@ -46,8 +46,38 @@ pub fn embeddings_backward(
     );
     let dsum = &*g.dresid;
     let (ids, types) = (batch.ids, batch.type_ids);
-    embedding_backward(Some(&mut grads[es.word.clone()]), None, None, dsum, ids, types, b, t, c);
-    embedding_backward(None, Some(&mut grads[es.position.clone()]), None, dsum, ids, types, b, t, c);
-    embedding_backward(None, None, Some(&mut grads[es.token_type.clone()]), dsum, ids, types, b, t, c);
+    embedding_backward(
+        Some(&mut grads[es.word.clone()]),
+        None,
+        None,
+        dsum,
+        ids,
+        types,
+        b,
+        t,
+        c,
+    );
+    embedding_backward(
+        None,
+        Some(&mut grads[es.position.clone()]),
+        None,
+        dsum,
+        ids,
+        types,
+        b,
+        t,
+        c,
+    );
+    embedding_backward(
+        None,
+        None,
+        Some(&mut grads[es.token_type.clone()]),
+        dsum,
+        ids,
+        types,
+        b,
+        t,
+        c,
+    );
     Ok(())
 }

@@ -42,7 +42,20 @@ fn maybe_lora(
     if let Some(s) = site {
         let (a, b) = ctx.lora_ab(s);
         let (r, scale) = (ctx.lora_rank(), ctx.lora_scale());
-        lora_forward(y, ldy, h, scratch, x, a, b, s, r, scale, rows, ctx.lora_drop(s));
+        lora_forward(
+            y,
+            ldy,
+            h,
+            scratch,
+            x,
+            a,
+            b,
+            s,
+            r,
+            scale,
+            rows,
+            ctx.lora_drop(s),
+        );
     }
 }
 
@@ -68,7 +81,9 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
         c,
     );
     let (g, beta) = ctx.ln(&e.layer_norm, &es.map(|s| s.layer_norm.clone()))?;
-    layernorm_forward(a.tmp, a.emb_mean, a.emb_rstd, a.emb_sum, g, beta, bt, c, eps);
+    layernorm_forward(
+        a.tmp, a.emb_mean, a.emb_rstd, a.emb_sum, g, beta, bt, c, eps,
+    );
     match ctx.hidden_drop(site::EMBEDDINGS) {
         Some((p, seed)) => dropout_forward(a.hidden[0], a.tmp, p, seed),
         None => a.hidden[0].copy_from_slice(a.tmp),
@@ -93,9 +108,22 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
     for (row, seq) in a.cls.chunks_exact_mut(c).zip(last.chunks_exact(t * c)) {
         row.copy_from_slice(&seq[..c]);
     }
-    let pooler = ctx.base.pooler.as_ref().expect("TrainModel::new sets a pooler");
+    let pooler = ctx
+        .base
+        .pooler
+        .as_ref()
+        .expect("TrainModel::new sets a pooler");
     dense_forward(a.pooled, a.cls, &ctx.dense(pooler, &ctx.slots.pooler)?, b);
-    maybe_lora(ctx, &ctx.slots.pooler_lora, a.pooled, c, a.pooler_lora_h, a.grads.lora_xd, a.cls, b);
+    maybe_lora(
+        ctx,
+        &ctx.slots.pooler_lora,
+        a.pooled,
+        c,
+        a.pooler_lora_h,
+        a.grads.lora_xd,
+        a.cls,
+        b,
+    );
     for v in a.pooled.iter_mut() {
         *v = v.tanh();
     }
@@ -105,7 +133,12 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
     }
     let cl = &ctx.slots.classifier;
     let labels = cfg.num_labels();
-    let classifier = super::dense::Dense::trainable(&ctx.values[cl.w.clone()], &ctx.values[cl.b.clone()], labels, c);
+    let classifier = super::dense::Dense::trainable(
+        &ctx.values[cl.w.clone()],
+        &ctx.values[cl.b.clone()],
+        labels,
+        c,
+    );
     dense_forward(a.logits, a.pooled_d, &classifier, b);
     Ok(())
 }
@@ -123,7 +156,13 @@ fn layer_forward(
     batch: &BatchInput<'_>,
 ) -> Result<()> {
     let cfg = &ctx.base.config;
-    let (b, t, c, nh, i) = (batch.b, batch.t, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size);
+    let (b, t, c, nh, i) = (
+        batch.b,
+        batch.t,
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.intermediate_size,
+    );
     let bt = b * t;
     let eps = cfg.layer_norm_eps as f32;
     let p = &ctx.base.layers[l];
@@ -132,22 +171,73 @@ fn layer_forward(
     // attention.self: fused q|k|v (+ LoRA per column block), attention
     dense_forward(s.qkv, inp, &ctx.dense(&p.qkv, &ls.qkv)?, bt);
     for m in 0..3 {
-        maybe_lora(ctx, &ls.lora[m], s.qkv, 3 * c, s.lora_h[m], lora_scratch, inp, bt);
+        maybe_lora(
+            ctx,
+            &ls.lora[m],
+            s.qkv,
+            3 * c,
+            s.lora_h[m],
+            lora_scratch,
+            inp,
+            bt,
+        );
     }
     attention_forward(s.atty, s.lse, s.qkv, batch.mask, b, t, c, nh, None);
     // attention.output: dense (+ LoRA), dropout, residual, LayerNorm
-    dense_forward(tmp, s.atty, &ctx.dense(&p.attention_output, &ls.attention_output)?, bt);
-    maybe_lora(ctx, &ls.lora[3], tmp, c, s.lora_h[3], lora_scratch, s.atty, bt);
-    dropout_residual(s.resid1, tmp, inp, ctx.hidden_drop(site::attention_output(l)));
+    dense_forward(
+        tmp,
+        s.atty,
+        &ctx.dense(&p.attention_output, &ls.attention_output)?,
+        bt,
+    );
+    maybe_lora(
+        ctx,
+        &ls.lora[3],
+        tmp,
+        c,
+        s.lora_h[3],
+        lora_scratch,
+        s.atty,
+        bt,
+    );
+    dropout_residual(
+        s.resid1,
+        tmp,
+        inp,
+        ctx.hidden_drop(site::attention_output(l)),
+    );
     let (g, beta) = ctx.ln(&p.attention_layer_norm, &ls.attention_layer_norm)?;
     layernorm_forward(s.ln1, s.mean1, s.rstd1, s.resid1, g, beta, bt, c, eps);
     // intermediate: dense (+ LoRA), activation
-    dense_forward(s.fch, s.ln1, &ctx.dense(&p.intermediate, &ls.intermediate)?, bt);
-    maybe_lora(ctx, &ls.lora[4], s.fch, i, s.lora_h[4], lora_scratch, s.ln1, bt);
+    dense_forward(
+        s.fch,
+        s.ln1,
+        &ctx.dense(&p.intermediate, &ls.intermediate)?,
+        bt,
+    );
+    maybe_lora(
+        ctx,
+        &ls.lora[4],
+        s.fch,
+        i,
+        s.lora_h[4],
+        lora_scratch,
+        s.ln1,
+        bt,
+    );
     activation_forward(cfg.hidden_act, s.fch_act, s.fch);
     // output: dense (+ LoRA), dropout, residual, LayerNorm
     dense_forward(tmp, s.fch_act, &ctx.dense(&p.output, &ls.output)?, bt);
-    maybe_lora(ctx, &ls.lora[5], tmp, c, s.lora_h[5], lora_scratch, s.fch_act, bt);
+    maybe_lora(
+        ctx,
+        &ls.lora[5],
+        tmp,
+        c,
+        s.lora_h[5],
+        lora_scratch,
+        s.fch_act,
+        bt,
+    );
     dropout_residual(s.resid2, tmp, s.ln1, ctx.hidden_drop(site::ffn_output(l)));
     let (g, beta) = ctx.ln(&p.output_layer_norm, &ls.output_layer_norm)?;
     layernorm_forward(out, s.mean2, s.rstd2, s.resid2, g, beta, bt, c, eps);

@@ -33,7 +33,12 @@ pub fn head_backward(
     if !ctx.slots.below_classifier() {
         return Ok(());
     }
-    let classifier = Dense::trainable(&ctx.values[cl.w.clone()], &ctx.values[cl.b.clone()], labels, c);
+    let classifier = Dense::trainable(
+        &ctx.values[cl.w.clone()],
+        &ctx.values[cl.b.clone()],
+        labels,
+        c,
+    );
     dense_backward_input(g.dpooled_d, false, g.dlogits, &classifier, b);
     match ctx.classifier_drop() {
         Some((p, seed)) => dropout_backward(g.dpooled, g.dpooled_d, p, seed),
@@ -45,7 +50,11 @@ pub fn head_backward(
     }
     // pooler.dense on the [CLS] rows
     let layers_train = ctx.slots.first_trainable_layer() < ctx.base.layers.len();
-    let pooler = ctx.base.pooler.as_ref().expect("TrainModel::new sets a pooler");
+    let pooler = ctx
+        .base
+        .pooler
+        .as_ref()
+        .expect("TrainModel::new sets a pooler");
     let loras: Vec<_> = ctx
         .slots
         .pooler_lora

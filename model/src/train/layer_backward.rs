@@ -35,7 +35,11 @@ pub fn activation_backward(act: HiddenAct, dinp: &mut [f32], inp: &[f32], dout: 
 }
 
 /// The LoRA sites of modules `ms` with their saved hiddens.
-fn loras<'a>(sites: &'a [Option<LoraSite>; 6], h: &'a [&mut [f32]], ms: &[usize]) -> Vec<(&'a LoraSite, &'a [f32])> {
+fn loras<'a>(
+    sites: &'a [Option<LoraSite>; 6],
+    h: &'a [&mut [f32]],
+    ms: &[usize],
+) -> Vec<(&'a LoraSite, &'a [f32])> {
     ms.iter()
         .filter_map(|&m| sites[m].as_ref().map(|s| (s, &*h[m])))
         .collect()
@@ -160,7 +164,9 @@ pub fn layer_backward(
         bt,
     )?;
     // attention.self
-    attention_backward(g.dqkv, g.datty, s.qkv, s.atty, s.lse, batch.mask, b, t, c, nh);
+    attention_backward(
+        g.dqkv, g.datty, s.qkv, s.atty, s.lse, batch.mask, b, t, c, nh,
+    );
     module_backward(
         ctx,
         grads,

@@ -163,17 +163,87 @@ pub fn lora_backward(
     let dy = &dy[s.col..];
     let h = &h[..rows * r];
     let dh = &mut sc.dh[..rows * r];
-    sgemm(Trans::T, Trans::N, s.n, r, rows, scale, dy, ldy, h, r, 1.0, db, r);
-    sgemm(Trans::N, Trans::N, rows, r, s.n, scale, dy, ldy, b, r, 0.0, dh, r);
+    sgemm(
+        Trans::T,
+        Trans::N,
+        s.n,
+        r,
+        rows,
+        scale,
+        dy,
+        ldy,
+        h,
+        r,
+        1.0,
+        db,
+        r,
+    );
+    sgemm(
+        Trans::N,
+        Trans::N,
+        rows,
+        r,
+        s.n,
+        scale,
+        dy,
+        ldy,
+        b,
+        r,
+        0.0,
+        dh,
+        r,
+    );
     let xd = lora_input(&x[..rows * s.k], sc.xd, drop);
-    sgemm(Trans::T, Trans::N, r, s.k, rows, 1.0, dh, r, xd, s.k, 1.0, da, s.k);
+    sgemm(
+        Trans::T,
+        Trans::N,
+        r,
+        s.k,
+        rows,
+        1.0,
+        dh,
+        r,
+        xd,
+        s.k,
+        1.0,
+        da,
+        s.k,
+    );
     if let Some(dx) = dx {
         let dx = &mut dx[..rows * s.k];
         match drop {
-            None => sgemm(Trans::N, Trans::N, rows, s.k, r, 1.0, dh, r, a, s.k, 1.0, dx, s.k),
+            None => sgemm(
+                Trans::N,
+                Trans::N,
+                rows,
+                s.k,
+                r,
+                1.0,
+                dh,
+                r,
+                a,
+                s.k,
+                1.0,
+                dx,
+                s.k,
+            ),
             Some((p, seed)) => {
                 let dxd = &mut sc.dxd[..rows * s.k];
-                sgemm(Trans::N, Trans::N, rows, s.k, r, 1.0, dh, r, a, s.k, 0.0, dxd, s.k);
+                sgemm(
+                    Trans::N,
+                    Trans::N,
+                    rows,
+                    s.k,
+                    r,
+                    1.0,
+                    dh,
+                    r,
+                    a,
+                    s.k,
+                    0.0,
+                    dxd,
+                    s.k,
+                );
                 // x's dropout scratch is free again: reuse it for the masked gradient
                 let masked = &mut sc.xd[..rows * s.k];
                 dropout_backward(masked, dxd, p, seed);

@@ -20,9 +20,16 @@ pub fn loss_forward_backward(
     match (targets, cfg.multi_label) {
         (Targets::Single(y), false) => {
             if y.len() != b {
-                return Err(ModelError::Input(format!("{} targets for a batch of {b}", y.len())));
+                return Err(ModelError::Input(format!(
+                    "{} targets for a batch of {b}",
+                    y.len()
+                )));
             }
-            if let Some((i, &bad)) = y.iter().enumerate().find(|(_, &v)| v < 0 || v as usize >= labels) {
+            if let Some((i, &bad)) = y
+                .iter()
+                .enumerate()
+                .find(|(_, &v)| v < 0 || v as usize >= labels)
+            {
                 return Err(ModelError::Input(format!(
                     "target {bad} of example {i} is not a class in 0..{labels}"
                 )));
@@ -42,14 +49,26 @@ pub fn loss_forward_backward(
                     y.len()
                 )));
             }
-            if let Some((i, v)) = y.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+            if let Some((i, v)) = y
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(0.0..=1.0).contains(*v))
+            {
                 return Err(ModelError::Input(format!(
                     "multi-label target {v} (example {}, label {}) is not in [0, 1]",
                     i / labels,
                     i % labels
                 )));
             }
-            Ok(bce_with_logits(dlogits, logits, y, None, b, labels, Reduction::Mean))
+            Ok(bce_with_logits(
+                dlogits,
+                logits,
+                y,
+                None,
+                b,
+                labels,
+                Reduction::Mean,
+            ))
         }
         (Targets::Single(_), true) => Err(ModelError::Input(
             "multi-label loss needs Targets::Multi ([B, NL] 0/1)".into(),

@@ -70,7 +70,9 @@ pub struct LayerSlots {
 
 impl LayerSlots {
     fn any(&self) -> bool {
-        self.qkv.is_some() || self.attention_layer_norm.is_some() || self.lora.iter().any(Option::is_some)
+        self.qkv.is_some()
+            || self.attention_layer_norm.is_some()
+            || self.lora.iter().any(Option::is_some)
     }
 }
 
@@ -90,12 +92,17 @@ impl Slots {
         if self.embeddings.is_some() {
             return 0;
         }
-        self.layers.iter().position(LayerSlots::any).unwrap_or(self.layers.len())
+        self.layers
+            .iter()
+            .position(LayerSlots::any)
+            .unwrap_or(self.layers.len())
     }
 
     /// Whether anything below the classifier trains.
     pub fn below_classifier(&self) -> bool {
-        self.pooler.is_some() || self.pooler_lora.is_some() || self.first_trainable_layer() < self.layers.len()
+        self.pooler.is_some()
+            || self.pooler_lora.is_some()
+            || self.first_trainable_layer() < self.layers.len()
     }
 }
 
@@ -139,7 +146,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// (weight, bias) of a LayerNorm.
-    pub fn ln(&self, frozen: &'a LayerNormParams, s: &Option<LnSlots>) -> Result<(&'a [f32], &'a [f32])> {
+    pub fn ln(
+        &self,
+        frozen: &'a LayerNormParams,
+        s: &Option<LnSlots>,
+    ) -> Result<(&'a [f32], &'a [f32])> {
         match s {
             Some(s) => Ok((&self.values[s.w.clone()], &self.values[s.b.clone()])),
             None => Ok((frozen.weight.as_f32()?, frozen.bias.as_f32()?)),
@@ -230,7 +241,9 @@ fn check_prob(name: &str, p: f32) -> Result<()> {
     if (0.0..1.0).contains(&p) {
         Ok(())
     } else {
-        Err(bad_setup(format!("{name} = {p} is not a probability in [0, 1)")))
+        Err(bad_setup(format!(
+            "{name} = {p} is not a probability in [0, 1)"
+        )))
     }
 }
 
@@ -247,7 +260,9 @@ fn validate(setup: &TrainSetup, labels: usize) -> Result<()> {
     }
     if let Some(w) = &loss.class_weights {
         if loss.multi_label {
-            return Err(bad_setup("class weights apply to single-label cross-entropy only".into()));
+            return Err(bad_setup(
+                "class weights apply to single-label cross-entropy only".into(),
+            ));
         }
         if w.len() != labels {
             return Err(bad_setup(format!(
@@ -256,17 +271,24 @@ fn validate(setup: &TrainSetup, labels: usize) -> Result<()> {
             )));
         }
         if w.iter().any(|v| !v.is_finite() || *v < 0.0) {
-            return Err(bad_setup(format!("class weights must be finite and >= 0: {w:?}")));
+            return Err(bad_setup(format!(
+                "class weights must be finite and >= 0: {w:?}"
+            )));
         }
     }
     if loss.multi_label && loss.label_smoothing > 0.0 {
-        return Err(bad_setup("label smoothing applies to single-label cross-entropy only".into()));
+        return Err(bad_setup(
+            "label smoothing applies to single-label cross-entropy only".into(),
+        ));
     }
     if setup.mode == TrainMode::Lora {
         let l = &setup.lora;
         check_prob("lora dropout", l.dropout)?;
         if l.r == 0 || !l.alpha.is_finite() {
-            return Err(bad_setup(format!("LoRA needs r >= 1 and a finite alpha (r {}, alpha {})", l.r, l.alpha)));
+            return Err(bad_setup(format!(
+                "LoRA needs r >= 1 and a finite alpha (r {}, alpha {})",
+                l.r, l.alpha
+            )));
         }
     }
     Ok(())
@@ -293,7 +315,11 @@ impl TrainModel {
         if base.pooler.is_none() {
             base.pooler = Some(new_linear(&mut rng, c, c)?);
         }
-        if base.classifier.as_ref().is_some_and(|cl| cl.out_features != labels) {
+        if base
+            .classifier
+            .as_ref()
+            .is_some_and(|cl| cl.out_features != labels)
+        {
             return Err(bad_setup(format!(
                 "the checkpoint's classifier has {} outputs but the config has {labels} labels",
                 base.classifier.as_ref().map_or(0, |cl| cl.out_features)
@@ -309,9 +335,21 @@ impl TrainModel {
         let embeddings = if full {
             let e = &base.embeddings;
             Some(EmbeddingSlots {
-                word: p.add("bert.embeddings.word_embeddings.weight".into(), e.word_embeddings.shape().to_vec(), &f32_vec(&e.word_embeddings)?),
-                position: p.add("bert.embeddings.position_embeddings.weight".into(), e.position_embeddings.shape().to_vec(), &f32_vec(&e.position_embeddings)?),
-                token_type: p.add("bert.embeddings.token_type_embeddings.weight".into(), e.token_type_embeddings.shape().to_vec(), &f32_vec(&e.token_type_embeddings)?),
+                word: p.add(
+                    "bert.embeddings.word_embeddings.weight".into(),
+                    e.word_embeddings.shape().to_vec(),
+                    &f32_vec(&e.word_embeddings)?,
+                ),
+                position: p.add(
+                    "bert.embeddings.position_embeddings.weight".into(),
+                    e.position_embeddings.shape().to_vec(),
+                    &f32_vec(&e.position_embeddings)?,
+                ),
+                token_type: p.add(
+                    "bert.embeddings.token_type_embeddings.weight".into(),
+                    e.token_type_embeddings.shape().to_vec(),
+                    &f32_vec(&e.token_type_embeddings)?,
+                ),
                 layer_norm: add_ln(&mut p, "bert.embeddings.LayerNorm", &e.layer_norm)?,
             })
         } else {
@@ -328,7 +366,11 @@ impl TrainModel {
                 let b = f32_vec(&lp.qkv.bias)?;
                 let mut wr = Vec::new();
                 for (m, chunk) in w.chunks_exact(c * c).enumerate() {
-                    wr.push(p.add(format!("{pre}.{}.weight", LAYER_MODULES[m]), vec![c, c], chunk));
+                    wr.push(p.add(
+                        format!("{pre}.{}.weight", LAYER_MODULES[m]),
+                        vec![c, c],
+                        chunk,
+                    ));
                 }
                 let mut br = Vec::new();
                 for (m, chunk) in b.chunks_exact(c).enumerate() {
@@ -338,11 +380,31 @@ impl TrainModel {
                     w: wr[0].start..wr[2].end,
                     b: br[0].start..br[2].end,
                 });
-                s.attention_output = Some(add_linear(&mut p, &format!("{pre}.attention.output.dense"), &lp.attention_output)?);
-                s.attention_layer_norm = Some(add_ln(&mut p, &format!("{pre}.attention.output.LayerNorm"), &lp.attention_layer_norm)?);
-                s.intermediate = Some(add_linear(&mut p, &format!("{pre}.intermediate.dense"), &lp.intermediate)?);
-                s.output = Some(add_linear(&mut p, &format!("{pre}.output.dense"), &lp.output)?);
-                s.output_layer_norm = Some(add_ln(&mut p, &format!("{pre}.output.LayerNorm"), &lp.output_layer_norm)?);
+                s.attention_output = Some(add_linear(
+                    &mut p,
+                    &format!("{pre}.attention.output.dense"),
+                    &lp.attention_output,
+                )?);
+                s.attention_layer_norm = Some(add_ln(
+                    &mut p,
+                    &format!("{pre}.attention.output.LayerNorm"),
+                    &lp.attention_layer_norm,
+                )?);
+                s.intermediate = Some(add_linear(
+                    &mut p,
+                    &format!("{pre}.intermediate.dense"),
+                    &lp.intermediate,
+                )?);
+                s.output = Some(add_linear(
+                    &mut p,
+                    &format!("{pre}.output.dense"),
+                    &lp.output,
+                )?);
+                s.output_layer_norm = Some(add_ln(
+                    &mut p,
+                    &format!("{pre}.output.LayerNorm"),
+                    &lp.output_layer_norm,
+                )?);
             }
             if setup.mode == TrainMode::Lora {
                 let dims = [
@@ -356,7 +418,16 @@ impl TrainModel {
                 for (m, &(n, k, col)) in dims.iter().enumerate() {
                     let module = format!("{pre}.{}", LAYER_MODULES[m]);
                     if setup.lora.targets(&module) {
-                        s.lora[m] = Some(add_lora(&mut p, &mut rng, &setup, module, n, k, col, site::lora(l, m)));
+                        s.lora[m] = Some(add_lora(
+                            &mut p,
+                            &mut rng,
+                            &setup,
+                            module,
+                            n,
+                            k,
+                            col,
+                            site::lora(l, m),
+                        ));
                         any_lora = true;
                     }
                 }
@@ -369,12 +440,22 @@ impl TrainModel {
         } else {
             None
         };
-        let pooler_lora = if setup.mode == TrainMode::Lora && setup.lora.targets("bert.pooler.dense") {
-            any_lora = true;
-            Some(add_lora(&mut p, &mut rng, &setup, "bert.pooler.dense".into(), c, c, 0, site::POOLER_LORA))
-        } else {
-            None
-        };
+        let pooler_lora =
+            if setup.mode == TrainMode::Lora && setup.lora.targets("bert.pooler.dense") {
+                any_lora = true;
+                Some(add_lora(
+                    &mut p,
+                    &mut rng,
+                    &setup,
+                    "bert.pooler.dense".into(),
+                    c,
+                    c,
+                    0,
+                    site::POOLER_LORA,
+                ))
+            } else {
+                None
+            };
         if setup.mode == TrainMode::Lora && !any_lora {
             return Err(bad_setup(format!(
                 "LoRA target modules {:?} match no dense layer (try query, key, value, attention.output.dense, intermediate.dense, output.dense)",
@@ -414,7 +495,11 @@ impl TrainModel {
             i: cfg.intermediate_size,
             nh: cfg.num_attention_heads,
             labels: cfg.num_labels(),
-            r: if self.setup.mode == TrainMode::Lora { self.setup.lora.r } else { 0 },
+            r: if self.setup.mode == TrainMode::Lora {
+                self.setup.lora.r
+            } else {
+                0
+            },
             lora: self
                 .slots
                 .layers
@@ -502,7 +587,13 @@ impl TrainModel {
         self.params
             .slots
             .iter()
-            .map(|s| (s.name.clone(), self.params.values[s.range.clone()].to_vec(), s.shape.clone()))
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    self.params.values[s.range.clone()].to_vec(),
+                    s.shape.clone(),
+                )
+            })
             .collect()
     }
 
@@ -535,7 +626,12 @@ impl TrainModel {
             }
         }
         for (name, values, _) in tensors {
-            let slot = self.params.slots.iter().find(|s| &s.name == name).expect("checked");
+            let slot = self
+                .params
+                .slots
+                .iter()
+                .find(|s| &s.name == name)
+                .expect("checked");
             self.params.values[slot.range.clone()].copy_from_slice(values);
         }
         Ok(())
@@ -545,7 +641,8 @@ impl TrainModel {
     /// (`W + scale · B · A`), for `merge` and fast inference. Dense weights come out f32.
     pub fn merged(&self) -> Result<BertParams> {
         let v = &self.params.values;
-        let tensor = |r: &Range<usize>, shape: Vec<usize>| Tensor::from_f32(shape, v[r.clone()].to_vec());
+        let tensor =
+            |r: &Range<usize>, shape: Vec<usize>| Tensor::from_f32(shape, v[r.clone()].to_vec());
         let linear = |lin: &LinearParams, s: &Option<LinearSlots>| -> Result<LinearParams> {
             Ok(match s {
                 Some(s) => LinearParams {
@@ -600,14 +697,26 @@ impl TrainModel {
         if let Some(e) = &self.slots.embeddings {
             let be = &self.base.embeddings;
             out.embeddings.word_embeddings = tensor(&e.word, be.word_embeddings.shape().to_vec())?;
-            out.embeddings.position_embeddings = tensor(&e.position, be.position_embeddings.shape().to_vec())?;
-            out.embeddings.token_type_embeddings = tensor(&e.token_type, be.token_type_embeddings.shape().to_vec())?;
+            out.embeddings.position_embeddings =
+                tensor(&e.position, be.position_embeddings.shape().to_vec())?;
+            out.embeddings.token_type_embeddings =
+                tensor(&e.token_type, be.token_type_embeddings.shape().to_vec())?;
             out.embeddings.layer_norm = ln(&be.layer_norm, &Some(e.layer_norm.clone()))?;
         }
-        for ((o, bl), s) in out.layers.iter_mut().zip(&self.base.layers).zip(&self.slots.layers) {
-            let sites = |ms: &[usize]| -> Vec<&LoraSite> { ms.iter().filter_map(|&m| s.lora[m].as_ref()).collect() };
+        for ((o, bl), s) in out
+            .layers
+            .iter_mut()
+            .zip(&self.base.layers)
+            .zip(&self.slots.layers)
+        {
+            let sites = |ms: &[usize]| -> Vec<&LoraSite> {
+                ms.iter().filter_map(|&m| s.lora[m].as_ref()).collect()
+            };
             o.qkv = merge(linear(&bl.qkv, &s.qkv)?, &sites(&[0, 1, 2]))?;
-            o.attention_output = merge(linear(&bl.attention_output, &s.attention_output)?, &sites(&[3]))?;
+            o.attention_output = merge(
+                linear(&bl.attention_output, &s.attention_output)?,
+                &sites(&[3]),
+            )?;
             o.attention_layer_norm = ln(&bl.attention_layer_norm, &s.attention_layer_norm)?;
             o.intermediate = merge(linear(&bl.intermediate, &s.intermediate)?, &sites(&[4]))?;
             o.output = merge(linear(&bl.output, &s.output)?, &sites(&[5]))?;
@@ -644,7 +753,11 @@ fn add_lora(
     // kaiming_uniform_(a = √5) on [R, K]: bound = √(6 / ((1 + 5) K)) = 1/√K
     let a_init = rng.uniform_vec(r * k, 1.0 / (k as f64).sqrt());
     let a = p.add(format!("{module}.lora_A.weight"), vec![r, k], &a_init);
-    let b = p.add(format!("{module}.lora_B.weight"), vec![n, r], &vec![0.0; n * r]);
+    let b = p.add(
+        format!("{module}.lora_B.weight"),
+        vec![n, r],
+        &vec![0.0; n * r],
+    );
     LoraSite {
         module,
         a,

@@ -80,7 +80,10 @@ impl Trainable {
 
 /// Two disjoint mutable ranges of one buffer (e.g. LayerNorm `dgamma` and `dbeta`).
 pub fn two_mut(buf: &mut [f32], a: Range<usize>, b: Range<usize>) -> (&mut [f32], &mut [f32]) {
-    assert!(a.end <= b.start || b.end <= a.start, "two_mut: ranges overlap");
+    assert!(
+        a.end <= b.start || b.end <= a.start,
+        "two_mut: ranges overlap"
+    );
     if a.start < b.start {
         let (lo, hi) = buf.split_at_mut(b.start);
         (&mut lo[a], &mut hi[..b.end - b.start])
