@@ -50,7 +50,7 @@ fn batch() -> Batch {
     }
 }
 
-fn model(mode: TrainMode, loss: LossConfig) -> TrainModel {
+fn model(mode: TrainMode, loss: LossConfig, targets: &[&str]) -> TrainModel {
     let base = BertParams::load(&tiny_dir()).expect("tiny model");
     let setup = TrainSetup {
         mode,
@@ -58,7 +58,7 @@ fn model(mode: TrainMode, loss: LossConfig) -> TrainModel {
             r: 2,
             alpha: 4.0,
             dropout: 0.2,
-            target_modules: vec!["query".into(), "key".into(), "value".into(), "dense".into()],
+            target_modules: targets.iter().map(|t| t.to_string()).collect(),
         },
         loss,
         hidden_dropout: 0.15,
@@ -100,9 +100,9 @@ fn probes(grad: &[f32], salt: usize) -> Vec<usize> {
     ]
 }
 
-fn check(mode: TrainMode, loss_cfg: LossConfig, targets: Targets<'_>) {
+fn check(mode: TrainMode, loss_cfg: LossConfig, targets: Targets<'_>, lora_targets: &[&str]) {
     let bt = batch();
-    let mut m = model(mode, loss_cfg);
+    let mut m = model(mode, loss_cfg, lora_targets);
     m.zero_grads();
     loss(&mut m, &bt, &targets);
     let analytic: Vec<(String, Vec<f32>)> = m
@@ -149,6 +149,7 @@ fn full_fine_tune_matches_finite_differences() {
         TrainMode::Full,
         LossConfig::default(),
         Targets::Single(&[2, 0, 1]),
+        &[],
     );
 }
 
@@ -159,7 +160,27 @@ fn lora_everywhere_matches_finite_differences() {
         label_smoothing: 0.1,
         multi_label: false,
     };
-    check(TrainMode::Lora, cfg, Targets::Single(&[1, 1, 0]));
+    check(
+        TrainMode::Lora,
+        cfg,
+        Targets::Single(&[1, 1, 0]),
+        &["query", "key", "value", "dense"],
+    );
+}
+
+/// LoRA on the last layer only (full module names match exactly, as in PEFT): the backward
+/// stops inside layer 1 and never visits layer 0.
+#[test]
+fn lora_on_the_last_layer_only_matches_finite_differences() {
+    check(
+        TrainMode::Lora,
+        LossConfig::default(),
+        Targets::Single(&[0, 2, 2]),
+        &[
+            "bert.encoder.layer.1.attention.self.value",
+            "bert.encoder.layer.1.output.dense",
+        ],
+    );
 }
 
 #[test]
@@ -173,5 +194,6 @@ fn multi_label_head_matches_finite_differences() {
         TrainMode::HeadOnly,
         cfg,
         Targets::Multi(&[1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]),
+        &[],
     );
 }
