@@ -4,6 +4,7 @@
 mod forward;
 mod gemm;
 mod tokenizer;
+mod train_step;
 
 use clap::Subcommand;
 
@@ -22,6 +23,8 @@ enum What {
     Tokenizer(tokenizer::Args),
     /// BERT forward latency / throughput vs the measured peak.
     Forward(forward::Args),
+    /// Seconds per LoRA training step (forward + backward + AdamW) and peak memory.
+    TrainStep(train_step::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -29,5 +32,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Gemm(a) => gemm::run(a),
         What::Tokenizer(a) => tokenizer::run(a),
         What::Forward(a) => forward::run(a),
+        What::TrainStep(a) => train_step::run(a),
     }
 }
