@@ -3,8 +3,9 @@
 //! Linear biases 0, LayerNorm weight 1 and bias 0, and the `pad_token_id` row of
 //! `word_embeddings` zeroed (the only embedding with a `padding_idx`).
 //!
-//! The random stream is our own (seeded xoshiro256** + Box–Muller), so a seed gives the
-//! same model on every platform; it does not reproduce torch's stream.
+//! The random streams are our own (seeded xoshiro256** + Box–Muller, one stream per 64 Ki
+//! values, filled in parallel), so a seed gives the same model on every platform and thread
+//! count; it does not reproduce torch's stream.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,12 +65,29 @@ impl Rng {
         self.spare = Some(r * theta.sin());
         r * theta.cos()
     }
+}
 
-    fn normal_vec(&mut self, n: usize, std: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| (self.standard_normal() * std as f64) as f32)
-            .collect()
-    }
+/// Elements drawn from one random stream; chunks are filled in parallel.
+const CHUNK: usize = 1 << 16;
+
+/// `n` values ~ N(0, std²) for tensor number `stream` of a model seeded with `seed`. Chunk
+/// `j` has its own stream keyed by (seed, stream, j), so the values do not depend on the
+/// thread count.
+fn normal_vec(seed: u64, stream: u64, n: usize, std: f32) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut out = vec![0.0f32; n];
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(j, chunk)| {
+            let key = seed
+                ^ stream.wrapping_mul(0xA24B_AED4_963E_E407)
+                ^ (j as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
+            let mut rng = Rng::new(key);
+            for v in chunk {
+                *v = (rng.standard_normal() * std as f64) as f32;
+            }
+        });
+    out
 }
 
 /// Every tensor of a freshly initialised `BertForSequenceClassification`, by HF key name
@@ -81,17 +99,20 @@ pub fn init_tensors(config: &BertConfig, seed: u64) -> Result<Vec<(String, Tenso
         0.02
     };
     let (c, i) = (config.hidden_size, config.intermediate_size);
-    let mut rng = Rng::new(seed);
+    let mut stream = 0u64;
     let mut out: Vec<(String, Tensor)> = Vec::new();
     let mut push = |name: String, shape: &[usize], data: Vec<f32>| -> Result<()> {
         out.push((name, Tensor::from_f32(shape.to_vec(), data)?));
         Ok(())
     };
-    let normal = |rng: &mut Rng, shape: &[usize]| rng.normal_vec(shape.iter().product(), std);
+    let mut normal = |shape: &[usize]| {
+        stream += 1;
+        normal_vec(seed, stream, shape.iter().product(), std)
+    };
     let ones = |n: usize| vec![1.0f32; n];
     let zeros = |n: usize| vec![0.0f32; n];
 
-    let mut word = normal(&mut rng, &[config.vocab_size, c]);
+    let mut word = normal(&[config.vocab_size, c]);
     word[config.pad_token_id * c..(config.pad_token_id + 1) * c].fill(0.0);
     push(
         "bert.embeddings.word_embeddings.weight".into(),
@@ -102,7 +123,7 @@ pub fn init_tensors(config: &BertConfig, seed: u64) -> Result<Vec<(String, Tenso
         ("position_embeddings", config.max_position_embeddings),
         ("token_type_embeddings", config.type_vocab_size),
     ] {
-        let data = normal(&mut rng, &[rows, c]);
+        let data = normal(&[rows, c]);
         push(format!("bert.embeddings.{name}.weight"), &[rows, c], data)?;
     }
     push("bert.embeddings.LayerNorm.weight".into(), &[c], ones(c))?;
@@ -119,7 +140,7 @@ pub fn init_tensors(config: &BertConfig, seed: u64) -> Result<Vec<(String, Tenso
     for l in 0..config.num_hidden_layers {
         for (name, out_f, in_f) in linears_per_layer {
             let key = format!("bert.encoder.layer.{l}.{name}");
-            let w = normal(&mut rng, &[out_f, in_f]);
+            let w = normal(&[out_f, in_f]);
             push(format!("{key}.weight"), &[out_f, in_f], w)?;
             push(format!("{key}.bias"), &[out_f], zeros(out_f))?;
             if name == "attention.output.dense" || name == "output.dense" {
@@ -129,11 +150,11 @@ pub fn init_tensors(config: &BertConfig, seed: u64) -> Result<Vec<(String, Tenso
             }
         }
     }
-    let pooler = normal(&mut rng, &[c, c]);
+    let pooler = normal(&[c, c]);
     push("bert.pooler.dense.weight".into(), &[c, c], pooler)?;
     push("bert.pooler.dense.bias".into(), &[c], zeros(c))?;
     let nl = config.num_labels();
-    let cls = normal(&mut rng, &[nl, c]);
+    let cls = normal(&[nl, c]);
     push("classifier.weight".into(), &[nl, c], cls)?;
     push("classifier.bias".into(), &[nl], zeros(nl))?;
     Ok(out)

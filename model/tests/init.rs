@@ -88,3 +88,20 @@ fn written_model_dir_loads_back() {
     assert!(e.to_string().contains("vocab_size"), "{e}");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn init_does_not_depend_on_the_thread_count() {
+    // a tensor larger than one random stream's chunk
+    let cfg = BertConfig::preset("tiny", 3000, 2).unwrap();
+    let with = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| init_tensors(&cfg, 11).unwrap())
+    };
+    let (one, three) = (with(1), with(3));
+    for ((name, a), (_, b)) in one.iter().zip(&three) {
+        assert_eq!(a.as_f32().unwrap(), b.as_f32().unwrap(), "{name}");
+    }
+}
