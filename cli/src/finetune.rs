@@ -125,6 +125,9 @@ pub struct Args {
     /// Dropout after embeddings / before residuals (default: the model's config.json).
     #[arg(long)]
     hidden_dropout: Option<f32>,
+    /// Dropout on the attention probabilities (default: the model's config.json).
+    #[arg(long)]
+    attention_dropout: Option<f32>,
     /// Dropout before the classifier (default: the model's config.json).
     #[arg(long)]
     classifier_dropout: Option<f32>,
@@ -292,6 +295,9 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
     );
     if let Some(p) = args.hidden_dropout {
         setup.hidden_dropout = p;
+    }
+    if let Some(p) = args.attention_dropout {
+        setup.attention_dropout = p;
     }
     if let Some(p) = args.classifier_dropout {
         setup.classifier_dropout = p;
