@@ -91,8 +91,9 @@ pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
     let plen = panel_len(r, kc, G);
     let kg = kc.div_ceil(G);
     // Row staging for the row-contiguous path; zero past kc (odd kc pads with zero).
+    // Four staged rows (row t at `t * kg`) for the 4 x 4 transposes.
     let mut tmp = if src.ks == 1 {
-        vec![0u32; kg]
+        vec![0u32; 4 * kg]
     } else {
         Vec::new()
     };
@@ -107,20 +108,30 @@ pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
             panel.fill(E::default());
         }
         if src.ks == 1 {
-            // Each row is contiguous along K: convert it into `tmp` (contiguous, vectorizes),
-            // then scatter its 4-byte groups to stride `r` in the panel.
-            let tmp_e: &mut [E] = &mut bytemuck::cast_slice_mut(&mut tmp[..])[..kg * G];
+            // Each row is contiguous along K: convert rows into `tmp` (contiguous, vectorizes),
+            // then move their 4-byte groups to stride `r` in the panel, four rows at a time
+            // through 4 x 4 transposes where possible.
             let panel32: &mut [u32] = bytemuck::cast_slice_mut(panel);
-            for i in 0..valid {
-                let start = (first + i) * src.rs + p0;
-                let row = &src.data[start..start + kc];
-                for (d, &x) in tmp_e.iter_mut().zip(row) {
-                    *d = conv(x);
+            let mut i = 0;
+            while i < valid {
+                let block = if valid - i >= 4 { 4 } else { 1 };
+                for t in 0..block {
+                    let start = (first + i + t) * src.rs + p0;
+                    let row = &src.data[start..start + kc];
+                    let staged: &mut [E] =
+                        &mut bytemuck::cast_slice_mut(&mut tmp[t * kg..(t + 1) * kg])[..kg * G];
+                    for (d, &x) in staged.iter_mut().zip(row) {
+                        *d = conv(x);
+                    }
                 }
-                let tmp32: &[u32] = bytemuck::cast_slice(&tmp_e[..]);
-                for (d, &v) in panel32[i..].iter_mut().step_by(r).zip(tmp32) {
-                    *d = v;
+                if block == 4 {
+                    scatter_rows4(&tmp, kg, panel32, r, i);
+                } else {
+                    for (d, &v) in panel32[i..].iter_mut().step_by(r).zip(&tmp[..kg]) {
+                        *d = v;
+                    }
                 }
+                i += block;
             }
         } else {
             // Rows are contiguous for a fixed K index (rs == 1): each group of G source rows
@@ -151,6 +162,76 @@ pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
             }
         }
     }
+}
+
+/// Move four staged rows (`tmp[t * kg + g]`, t < 4) to `panel[g * r + i + t]`.
+fn scatter_rows4(tmp: &[u32], kg: usize, panel: &mut [u32], r: usize, i: usize) {
+    let rows = [
+        &tmp[..kg],
+        &tmp[kg..2 * kg],
+        &tmp[2 * kg..3 * kg],
+        &tmp[3 * kg..4 * kg],
+    ];
+    let done = scatter_rows4_simd(&rows, kg, panel, r, i);
+    for g in done..kg {
+        let dst = &mut panel[g * r + i..g * r + i + 4];
+        for (d, row) in dst.iter_mut().zip(&rows) {
+            *d = row[g];
+        }
+    }
+}
+
+/// The SIMD part of [`scatter_rows4`]: whole blocks of four groups; returns how many groups
+/// it moved.
+#[cfg(target_arch = "x86_64")]
+fn scatter_rows4_simd(
+    rows: &[&[u32]; 4],
+    kg: usize,
+    panel: &mut [u32],
+    r: usize,
+    i: usize,
+) -> usize {
+    let mut g = 0;
+    {
+        use std::arch::x86_64::*;
+        // SSE2 is part of x86-64, so no detection is needed. Each load and store goes
+        // through a bounds-checked 4-element slice.
+        while g + 4 <= kg {
+            let load = |t: usize| {
+                let src = &rows[t][g..g + 4];
+                // SAFETY: `src` holds 4 u32 = 16 bytes; unaligned load.
+                unsafe { _mm_loadu_si128(src.as_ptr() as *const __m128i) }
+            };
+            let (r0, r1, r2, r3) = (load(0), load(1), load(2), load(3));
+            // SAFETY: SSE2 is always present on x86-64; these only shuffle registers.
+            let cols = unsafe {
+                let t0 = _mm_unpacklo_epi32(r0, r1);
+                let t1 = _mm_unpacklo_epi32(r2, r3);
+                let t2 = _mm_unpackhi_epi32(r0, r1);
+                let t3 = _mm_unpackhi_epi32(r2, r3);
+                [
+                    _mm_unpacklo_epi64(t0, t1),
+                    _mm_unpackhi_epi64(t0, t1),
+                    _mm_unpacklo_epi64(t2, t3),
+                    _mm_unpackhi_epi64(t2, t3),
+                ]
+            };
+            for (j, col) in cols.into_iter().enumerate() {
+                let at = (g + j) * r + i;
+                let dst = &mut panel[at..at + 4];
+                // SAFETY: `dst` holds 4 u32 = 16 bytes; unaligned store.
+                unsafe { _mm_storeu_si128(dst.as_mut_ptr() as *mut __m128i, col) };
+            }
+            g += 4;
+        }
+    }
+    g
+}
+
+/// No SIMD transpose off x86-64: everything goes through the scalar loop.
+#[cfg(not(target_arch = "x86_64"))]
+fn scatter_rows4_simd(_: &[&[u32]; 4], _: usize, _: &mut [u32], _: usize, _: usize) -> usize {
+    0
 }
 
 /// f32 -> bf16, round to nearest even (NaN stays a quiet NaN). Same result as
