@@ -53,6 +53,12 @@ pub struct Args {
     /// Print up to N misclassified examples (line, gold, predicted, score, text).
     #[arg(long, default_value_t = 0, value_name = "N")]
     misclassified: usize,
+    /// Also score subsets by this data field (repeatable), e.g. `--slice-by kind`.
+    #[arg(long, value_name = "FIELD")]
+    slice_by: Vec<String>,
+    /// Text-length slice bounds in characters (`10,20`: ≤ 10, 11–20, > 20; `none`: off).
+    #[arg(long, default_value = "10,20", value_name = "N,N,..")]
+    length_slices: String,
     /// Reliability bins for the calibration error.
     #[arg(long, default_value_t = 10, value_name = "N")]
     bins: usize,
@@ -105,9 +111,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("eval");
+    let length_bounds = if args.length_slices == "none" {
+        Vec::new()
+    } else {
+        args.length_slices
+            .split(',')
+            .map(|s| s.trim().parse::<usize>())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| {
+                format!(
+                    "--length-slices {:?}: expected numbers like 10,20 or none",
+                    args.length_slices
+                )
+            })?
+    };
     let eval_options = EvalOptions {
         top_k,
         calibration_bins: args.bins,
+        length_bounds,
+        slice_by: args.slice_by.clone(),
         ..EvalOptions::default()
     };
     let evaluation = evaluate(&clf, &data, &eval_options, &mut |done, _| {

@@ -72,6 +72,7 @@ fn eval_prints_metrics_and_writes_json() {
         "経済",
         "スポーツ",
         "映画",
+        "length ≤ 10",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in\n{stdout}");
     }

@@ -7,7 +7,7 @@ use tokken_tokenizer::encoder::{EncodeOptions, Encoding, Padding, Truncation};
 use crate::classifier::Classifier;
 use crate::data::Dataset;
 use crate::error::{ModelError, Result};
-use crate::metrics::{MetricsInput, MetricsReport};
+use crate::metrics::{MetricsInput, MetricsReport, SliceMetrics};
 
 /// What to compute besides the always-on metrics.
 #[derive(Clone, Debug)]
@@ -18,6 +18,11 @@ pub struct EvalOptions {
     pub calibration_bins: usize,
     /// Examples per forward call group (progress is reported after each).
     pub chunk: usize,
+    /// Upper bounds (characters, inclusive) of the text-length slices: `[10, 20]` gives
+    /// `≤ 10`, `11–20`, `> 20`. Empty: no length slices.
+    pub length_bounds: Vec<usize>,
+    /// Data fields (from [`crate::data::Example::extra`]) to slice by, e.g. `kind`, `source`.
+    pub slice_by: Vec<String>,
 }
 
 impl Default for EvalOptions {
@@ -26,6 +31,8 @@ impl Default for EvalOptions {
             top_k: None,
             calibration_bins: 10,
             chunk: 512,
+            length_bounds: vec![10, 20],
+            slice_by: Vec::new(),
         }
     }
 }
@@ -90,7 +97,7 @@ pub fn evaluate(
         .iter()
         .flat_map(|r| r.probs.iter().map(|&p| p as f64))
         .collect();
-    let report = MetricsReport::compute(MetricsInput {
+    let mut report = MetricsReport::compute(MetricsInput {
         labels: &labels,
         y_true: &y_true,
         y_pred: &y_pred,
@@ -98,7 +105,55 @@ pub fn evaluate(
         top_k: options.top_k,
         calibration_bins: options.calibration_bins,
     })?;
+    report.slices = slices(data, &y_true, &y_pred, &labels, options)?;
     Ok(Evaluation { report, results })
+}
+
+/// Length slices (in characters, `text` only), then one group of slices per `slice_by` field
+/// (values in sorted order, `(none)` for examples without the field).
+fn slices(
+    data: &Dataset,
+    y_true: &[usize],
+    y_pred: &[usize],
+    labels: &[String],
+    options: &EvalOptions,
+) -> Result<Vec<SliceMetrics>> {
+    let mut out = Vec::new();
+    let mut bounds = options.length_bounds.clone();
+    bounds.sort_unstable();
+    bounds.dedup();
+    if !bounds.is_empty() {
+        // Bucket b holds lengths in (bounds[b-1], bounds[b]]; the last bucket is > max bound.
+        let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); bounds.len() + 1];
+        for (i, e) in data.examples.iter().enumerate() {
+            let len = e.text.chars().count();
+            buckets[bounds.partition_point(|&b| b < len)].push(i);
+        }
+        for (b, members) in buckets.iter().enumerate() {
+            let name = match b {
+                0 => format!("≤ {}", bounds[0]),
+                b if b == bounds.len() => format!("> {}", bounds[b - 1]),
+                b if bounds[b - 1] + 1 == bounds[b] => format!("{}", bounds[b]),
+                b => format!("{}–{}", bounds[b - 1] + 1, bounds[b]),
+            };
+            out.extend(SliceMetrics::of(
+                "length", &name, y_true, y_pred, members, labels,
+            )?);
+        }
+    }
+    for field in &options.slice_by {
+        let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (i, e) in data.examples.iter().enumerate() {
+            let value = e.extra.get(field).map_or("(none)", |v| v.as_str());
+            groups.entry(value).or_default().push(i);
+        }
+        for (value, members) in groups {
+            out.extend(SliceMetrics::of(
+                field, value, y_true, y_pred, &members, labels,
+            )?);
+        }
+    }
+    Ok(out)
 }
 
 /// Tokenize examples as the classifier does; pairs (`text_pair`) as `[CLS] a [SEP] b [SEP]`.

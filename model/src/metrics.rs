@@ -230,6 +230,49 @@ pub struct MetricsReport {
     pub top_k: Option<TopK>,
     /// Present when probabilities were given.
     pub calibration: Option<Calibration>,
+    /// Scores on subsets (by text length, by a data field); filled by `evaluate`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<SliceMetrics>,
+}
+
+/// Scores on one subset of the examples.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SliceMetrics {
+    /// What the subsets are cut by: `length` (characters) or a data field name.
+    pub by: String,
+    /// This subset: `≤ 10`, `11–20`, `> 20`, or the field's value (`(none)` when absent).
+    pub value: String,
+    pub n: usize,
+    pub accuracy: f64,
+    /// Macro-F1 within the subset (over the classes present in it).
+    pub macro_f1: f64,
+}
+
+impl SliceMetrics {
+    /// Scores of the examples at `members`; `None` when empty.
+    pub fn of(
+        by: &str,
+        value: &str,
+        y_true: &[usize],
+        y_pred: &[usize],
+        members: &[usize],
+        labels: &[String],
+    ) -> Result<Option<SliceMetrics>> {
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let t: Vec<usize> = members.iter().map(|&i| y_true[i]).collect();
+        let p: Vec<usize> = members.iter().map(|&i| y_pred[i]).collect();
+        let confusion = confusion_matrix(&t, &p, labels.len())?;
+        let classes = per_class(&confusion, labels);
+        Ok(Some(SliceMetrics {
+            by: by.to_string(),
+            value: value.to_string(),
+            n: members.len(),
+            accuracy: accuracy(&t, &p)?,
+            macro_f1: averages(&confusion, &classes).macro_f1,
+        }))
+    }
 }
 
 /// Inputs of [`MetricsReport::compute`].
@@ -289,6 +332,7 @@ impl MetricsReport {
             confusion_matrix: confusion,
             top_k,
             calibration,
+            slices: Vec::new(),
         })
     }
 
@@ -385,6 +429,27 @@ impl fmt::Display for MetricsReport {
                 write!(f, "  {}", pad_left(&v.to_string(), *cw))?;
             }
             writeln!(f)?;
+        }
+        if !self.slices.is_empty() {
+            writeln!(f)?;
+            let w = self
+                .slices
+                .iter()
+                .map(|s| s.by.width() + 1 + s.value.width())
+                .chain(["slice".width()])
+                .max()
+                .unwrap_or(0);
+            writeln!(f, "{}  {:>5}  accuracy  macro-F1", pad("slice", w), "n")?;
+            for s in &self.slices {
+                writeln!(
+                    f,
+                    "{}  {:>5}  {:>8.4}  {:>8.4}",
+                    pad(&format!("{} {}", s.by, s.value), w),
+                    s.n,
+                    s.accuracy,
+                    s.macro_f1
+                )?;
+            }
         }
         Ok(())
     }

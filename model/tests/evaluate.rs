@@ -135,3 +135,48 @@ fn text_pairs_are_encoded_as_pairs() {
         "the second text changes the result"
     );
 }
+
+#[test]
+fn slices_by_length_and_field() {
+    let Some(clf) = load() else { return };
+    // Lengths 8, 7, 6, 4, 7, 1, 7 characters; `kind` on three lines.
+    let body = DATA
+        .replace("しあい\", ", "しあい\", \"kind\": \"x\", ")
+        .replace("みる\", ", "みる\", \"kind\": \"y\", ")
+        .replace("\"あ\", ", "\"あ\", \"kind\": \"x\", ");
+    let path = temp_file("slices.jsonl", &body);
+    let data = read_examples(&path, &ReadOptions::default()).unwrap();
+    let options = EvalOptions {
+        length_bounds: vec![6, 4],
+        slice_by: vec!["kind".into()],
+        ..EvalOptions::default()
+    };
+    let ev = evaluate(&clf, &data, &options, &mut |_, _| {}).unwrap();
+    let got: Vec<(String, String, usize)> = ev
+        .report
+        .slices
+        .iter()
+        .map(|s| (s.by.clone(), s.value.clone(), s.n))
+        .collect();
+    let want = [
+        ("length", "≤ 4", 2),
+        ("length", "5–6", 1),
+        ("length", "> 6", 4),
+        ("kind", "(none)", 4),
+        ("kind", "x", 2),
+        ("kind", "y", 1),
+    ];
+    let want: Vec<(String, String, usize)> = want
+        .iter()
+        .map(|(a, b, n)| (a.to_string(), b.to_string(), *n))
+        .collect();
+    assert_eq!(got, want);
+    // Each slice's accuracy is that of its members.
+    let x_members = [0usize, 5];
+    let correct = x_members
+        .iter()
+        .filter(|&&i| ev.results[i].pred_index == ev.results[i].true_index)
+        .count();
+    assert_eq!(ev.report.slices[4].accuracy, correct as f64 / 2.0);
+    assert!(ev.report.to_string().contains("kind (none)"));
+}

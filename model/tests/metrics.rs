@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 use tokken_model::metrics::{
     accuracy, calibration, confusion_matrix, top_k_accuracy, MetricsInput, MetricsReport,
+    SliceMetrics,
 };
 
 const TOL: f64 = 1e-9;
@@ -310,4 +311,24 @@ fn table_aligns_japanese_labels_and_json_round_trips() {
     let back: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(back, json);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn slice_scores_by_hand() {
+    let labels = names(3);
+    let y_true = [0, 0, 1, 1, 2, 2];
+    let y_pred = [0, 1, 1, 1, 2, 0];
+    // Members 0, 1, 5: true 0 0 2, pred 0 1 0. Class 0: P 1/2 R 1/2 F1 1/2; class 1: no
+    // support, F1 0; class 2: never predicted, F1 0 -> macro over 3 present classes = 1/6.
+    let s = SliceMetrics::of("kind", "a", &y_true, &y_pred, &[0, 1, 5], &labels)
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.by.as_str(), s.value.as_str(), s.n), ("kind", "a", 3));
+    close(s.accuracy, 1.0 / 3.0, "slice accuracy");
+    close(s.macro_f1, 0.5 / 3.0, "slice macro-F1");
+    assert!(
+        SliceMetrics::of("kind", "b", &y_true, &y_pred, &[], &labels)
+            .unwrap()
+            .is_none()
+    );
 }
