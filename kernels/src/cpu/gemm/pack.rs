@@ -91,6 +91,12 @@ pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
     let plen = panel_len(r, kc, G);
     let kg = kc.div_ceil(G);
     // Row staging for the row-contiguous path; zero past kc (odd kc pads with zero).
+    // Two converted K runs for the k-major path with K pairs.
+    let mut tmp2 = if src.ks != 1 && G == 2 {
+        vec![E::default(); 2 * r]
+    } else {
+        Vec::new()
+    };
     // Four staged rows (row t at `t * kg`) for the 4 x 4 transposes.
     let mut tmp = if src.ks == 1 {
         vec![0u32; 4 * kg]
@@ -148,10 +154,20 @@ pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
                         *d = conv(x);
                     }
                 } else if g * G + 1 < kc {
-                    let (even, odd) = (run(0), run(1));
-                    for ((d, &x0), &x1) in dst.chunks_exact_mut(2).zip(even).zip(odd) {
-                        d[0] = conv(x0);
-                        d[1] = conv(x1);
+                    // Convert both runs (contiguous, vectorizes), then interleave them as
+                    // pairs of 16-bit values (G = 2 means E is 2 bytes).
+                    let (even, odd) = tmp2.split_at_mut(r);
+                    for (d, &x) in even.iter_mut().zip(run(0)) {
+                        *d = conv(x);
+                    }
+                    for (d, &x) in odd.iter_mut().zip(run(1)) {
+                        *d = conv(x);
+                    }
+                    let even16: &[u16] = bytemuck::cast_slice(&even[..valid]);
+                    let odd16: &[u16] = bytemuck::cast_slice(&odd[..valid]);
+                    let pairs: &mut [[u16; 2]] = bytemuck::cast_slice_mut(dst);
+                    for ((d, &e), &o) in pairs.iter_mut().zip(even16).zip(odd16) {
+                        *d = [e, o];
                     }
                 } else {
                     // Odd kc: the last group has one real K value; its partner stays zero.
