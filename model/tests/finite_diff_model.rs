@@ -1,8 +1,8 @@
 //! Finite-difference check of the whole training model: for a few coordinates of every
 //! trainable tensor kind, the analytic gradient matches the central difference
-//! `(L(θ + ε) - L(θ - ε)) / 2ε` of the loss. Runs with every dropout on (hidden, classifier,
-//! LoRA input) at a fixed seed, so the masks are the same in each evaluation and the
-//! dropout backward is checked too. f32 forward: ε = 1e-2 keeps rounding noise (~1e-6 of
+//! `(L(θ + ε) - L(θ - ε)) / 2ε` of the loss. Runs with every dropout on (hidden,
+//! attention probabilities, classifier, LoRA input) at a fixed seed, so the masks are the
+//! same in each evaluation and the dropout backward is checked too. f32 forward: ε = 1e-2 keeps rounding noise (~1e-6 of
 //! the loss) well under the tolerance while the O(ε²) truncation stays small. Tolerance:
 //! 2e-4 × the largest gradient (rounding) + 0.5% of the coordinate's gradient (truncation);
 //! the worst probe uses about a quarter of it.
@@ -62,7 +62,7 @@ fn model(mode: TrainMode, loss: LossConfig, targets: &[&str]) -> TrainModel {
         },
         loss,
         hidden_dropout: 0.15,
-        attention_dropout: 0.0,
+        attention_dropout: 0.1,
         classifier_dropout: 0.25,
     };
     let mut m = TrainModel::new(base, setup, 5).expect("train model");

@@ -19,6 +19,8 @@ pub struct ActShape {
     /// Per layer, which of its 6 dense modules carry LoRA ([`super::model::LAYER_MODULES`]).
     pub lora: Vec<[bool; 6]>,
     pub pooler_lora: bool,
+    /// Attention-probability dropout is on: keep P per layer (see [`super::attention_dropout`]).
+    pub attn_probs: bool,
 }
 
 /// Saved activations of one layer.
@@ -29,6 +31,8 @@ pub struct LayerActs<'a> {
     pub atty: &'a mut [f32],
     /// [B, NH, T]
     pub lse: &'a mut [f32],
+    /// [B, NH, T, T] attention probabilities before dropout (empty without attention dropout)
+    pub probs: &'a mut [f32],
     /// [B, T, C] dropout(attention.output.dense) + input, before LayerNorm
     pub resid1: &'a mut [f32],
     /// [B*T]
@@ -104,6 +108,8 @@ pub struct GradScratch<'a> {
     pub lora_xd: &'a mut [f32],
     /// [B*T, max(C, I)]
     pub lora_dxd: &'a mut [f32],
+    /// [B, NH, 3, T, HS] per-head dQ | dK | dV (empty without attention dropout)
+    pub dheads: &'a mut [f32],
     /// [B, NL]
     pub dlogits: &'a mut [f32],
     /// [B, C]
@@ -152,6 +158,7 @@ fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
             qkv: k.take(bt * 3 * c),
             atty: k.take(bt * c),
             lse: k.take(b * s.nh * t),
+            probs: k.take(if s.attn_probs { b * s.nh * t * t } else { 0 }),
             resid1: k.take(bt * c),
             mean1: k.take(bt),
             rstd1: k.take(bt),
@@ -192,6 +199,7 @@ fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
             lora_dh: k.take(bt * r),
             lora_xd: k.take(bt * wide),
             lora_dxd: k.take(bt * wide),
+            dheads: k.take(if s.attn_probs { 3 * bt * c } else { 0 }),
             dlogits: k.take(b * s.labels),
             dpooled_d: k.take(b * c),
             dpooled: k.take(b * c),

@@ -9,6 +9,7 @@ use tokken_kernels::cpu::layernorm::layernorm_forward;
 use tokken_kernels::cpu::residual::{accumulate, residual_forward};
 
 use super::activations::{Acts, LayerActs};
+use super::attention_dropout::attention_dropout_forward;
 use super::dense::dense_forward;
 use super::lora::{lora_forward, LoraSite};
 use super::model::{site, Ctx};
@@ -182,7 +183,13 @@ fn layer_forward(
             bt,
         );
     }
-    attention_forward(s.atty, s.lse, s.qkv, batch.mask, b, t, c, nh, None);
+    match ctx.attention_drop(l) {
+        Some((pr, seed)) => {
+            let dims = (b, t, c, nh);
+            attention_dropout_forward(s.atty, s.probs, tmp, s.qkv, batch.mask, dims, pr, seed)
+        }
+        None => attention_forward(s.atty, s.lse, s.qkv, batch.mask, b, t, c, nh, None),
+    }
     // attention.output: dense (+ LoRA), dropout, residual, LayerNorm
     dense_forward(
         tmp,

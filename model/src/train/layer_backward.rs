@@ -8,6 +8,7 @@ use tokken_kernels::cpu::dropout::dropout_backward;
 use tokken_kernels::cpu::gelu::{gelu_backward, gelu_tanh_backward};
 
 use super::activations::{GradScratch, LayerActs};
+use super::attention_dropout::attention_dropout_backward;
 use super::backward::{ln_backward, module_backward, LoraBufs};
 use super::lora::LoraSite;
 use super::model::{site, Ctx};
@@ -164,9 +165,15 @@ pub fn layer_backward(
         bt,
     )?;
     // attention.self
-    attention_backward(
-        g.dqkv, g.datty, s.qkv, s.atty, s.lse, batch.mask, b, t, c, nh,
-    );
+    match ctx.attention_drop(l) {
+        Some((pr, seed)) => {
+            let dims = (b, t, c, nh);
+            attention_dropout_backward(g.dqkv, g.dheads, g.datty, s.qkv, s.probs, dims, pr, seed)
+        }
+        None => attention_backward(
+            g.dqkv, g.datty, s.qkv, s.atty, s.lse, batch.mask, b, t, c, nh,
+        ),
+    }
     module_backward(
         ctx,
         grads,

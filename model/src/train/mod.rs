@@ -13,12 +13,15 @@
 //! (`bert.encoder.layer.0.attention.self.query.lora_A.weight`, `classifier.weight`, ...);
 //! PEFT's `adapter_model.safetensors` keys are these with the prefix `base_model.model.`.
 //!
-//! Dropout sites mirror HF: after the embeddings LayerNorm, on the attention output and
-//! the feed-forward output before each residual, before the classifier, and on the LoRA
-//! input. Attention-probability dropout is **not applied yet** (the attention kernel has no
-//! dropout hook); `attention_dropout` is accepted and recorded only.
+//! Dropout sites mirror HF: after the embeddings LayerNorm, on the attention probabilities,
+//! on the attention output and the feed-forward output before each residual, before the
+//! classifier, and on the LoRA input. Every site has its own counter-based stream derived
+//! from the step's seed, so a run is bit-reproducible. Attention-probability dropout runs
+//! an unfused attention ([`attention_dropout`], P saved per layer) because the fused kernel
+//! has no dropout hook yet; with `attention_dropout = 0` the fused kernel is used.
 
 pub mod activations;
+pub mod attention_dropout;
 pub mod backward;
 pub mod dense;
 pub mod embeddings_backward;
@@ -82,7 +85,7 @@ pub struct TrainSetup {
     pub loss: LossConfig,
     /// HF `hidden_dropout_prob`: after the embeddings LayerNorm and before both residuals.
     pub hidden_dropout: f32,
-    /// HF `attention_probs_dropout_prob`. Not applied yet (see the module docs).
+    /// HF `attention_probs_dropout_prob`, on the attention probabilities.
     pub attention_dropout: f32,
     /// HF `classifier_dropout`, or `hidden_dropout_prob` when that is null.
     pub classifier_dropout: f32,

@@ -120,6 +120,9 @@ pub mod site {
     pub fn lora(l: usize, module: usize) -> u64 {
         18 + 16 * l as u64 + module as u64
     }
+    pub fn attention_probs(l: usize) -> u64 {
+        30 + 16 * l as u64
+    }
 }
 
 /// Read-only view of the model for one forward/backward.
@@ -186,6 +189,10 @@ impl<'a> Ctx<'a> {
 
     pub fn hidden_drop(&self, site: u64) -> Option<(f32, u64)> {
         self.drop(self.setup.hidden_dropout, site)
+    }
+
+    pub fn attention_drop(&self, l: usize) -> Option<(f32, u64)> {
+        self.drop(self.setup.attention_dropout, site::attention_probs(l))
     }
 
     pub fn classifier_drop(&self) -> Option<(f32, u64)> {
@@ -507,6 +514,7 @@ impl TrainModel {
                 .map(|s| std::array::from_fn(|m| s.lora[m].is_some()))
                 .collect(),
             pooler_lora: self.slots.pooler_lora.is_some(),
+            attn_probs: self.setup.attention_dropout > 0.0,
         }
     }
 
