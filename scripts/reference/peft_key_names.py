@@ -6,7 +6,8 @@ and B are random and the adapter changes the logits), task SEQ_CLS, so PEFT also
 classifier head (modules_to_save). Written with a fixed seed. After saving, the script loads
 the dir back with PeftModel.from_pretrained and records logits of fixed input ids in
 expected_logits.json (for interop tests). base_model_name_or_path is rewritten to
-"../tiny-bert" (the fixture's relative location) so the fixture holds no absolute path.
+"../tiny-bert" (the fixture's relative location) so the fixture holds no absolute path, and
+target_modules is sorted (PEFT saves it from a set, in varying order).
 
 Usage: .venv-ref/bin/python scripts/reference/peft_key_names.py
 """
@@ -47,6 +48,8 @@ def main():
     cfg_path = OUT / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["base_model_name_or_path"] = "../tiny-bert"
+    # PEFT keeps target_modules in a Python set, so its saved order varies between runs.
+    cfg["target_modules"] = sorted(cfg["target_modules"])
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     readme = OUT / "README.md"
     if readme.exists():
