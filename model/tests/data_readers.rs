@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokken_model::data::{
-    parse_label_list, read_examples, stratified_split, Dataset, LabelTarget, ReadOptions,
+    parse_label_list, read_examples, stratified_sample, stratified_split, Dataset, LabelTarget,
+    ReadOptions,
 };
 
 /// A fresh file under the temp dir with `bytes`; the name keeps the extension.
@@ -496,4 +497,52 @@ fn bundled_data_reads_cleanly() {
     let train = read_examples(&bundled("headlines/train.jsonl"), &ReadOptions::default()).unwrap();
     let s = stratified_split(&train.examples, 0.1, 42).unwrap();
     assert_eq!(s.eval.len(), 83);
+}
+
+#[test]
+fn stratified_sample_total_and_per_class() {
+    let d = synthetic(&[("a", 50), ("b", 30), ("c", 15), ("d", 4), ("e", 1)]);
+    let count = |idx: &[usize], l: &str| {
+        idx.iter()
+            .filter(|&&i| d.examples[i].label.as_slice()[0] == l)
+            .count()
+    };
+    let s = stratified_sample(&d.examples, 20, false, 3).unwrap();
+    assert_eq!(s.len(), 20);
+    assert!(s.windows(2).all(|w| w[0] < w[1]));
+    // Exact shares 10, 6, 3, 0.8, 0.2 -> floors 10, 6, 3, 0, 0; the one left goes to d.
+    let got: Vec<usize> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|l| count(&s, l))
+        .collect();
+    assert_eq!(got, vec![10, 6, 3, 1, 0]);
+    assert_eq!(stratified_sample(&d.examples, 20, false, 3).unwrap(), s);
+    assert_ne!(stratified_sample(&d.examples, 20, false, 4).unwrap(), s);
+    let p = stratified_sample(&d.examples, 5, true, 3).unwrap();
+    let got: Vec<usize> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|l| count(&p, l))
+        .collect();
+    assert_eq!(got, vec![5, 5, 5, 4, 1], "all of a label with fewer than 5");
+    assert_eq!(
+        stratified_sample(&d.examples, 100, false, 1).unwrap(),
+        (0..100).collect::<Vec<_>>()
+    );
+    assert!(stratified_sample(&d.examples, 0, true, 1).is_err());
+    assert!(stratified_sample(&d.examples, 101, false, 1).is_err());
+}
+
+#[test]
+fn balanced_class_weights_as_scikit_learn() {
+    // sklearn compute_class_weight("balanced"): n / (n_classes * bincount).
+    let d = synthetic(&[("a", 6), ("b", 3), ("c", 1)]);
+    let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let w = d.balanced_class_weights(&labels).unwrap();
+    let want = [10.0 / 18.0, 10.0 / 9.0, 10.0 / 3.0];
+    for (g, w) in w.iter().zip(want) {
+        assert!((g - w).abs() < 1e-12, "{g} vs {w}");
+    }
+    let more: Vec<String> = ["a", "b", "c", "z"].map(String::from).to_vec();
+    let err = d.balanced_class_weights(&more).unwrap_err().to_string();
+    assert!(err.contains("label \"z\" has no examples"), "{err}");
 }

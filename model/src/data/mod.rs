@@ -15,7 +15,7 @@ mod split;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub use split::{stratified_split, Split};
+pub use split::{stratified_sample, stratified_split, Split};
 
 use crate::error::{ModelError, Result};
 
@@ -208,6 +208,28 @@ impl Dataset {
                     line: e.line,
                     msg: "expected a single label, found a list (multi-label data)".into(),
                 }),
+            })
+            .collect()
+    }
+
+    /// Class weights for the loss, `auto` = scikit-learn's `"balanced"`: `N / (NL · n_c)`
+    /// with `n_c` the examples of class c (label occurrences for multi-label data).
+    /// Errors when a class has no examples (its weight would be infinite).
+    pub fn balanced_class_weights(&self, labels: &[String]) -> Result<Vec<f64>> {
+        self.check_labels(labels)?;
+        let mut counts: BTreeMap<&str, usize> = labels.iter().map(|l| (l.as_str(), 0)).collect();
+        for l in self.examples.iter().flat_map(|e| e.label.as_slice()) {
+            *counts.entry(l.as_str()).or_default() += 1;
+        }
+        let total: usize = counts.values().sum();
+        labels
+            .iter()
+            .map(|l| match counts[l.as_str()] {
+                0 => Err(ModelError::DataFile {
+                    path: self.path.clone(),
+                    msg: format!("label {l:?} has no examples, so it gets no class weight"),
+                }),
+                c => Ok(total as f64 / (labels.len() as f64 * c as f64)),
             })
             .collect()
     }

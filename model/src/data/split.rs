@@ -1,4 +1,4 @@
-//! Seeded stratified train/eval split (`--eval-split 0.1`).
+//! Seeded stratified train/eval split (`--eval-split 0.1`) and few-shot samples.
 //!
 //! Examples are grouped by stratum (the label; the first label for multi-label, none for
 //! an empty list), each group is shuffled with a SplitMix64-driven Fisher–Yates shuffle from
@@ -32,18 +32,11 @@ pub fn stratified_split(examples: &[Example], eval_fraction: f64, seed: u64) -> 
             "eval split {eval_fraction} of {n} examples leaves an empty train or eval set"
         )));
     }
-    // Stratum -> member indices, strata in label order.
-    let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
-    for (i, e) in examples.iter().enumerate() {
-        let key = e.label.as_slice().first().map(String::as_str);
-        groups.entry(key).or_default().push(i);
-    }
-    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
-    let mut rng = SplitMix64(seed);
-    for g in &mut groups {
-        shuffle(g, &mut rng);
-    }
-    let quotas = quotas(&groups, eval_fraction, n_eval);
+    let groups = shuffled_groups(examples, seed);
+    // Each label keeps at least one train example.
+    let quotas = quotas(&groups, eval_fraction, n_eval, |g| {
+        g.len().saturating_sub(1)
+    });
     let mut split = Split {
         train: Vec::with_capacity(n - n_eval),
         eval: Vec::with_capacity(n_eval),
@@ -62,10 +55,63 @@ pub fn stratified_split(examples: &[Example], eval_fraction: f64, seed: u64) -> 
     Ok(split)
 }
 
-/// Eval examples per group: `floor(f · n_g)` then the remainder by largest fractional part,
-/// each group keeping at least one train example where it has two or more.
-fn quotas(groups: &[Vec<usize>], fraction: f64, n_eval: usize) -> Vec<usize> {
-    let cap = |g: &Vec<usize>| g.len().saturating_sub(1);
+/// A seeded stratified sample of the examples (few-shot pools): `shots` examples in all,
+/// shared among labels in proportion to their counts (largest remainder, as the split), or
+/// with `per_class` `shots` of each label (every example of a label that has fewer).
+/// Indices ascending (file order); the same data, shots and seed give the same sample.
+pub fn stratified_sample(
+    examples: &[Example],
+    shots: usize,
+    per_class: bool,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let n = examples.len();
+    if shots == 0 {
+        return Err(ModelError::Input("shots must be at least 1".into()));
+    }
+    if !per_class && shots > n {
+        return Err(ModelError::Input(format!(
+            "asked for {shots} examples but the pool has only {n}"
+        )));
+    }
+    let groups = shuffled_groups(examples, seed);
+    let quotas: Vec<usize> = if per_class {
+        groups.iter().map(|g| g.len().min(shots)).collect()
+    } else {
+        quotas(&groups, shots as f64 / n as f64, shots, |g| g.len())
+    };
+    let mut out: Vec<usize> = groups
+        .iter()
+        .zip(quotas)
+        .flat_map(|(g, q)| g[..q].iter().copied())
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Indices grouped by stratum (groups in label order), each group shuffled from `seed`.
+fn shuffled_groups(examples: &[Example], seed: u64) -> Vec<Vec<usize>> {
+    let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (i, e) in examples.iter().enumerate() {
+        let key = e.label.as_slice().first().map(String::as_str);
+        groups.entry(key).or_default().push(i);
+    }
+    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let mut rng = SplitMix64(seed);
+    for g in &mut groups {
+        shuffle(g, &mut rng);
+    }
+    groups
+}
+
+/// Examples taken per group: `floor(f · n_g)` then the remainder by largest fractional part
+/// until `target` is reached, never more than `cap(group)`.
+fn quotas(
+    groups: &[Vec<usize>],
+    fraction: f64,
+    target: usize,
+    cap: impl Fn(&Vec<usize>) -> usize,
+) -> Vec<usize> {
     let mut q: Vec<usize> = groups
         .iter()
         .map(|g| ((fraction * g.len() as f64).floor() as usize).min(cap(g)))
@@ -75,10 +121,10 @@ fn quotas(groups: &[Vec<usize>], fraction: f64, n_eval: usize) -> Vec<usize> {
     order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
     let mut assigned: usize = q.iter().sum();
     // Round-robin over the remainder order until the total is reached or no group has room.
-    while assigned < n_eval {
+    while assigned < target {
         let mut progressed = false;
         for &i in &order {
-            if assigned == n_eval {
+            if assigned == target {
                 break;
             }
             if q[i] < cap(&groups[i]) {
