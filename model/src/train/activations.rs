@@ -43,8 +43,6 @@ pub struct LayerActs<'a> {
     pub ln1: &'a mut [f32],
     /// [B, T, I] intermediate.dense output
     pub fch: &'a mut [f32],
-    /// [B, T, I] after the activation
-    pub fch_act: &'a mut [f32],
     /// [B, T, C] dropout(output.dense) + ln1, before LayerNorm
     pub resid2: &'a mut [f32],
     /// [B*T]
@@ -98,7 +96,8 @@ pub struct GradScratch<'a> {
     pub dqkv: &'a mut [f32],
     /// [B, T, C]
     pub datty: &'a mut [f32],
-    /// [B, T, I]
+    /// [B, T, I]; also holds act(fch) while a layer's forward runs and when the backward
+    /// recomputes it (the activation output is not kept per layer)
     pub dfch: &'a mut [f32],
     /// [B, T, I]
     pub dfch_act: &'a mut [f32],
@@ -164,7 +163,6 @@ fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
             rstd1: k.take(bt),
             ln1: k.take(bt * c),
             fch: k.take(bt * i),
-            fch_act: k.take(bt * i),
             resid2: k.take(bt * c),
             mean2: k.take(bt),
             rstd2: k.take(bt),

@@ -99,6 +99,7 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
             hi[0],
             lo[l],
             a.tmp,
+            a.grads.dfch,
             a.grads.lora_xd,
             batch,
         )?;
@@ -144,7 +145,8 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
     Ok(())
 }
 
-/// One `BertLayer`, saving its activations in `s`; `tmp` is [B, T, C] scratch.
+/// One `BertLayer`, saving its activations in `s`; `tmp` is [B, T, C] scratch, `fch_act`
+/// [B, T, I] scratch.
 #[allow(clippy::too_many_arguments)]
 fn layer_forward(
     ctx: &Ctx<'_>,
@@ -153,6 +155,7 @@ fn layer_forward(
     out: &mut [f32],
     inp: &[f32],
     tmp: &mut [f32],
+    fch_act: &mut [f32],
     lora_scratch: &mut [f32],
     batch: &BatchInput<'_>,
 ) -> Result<()> {
@@ -232,9 +235,10 @@ fn layer_forward(
         s.ln1,
         bt,
     );
-    activation_forward(cfg.hidden_act, s.fch_act, s.fch);
+    // act(fch) goes to scratch: the backward recomputes it when output.dense trains
+    activation_forward(cfg.hidden_act, fch_act, s.fch);
     // output: dense (+ LoRA), dropout, residual, LayerNorm
-    dense_forward(tmp, s.fch_act, &ctx.dense(&p.output, &ls.output)?, bt);
+    dense_forward(tmp, fch_act, &ctx.dense(&p.output, &ls.output)?, bt);
     maybe_lora(
         ctx,
         &ls.lora[5],
@@ -242,7 +246,7 @@ fn layer_forward(
         c,
         s.lora_h[5],
         lora_scratch,
-        s.fch_act,
+        fch_act,
         bt,
     );
     dropout_residual(s.resid2, tmp, s.ln1, ctx.hidden_drop(site::ffn_output(l)));

@@ -12,6 +12,7 @@ use super::attention_dropout::attention_dropout_backward;
 use super::backward::{ln_backward, module_backward, LoraBufs};
 use super::lora::LoraSite;
 use super::model::{site, Ctx};
+use crate::activation::activation_forward;
 use crate::config::HiddenAct;
 use crate::error::Result;
 use crate::forward::BatchInput;
@@ -87,13 +88,17 @@ pub fn layer_backward(
         }
         None => g.dresid,
     };
-    // output.dense
+    // output.dense; its input act(fch) is recomputed (into dfch, free until the activation
+    // backward) only when a weight or adapter of it trains
+    if ls.output.is_some() || ls.lora[5].is_some() {
+        activation_forward(cfg.hidden_act, g.dfch, s.fch);
+    }
     module_backward(
         ctx,
         grads,
         Some((&mut *g.dfch_act, false)),
         dfo,
-        s.fch_act,
+        g.dfch,
         &p.output,
         &ls.output,
         &loras(&ls.lora, &s.lora_h, &[5]),

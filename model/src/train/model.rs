@@ -520,8 +520,11 @@ impl TrainModel {
 
     /// One training forward + backward. Returns the (unscaled) mean loss of the batch;
     /// gradients `+= d(loss · loss_scale)/dθ` (with micro-batches of size b out of N,
-    /// `loss_scale = b / N` makes the sum the large batch's gradient). Dropout masks come
-    /// from `dropout_seed` (one seed per step gives bit-reproducible runs).
+    /// `loss_scale = b / N` makes the sum the large batch's gradient; exact for the plain
+    /// and label-smoothed cross-entropy and for BCE, approximate with class weights, whose
+    /// weighted mean normalises by each micro-batch's weight sum). Dropout masks come from
+    /// `dropout_seed` (one seed per step gives bit-reproducible runs on the same machine and
+    /// thread count).
     pub fn forward_backward(
         &mut self,
         batch: &BatchInput<'_>,
