@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 WORK="${TOKKEN_MAIN_JOB_DIR:-runs/main-job}"
 EPOCHS="${TOKKEN_MAIN_JOB_EPOCHS:-40}"
-BIN=target/release/tokken-cli
+BIN="${CARGO_TARGET_DIR:-target}/release/tokken-cli"
 
 echo "== building tokken-cli (release)"
 cargo build --release --quiet -p tokken-cli
@@ -52,9 +52,9 @@ For real accuracy, fine-tune a pretrained Japanese BERT. Download it once (e.g.
 or `git clone https://huggingface.co/cl-tohoku/bert-base-japanese-v3 models/bert-base-japanese-v3`),
 then train a LoRA adapter:
 
-  target/release/tokken-cli finetune --model models/bert-base-japanese-v3 \
+  tokken-cli finetune --model models/bert-base-japanese-v3 \
       --train data/headlines/train.jsonl --eval data/headlines/dev.jsonl \
       --epochs 5 --out runs/news-lora
-  target/release/tokken-cli eval --model runs/news-lora --data data/headlines/test.jsonl
-  target/release/tokken-cli predict --model runs/news-lora '日本代表が逆転勝ち、決勝へ'
+  tokken-cli eval --model runs/news-lora --data data/headlines/test.jsonl
+  tokken-cli predict --model runs/news-lora '日本代表が逆転勝ち、決勝へ'
 MSG

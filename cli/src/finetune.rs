@@ -182,7 +182,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(500));
     let mut loss_avg: Option<f64> = None;
-    let mut on_event = |e: &Event| match e {
+    let mut on_event = |e: &Event| {
+        match e {
         Event::Start { start_step, .. } => bar.set_position(*start_step),
         Event::Step {
             step,
@@ -216,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "early stopping at step {step}: no better macro-F1 in {patience} evaluations"
         )),
         Event::Checkpoint { .. } => {}
+    }
     };
     let result = trainer.run(&mut on_event);
     bar.finish_and_clear();

@@ -42,7 +42,7 @@ enum Command {
     /// Measure speed as a fraction of this machine's measured peak (JSON lines).
     Bench(bench::Args),
     /// Fine-tune a classifier (LoRA, full or head-only) into a run dir.
-    Finetune(finetune::Args),
+    Finetune(Box<finetune::Args>),
     /// Merge a run dir into a plain HF model dir.
     Merge(merge::Args),
     /// Build a vocabulary (character subwords) from a data file.
@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Finetune(args) => finetune::run(args),
+        Command::Finetune(args) => finetune::run(*args),
         Command::Merge(args) => merge::run(args),
         Command::Vocab(args) => vocab::run(args),
     }

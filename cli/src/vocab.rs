@@ -25,11 +25,13 @@ enum What {
 
 /// Flags of `tokken-cli vocab build`.
 #[derive(clap::Args)]
-#[command(long_about = "Build a vocabulary from the texts of a data file (.jsonl, .csv, .tsv; \
+#[command(
+    long_about = "Build a vocabulary from the texts of a data file (.jsonl, .csv, .tsv; \
     or a plain .txt file, one text per line) and write vocab.txt and tokenizer_config.json \
     (BertJapaneseTokenizer, MeCab words with unidic-lite, then character subwords) into \
     --out, ready for `tokken-cli init --vocab OUT/vocab.txt`.\n\n\
-    Example:\n  tokken-cli vocab build --input data/headlines/train.jsonl --mode character --out /tmp/charvocab")]
+    Example:\n  tokken-cli vocab build --input data/headlines/train.jsonl --mode character --out /tmp/charvocab"
+)]
 struct BuildArgs {
     /// Data file with the texts.
     #[arg(long, value_name = "FILE")]
@@ -92,7 +94,10 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         bail!("{}: no characters found", args.input.display());
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
-    write_atomic(&args.out.join("vocab.txt"), vocab_file_text(&vocab).as_bytes())?;
+    write_atomic(
+        &args.out.join("vocab.txt"),
+        vocab_file_text(&vocab).as_bytes(),
+    )?;
     let config = serde_json::to_vec_pretty(&char_tokenizer_config(args.model_max_length))?;
     write_atomic(&args.out.join("tokenizer_config.json"), &config)?;
     eprintln!(

@@ -49,7 +49,11 @@ fn tiny_model_learns_livedoor_titles() {
             max_size: None,
         },
     );
-    write_atomic(&vocab_dir.join("vocab.txt"), vocab_file_text(&vocab).as_bytes()).unwrap();
+    write_atomic(
+        &vocab_dir.join("vocab.txt"),
+        vocab_file_text(&vocab).as_bytes(),
+    )
+    .unwrap();
     let tok = serde_json::to_vec(&char_tokenizer_config(64)).unwrap();
     write_atomic(&vocab_dir.join("tokenizer_config.json"), &tok).unwrap();
     let labels = all.label_set();

@@ -105,10 +105,12 @@ pub fn read_labels(dir: &Path) -> Result<Vec<String>> {
         return list
             .iter()
             .map(|x| {
-                x.as_str().map(String::from).ok_or_else(|| ModelError::DataFile {
-                    path: path.clone(),
-                    msg: "`labels` must be a list of strings".into(),
-                })
+                x.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| ModelError::DataFile {
+                        path: path.clone(),
+                        msg: "`labels` must be a list of strings".into(),
+                    })
             })
             .collect();
     }
@@ -121,12 +123,14 @@ pub fn read_labels(dir: &Path) -> Result<Vec<String>> {
         })?;
     let mut labels = vec![String::new(); map.len()];
     for (k, l) in map {
-        let i: usize = k.parse().ok().filter(|&i| i < labels.len()).ok_or_else(|| {
-            ModelError::DataFile {
+        let i: usize = k
+            .parse()
+            .ok()
+            .filter(|&i| i < labels.len())
+            .ok_or_else(|| ModelError::DataFile {
                 path: path.clone(),
                 msg: format!("id2label key {k:?} is not an index below {}", map.len()),
-            }
-        })?;
+            })?;
         labels[i] = l.as_str().unwrap_or_default().to_string();
     }
     Ok(labels)
@@ -221,7 +225,10 @@ pub fn hf_state_dict(p: &BertParams) -> Result<Vec<(String, Tensor)>> {
     Ok(out)
 }
 
-fn named(state: Vec<(String, Vec<f32>, Vec<usize>)>, prefix: &str) -> Result<Vec<(String, Tensor)>> {
+fn named(
+    state: Vec<(String, Vec<f32>, Vec<usize>)>,
+    prefix: &str,
+) -> Result<Vec<(String, Tensor)>> {
     state
         .into_iter()
         .map(|(n, data, shape)| Ok((format!("{prefix}{n}"), Tensor::from_f32(shape, data)?)))

@@ -117,10 +117,9 @@ impl AdamW {
             return Ok(StepStats { grad_norm });
         }
         // torch: coef = max_norm / (norm + 1e-6), clamped to 1, grads multiplied by it.
-        let coef = self
-            .config
-            .max_grad_norm
-            .map_or(1.0, |max| (max as f64 / (grad_norm as f64 + 1e-6)).min(1.0) as f32);
+        let coef = self.config.max_grad_norm.map_or(1.0, |max| {
+            (max as f64 / (grad_norm as f64 + 1e-6)).min(1.0) as f32
+        });
         self.step += 1;
         let largest = params.iter().map(|p| p.grad.len()).max().unwrap_or(0);
         if coef < 1.0 && self.scratch.len() < largest {

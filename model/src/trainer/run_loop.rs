@@ -67,7 +67,8 @@ impl Trainer {
 
     /// Optimizer steps per epoch (the last one may accumulate fewer micro-batches).
     pub fn steps_per_epoch(&self) -> u64 {
-        self.batches_per_epoch().div_ceil(self.config.grad_accum.max(1)) as u64
+        self.batches_per_epoch()
+            .div_ceil(self.config.grad_accum.max(1)) as u64
     }
 
     /// All optimizer steps of the run.
@@ -128,7 +129,7 @@ impl Trainer {
                 self.train_step(group, pad, on_event)?;
                 self.state.batch_in_epoch += group.len();
                 if let Some(every) = self.config.checkpoint_every {
-                    if every > 0 && self.state.step % every == 0 {
+                    if every > 0 && self.state.step.is_multiple_of(every) {
                         self.save_checkpoint(on_event)?;
                     }
                 }
@@ -287,10 +288,7 @@ impl Trainer {
 
     fn evaluate_and_keep_best(&mut self, on_event: &mut dyn FnMut(&Event)) -> Result<()> {
         let (loss, report) = self.evaluate()?;
-        let best = self
-            .state
-            .best_macro_f1
-            .is_none_or(|b| report.macro_f1 > b);
+        let best = self.state.best_macro_f1.is_none_or(|b| report.macro_f1 > b);
         if best {
             self.state.best_macro_f1 = Some(report.macro_f1);
             self.state.best_step = Some(self.state.step);
@@ -361,7 +359,8 @@ impl Trainer {
 
 /// The dropout seed of micro-batch `micro` of 0-based step `step`.
 pub fn dropout_seed(seed: u64, step: u64, micro: u64) -> u64 {
-    let mut x = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ micro.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut x =
+        seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ micro.wrapping_mul(0xD1B5_4A32_D192_ED03);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)

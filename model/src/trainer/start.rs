@@ -150,7 +150,13 @@ fn balanced_weights(train: &Dataset, labels: &[String]) -> Result<Vec<f32>> {
     let nl = labels.len() as f64;
     Ok(counts
         .iter()
-        .map(|&c| if c == 0 { 1.0 } else { (n / (nl * c as f64)) as f32 })
+        .map(|&c| {
+            if c == 0 {
+                1.0
+            } else {
+                (n / (nl * c as f64)) as f32
+            }
+        })
         .collect())
 }
 
