@@ -275,7 +275,7 @@ fn time_base_lora_step() {
         let mut m = TrainModel::new(base.clone(), s, 1).unwrap();
         m.forward_backward(&x, &Targets::Single(&y), 0, 1.0)
             .unwrap();
-        let steps = 2;
+        let steps = 1;
         let start = std::time::Instant::now();
         for s in 0..steps {
             m.forward_backward(&x, &Targets::Single(&y), s, 1.0)
@@ -285,9 +285,10 @@ fn time_base_lora_step() {
         let start = std::time::Instant::now();
         m.forward_logits(&x).unwrap();
         println!(
-            "attention dropout {attention_dropout}: LoRA step {per:.3} s (eval forward {:.3} s), {} threads",
+            "attention dropout {attention_dropout}: LoRA step {per:.3} s (eval forward {:.3} s), {} threads, activations {} MiB",
             start.elapsed().as_secs_f64(),
-            rayon::current_num_threads()
+            rayon::current_num_threads(),
+            m.activation_bytes() >> 20
         );
     }
 }

@@ -574,6 +574,12 @@ impl TrainModel {
         Ok(acts.logits)
     }
 
+    /// Bytes held by the activation arena (saved activations + gradient scratch), grown to
+    /// the largest batch seen; the parameter and gradient arenas add `8 × num_trainable()`.
+    pub fn activation_bytes(&self) -> usize {
+        4 * self.acts.len()
+    }
+
     pub fn zero_grads(&mut self) {
         self.params.zero_grads();
     }
