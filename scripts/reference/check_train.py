@@ -140,7 +140,42 @@ def main():
           f"(bound {BOUND}), max |Δloss| {worst_loss:.3e}; work dir {work}")
     if len(tokken_losses) != len(torch_losses):
         sys.exit(f"tokken logged {len(tokken_losses)} steps, PEFT ran {len(torch_losses)}")
-    sys.exit(0 if worst <= BOUND else 1)
+    interop = check_interop(args, labels, rows, run_dir, work)
+    sys.exit(0 if worst <= BOUND and interop <= BOUND else 1)
+
+
+def tokken_logits(cli, model_dir, texts, max_length):
+    out = subprocess.run([cli, "predict", "--model", model_dir, "--output-logits",
+                          "--max-length", str(max_length)],
+                         input="\n".join(texts) + "\n", capture_output=True, text=True, check=True)
+    return torch.tensor([json.loads(l)["logits"] for l in out.stdout.splitlines()])
+
+
+def check_interop(args, labels, rows, run_dir, work):
+    """PEFT loading the run dir, and transformers loading `tokken-cli merge`'s output, give
+    the logits `tokken-cli predict` gives on the run dir."""
+    from peft import PeftModel
+    texts = [r["text"] for r in rows]
+    tok = AutoTokenizer.from_pretrained(args.model)
+    enc = tok(texts, padding=True, truncation=True, max_length=args.max_length,
+              return_tensors="pt")
+    base = AutoModelForSequenceClassification.from_pretrained(
+        args.model, num_labels=len(labels), ignore_mismatched_sizes=True)
+    peft_model = PeftModel.from_pretrained(base, run_dir).eval()
+    with torch.no_grad():
+        peft_logits = peft_model(**enc).logits
+    merged = os.path.join(work, "merged")
+    subprocess.run([args.cli, "merge", run_dir, "--out", merged, "--force"], check=True)
+    hf = AutoModelForSequenceClassification.from_pretrained(merged).eval()
+    with torch.no_grad():
+        merged_logits = hf(**enc).logits
+    ours = tokken_logits(args.cli, run_dir, texts, args.max_length)
+    d_peft = (ours - peft_logits).abs().max().item()
+    d_merged = (ours - merged_logits).abs().max().item()
+    print(f"interop on {len(texts)} texts: max |Δlogit| tokken-cli predict RUN_DIR vs "
+          f"PeftModel.from_pretrained(base, RUN_DIR) {d_peft:.3e}; vs transformers on the "
+          f"merged dir {d_merged:.3e} (bound {BOUND})")
+    return max(d_peft, d_merged)
 
 
 if __name__ == "__main__":
