@@ -7,6 +7,7 @@
 //! first; the search takes the minimum with strict `<`, so this order decides ties.
 
 use crate::dict::char_property::CharInfo;
+use crate::dict::connector::{Connector, WordIds};
 use crate::dict::dic_file::split_value;
 use crate::dict::token::Token;
 use crate::dict::{Dictionary, NO_NODE};
@@ -25,7 +26,10 @@ struct Node {
     start: usize,
     /// Surface end: where the node ends in the lattice.
     end: usize,
-    token: Word,
+    /// Context ids (the connector's numbering) and word cost.
+    word: WordIds,
+    /// Index in the token table of `unk.dic` (unknown words) or `sys.dic`.
+    token: u32,
     is_unknown: bool,
     /// Best path cost up to and including this node.
     cost: i64,
@@ -33,29 +37,6 @@ struct Node {
     prev: u32,
     /// Next node in the list of nodes ending at `end`.
     enext: u32,
-}
-
-/// The parts of a dictionary token a node needs (not its compound field: smaller nodes).
-#[derive(Clone, Copy, Debug)]
-struct Word {
-    left_id: u16,
-    right_id: u16,
-    pos_id: u16,
-    word_cost: i16,
-    feature: u32,
-}
-
-impl From<Token> for Word {
-    #[inline]
-    fn from(t: Token) -> Word {
-        Word {
-            left_id: t.left_id,
-            right_id: t.right_id,
-            pos_id: t.pos_id,
-            word_cost: t.word_cost,
-            feature: t.feature,
-        }
-    }
 }
 
 /// A node ending at the position being extended, as the connection loop reads it.
@@ -84,9 +65,9 @@ pub(crate) struct Lattice {
     prevs: Vec<Prev>,
     /// Stamp of the current position, to reuse the two tables below without clearing.
     stamp: u32,
-    /// [matrix lsize] (stamp, slot in `prevs`) per right id.
+    /// [connector cols] (stamp, slot in `prevs`) per right id.
     right_slot: Vec<(u32, u32)>,
-    /// [matrix rsize] (stamp, best node, best cost) per left id: nodes starting at the same
+    /// [connector rows] (stamp, best node, best cost) per left id: nodes starting at the same
     /// position with the same left id have the same best predecessor.
     left_best: Vec<(u32, u32, i64)>,
 }
@@ -99,32 +80,28 @@ impl Lattice {
         self.nodes.clear();
         self.end_head.clear();
         self.end_head.resize(len + 1, NONE);
+        let conn = &dict.conn;
         self.nodes.push(Node {
             start: 0,
             end: 0,
-            token: Word {
-                left_id: 0,
-                right_id: 0,
-                pos_id: 0,
+            word: WordIds {
+                left: conn.boundary_left(),
+                right: conn.boundary_right(),
                 word_cost: 0,
-                feature: 0,
             },
+            token: NONE,
             is_unknown: false,
             cost: 0,
             prev: NONE,
             enext: NONE,
         });
         self.end_head[0] = 0;
-        if self.right_slot.len() != dict.matrix.lsize()
-            || self.left_best.len() != dict.matrix.rsize()
-        {
-            self.right_slot = vec![(0, 0); dict.matrix.lsize()];
-            self.left_best = vec![(0, NONE, 0); dict.matrix.rsize()];
+        if self.right_slot.len() != conn.cols() || self.left_best.len() != conn.rows() {
+            self.right_slot = vec![(0, 0); conn.cols()];
+            self.left_best = vec![(0, NONE, 0); conn.rows()];
             self.stamp = 0;
         }
 
-        let costs = dict.matrix.costs();
-        let lsize = dict.matrix.lsize();
         for pos in 0..len {
             if self.end_head[pos] == NONE {
                 continue;
@@ -136,9 +113,9 @@ impl Lattice {
             }
             self.collect_prevs(pos);
             for i in (first..self.nodes.len()).rev() {
-                let Node { token, end, .. } = self.nodes[i];
-                let (best, best_cost) = self.best_prev(costs, lsize, token.left_id);
-                let cost = best_cost + token.word_cost as i64;
+                let Node { word, end, .. } = self.nodes[i];
+                let (best, best_cost) = self.best_prev(conn, word.left);
+                let cost = best_cost + word.word_cost as i64;
                 let node = &mut self.nodes[i];
                 node.cost = cost;
                 node.prev = best;
@@ -163,20 +140,25 @@ impl Lattice {
             return;
         };
         self.collect_prevs(eos_pos);
-        let (mut i, _) = self.best_prev(costs, lsize, 0);
+        let (mut i, _) = self.best_prev(conn, conn.boundary_left());
         let first_out = out.len();
         while i != 0 && i != NONE {
             let n = &self.nodes[i as usize];
+            let file = if n.is_unknown { &dict.unk } else { &dict.sys };
+            let t = file
+                .tokens()
+                .get(n.token as usize)
+                .map_or(Token::from_raw([0; 4]), |&raw| Token::from_raw(raw));
             out.push(Morpheme {
                 start: n.start,
                 end: n.end,
-                left_id: n.token.left_id,
-                right_id: n.token.right_id,
-                pos_id: n.token.pos_id,
-                word_cost: n.token.word_cost,
+                left_id: t.left_id,
+                right_id: t.right_id,
+                pos_id: t.pos_id,
+                word_cost: t.word_cost,
                 cost: n.cost,
                 is_unknown: n.is_unknown,
-                feature_offset: n.token.feature,
+                feature_offset: t.feature,
             });
             i = n.prev;
         }
@@ -263,7 +245,7 @@ impl Lattice {
 
         // 2. Every token of every dictionary prefix match.
         let first = self.nodes.len();
-        let tokens = dict.sys.tokens();
+        let words = &dict.sys_words[..];
         let nodes = &mut self.nodes;
         let key = &text[begin2..end];
         let darts = dict.sys.darts();
@@ -282,11 +264,12 @@ impl Lattice {
         let search = |value: u32, length: usize| {
             let (t0, count) = split_value(value);
             for t in t0..t0 + count {
-                if let Some(&raw) = tokens.get(t as usize) {
+                if let Some(&word) = words.get(t as usize) {
                     nodes.push(Node {
                         start: begin2,
                         end: begin2 + length,
-                        token: Word::from(Token::from_raw(raw)),
+                        word,
+                        token: t,
                         is_unknown: false,
                         cost: 0,
                         prev: NONE,
@@ -310,14 +293,15 @@ impl Lattice {
             .get(cinfo.default_type())
             .copied()
             .unwrap_or((0, 0));
-        let unk_tokens = dict.unk.tokens();
+        let unk_words = &dict.unk_words[..];
         let add_unknown = |nodes: &mut Vec<Node>, span_end: usize| {
             for t in u0..u0 + ucount {
-                if let Some(&raw) = unk_tokens.get(t as usize) {
+                if let Some(&word) = unk_words.get(t as usize) {
                     nodes.push(Node {
                         start: begin2,
                         end: span_end,
-                        token: Word::from(Token::from_raw(raw)),
+                        word,
+                        token: t,
                         is_unknown: true,
                         cost: 0,
                         prev: NONE,
@@ -389,12 +373,12 @@ impl Lattice {
         while p != NONE {
             let n = &self.nodes[p as usize];
             let prev = Prev {
-                right_id: n.token.right_id,
+                right_id: n.word.right,
                 order,
                 cost: n.cost,
                 index: p,
             };
-            match self.right_slot.get_mut(n.token.right_id as usize) {
+            match self.right_slot.get_mut(n.word.right as usize) {
                 Some(slot) if slot.0 == self.stamp => {
                     let kept = &mut self.prevs[slot.1 as usize];
                     if prev.cost < kept.cost {
@@ -416,22 +400,18 @@ impl Lattice {
     /// cost through it before the node's own word cost: least `cost + connection cost`,
     /// ties to the first in MeCab's list order (its strict `<`).
     #[inline]
-    fn best_prev(&mut self, costs: &[i16], lsize: usize, left_id: u16) -> (u32, i64) {
+    fn best_prev(&mut self, conn: &Connector, left_id: u16) -> (u32, i64) {
         if let Some(&(stamp, best, cost)) = self.left_best.get(left_id as usize) {
             if stamp == self.stamp {
                 return (best, cost);
             }
         }
-        let row_start = lsize * left_id as usize;
-        let row = costs.get(row_start..row_start + lsize).unwrap_or(&[]);
+        let row = conn.row(left_id);
         let mut best = NONE;
         let mut best_order = u32::MAX;
         let mut best_cost = i64::MAX;
         for p in &self.prevs {
-            let c = p.cost
-                + row
-                    .get(p.right_id as usize)
-                    .map_or(0, |&c| i16::from_le(c) as i64);
+            let c = p.cost + row.get(p.right_id as usize).map_or(0, |&c| c as i64);
             if c < best_cost || (c == best_cost && p.order < best_order) {
                 best_cost = c;
                 best_order = p.order;

@@ -3,6 +3,7 @@
 //! an error at load time, never a panic or a wrong answer later.
 
 pub mod char_property;
+pub mod connector;
 pub mod darts;
 pub mod dic_file;
 pub mod dicrc;
@@ -16,6 +17,7 @@ use memmap2::Mmap;
 
 use crate::error::TokenizerError;
 use char_property::{CharInfo, CharProperty};
+use connector::{Connector, WordIds};
 use dic_file::{split_value, DicFile, DicType};
 use dicrc::Dicrc;
 use matrix::Matrix;
@@ -42,6 +44,12 @@ pub struct Dictionary {
     /// UTF-8 bytes ([`NO_NODE`] when no key starts with it): skips the first character's
     /// three dependent, cache-missing steps of every lookup.
     pub first_char_node: Vec<i32>,
+    /// The connection costs in a cache-friendly numbering of the context ids.
+    pub conn: Connector,
+    /// [sys lexsize] what the lattice reads of each `sys.dic` token, in `conn`'s numbering.
+    pub sys_words: Vec<WordIds>,
+    /// [unk lexsize] the same for `unk.dic`.
+    pub unk_words: Vec<WordIds>,
 }
 
 /// "No key starts this way" in [`Dictionary::first_char_node`].
@@ -91,6 +99,9 @@ impl Dictionary {
         }
         let space = chars.info(0x20);
         let first_char_node = first_char_nodes(&sys);
+        let conn = Connector::new(&matrix, &sys, &unk);
+        let sys_words = conn.table(&sys);
+        let unk_words = conn.table(&unk);
         Ok(Dictionary {
             dir: dir.to_path_buf(),
             sys,
@@ -101,6 +112,9 @@ impl Dictionary {
             space,
             rc,
             first_char_node,
+            conn,
+            sys_words,
+            unk_words,
         })
     }
 
