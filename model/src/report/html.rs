@@ -1,0 +1,185 @@
+//! The HTML report: one self-contained page (inline CSS and SVG, no scripts, no external
+//! fonts or URLs) that renders offline, with Japanese text in a CJK-capable font list.
+
+use std::fmt::Write;
+
+use super::{svg, EvalReport};
+
+/// Escape `&`, `<`, `>`, `"` and `'` for HTML text and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = r#"
+body { font-family: "Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic", Meiryo, system-ui, sans-serif; margin: 24px; color: #1a202c; max-width: 1100px; }
+h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #e2e8f0; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #e2e8f0; padding: 3px 8px; text-align: right; }
+th { background: #f7fafc; } td.text, th.text { text-align: left; }
+.summary td { font-size: 15px; }
+svg text { font-family: inherit; font-size: 13px; fill: #1a202c; }
+svg text.small { font-size: 11px; fill: #4a5568; } svg text.axis-title { font-size: 12px; fill: #4a5568; }
+.figures { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
+.muted { color: #718096; font-size: 13px; }
+"#;
+
+/// The whole page.
+pub fn render(r: &EvalReport) -> String {
+    let m = &r.metrics;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>tokken eval: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        escape(&r.model)
+    );
+    let _ = write!(
+        out,
+        "<h1>Evaluation report</h1>\n<p class=\"muted\">model <code>{}</code> · data <code>{}</code> · {} examples</p>\n",
+        escape(&r.model),
+        escape(&r.data),
+        m.n
+    );
+
+    // Summary numbers.
+    out.push_str("<table id=\"summary\" class=\"summary\"><tr>");
+    let mut cells: Vec<(String, String)> = vec![
+        ("accuracy".into(), format!("{:.4}", m.accuracy)),
+        ("macro-F1".into(), format!("{:.4}", m.macro_f1)),
+        ("micro-F1".into(), format!("{:.4}", m.micro_f1)),
+        ("weighted-F1".into(), format!("{:.4}", m.weighted_f1)),
+    ];
+    if let Some(t) = &m.top_k {
+        cells.push((format!("top-{}", t.k), format!("{:.4}", t.accuracy)));
+    }
+    if let Some(c) = &m.calibration {
+        cells.push(("ECE".into(), format!("{:.4}", c.ece)));
+    }
+    for (k, _) in &cells {
+        let _ = write!(out, "<th>{}</th>", escape(k));
+    }
+    out.push_str("</tr><tr>");
+    for (_, v) in &cells {
+        let _ = write!(out, "<td>{v}</td>");
+    }
+    out.push_str("</tr></table>\n");
+
+    // Figures.
+    out.push_str("<h2>Confusion matrix and per-class scores</h2>\n<div class=\"figures\">\n");
+    out.push_str(&svg::confusion_heatmap(&m.labels, &m.confusion_matrix));
+    out.push_str(&svg::class_bars(&m.per_class));
+    out.push_str("</div>\n");
+    per_class_table(&mut out, r);
+    if let Some(c) = &m.calibration {
+        out.push_str("<h2>Calibration</h2>\n<div class=\"figures\">\n");
+        out.push_str(&svg::reliability_diagram(c));
+        out.push_str("</div>\n");
+    }
+    if let Some(curves) = &r.training {
+        out.push_str("<h2>Training</h2>\n<div class=\"figures\">\n");
+        out.push_str(&svg::training_curves(curves));
+        out.push_str("</div>\n");
+    }
+    slice_table(&mut out, r);
+    misclassified_table(&mut out, r);
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn per_class_table(out: &mut String, r: &EvalReport) {
+    out.push_str("<table id=\"per-class\"><tr><th class=\"text\">label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>predicted</th></tr>\n");
+    for c in &r.metrics.per_class {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"text\">{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{}</td></tr>",
+            escape(&c.label),
+            c.precision,
+            c.recall,
+            c.f1,
+            c.support,
+            c.predicted
+        );
+    }
+    let a = &r.metrics.averages;
+    for (name, p, rc, f) in [
+        ("macro avg", a.macro_precision, a.macro_recall, a.macro_f1),
+        (
+            "weighted avg",
+            a.weighted_precision,
+            a.weighted_recall,
+            a.weighted_f1,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "<tr><th class=\"text\">{name}</th><td>{p:.4}</td><td>{rc:.4}</td><td>{f:.4}</td><td>{}</td><td></td></tr>",
+            r.metrics.n
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn slice_table(out: &mut String, r: &EvalReport) {
+    let slices = &r.metrics.slices;
+    if slices.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Slices</h2>\n<table id=\"slices\"><tr><th class=\"text\">by</th><th class=\"text\">value</th><th>n</th><th>accuracy</th><th>Δ accuracy</th><th>macro-F1</th></tr>\n");
+    for s in slices {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"text\">{}</td><td class=\"text\">{}</td><td>{}</td><td>{:.4}</td><td>{:+.4}</td><td>{:.4}</td></tr>",
+            escape(&s.by),
+            escape(&s.value),
+            s.n,
+            s.accuracy,
+            s.accuracy - r.metrics.accuracy,
+            s.macro_f1
+        );
+    }
+    out.push_str("</table>\n<p class=\"muted\">Δ accuracy: the slice's accuracy minus the overall accuracy.</p>\n");
+}
+
+fn misclassified_table(out: &mut String, r: &EvalReport) {
+    let _ = write!(
+        out,
+        "<h2>Misclassified examples</h2>\n<p class=\"muted\">{} of {} examples misclassified{}; most confident mistakes first.</p>\n",
+        r.misclassified_total,
+        r.metrics.n,
+        if r.misclassified.len() < r.misclassified_total {
+            format!(" (first {} listed)", r.misclassified.len())
+        } else {
+            String::new()
+        }
+    );
+    out.push_str("<table id=\"misclassified\"><tr><th>line</th><th class=\"text\">text</th><th class=\"text\">true</th><th class=\"text\">predicted</th><th>score</th><th>p(true)</th></tr>\n");
+    for e in &r.misclassified {
+        let text = match &e.text_pair {
+            Some(p) => format!("{} ‖ {}", e.text, p),
+            None => e.text.clone(),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"text\">{}</td><td class=\"text\">{}</td><td class=\"text\">{}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+            e.line,
+            escape(&text),
+            escape(&e.true_label),
+            escape(&e.predicted_label),
+            e.score,
+            e.true_score
+        );
+    }
+    out.push_str("</table>\n");
+}

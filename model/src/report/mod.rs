@@ -1,0 +1,202 @@
+//! Evaluation reports: everything `tokken-cli eval` knows about one model on one data set,
+//! as JSON ([`EvalReport::to_json`]) and as one self-contained HTML page ([`html`]).
+//!
+//! The JSON keeps [`MetricsReport`]'s keys at the top level (so `--json` readers of the plain
+//! metrics keep working) and adds `model`, `data`, `misclassified_total`, `misclassified`
+//! and, for a run dir with `train_log.jsonl`, `training`.
+//!
+//! Layout: [`slices`] cuts examples into subsets (length buckets, data fields), [`svg`]
+//! draws the figures as inline SVG, [`html`] assembles the page.
+
+pub mod html;
+pub mod slices;
+pub mod svg;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::data::Example;
+use crate::error::Result;
+use crate::evaluate::ExampleResult;
+use crate::metrics::MetricsReport;
+use crate::run_dir::{read_train_log, TrainLogEntry, TRAIN_LOG};
+
+/// One wrongly classified example.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Misclassified {
+    /// Line of the example in its data file.
+    pub line: usize,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_pair: Option<String>,
+    pub true_label: String,
+    pub predicted_label: String,
+    /// Probability of the predicted class.
+    pub score: f64,
+    /// Probability the model gave the true class.
+    pub true_score: f64,
+}
+
+/// A logged training step (loss curve point).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainPoint {
+    pub step: usize,
+    pub epoch: f64,
+    /// `null` in JSON when the loss was not finite.
+    pub loss: Option<f64>,
+    pub lr: f64,
+}
+
+/// An evaluation during training.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalPoint {
+    pub step: usize,
+    pub epoch: f64,
+    pub loss: Option<f64>,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+}
+
+/// Training curves from a run dir's `train_log.jsonl`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TrainingCurves {
+    pub train: Vec<TrainPoint>,
+    pub eval: Vec<EvalPoint>,
+}
+
+impl TrainingCurves {
+    /// The curves of `run_dir/train_log.jsonl`; `None` when there is no such file.
+    pub fn from_run_dir(run_dir: &Path) -> Result<Option<TrainingCurves>> {
+        let path = run_dir.join(TRAIN_LOG);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let finite = |x: f64| x.is_finite().then_some(x);
+        let mut curves = TrainingCurves::default();
+        for entry in read_train_log(&path)? {
+            match entry {
+                TrainLogEntry::Train(t) => curves.train.push(TrainPoint {
+                    step: t.step,
+                    epoch: t.epoch,
+                    loss: finite(t.loss),
+                    lr: t.lr,
+                }),
+                TrainLogEntry::Eval(e) => curves.eval.push(EvalPoint {
+                    step: e.step,
+                    epoch: e.epoch,
+                    loss: e.loss.and_then(finite),
+                    accuracy: e.accuracy,
+                    macro_f1: e.macro_f1,
+                }),
+            }
+        }
+        Ok(Some(curves))
+    }
+}
+
+/// The full evaluation report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// The model (or run) dir evaluated.
+    pub model: String,
+    /// The data file.
+    pub data: String,
+    #[serde(flatten)]
+    pub metrics: MetricsReport,
+    /// All misclassified examples (the list below may be cut short).
+    pub misclassified_total: usize,
+    /// Misclassified examples, most confident mistakes first, at most
+    /// [`ReportOptions::max_misclassified`].
+    pub misclassified: Vec<Misclassified>,
+    /// Present when the model dir is a run dir with `train_log.jsonl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingCurves>,
+}
+
+/// What goes into an [`EvalReport`].
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Longest misclassified list kept (the total is always reported).
+    pub max_misclassified: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            max_misclassified: 200,
+        }
+    }
+}
+
+impl EvalReport {
+    /// Bundle metrics, per-example results (`results[i]` belongs to `examples[i]`) and the
+    /// training curves of `model_dir` (when it has a `train_log.jsonl`).
+    pub fn new(
+        model_dir: &Path,
+        data_path: &Path,
+        metrics: MetricsReport,
+        examples: &[Example],
+        results: &[ExampleResult],
+        options: &ReportOptions,
+    ) -> Result<EvalReport> {
+        let label = |i: usize| {
+            metrics
+                .labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| i.to_string())
+        };
+        let mut wrong: Vec<Misclassified> = examples
+            .iter()
+            .zip(results)
+            .filter(|(_, r)| r.pred_index != r.true_index)
+            .map(|(e, r)| Misclassified {
+                line: r.line,
+                text: e.text.clone(),
+                text_pair: e.text_pair.clone(),
+                true_label: label(r.true_index),
+                predicted_label: label(r.pred_index),
+                score: r.score as f64,
+                true_score: r.probs.get(r.true_index).map_or(0.0, |&p| p as f64),
+            })
+            .collect();
+        let total = wrong.len();
+        // Most confident mistakes first; file order among equal scores.
+        wrong.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.line.cmp(&b.line)));
+        wrong.truncate(options.max_misclassified);
+        Ok(EvalReport {
+            model: model_dir.display().to_string(),
+            data: data_path.display().to_string(),
+            metrics,
+            misclassified_total: total,
+            misclassified: wrong,
+            training: TrainingCurves::from_run_dir(model_dir)?,
+        })
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Plain numbers, strings and vectors: serialization cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Write the JSON to `path` atomically.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        write_text(path, &(self.to_json() + "\n"))
+    }
+
+    /// Write the HTML page to `path` atomically.
+    pub fn write_html(&self, path: &Path) -> Result<()> {
+        write_text(path, &html::render(self))
+    }
+}
+
+/// `text` written to `path` atomically (temp file + rename).
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
+    tokken_engine::write_file_atomically(path, |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes())
+    })?;
+    Ok(())
+}
