@@ -11,9 +11,12 @@
 //! The lattice only needs a token's two context ids and word cost, so those are also copied
 //! into a dense table (6 bytes per token instead of 16), indexed like the token table.
 
+use memmap2::MmapMut;
+
 use crate::dict::dic_file::{split_value, DicFile};
 use crate::dict::matrix::Matrix;
 use crate::dict::token::Token;
+use crate::error::TokenizerError;
 
 /// What the lattice reads of a token: context ids in the [`Connector`]'s numbering.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,9 +32,11 @@ pub struct WordIds {
 /// The connection matrix with renumbered context ids.
 #[derive(Debug)]
 pub struct Connector {
-    /// [rows, cols] costs: row = renumbered left id of the next word, column = renumbered
-    /// right id of the previous word.
-    costs: Vec<i16>,
+    /// [rows, cols] i16 costs: row = renumbered left id of the next word, column =
+    /// renumbered right id of the previous word. Anonymous memory asking for huge pages:
+    /// filling it takes a few dozen page faults instead of thousands, and the rows the
+    /// lattice reads need few TLB entries.
+    costs: MmapMut,
     /// Columns per row (`matrix.lsize()`, at least 1).
     cols: usize,
     /// [rsize] renumbered left id of each original left id.
@@ -44,7 +49,7 @@ impl Connector {
     /// Renumbers the ids of `matrix` by how often the tokens of `sys` and `unk` are
     /// expected to appear (see [`id_weights`]) and copies the costs in the new numbering.
     /// The tokens must have been validated against `matrix`.
-    pub fn new(matrix: &Matrix, sys: &DicFile, unk: &DicFile) -> Connector {
+    pub fn new(matrix: &Matrix, sys: &DicFile, unk: &DicFile) -> Result<Connector, TokenizerError> {
         // BOS and EOS use id 0, so every numbering holds at least id 0 (an empty matrix
         // reads as cost 0, as a missing cost always did).
         let rows = matrix.rsize().max(1);
@@ -57,7 +62,14 @@ impl Connector {
 
         let src = matrix.costs();
         let lsize = matrix.lsize();
-        let mut costs = vec![0i16; rows * cols];
+        let mut mem = MmapMut::map_anon(rows * cols * 2).map_err(|source| TokenizerError::Io {
+            path: matrix.path().to_path_buf(),
+            source,
+        })?;
+        // Only a hint: without huge pages the copy is slower to fill, not different.
+        #[cfg(target_os = "linux")]
+        let _ = mem.advise(memmap2::Advice::HugePage);
+        let costs: &mut [i16] = bytemuck::try_cast_slice_mut(&mut mem[..]).unwrap_or(&mut []);
         for (new_row, row) in costs.chunks_exact_mut(cols).enumerate() {
             let old_row = left_inv[new_row] as usize;
             let Some(src_row) = src.get(old_row * lsize..(old_row + 1) * lsize) else {
@@ -69,12 +81,12 @@ impl Connector {
                 }
             }
         }
-        Connector {
-            costs,
+        Ok(Connector {
+            costs: mem,
             cols,
             left_map,
             right_map,
-        }
+        })
     }
 
     /// The renumbered ids and word cost of a (validated) token.
@@ -127,8 +139,9 @@ impl Connector {
     /// [cols], indexed by renumbered right id. Empty when `left` is out of range.
     #[inline]
     pub fn row(&self, left: u16) -> &[i16] {
+        let costs: &[i16] = bytemuck::try_cast_slice(&self.costs[..]).unwrap_or(&[]);
         let start = left as usize * self.cols;
-        self.costs.get(start..start + self.cols).unwrap_or(&[])
+        costs.get(start..start + self.cols).unwrap_or(&[])
     }
 
     /// Connection cost of renumbered `right` followed by renumbered `left` (0 out of range).

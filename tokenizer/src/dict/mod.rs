@@ -99,7 +99,7 @@ impl Dictionary {
         }
         let space = chars.info(0x20);
         let first_char_node = first_char_nodes(&sys);
-        let conn = Connector::new(&matrix, &sys, &unk);
+        let conn = Connector::new(&matrix, &sys, &unk)?;
         let sys_words = conn.table(&sys);
         let unk_words = conn.table(&unk);
         Ok(Dictionary {
