@@ -39,7 +39,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", args.run_dir.display()))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     copy_tokenizer_files(&args.run_dir, &args.out)?;
-    write_labels(&args.out, &params.config.id2label)?;
+    write_labels(
+        &args.out,
+        &params.config.id2label,
+        params.config.problem_type.as_deref(),
+    )?;
     write_hf_model(&args.out, &params)?;
     eprintln!(
         "wrote {} ({} labels: {})",

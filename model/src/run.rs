@@ -14,7 +14,7 @@ use tokken_engine::Weights;
 use crate::error::{ModelError, Result};
 use crate::params::{BertParams, LinearParams};
 use crate::train::{LoraConfig, LossConfig, TrainMode, TrainModel, TrainSetup};
-use crate::trainer::export::{read_labels, HEAD_CONFIG, HEAD_WEIGHTS};
+use crate::trainer::export::{read_labels, read_problem_type, HEAD_CONFIG, HEAD_WEIGHTS};
 use crate::trainer::start::load_adapter;
 
 /// What kind of dir `dir` is.
@@ -87,13 +87,17 @@ fn base_path(run_dir: &Path, config: &Value, file: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// The base model with the run's labels; a head of another size is dropped.
-fn base_with_labels(base: &Path, labels: &[String]) -> Result<BertParams> {
+/// The base model with the run's labels (and problem type); a head of another size is
+/// dropped.
+fn base_with_labels(base: &Path, run_dir: &Path, labels: &[String]) -> Result<BertParams> {
     let mut params = BertParams::load(base)?;
     if params.config.num_labels() != labels.len() {
         params.classifier = None;
     }
     params.config.id2label = labels.to_vec();
+    if let Some(p) = read_problem_type(run_dir) {
+        params.config.problem_type = Some(p);
+    }
     Ok(params)
 }
 
@@ -126,7 +130,7 @@ fn load_adapter_run(dir: &Path) -> Result<BertParams> {
         attention_dropout: 0.0,
         classifier_dropout: 0.0,
     };
-    let mut model = TrainModel::new(base_with_labels(&base, &labels)?, setup, 0)?;
+    let mut model = TrainModel::new(base_with_labels(&base, dir, &labels)?, setup, 0)?;
     load_adapter(&mut model, dir)?;
     model.merged()
 }
@@ -136,7 +140,7 @@ fn load_head_run(dir: &Path) -> Result<BertParams> {
     let cfg = read_json(&file)?;
     let base = base_path(dir, &cfg, &file)?;
     let labels = read_labels(dir)?;
-    let mut params = base_with_labels(&base, &labels)?;
+    let mut params = base_with_labels(&base, dir, &labels)?;
     let weights = Weights::load(&dir.join(HEAD_WEIGHTS))?;
     let source = dir.join(HEAD_WEIGHTS).display().to_string();
     let get = |key: &str, shape: &[usize]| -> Result<tokken_engine::Tensor> {

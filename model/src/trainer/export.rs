@@ -71,12 +71,14 @@ pub fn export_model(trainer: &Trainer) -> Result<()> {
             )?;
         }
     }
-    write_labels(out, &cfg.labels)?;
+    let problem_type = cfg.multi_label.then_some("multi_label_classification");
+    write_labels(out, &cfg.labels, problem_type)?;
     copy_tokenizer_files(&cfg.model, out)
 }
 
-/// `labels.json`: `{"id2label": {"0": ..}, "label2id": {..}}`.
-pub fn write_labels(out: &Path, labels: &[String]) -> Result<()> {
+/// `labels.json`: `{"id2label": {"0": ..}, "label2id": {..}, "labels": [..]}`, plus
+/// `"problem_type"` when given (`multi_label_classification`).
+pub fn write_labels(out: &Path, labels: &[String], problem_type: Option<&str>) -> Result<()> {
     let id2label: BTreeMap<String, &String> = labels
         .iter()
         .enumerate()
@@ -84,10 +86,18 @@ pub fn write_labels(out: &Path, labels: &[String]) -> Result<()> {
         .collect();
     let label2id: BTreeMap<&String, usize> =
         labels.iter().enumerate().map(|(i, l)| (l, i)).collect();
-    write_json(
-        &out.join("labels.json"),
-        &json!({ "id2label": id2label, "label2id": label2id, "labels": labels }),
-    )
+    let mut value = json!({ "id2label": id2label, "label2id": label2id, "labels": labels });
+    if let Some(p) = problem_type {
+        value["problem_type"] = json!(p);
+    }
+    write_json(&out.join("labels.json"), &value)
+}
+
+/// The `problem_type` of a run dir's `labels.json`, if it names one.
+pub fn read_problem_type(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("labels.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("problem_type")?.as_str().map(String::from)
 }
 
 /// Read `labels.json` back: the label names in index order.

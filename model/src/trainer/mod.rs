@@ -18,6 +18,7 @@
 pub mod batching;
 pub mod checkpoint;
 pub mod export;
+pub mod multi_label_eval;
 pub mod optimizer;
 pub mod run_loop;
 pub mod start;

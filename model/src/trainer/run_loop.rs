@@ -9,6 +9,7 @@ use tokken_tokenizer::encoder::Tokenizer;
 use super::batching::{epoch_batches, EncodedSet, PaddedBatch};
 use super::checkpoint;
 use super::export;
+use super::multi_label_eval::multi_label_report;
 use super::optimizer::{AdamW, OptimParam};
 use super::{ScheduleKind, TrainConfig, TrainerState};
 use crate::error::{ModelError, Result};
@@ -247,9 +248,7 @@ impl Trainer {
             ModelError::Input("no eval data (give --eval FILE or --eval-split)".into())
         })?;
         if eval.multi_label {
-            return Err(ModelError::Input(
-                "evaluation of multi-label runs is not supported yet".into(),
-            ));
+            return self.evaluate_multi_label();
         }
         let pad = self.tokenizer.pad_id();
         let nl = eval.num_labels;
@@ -284,6 +283,30 @@ impl Trainer {
             calibration_bins: 10,
         })?;
         Ok((loss / eval.len().max(1) as f64, report))
+    }
+
+    /// Multi-label eval: mean BCE-with-logits loss and per-label decisions at logit 0.
+    fn evaluate_multi_label(&mut self) -> Result<(f64, MetricsReport)> {
+        let eval = self.eval.as_ref().expect("checked by evaluate");
+        let pad = self.tokenizer.pad_id();
+        let nl = eval.num_labels;
+        let mut logits_all = vec![0f32; eval.len() * nl];
+        let mut loss = 0.0f64;
+        let rows: Vec<usize> = (0..eval.len()).collect();
+        for chunk in rows.chunks(self.config.batch_size.max(1) * 2) {
+            let batch = PaddedBatch::gather(eval, chunk, pad);
+            let logits = self.model.forward_logits(&batch.input())?;
+            for (r, &i) in chunk.iter().enumerate() {
+                for c in 0..nl {
+                    let (z, y) = (logits[r * nl + c] as f64, eval.multi_hot[i * nl + c] as f64);
+                    // log(1 + e^-|z|) + max(z, 0) - z·y, stable for any z
+                    loss += (-z.abs()).exp().ln_1p() + z.max(0.0) - z * y;
+                    logits_all[i * nl + c] = logits[r * nl + c];
+                }
+            }
+        }
+        let report = multi_label_report(&self.config.labels, &eval.multi_hot, &logits_all);
+        Ok((loss / (eval.len() * nl).max(1) as f64, report))
     }
 
     fn evaluate_and_keep_best(&mut self, on_event: &mut dyn FnMut(&Event)) -> Result<()> {
