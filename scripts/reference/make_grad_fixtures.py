@@ -118,8 +118,10 @@ def run_case(case, gen, batch, labels_single, labels_multi):
         tensors[f"param.{key}"] = p.detach().float().contiguous()
         tensors[f"grad.{key}"] = p.grad.float().contiguous()
         n += 1
-    meta = {"torch": torch.__version__, "transformers": __import__("transformers").__version__,
-            "peft": __import__("peft").__version__, "seed": str(SEED)}
+    # one metadata key: safetensors writes a multi-key map in random order (not reproducible)
+    meta = {"made_with": f"torch {torch.__version__}, transformers "
+            f"{__import__('transformers').__version__}, peft {__import__('peft').__version__}, "
+            f"seed {SEED}"}
     save_file(tensors, os.path.join(FIX, f"grads-{case}.safetensors"), metadata=meta)
     print(f"{case}: loss {loss.item():.6f}, {n} trainable tensors", file=sys.stderr)
 
