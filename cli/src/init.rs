@@ -53,7 +53,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (source, vocab) = match (&args.vocab, &args.model) {
+    let model = args
+        .model
+        .as_deref()
+        .map(crate::model_arg::resolve)
+        .transpose()?;
+    let (source, vocab) = match (&args.vocab, &model) {
         (Some(v), _) => (TokenizerSource::Vocab(v), v.clone()),
         (None, Some(d)) => (TokenizerSource::ModelDir(d), d.join("vocab.txt")),
         (None, None) => bail!("give --vocab FILE or --model DIR"),

@@ -5,8 +5,11 @@
 mod bench;
 mod eval;
 mod finetune;
+mod import;
 mod init;
 mod merge;
+mod model_arg;
+mod models;
 mod predict;
 mod tokenize;
 mod vocab;
@@ -47,6 +50,10 @@ enum Command {
     Merge(merge::Args),
     /// Build a vocabulary (character subwords) from a data file.
     Vocab(vocab::Args),
+    /// List the models in the local Hugging Face cache (usable as --model org/name).
+    Models(models::Args),
+    /// Convert a corpus layout (livedoor news) into JSONL data files.
+    Import(import::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,5 +68,7 @@ fn main() -> anyhow::Result<()> {
         Command::Finetune(args) => finetune::run(*args),
         Command::Merge(args) => merge::run(args),
         Command::Vocab(args) => vocab::run(args),
+        Command::Models(args) => models::run(args),
+        Command::Import(args) => import::run(args),
     }
 }

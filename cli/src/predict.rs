@@ -82,8 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
     };
-    let clf = Classifier::load_with(&args.model, options)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let model = crate::model_arg::resolve(&args.model)?;
+    let clf = Classifier::load_with(&model, options)
+        .with_context(|| format!("loading {}", model.display()))?;
 
     let write = |out: &mut dyn Write| -> anyhow::Result<()> {
         if !args.texts.is_empty() {

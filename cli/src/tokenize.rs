@@ -87,7 +87,12 @@ struct Record {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let tok = match (&args.model, &args.vocab) {
+    let model = args
+        .model
+        .as_deref()
+        .map(crate::model_arg::resolve)
+        .transpose()?;
+    let tok = match (&model, &args.vocab) {
         (Some(dir), _) => Tokenizer::from_model_dir(dir, args.dicdir.as_deref())
             .with_context(|| format!("loading the tokenizer of {}", dir.display()))?,
         (None, Some(vocab)) => {

@@ -1,0 +1,202 @@
+//! Crash safety of `tokken-cli finetune`: a real subprocess killed with SIGKILL mid-run
+//! leaves a run dir whose checkpoint loads, `--resume` finishes it, and the result is
+//! bit-identical to an uninterrupted run with the same seed and thread count.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn tiny_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny-bert")
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokken-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// 48 labelled lines in the tiny model's three classes.
+fn write_data(path: &Path) {
+    let rows = [
+        ("株価が上がる", "経済"),
+        ("円安が進む", "経済"),
+        ("決算を発表", "経済"),
+        ("サッカーの試合", "スポーツ"),
+        ("野球で優勝", "スポーツ"),
+        ("マラソン大会", "スポーツ"),
+        ("映画が公開", "映画"),
+        ("監督の新作", "映画"),
+    ];
+    let mut text = String::new();
+    for i in 0..6 {
+        for (t, l) in rows {
+            text.push_str(&format!("{{\"text\": \"{t}{i}\", \"label\": \"{l}\"}}\n"));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn finetune<S: AsRef<OsStr>>(args: &[S]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokken-cli"));
+    cmd.args(["--threads", "1", "finetune"]).args(args);
+    cmd
+}
+
+/// The flags of both runs: only `--out` differs.
+fn run_args(data: &Path, out: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--model".into(),
+        tiny_dir().into(),
+        "--train".into(),
+        data.into(),
+        "--out".into(),
+        out.into(),
+    ];
+    for a in [
+        "--max-steps",
+        "300",
+        "--batch-size",
+        "4",
+        "--checkpoint-every",
+        "3",
+        "--max-length",
+        "32",
+    ] {
+        args.push(a.into());
+    }
+    for a in ["--seed", "7", "--quiet"] {
+        args.push(a.into());
+    }
+    args
+}
+
+/// `None` (test skipped) when the machine has no MeCab dictionary.
+fn check(out: &Output) -> Option<()> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("dictionary") && !out.status.success() {
+        eprintln!("skipping: no MeCab dictionary ({stderr})");
+        return None;
+    }
+    assert!(out.status.success(), "finetune failed: {stderr}");
+    Some(())
+}
+
+/// The step of the checkpoint in `run`, read like `--resume` reads it.
+fn checkpoint_step(run: &Path) -> Option<u64> {
+    let dir = ["checkpoint", "checkpoint.old"]
+        .iter()
+        .map(|d| run.join(d))
+        .find(|d| d.join("trainer_state.json").is_file())?;
+    let text = std::fs::read_to_string(dir.join("trainer_state.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["state"]["step"].as_u64()
+}
+
+/// Every weight file of a finished run dir, by name.
+fn weight_files(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(run)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn kill_9_mid_run_then_resume_equals_uninterrupted_run() {
+    let dir = scratch();
+    let data = dir.join("train.jsonl");
+    write_data(&data);
+
+    // Uninterrupted reference run.
+    let a = dir.join("a");
+    let out = finetune(&run_args(&data, &a)).output().unwrap();
+    let Some(()) = check(&out) else { return };
+    let reference = weight_files(&a);
+    assert!(!reference.is_empty(), "the finished run dir holds weights");
+
+    // Same run, killed with SIGKILL once a checkpoint past step 6 exists.
+    let b = dir.join("b");
+    let mut child = finetune(&run_args(&data, &b))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if checkpoint_step(&b).is_some_and(|s| s >= 6) {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("finetune ended ({status}) before it could be killed; make the run longer");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Then let it run 0-20 ms more, so the kill lands anywhere (mid-step, mid-checkpoint).
+    let jitter = (u64::from(std::process::id()) * 7919) % 20_000;
+    std::thread::sleep(Duration::from_micros(jitter));
+    child.kill().unwrap(); // SIGKILL on unix
+    child.wait().unwrap();
+    let killed_at = checkpoint_step(&b).expect("the checkpoint survives kill -9");
+    assert!(
+        killed_at < 300,
+        "killed mid-run (checkpoint at step {killed_at})"
+    );
+    eprintln!("killed with a checkpoint at step {killed_at}");
+
+    // The checkpoint's tensors load.
+    let ckpt = ["checkpoint", "checkpoint.old"]
+        .iter()
+        .map(|d| b.join(d))
+        .find(|d| d.join("trainer_state.json").is_file())
+        .unwrap();
+    for f in ["model_state.safetensors", "optimizer.safetensors"] {
+        tokken_engine::Weights::load(&ckpt.join(f))
+            .unwrap_or_else(|e| panic!("{}: {e}", ckpt.join(f).display()));
+    }
+
+    let out = finetune(&[OsStr::new("--resume"), b.as_os_str(), OsStr::new("--quiet")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resumed = weight_files(&b);
+    assert_eq!(
+        resumed.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        reference.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for ((name, got), (_, want)) in resumed.iter().zip(&reference) {
+        assert!(
+            got == want,
+            "{name} differs between the resumed and the uninterrupted run"
+        );
+    }
+    // The resumed run dir is a model `predict` loads.
+    let out = Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
+        .args(["predict", "--model", b.to_str().unwrap(), "株価が上がる"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "predict: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
