@@ -7,13 +7,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokken_engine::DType;
 use tokken_model::data::{read_examples, ReadOptions};
 use tokken_model::evaluate::{evaluate, EvalOptions};
-use tokken_model::{run_dir, Classifier, ClassifierOptions};
+use tokken_model::{Classifier, ClassifierOptions};
+use tokken_tokenizer::encoder::Tokenizer;
 
 /// Flags of `tokken-cli eval`.
 #[derive(clap::Args)]
 #[command(
     about = "Score a model on a labelled data file: accuracy, F1, per-class table, confusion matrix",
-    long_about = "Score an HF BertForSequenceClassification model dir on labelled data.\n\n\
+    long_about = "Score an HF BertForSequenceClassification model dir, or a `finetune` run dir, \
+    on labelled data.\n\n\
     Data: JSONL (`{\"text\": .., \"label\": ..}` per line) or CSV/TSV with a header row; the \
     field names are set by --text-field / --label-field. Every gold label must be one of the \
     model's labels (config.json id2label).\n\n\
@@ -23,8 +25,9 @@ use tokken_model::{run_dir, Classifier, ClassifierOptions};
     Example:\n  tokken-cli eval --model runs/news --data data/headlines/test.jsonl --json metrics.json"
 )]
 pub struct Args {
-    /// The model dir (config.json, weights, vocab.txt, tokenizer_config.json).
-    #[arg(long, value_name = "DIR")]
+    /// The model: an HF model dir (config.json, weights, vocab.txt, tokenizer_config.json)
+    /// or a `finetune` run dir.
+    #[arg(long, value_name = "DIR|RUN_DIR")]
     model: PathBuf,
     /// Labelled data: .jsonl, .json (JSON Lines), .csv or .tsv.
     #[arg(long, value_name = "FILE")]
@@ -74,12 +77,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.bins == 0 {
         bail!("--bins must be at least 1");
     }
-    if run_dir::is_run_dir(&args.model) {
-        bail!(
-            "{}: is a fine-tuning run dir; eval takes a model dir for now (run dirs come with `finetune`)",
-            args.model.display()
-        );
-    }
     let dtype: DType = args
         .dtype
         .parse()
@@ -96,8 +93,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
     };
-    let clf = Classifier::load_with(&args.model, options)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    // A plain HF model dir, or a run dir (LoRA merged into its base, or base + trained head).
+    let clf = (|| -> tokken_model::Result<Classifier> {
+        let params = tokken_model::run::load_params(&args.model)?;
+        let tokenizer = Tokenizer::from_model_dir(&args.model, args.dicdir.as_deref())?;
+        Classifier::from_parts(
+            params,
+            tokenizer,
+            options,
+            &args.model.display().to_string(),
+        )
+    })()
+    .with_context(|| format!("loading {}", args.model.display()))?;
     let num_labels = clf.labels().len();
     let top_k = match args.top_k {
         Some(k) => Some(k),

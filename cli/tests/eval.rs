@@ -161,3 +161,71 @@ fn eval_names_unknown_labels_and_bad_lines() {
         "{stderr}"
     );
 }
+
+#[test]
+fn eval_accepts_a_lora_run_dir() {
+    // A run dir: the PEFT-made tiny adapter, the tokenizer files and labels.json; its base
+    // (tiny-bert) named by absolute path.
+    let dir = temp_dir().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures");
+    std::fs::copy(
+        fixtures.join("peft-tiny-adapter/adapter_model.safetensors"),
+        dir.join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let mut config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures.join("peft-tiny-adapter/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    let base = tiny_dir().canonicalize().unwrap();
+    config["base_model_name_or_path"] = base.display().to_string().into();
+    std::fs::write(dir.join("adapter_config.json"), config.to_string()).unwrap();
+    for f in ["vocab.txt", "tokenizer_config.json"] {
+        std::fs::copy(base.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.join("labels.json"),
+        r#"{"labels": ["経済", "スポーツ", "映画"]}"#,
+    )
+    .unwrap();
+    let data = temp_dir().join("run-data.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"すぽーつのしあい\", \"label\": \"スポーツ\"}\n\
+         {\"text\": \"けいざいがよい\", \"label\": \"経済\"}\n\
+         {\"text\": \"えいがをみる\", \"label\": \"映画\"}\n",
+    )
+    .unwrap();
+    let run = |model: &Path, json: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
+            .args(["eval", "--model"])
+            .arg(model)
+            .arg("--data")
+            .arg(&data)
+            .arg("--json")
+            .arg(json)
+            .output()
+            .expect("tokken-cli runs")
+    };
+    let run_json = temp_dir().join("run-metrics.json");
+    let out = run(&dir, &run_json);
+    let Some(()) = check(&out) else { return };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base_json = temp_dir().join("base-metrics.json");
+    assert!(run(&base, &base_json).status.success());
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let (with_adapter, without) = (read(&run_json), read(&base_json));
+    assert_eq!(with_adapter["n"], 3);
+    // The adapter changes the probabilities (PEFT's logits differ from the base by ~1).
+    assert_ne!(
+        with_adapter["calibration"], without["calibration"],
+        "the adapter was applied"
+    );
+}

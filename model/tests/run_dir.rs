@@ -227,6 +227,15 @@ fn labels_file_round_trips_and_validates() {
         .unwrap_err()
         .to_string()
         .contains("repeated"));
+    // As the trainer writes it: id2label / label2id too, problem type absent = single-label.
+    std::fs::write(
+        &path,
+        r#"{"id2label": {"0": "a", "1": "b"}, "label2id": {"a": 0, "b": 1}, "labels": ["a", "b"]}"#,
+    )
+    .unwrap();
+    let read = LabelsFile::read(&path).unwrap();
+    assert_eq!(read.labels, vec!["a", "b"]);
+    assert_eq!(read.problem_type, ProblemType::SingleLabelClassification);
     std::fs::write(&path, r#"{"labels": ["a"], "problem_type": "regression"}"#).unwrap();
     assert!(LabelsFile::read(&path).is_err());
     std::fs::remove_dir_all(&dir).unwrap();

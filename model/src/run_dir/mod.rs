@@ -48,11 +48,17 @@ pub enum ProblemType {
     MultiLabelClassification,
 }
 
-/// `labels.json`: the class names in index order and the problem type.
+/// `labels.json`: the class names in index order and the problem type (single-label when
+/// absent). Other fields (the trainer also writes `id2label` / `label2id`) are ignored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LabelsFile {
     pub labels: Vec<String>,
+    #[serde(default = "single_label")]
     pub problem_type: ProblemType,
+}
+
+fn single_label() -> ProblemType {
+    ProblemType::SingleLabelClassification
 }
 
 impl LabelsFile {
