@@ -63,7 +63,8 @@ pub fn confusion_heatmap(labels: &[String], matrix: &[Vec<u64>]) -> String {
     let left = labels.iter().map(|l| text_width(l)).fold(40.0, f64::max) + 16.0;
     let top = labels.iter().map(|l| text_width(l)).fold(40.0, f64::max) * 0.75 + 30.0;
     let k = labels.len() as f64;
-    let (w, h) = (left + k * cell + 10.0, top + k * cell + 30.0);
+    // Wide enough for the caption under the matrix.
+    let (w, h) = ((left + k * cell + 10.0).max(330.0), top + k * cell + 30.0);
     let mut out = String::new();
     open(&mut out, "confusion-matrix", w, h, "Confusion matrix");
     text(
@@ -123,7 +124,7 @@ pub fn confusion_heatmap(labels: &[String], matrix: &[Vec<u64>]) -> String {
     let _ = write!(
         out,
         r#"<text x="{}" y="{}" text-anchor="middle" class="axis-title">rows: true class · colour: share of the row</text></svg>"#,
-        n(left + k * cell / 2.0),
+        n(w / 2.0),
         n(h - 8.0)
     );
     out
