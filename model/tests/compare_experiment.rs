@@ -1,0 +1,244 @@
+//! `compare` and `experiment few-shot` on the bundled headlines with tiny char-vocab BERTs
+//! (the main-job recipe: character vocabulary from the training file, C 64, 2 layers).
+
+use std::path::{Path, PathBuf};
+
+use tokken_model::compare::{mcnemar_exact_p, Comparison, McNemar};
+use tokken_model::config::BertConfig;
+use tokken_model::data::{read_examples, ReadOptions};
+use tokken_model::evaluate::{evaluate, EvalOptions};
+use tokken_model::experiment::{run_few_shot, FewShotConfig};
+use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
+use tokken_model::report::slices::all_slices;
+use tokken_model::train::{LoraConfig, LossConfig, TrainMode, TrainSetup};
+use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig};
+use tokken_model::Classifier;
+use tokken_tokenizer::vocab_build::{
+    build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
+};
+
+fn headlines(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../data/headlines/{name}.jsonl"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A random tiny BERT over the characters of the training headlines, labels sorted.
+fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
+    let train = read_examples(&headlines("train"), &ReadOptions::default()).unwrap();
+    let vocab_dir = dir.join("vocab");
+    std::fs::create_dir_all(&vocab_dir).unwrap();
+    let vocab = build_char_vocab(
+        train.examples.iter().map(|e| e.text.as_str()),
+        &CharVocabOptions {
+            min_count: 1,
+            max_size: None,
+        },
+    );
+    write_atomic(&vocab_dir.join("vocab.txt"), vocab_file_text(&vocab).as_bytes()).unwrap();
+    let tok = serde_json::to_vec(&char_tokenizer_config(64)).unwrap();
+    write_atomic(&vocab_dir.join("tokenizer_config.json"), &tok).unwrap();
+    let labels = train.label_set();
+    let mut config = BertConfig::preset("tiny", vocab.len(), labels.len()).unwrap();
+    config.max_position_embeddings = 64;
+    config.id2label = labels;
+    let out = dir.join(format!("model-{seed}"));
+    write_random_model(&out, &config, TokenizerSource::Vocab(&vocab_dir.join("vocab.txt")), seed)
+        .unwrap();
+    out
+}
+
+#[test]
+fn mcnemar_matches_exact_binomial_tables() {
+    // p = min(1, 2 · Σ_{i ≤ min(b,c)} C(b+c, i) / 2^(b+c)), computed exactly with Python's
+    // fractions.Fraction and math.comb.
+    let cases = [
+        (3, 11, 235.0 / 4096.0),
+        (0, 5, 1.0 / 16.0),
+        (7, 2, 23.0 / 128.0),
+        (10, 10, 1.0),
+        (1, 0, 1.0),
+        (0, 0, 1.0),
+        (25, 40, 0.08168153394154005),
+        (150, 190, 0.0342700465332938),
+        (1200, 1300, 0.047681865221043604),
+    ];
+    for (b, c, want) in cases {
+        let got = mcnemar_exact_p(b, c);
+        assert!(
+            (got - want).abs() <= 1e-12 * want.max(1e-300),
+            "b {b} c {c}: {got} vs {want}"
+        );
+        assert_eq!(mcnemar_exact_p(c, b), got, "symmetric");
+    }
+}
+
+#[test]
+fn mcnemar_table_from_paired_predictions() {
+    // 0 = right for both, etc.: rr, A-only, B-only, ww = 2, 3, 1, 1.
+    let y = [0, 1, 2, 0, 1, 2, 0];
+    let a = [0, 1, 2, 0, 1, 1, 1];
+    let b = [0, 1, 0, 1, 2, 2, 2];
+    let m = McNemar::of(&y, &a, &b).unwrap();
+    assert_eq!((m.both_right, m.b, m.c, m.both_wrong), (2, 3, 1, 1));
+    assert_eq!(m.p_value, 0.625); // 2 · (1 + 4) / 16
+    let labels: Vec<String> = ["x", "y", "z"].map(String::from).to_vec();
+    let cmp = Comparison::new("A", "B", &labels, &y, &a, &b, &[]).unwrap();
+    assert!((cmp.accuracy_a - 5.0 / 7.0).abs() < 1e-12);
+    assert!((cmp.accuracy_b - 3.0 / 7.0).abs() < 1e-12);
+    for c in &cmp.per_class {
+        assert!((c.delta - (c.f1_b - c.f1_a)).abs() < 1e-15);
+    }
+}
+
+#[test]
+fn compare_two_models_on_the_bundled_data() {
+    let dir = scratch("compare-models");
+    let (ma, mb) = (tiny_model(&dir, 1), tiny_model(&dir, 2));
+    let data = read_examples(&headlines("test"), &ReadOptions::default()).unwrap();
+    let opts = EvalOptions::default();
+    let (ca, cb) = (Classifier::load(&ma).unwrap(), Classifier::load(&mb).unwrap());
+    let ea = evaluate(&ca, &data, &opts, &mut |_, _| {}).unwrap();
+    let eb = evaluate(&cb, &data, &opts, &mut |_, _| {}).unwrap();
+    let slices = all_slices(&data.examples, &[10, 20], &[]);
+    let cmp = Comparison::from_evaluations(
+        "a", "b", ca.labels(), &ea, cb.labels(), &eb, &slices,
+    )
+    .unwrap();
+    let m = &cmp.mcnemar;
+    assert_eq!(cmp.n, data.examples.len());
+    assert_eq!((m.both_right + m.b + m.c + m.both_wrong) as usize, cmp.n);
+    assert_eq!(cmp.accuracy_a, ea.report.accuracy);
+    assert_eq!(cmp.accuracy_b, eb.report.accuracy);
+    assert_eq!(cmp.macro_f1_b, eb.report.macro_f1);
+    // Accuracy difference is exactly (c − b) / n.
+    let diff = (m.c as f64 - m.b as f64) / cmp.n as f64;
+    assert!((cmp.accuracy_b - cmp.accuracy_a - diff).abs() < 1e-12);
+    assert_eq!(m.p_value, mcnemar_exact_p(m.b, m.c));
+    // Slices partition the data.
+    assert_eq!(cmp.slices.iter().map(|s| s.n).sum::<usize>(), cmp.n);
+    // Comparing a model with itself: no discordant pairs, p = 1.
+    let same =
+        Comparison::from_evaluations("a", "a", ca.labels(), &ea, ca.labels(), &ea, &[]).unwrap();
+    assert_eq!((same.mcnemar.b, same.mcnemar.c, same.mcnemar.p_value), (0, 0, 1.0));
+    println!("{cmp}");
+}
+
+#[test]
+fn few_shot_two_seeds_three_modes_and_resume() {
+    let dir = scratch("few-shot");
+    let model = tiny_model(&dir, 3);
+    let template = TrainConfig {
+        model,
+        train: PathBuf::new(),
+        eval: None,
+        eval_split: None,
+        text_field: "text".into(),
+        label_field: None,
+        multi_label: false,
+        labels: Vec::new(),
+        setup: TrainSetup {
+            mode: TrainMode::Lora,
+            lora: LoraConfig {
+                r: 4,
+                alpha: 8.0,
+                dropout: 0.0,
+                target_modules: vec!["query".into(), "value".into()],
+            },
+            loss: LossConfig::default(),
+            hidden_dropout: 0.0,
+            attention_dropout: 0.0,
+            classifier_dropout: 0.0,
+        },
+        auto_class_weights: false,
+        epochs: 3,
+        max_steps: None,
+        batch_size: 16,
+        grad_accum: 1,
+        lr: 0.0,
+        adamw: AdamWConfig::default(),
+        warmup_ratio: 0.1,
+        warmup_steps: None,
+        schedule: ScheduleKind::Linear,
+        max_length: 48,
+        seed: 0,
+        shuffle: true,
+        eval_every_epoch: false,
+        early_stopping: None,
+        checkpoint_every: None,
+        init_adapter: None,
+        dicdir: None,
+    };
+    let out = dir.join("exp");
+    let config = FewShotConfig {
+        pool: headlines("train"),
+        test: headlines("test"),
+        read: ReadOptions::default(),
+        shots: 5,
+        per_class: true,
+        seeds: vec![0, 1],
+        modes: vec![
+            (TrainMode::HeadOnly, 1e-2),
+            (TrainMode::Lora, 3e-3),
+            (TrainMode::Full, 3e-3),
+        ],
+        template,
+        out: out.clone(),
+        keep_runs: false,
+    };
+    let mut lines = Vec::new();
+    let results = run_few_shot(&config, &mut |l| lines.push(l.to_string())).unwrap();
+    assert_eq!(results.cells.len(), 6);
+    assert_eq!(results.summary.len(), 3);
+    let n_labels = read_examples(&headlines("train"), &ReadOptions::default())
+        .unwrap()
+        .label_set()
+        .len();
+    for c in &results.cells {
+        assert_eq!(c.train_examples, 5 * n_labels, "{c:?}");
+        // 35 examples / batch 16 = 3 steps per epoch, 3 epochs: the same budget everywhere.
+        assert_eq!(c.steps, 9, "{c:?}");
+        assert!((0.0..=1.0).contains(&c.accuracy) && (0.0..=1.0).contains(&c.macro_f1));
+    }
+    for (s, mode) in results.summary.iter().zip(["head", "lora", "full"]) {
+        assert_eq!((s.mode.as_str(), s.runs), (mode, 2));
+        let accs: Vec<f64> = results
+            .cells
+            .iter()
+            .filter(|c| c.mode == mode)
+            .map(|c| c.accuracy)
+            .collect();
+        assert!((s.accuracy_mean - (accs[0] + accs[1]) / 2.0).abs() < 1e-12);
+        assert!((s.accuracy_std - (accs[0] - accs[1]).abs() / 2f64.sqrt()).abs() < 1e-12);
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 4, "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["cells"].as_array().unwrap().len(), 6);
+    assert!(!out.join("seed-0/lora-run").exists(), "run dirs are removed");
+
+    // Resume: drop one cell; the rerun trains only that one and reproduces it exactly.
+    let dropped = out.join("seed-1/full.json");
+    std::fs::remove_file(&dropped).unwrap();
+    let mut lines2 = Vec::new();
+    let again = run_few_shot(&config, &mut |l| lines2.push(l.to_string())).unwrap();
+    assert_eq!(lines2.iter().filter(|l| l.contains("done before")).count(), 5, "{lines2:#?}");
+    // (Cells read back from JSON may differ in the last bit: serde_json's float parsing.)
+    assert_eq!(again.cells.len(), results.cells.len());
+    for (x, y) in again.cells.iter().zip(&results.cells) {
+        assert_eq!((x.seed, &x.mode, x.steps), (y.seed, &y.mode, y.steps));
+        assert!((x.accuracy - y.accuracy).abs() < 1e-12, "{x:?} vs {y:?}");
+        assert!((x.macro_f1 - y.macro_f1).abs() < 1e-12, "{x:?} vs {y:?}");
+    }
+
+    // Other settings in the same out dir are refused.
+    let mut other = config.clone();
+    other.shots = 6;
+    assert!(run_few_shot(&other, &mut |_| {}).is_err());
+}
