@@ -25,7 +25,8 @@ enum Command {
 
 /// Flags of `tokken-cli experiment few-shot`.
 #[derive(clap::Args)]
-#[command(long_about = "For each seed, draw a stratified sample of --pool (--shots in all, or \
+#[command(
+    long_about = "For each seed, draw a stratified sample of --pool (--shots in all, or \
     per class with --per-class), train every mode in --modes on it with the same budget \
     (--epochs or --max-steps, --batch-size, schedule), evaluate on --test, and print mean ± \
     std (sample std over seeds) of accuracy and macro-F1 per mode. Writes results.json and \
@@ -33,7 +34,8 @@ enum Command {
     rerun with the same flags skips finished cells and resumes an interrupted one.\n\n\
     Example:\n  tokken-cli experiment few-shot --model models/bert-base-japanese-v3 \\\n    \
     --pool data/headlines/train.jsonl --test data/headlines/test.jsonl --shots 100 --seeds 5 \\\n    \
-    --modes head,lora,full --out runs/few-shot")]
+    --modes head,lora,full --out runs/few-shot"
+)]
 pub struct FewShotArgs {
     /// Base model dir (HF layout).
     #[arg(long, value_name = "DIR")]

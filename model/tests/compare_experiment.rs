@@ -40,7 +40,11 @@ fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
             max_size: None,
         },
     );
-    write_atomic(&vocab_dir.join("vocab.txt"), vocab_file_text(&vocab).as_bytes()).unwrap();
+    write_atomic(
+        &vocab_dir.join("vocab.txt"),
+        vocab_file_text(&vocab).as_bytes(),
+    )
+    .unwrap();
     let tok = serde_json::to_vec(&char_tokenizer_config(64)).unwrap();
     write_atomic(&vocab_dir.join("tokenizer_config.json"), &tok).unwrap();
     let labels = train.label_set();
@@ -48,8 +52,13 @@ fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
     config.max_position_embeddings = 64;
     config.id2label = labels;
     let out = dir.join(format!("model-{seed}"));
-    write_random_model(&out, &config, TokenizerSource::Vocab(&vocab_dir.join("vocab.txt")), seed)
-        .unwrap();
+    write_random_model(
+        &out,
+        &config,
+        TokenizerSource::Vocab(&vocab_dir.join("vocab.txt")),
+        seed,
+    )
+    .unwrap();
     out
 }
 
@@ -102,14 +111,15 @@ fn compare_two_models_on_the_bundled_data() {
     let (ma, mb) = (tiny_model(&dir, 1), tiny_model(&dir, 2));
     let data = read_examples(&headlines("test"), &ReadOptions::default()).unwrap();
     let opts = EvalOptions::default();
-    let (ca, cb) = (Classifier::load(&ma).unwrap(), Classifier::load(&mb).unwrap());
+    let (ca, cb) = (
+        Classifier::load(&ma).unwrap(),
+        Classifier::load(&mb).unwrap(),
+    );
     let ea = evaluate(&ca, &data, &opts, &mut |_, _| {}).unwrap();
     let eb = evaluate(&cb, &data, &opts, &mut |_, _| {}).unwrap();
     let slices = all_slices(&data.examples, &[10, 20], &[]);
-    let cmp = Comparison::from_evaluations(
-        "a", "b", ca.labels(), &ea, cb.labels(), &eb, &slices,
-    )
-    .unwrap();
+    let cmp = Comparison::from_evaluations("a", "b", ca.labels(), &ea, cb.labels(), &eb, &slices)
+        .unwrap();
     let m = &cmp.mcnemar;
     assert_eq!(cmp.n, data.examples.len());
     assert_eq!((m.both_right + m.b + m.c + m.both_wrong) as usize, cmp.n);
@@ -125,7 +135,10 @@ fn compare_two_models_on_the_bundled_data() {
     // Comparing a model with itself: no discordant pairs, p = 1.
     let same =
         Comparison::from_evaluations("a", "a", ca.labels(), &ea, ca.labels(), &ea, &[]).unwrap();
-    assert_eq!((same.mcnemar.b, same.mcnemar.c, same.mcnemar.p_value), (0, 0, 1.0));
+    assert_eq!(
+        (same.mcnemar.b, same.mcnemar.c, same.mcnemar.p_value),
+        (0, 0, 1.0)
+    );
     println!("{cmp}");
 }
 
@@ -217,18 +230,29 @@ fn few_shot_two_seeds_three_modes_and_resume() {
         assert!((s.accuracy_std - (accs[0] - accs[1]).abs() / 2f64.sqrt()).abs() < 1e-12);
     }
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
-    assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 4, "{md}");
+    assert_eq!(
+        md.lines().filter(|l| l.starts_with("| ")).count(),
+        4,
+        "{md}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["cells"].as_array().unwrap().len(), 6);
-    assert!(!out.join("seed-0/lora-run").exists(), "run dirs are removed");
+    assert!(
+        !out.join("seed-0/lora-run").exists(),
+        "run dirs are removed"
+    );
 
     // Resume: drop one cell; the rerun trains only that one and reproduces it exactly.
     let dropped = out.join("seed-1/full.json");
     std::fs::remove_file(&dropped).unwrap();
     let mut lines2 = Vec::new();
     let again = run_few_shot(&config, &mut |l| lines2.push(l.to_string())).unwrap();
-    assert_eq!(lines2.iter().filter(|l| l.contains("done before")).count(), 5, "{lines2:#?}");
+    assert_eq!(
+        lines2.iter().filter(|l| l.contains("done before")).count(),
+        5,
+        "{lines2:#?}"
+    );
     // (Cells read back from JSON may differ in the last bit: serde_json's float parsing.)
     assert_eq!(again.cells.len(), results.cells.len());
     for (x, y) in again.cells.iter().zip(&results.cells) {

@@ -117,7 +117,10 @@ fn report_renders_in_headless_chromium() {
         "slices",
         "misclassified",
     ] {
-        assert!(dom.contains(&format!("id=\"{id}\"")), "rendered DOM lacks #{id}");
+        assert!(
+            dom.contains(&format!("id=\"{id}\"")),
+            "rendered DOM lacks #{id}"
+        );
     }
     // 4 × 4 heatmap cells, 3 bars per class, a reliability bar per non-empty bin.
     assert_eq!(dom.matches("class=\"cell\"").count(), 16);
@@ -153,7 +156,11 @@ fn report_renders_in_headless_chromium() {
     );
     let bytes = std::fs::read(&png).expect("screenshot written");
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(bytes.len() > 20_000, "screenshot suspiciously small: {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 20_000,
+        "screenshot suspiciously small: {} bytes",
+        bytes.len()
+    );
     let errors = console_errors(&log);
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     println!("screenshot: {}", png.display());

@@ -28,7 +28,10 @@ fn schema(path: &str, v: &Value, out: &mut BTreeSet<String>) {
     // serde_json writes f64 fields with a fraction (`1.0`), so `integer` vs `number` is
     // the Rust field type, stable across values.
     let ty = type_name(v);
-    out.insert(format!("{} : {ty}", if path.is_empty() { "." } else { path }));
+    out.insert(format!(
+        "{} : {ty}",
+        if path.is_empty() { "." } else { path }
+    ));
     match v {
         Value::Object(map) => {
             for (k, child) in map {
@@ -56,7 +59,8 @@ fn json_report_schema_matches_golden() {
     if std::env::var_os("TOKKEN_BLESS").is_some() {
         std::fs::write(&golden, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+    let want =
+        std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
     if got != want {
         let got_set: BTreeSet<&str> = got.lines().collect();
         let want_set: BTreeSet<&str> = want.lines().collect();

@@ -183,3 +183,16 @@ fn misclassified_table(out: &mut String, r: &EvalReport) {
     }
     out.push_str("</table>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes_keeps_japanese() {
+        assert_eq!(
+            escape(r#"<a href="x">'政治' & 経済</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;政治&#39; &amp; 経済&lt;/a&gt;"
+        );
+    }
+}

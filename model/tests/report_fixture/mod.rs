@@ -21,7 +21,9 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 pub fn labels() -> Vec<String> {
-    ["政治", "経済", "国際", "スポーツ"].map(String::from).to_vec()
+    ["政治", "経済", "国際", "スポーツ"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// 40 examples: true class i % 4, predicted right except every 3rd (shifted by one class).
