@@ -3,7 +3,9 @@
 //! One file per subcommand; each only parses flags and calls library APIs.
 
 mod bench;
+mod compare;
 mod eval;
+mod experiment;
 mod finetune;
 mod import;
 mod init;
@@ -50,6 +52,10 @@ enum Command {
     Merge(merge::Args),
     /// Build a vocabulary (character subwords) from a data file.
     Vocab(vocab::Args),
+    /// Compare two models on the same data: before/after table, per-class deltas, McNemar test.
+    Compare(compare::Args),
+    /// Run experiments (few-shot over seeds and modes) and report mean ± std.
+    Experiment(experiment::Args),
     /// List the models in the local Hugging Face cache (usable as --model org/name).
     Models(models::Args),
     /// Convert a corpus layout (livedoor news) into JSONL data files.
@@ -68,6 +74,8 @@ fn main() -> anyhow::Result<()> {
         Command::Finetune(args) => finetune::run(*args),
         Command::Merge(args) => merge::run(args),
         Command::Vocab(args) => vocab::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Experiment(args) => experiment::run(args),
         Command::Models(args) => models::run(args),
         Command::Import(args) => import::run(args),
     }
