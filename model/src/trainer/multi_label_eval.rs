@@ -80,6 +80,7 @@ pub fn multi_label_report(labels: &[String], targets: &[f32], logits: &[f32]) ->
         confusion_matrix: Vec::new(),
         top_k: None,
         calibration: None,
+        slices: Vec::new(),
     }
 }
 
