@@ -9,6 +9,7 @@ mod experiment;
 mod finetune;
 mod import;
 mod init;
+mod interrupt;
 mod merge;
 mod model_arg;
 mod models;
@@ -71,7 +72,10 @@ fn main() -> anyhow::Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Finetune(args) => finetune::run(*args),
+        Command::Finetune(args) => {
+            interrupt::install()?;
+            finetune::run(*args)
+        }
         Command::Merge(args) => merge::run(args),
         Command::Vocab(args) => vocab::run(args),
         Command::Compare(args) => compare::run(args),

@@ -26,6 +26,7 @@ pub mod forward;
 pub mod head;
 pub mod hub;
 pub mod init;
+pub mod interrupt;
 pub mod layer;
 pub mod linear;
 pub mod livedoor;
