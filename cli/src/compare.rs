@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         length_bounds: Vec::new(),
         ..EvalOptions::default()
     };
-    let mut run_one = |dir: &PathBuf| -> anyhow::Result<_> {
+    let run_one = |dir: &PathBuf| -> anyhow::Result<_> {
         let clf = Classifier::load_with(
             dir,
             ClassifierOptions {

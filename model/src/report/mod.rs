@@ -17,10 +17,12 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::data::Example;
-use crate::error::Result;
+use serde_json::Value;
+
+use crate::error::{ModelError, Result};
 use crate::evaluate::ExampleResult;
 use crate::metrics::MetricsReport;
-use crate::run_dir::{read_train_log, TrainLogEntry, TRAIN_LOG};
+use crate::run_dir::TRAIN_LOG;
 
 /// One wrongly classified example.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -67,28 +69,70 @@ pub struct TrainingCurves {
 
 impl TrainingCurves {
     /// The curves of `run_dir/train_log.jsonl`; `None` when there is no such file.
+    ///
+    /// Reads both line formats in use: the trainer's (`{"step", "epoch", "loss", "lr", ..}`
+    /// per step, `{"step", "epoch", "eval_accuracy", "eval_macro_f1", "eval_loss", ..}` per
+    /// evaluation) and [`crate::run_dir::TrainLogEntry`]'s (`"kind": "train" | "eval"`).
+    /// Lines of neither shape are skipped; a line that is not JSON is an error naming
+    /// `file:line`, except a last line cut short (a run killed mid-write).
     pub fn from_run_dir(run_dir: &Path) -> Result<Option<TrainingCurves>> {
         let path = run_dir.join(TRAIN_LOG);
         if !path.is_file() {
             return Ok(None);
         }
-        let finite = |x: f64| x.is_finite().then_some(x);
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let complete = text.ends_with('\n');
+        let lines: Vec<&str> = text.lines().collect();
         let mut curves = TrainingCurves::default();
-        for entry in read_train_log(&path)? {
-            match entry {
-                TrainLogEntry::Train(t) => curves.train.push(TrainPoint {
-                    step: t.step,
-                    epoch: t.epoch,
-                    loss: finite(t.loss),
-                    lr: t.lr,
-                }),
-                TrainLogEntry::Eval(e) => curves.eval.push(EvalPoint {
-                    step: e.step,
-                    epoch: e.epoch,
-                    loss: e.loss.and_then(finite),
-                    accuracy: e.accuracy,
-                    macro_f1: e.macro_f1,
-                }),
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(_) if i + 1 == lines.len() && !complete => break,
+                Err(e) => {
+                    return Err(ModelError::Data {
+                        path: path.clone(),
+                        line: i + 1,
+                        msg: format!("expected a JSON object: {e}"),
+                    })
+                }
+            };
+            let num = |k: &str| v.get(k).and_then(Value::as_f64);
+            let finite = |k: &str| num(k).filter(|x| x.is_finite());
+            let (Some(step), Some(epoch)) = (v.get("step").and_then(Value::as_u64), num("epoch"))
+            else {
+                continue;
+            };
+            let step = step as usize;
+            let kind = v.get("kind").and_then(Value::as_str);
+            let eval = match kind {
+                Some("eval") => num("accuracy")
+                    .zip(num("macro_f1"))
+                    .map(|a| (a, finite("loss"))),
+                _ => num("eval_accuracy")
+                    .zip(num("eval_macro_f1"))
+                    .map(|a| (a, finite("eval_loss"))),
+            };
+            if let Some(((accuracy, macro_f1), loss)) = eval {
+                curves.eval.push(EvalPoint {
+                    step,
+                    epoch,
+                    loss,
+                    accuracy,
+                    macro_f1,
+                });
+            } else if kind.is_none_or(|k| k == "train") && v.get("loss").is_some() {
+                curves.train.push(TrainPoint {
+                    step,
+                    epoch,
+                    loss: finite("loss"),
+                    lr: num("lr").unwrap_or(0.0),
+                });
             }
         }
         Ok(Some(curves))
@@ -199,4 +243,38 @@ pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
         w.write_all(text.as_bytes())
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_read_both_log_formats_and_skip_a_cut_last_line() {
+        let dir = std::env::temp_dir().join(format!("tokken-curves-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(TRAIN_LOG),
+            concat!(
+                r#"{"epoch":1,"grad_norm":0.6,"loss":1.9,"lr":0.0,"step":1,"tokens_per_s":1.0}"#, "\n",
+                r#"{"best":true,"epoch":1,"eval_accuracy":0.3,"eval_loss":1.8,"eval_macro_f1":0.1,"step":1}"#, "\n",
+                r#"{"kind":"train","step":2,"epoch":2.0,"loss":null,"lr":1e-3,"grad_norm":1.0,"tokens_per_s":1.0}"#, "\n",
+                r#"{"kind":"eval","step":2,"epoch":2.0,"accuracy":0.5,"macro_f1":0.4}"#, "\n",
+                r#"{"step":3,"epo"#,
+            ),
+        )
+        .unwrap();
+        let c = TrainingCurves::from_run_dir(&dir).unwrap().unwrap();
+        assert_eq!(c.train.len(), 2);
+        assert_eq!((c.train[0].loss, c.train[1].loss), (Some(1.9), None));
+        assert_eq!(c.eval.len(), 2);
+        assert_eq!((c.eval[0].accuracy, c.eval[0].loss), (0.3, Some(1.8)));
+        assert_eq!((c.eval[1].macro_f1, c.eval[1].loss), (0.4, None));
+        std::fs::write(dir.join(TRAIN_LOG), "not json\n{}\n").unwrap();
+        let err = TrainingCurves::from_run_dir(&dir).unwrap_err().to_string();
+        assert!(err.contains(":1") || err.contains("line 1"), "{err}");
+        assert!(TrainingCurves::from_run_dir(&dir.join("missing"))
+            .unwrap()
+            .is_none());
+    }
 }
