@@ -34,6 +34,7 @@ fn run_chromium(bin: &Path, profile: &Path, page: &Path, extra: &[String]) -> (S
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",
         "--disable-quic",
         "--no-first-run",
         "--disable-background-networking",
