@@ -300,10 +300,14 @@ impl fmt::Display for Comparison {
             "McNemar (exact): both right {}, only A right (b) {}, only B right (c) {}, both wrong {}",
             m.both_right, m.b, m.c, m.both_wrong
         )?;
+        let p = if m.p_value < 1e-4 {
+            format!("{:.3e}", m.p_value)
+        } else {
+            format!("{:.4}", m.p_value)
+        };
         writeln!(
             f,
-            "  p = {:.4}{}",
-            m.p_value,
+            "  p = {p}{}",
             if m.p_value < 0.05 {
                 "  (significant at 0.05)"
             } else {

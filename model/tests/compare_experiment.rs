@@ -11,7 +11,7 @@ use tokken_model::experiment::{run_few_shot, FewShotConfig};
 use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
 use tokken_model::report::slices::all_slices;
 use tokken_model::train::{LoraConfig, LossConfig, TrainMode, TrainSetup};
-use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig};
+use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig, Trainer};
 use tokken_model::Classifier;
 use tokken_tokenizer::vocab_build::{
     build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
@@ -62,6 +62,51 @@ fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
     out
 }
 
+/// Training settings of the tiny model (no dropout, 3 epochs of batch 16, LoRA r 4).
+fn tiny_template(model: PathBuf) -> TrainConfig {
+    TrainConfig {
+        model,
+        train: PathBuf::new(),
+        eval: None,
+        eval_split: None,
+        text_field: "text".into(),
+        label_field: None,
+        multi_label: false,
+        labels: Vec::new(),
+        setup: TrainSetup {
+            mode: TrainMode::Lora,
+            lora: LoraConfig {
+                r: 4,
+                alpha: 8.0,
+                dropout: 0.0,
+                target_modules: vec!["query".into(), "value".into()],
+            },
+            loss: LossConfig::default(),
+            hidden_dropout: 0.0,
+            attention_dropout: 0.0,
+            classifier_dropout: 0.0,
+        },
+        auto_class_weights: false,
+        epochs: 3,
+        max_steps: None,
+        batch_size: 16,
+        grad_accum: 1,
+        lr: 0.0,
+        adamw: AdamWConfig::default(),
+        warmup_ratio: 0.1,
+        warmup_steps: None,
+        schedule: ScheduleKind::Linear,
+        max_length: 48,
+        seed: 0,
+        shuffle: true,
+        eval_every_epoch: false,
+        early_stopping: None,
+        checkpoint_every: None,
+        init_adapter: None,
+        dicdir: None,
+    }
+}
+
 #[test]
 fn mcnemar_matches_exact_binomial_tables() {
     // p = min(1, 2 · Σ_{i ≤ min(b,c)} C(b+c, i) / 2^(b+c)), computed exactly with Python's
@@ -108,7 +153,16 @@ fn mcnemar_table_from_paired_predictions() {
 #[test]
 fn compare_two_models_on_the_bundled_data() {
     let dir = scratch("compare-models");
-    let (ma, mb) = (tiny_model(&dir, 1), tiny_model(&dir, 2));
+    // A: random weights; B: A fully fine-tuned for one epoch on the training headlines.
+    let ma = tiny_model(&dir, 1);
+    let mb = dir.join("run-b");
+    let mut config = tiny_template(ma.clone());
+    config.train = headlines("train");
+    config.setup.mode = TrainMode::Full;
+    config.epochs = 1;
+    config.batch_size = 32;
+    config.lr = 3e-3;
+    Trainer::new(config, &mb).unwrap().run(&mut |_| {}).unwrap();
     let data = read_examples(&headlines("test"), &ReadOptions::default()).unwrap();
     let opts = EvalOptions::default();
     let (ca, cb) = (
@@ -118,6 +172,11 @@ fn compare_two_models_on_the_bundled_data() {
     let ea = evaluate(&ca, &data, &opts, &mut |_, _| {}).unwrap();
     let eb = evaluate(&cb, &data, &opts, &mut |_, _| {}).unwrap();
     let slices = all_slices(&data.examples, &[10, 20], &[]);
+    assert_ne!(
+        ea.results.iter().map(|r| r.pred_index).collect::<Vec<_>>(),
+        eb.results.iter().map(|r| r.pred_index).collect::<Vec<_>>(),
+        "training changed no prediction"
+    );
     let cmp = Comparison::from_evaluations("a", "b", ca.labels(), &ea, cb.labels(), &eb, &slices)
         .unwrap();
     let m = &cmp.mcnemar;
@@ -130,6 +189,7 @@ fn compare_two_models_on_the_bundled_data() {
     let diff = (m.c as f64 - m.b as f64) / cmp.n as f64;
     assert!((cmp.accuracy_b - cmp.accuracy_a - diff).abs() < 1e-12);
     assert_eq!(m.p_value, mcnemar_exact_p(m.b, m.c));
+    assert!(m.b + m.c > 0);
     // Slices partition the data.
     assert_eq!(cmp.slices.iter().map(|s| s.n).sum::<usize>(), cmp.n);
     // Comparing a model with itself: no discordant pairs, p = 1.
@@ -146,47 +206,7 @@ fn compare_two_models_on_the_bundled_data() {
 fn few_shot_two_seeds_three_modes_and_resume() {
     let dir = scratch("few-shot");
     let model = tiny_model(&dir, 3);
-    let template = TrainConfig {
-        model,
-        train: PathBuf::new(),
-        eval: None,
-        eval_split: None,
-        text_field: "text".into(),
-        label_field: None,
-        multi_label: false,
-        labels: Vec::new(),
-        setup: TrainSetup {
-            mode: TrainMode::Lora,
-            lora: LoraConfig {
-                r: 4,
-                alpha: 8.0,
-                dropout: 0.0,
-                target_modules: vec!["query".into(), "value".into()],
-            },
-            loss: LossConfig::default(),
-            hidden_dropout: 0.0,
-            attention_dropout: 0.0,
-            classifier_dropout: 0.0,
-        },
-        auto_class_weights: false,
-        epochs: 3,
-        max_steps: None,
-        batch_size: 16,
-        grad_accum: 1,
-        lr: 0.0,
-        adamw: AdamWConfig::default(),
-        warmup_ratio: 0.1,
-        warmup_steps: None,
-        schedule: ScheduleKind::Linear,
-        max_length: 48,
-        seed: 0,
-        shuffle: true,
-        eval_every_epoch: false,
-        early_stopping: None,
-        checkpoint_every: None,
-        init_adapter: None,
-        dicdir: None,
-    };
+    let template = tiny_template(model);
     let out = dir.join("exp");
     let config = FewShotConfig {
         pool: headlines("train"),
