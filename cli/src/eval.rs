@@ -93,18 +93,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
     };
-    // A plain HF model dir, or a run dir (LoRA merged into its base, or base + trained head).
+    // A plain HF model dir, or a run dir (LoRA merged into its base, or base + trained head),
+    // or a hub id resolved through the local HF cache.
+    let model = crate::model_arg::resolve(&args.model)?;
     let clf = (|| -> tokken_model::Result<Classifier> {
-        let params = tokken_model::run::load_params(&args.model)?;
-        let tokenizer = Tokenizer::from_model_dir(&args.model, args.dicdir.as_deref())?;
-        Classifier::from_parts(
-            params,
-            tokenizer,
-            options,
-            &args.model.display().to_string(),
-        )
+        let params = tokken_model::run::load_params(&model)?;
+        let tokenizer = Tokenizer::from_model_dir(&model, args.dicdir.as_deref())?;
+        Classifier::from_parts(params, tokenizer, options, &model.display().to_string())
     })()
-    .with_context(|| format!("loading {}", args.model.display()))?;
+    .with_context(|| format!("loading {}", model.display()))?;
     let num_labels = clf.labels().len();
     let top_k = match args.top_k {
         Some(k) => Some(k),
