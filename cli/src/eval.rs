@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokken_engine::DType;
 use tokken_model::data::{read_examples, ReadOptions};
 use tokken_model::evaluate::{evaluate, EvalOptions};
+use tokken_model::report::{EvalReport, ReportOptions};
 use tokken_model::{Classifier, ClassifierOptions};
 use tokken_tokenizer::encoder::Tokenizer;
 
@@ -21,7 +22,8 @@ use tokken_tokenizer::encoder::Tokenizer;
     model's labels (config.json id2label).\n\n\
     Prints accuracy, macro/micro/weighted F1, top-k accuracy, expected calibration error, \
     per-class precision/recall/F1/support and the confusion matrix; --json writes all of it \
-    (plus the reliability bins) as JSON.\n\n\
+    (plus the reliability bins, slices and misclassified examples) as JSON; --report writes a \
+    self-contained HTML page with the figures.\n\n\
     Example:\n  tokken-cli eval --model runs/news --data data/headlines/test.jsonl --json metrics.json"
 )]
 pub struct Args {
@@ -32,9 +34,14 @@ pub struct Args {
     /// Labelled data: .jsonl, .json (JSON Lines), .csv or .tsv.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
-    /// Write the metrics as JSON to this file (atomically).
+    /// Write the metrics, slices, misclassified examples (most confident first) and, for a
+    /// run dir, the training curves as JSON to this file (atomically).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report (works offline): confusion-matrix heatmap,
+    /// per-class bars, reliability diagram, training curves (run dirs), slices, mistakes.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Also report top-K accuracy (default 2 when the model has more than 2 labels).
     #[arg(long, value_name = "K")]
     top_k: Option<usize>,
@@ -161,11 +168,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(path) = &args.json {
-        report
-            .write_json(path)
+    if args.json.is_some() || args.report.is_some() {
+        let full = EvalReport::new(
+            &model,
+            &args.data,
+            report.clone(),
+            &data.examples,
+            &evaluation.results,
+            &ReportOptions::default(),
+        )?;
+        for (path, html) in [(&args.json, false), (&args.report, true)] {
+            let Some(path) = path else { continue };
+            if html {
+                full.write_html(path)
+            } else {
+                full.write_json(path)
+            }
             .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("wrote {}", path.display());
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
 }
