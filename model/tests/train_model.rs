@@ -247,52 +247,6 @@ fn bad_setups_and_targets_are_errors() {
         .is_err());
 }
 
-/// Seconds per LoRA step (r 8 on query,value, batch 16 x 64) on a random BERT-base, with
-/// attention dropout off (fused attention) and on (unfused, P saved):
-/// `cargo test --release -p tokken-model --test train_model -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn time_base_lora_step() {
-    let cfg = tokken_model::BertConfig::preset("base", 32768, 7).unwrap();
-    let base = tokken_model::init::init_params(&cfg, 1).unwrap();
-    let (b, t) = (16, 64);
-    let ids: Vec<u32> = (0..b * t).map(|i| (i * 7919 % 32000) as u32).collect();
-    let types = vec![0u32; b * t];
-    let mask = vec![1u8; b * t];
-    let x = BatchInput {
-        ids: &ids,
-        type_ids: &types,
-        mask: &mask,
-        b,
-        t,
-    };
-    let y: Vec<i32> = (0..b as i32).map(|i| i % 7).collect();
-    for attention_dropout in [0.0, 0.1] {
-        let mut s = setup(TrainMode::Lora, 0.1);
-        s.attention_dropout = attention_dropout;
-        s.lora.r = 8;
-        s.lora.target_modules = vec!["query".into(), "value".into()];
-        let mut m = TrainModel::new(base.clone(), s, 1).unwrap();
-        m.forward_backward(&x, &Targets::Single(&y), 0, 1.0)
-            .unwrap();
-        let steps = 1;
-        let start = std::time::Instant::now();
-        for s in 0..steps {
-            m.forward_backward(&x, &Targets::Single(&y), s, 1.0)
-                .unwrap();
-        }
-        let per = start.elapsed().as_secs_f64() / steps as f64;
-        let start = std::time::Instant::now();
-        m.forward_logits(&x).unwrap();
-        println!(
-            "attention dropout {attention_dropout}: LoRA step {per:.3} s (eval forward {:.3} s), {} threads, activations {} MiB",
-            start.elapsed().as_secs_f64(),
-            rayon::current_num_threads(),
-            m.activation_bytes() >> 20
-        );
-    }
-}
-
 /// Frozen weights in bf16 (`--dtype bf16`): LoRA trains on f32 master weights with
 /// bf16 GEMMs for the frozen layers (activations and their gradients rounded to bf16 in
 /// those GEMMs); gradients stay within 10% of the largest f32 gradient per tensor (about
