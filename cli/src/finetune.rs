@@ -223,11 +223,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     result?;
     let out = &trainer.out;
-    if trainer.stop_after.is_some_and(|s| trainer.state.step >= s)
-        && trainer.state.step < trainer.total_steps()
-    {
+    if trainer.interrupted() && trainer.state.step < trainer.total_steps() {
         eprintln!(
-            "stopped after step {} as asked; continue with: tokken-cli finetune --resume {}",
+            "stopped after step {} as asked (checkpoint saved); continue with: tokken-cli finetune --resume {}",
             trainer.state.step,
             out.display()
         );
@@ -249,7 +247,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
-    let model = args.model.clone().context("--model is required")?;
+    let model = crate::model_arg::resolve(&args.model.clone().context("--model is required")?)?;
     let train = args.train.clone().context("--train is required")?;
     let mode = match args.mode.as_str() {
         "full" => TrainMode::Full,

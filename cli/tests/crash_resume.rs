@@ -11,8 +11,8 @@ fn tiny_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny-bert")
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-crash-{}", std::process::id()));
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokken-crash-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -114,7 +114,7 @@ fn weight_files(run: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn kill_9_mid_run_then_resume_equals_uninterrupted_run() {
-    let dir = scratch();
+    let dir = scratch("kill");
     let data = dir.join("train.jsonl");
     write_data(&data);
 
@@ -198,5 +198,69 @@ fn kill_9_mid_run_then_resume_equals_uninterrupted_run() {
         "predict: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly_then_resume_matches() {
+    let dir = scratch("ctrl-c");
+    let data = dir.join("train.jsonl");
+    write_data(&data);
+    let a = dir.join("a");
+    let out = finetune(&run_args(&data, &a)).output().unwrap();
+    let Some(()) = check(&out) else { return };
+    let reference = weight_files(&a);
+
+    let b = dir.join("b");
+    let child = finetune(&run_args(&data, &b))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while checkpoint_step(&b).is_none_or(|s| s < 3) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "Ctrl-C must exit cleanly: {:?} {stderr}",
+        out.status
+    );
+    let step = checkpoint_step(&b).expect("a checkpoint after Ctrl-C");
+    assert!(step < 300, "interrupted mid-run (step {step}): {stderr}");
+    assert!(
+        stderr.contains("--resume"),
+        "tells how to continue: {stderr}"
+    );
+    assert!(
+        !b.join("checkpoint.tmp").exists(),
+        "no half-written checkpoint left"
+    );
+
+    let out = finetune(&[OsStr::new("--resume"), b.as_os_str(), OsStr::new("--quiet")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resumed = weight_files(&b);
+    assert_eq!(resumed.len(), reference.len());
+    for ((name, got), (_, want)) in resumed.iter().zip(&reference) {
+        assert!(
+            got == want,
+            "{name} differs between the resumed and the uninterrupted run"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

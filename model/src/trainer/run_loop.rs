@@ -61,6 +61,12 @@ pub struct Trainer {
 }
 
 impl Trainer {
+    /// True when the run stops early on request: `stop_after` reached or Ctrl-C
+    /// ([`crate::interrupt`]).
+    pub fn interrupted(&self) -> bool {
+        self.stop_after.is_some_and(|s| self.state.step >= s) || crate::interrupt::requested()
+    }
+
     /// Micro-batches per epoch.
     pub fn batches_per_epoch(&self) -> usize {
         self.train.len().div_ceil(self.config.batch_size.max(1))
@@ -122,7 +128,10 @@ impl Trainer {
                 self.state.epoch,
             );
             while self.state.batch_in_epoch < batches.len() {
-                if self.state.step >= total || self.stop_after == Some(self.state.step) {
+                if self.state.step >= total
+                    || self.stop_after == Some(self.state.step)
+                    || crate::interrupt::requested()
+                {
                     break 'epochs;
                 }
                 let start = self.state.batch_in_epoch;
@@ -143,8 +152,8 @@ impl Trainer {
             }
             self.save_checkpoint(on_event)?;
         }
-        if self.stop_after.is_some_and(|s| self.state.step >= s) && self.state.step < total {
-            // Interrupted on purpose: leave a checkpoint to resume from.
+        if self.interrupted() && self.state.step < total {
+            // Interrupted on purpose (stop_after or Ctrl-C): leave a checkpoint to resume from.
             self.save_checkpoint(on_event)?;
             return Ok(());
         }
