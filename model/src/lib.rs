@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod params;
 pub mod pooler;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;

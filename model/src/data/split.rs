@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::Example;
 use crate::error::{ModelError, Result};
+use crate::rng::SplitMix64;
 
 /// Indices into the example list, each ascending (file order).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,9 +98,9 @@ fn shuffled_groups(examples: &[Example], seed: u64) -> Vec<Vec<usize>> {
         groups.entry(key).or_default().push(i);
     }
     let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     for g in &mut groups {
-        shuffle(g, &mut rng);
+        rng.shuffle(g);
     }
     groups
 }
@@ -138,35 +139,4 @@ fn quotas(
         }
     }
     q
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and identical on every platform.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n ≥ 1) by rejection, so no modulo bias.
-    fn below(&mut self, n: u64) -> u64 {
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next();
-            if x < zone {
-                return x % n;
-            }
-        }
-    }
-}
-
-fn shuffle(items: &mut [usize], rng: &mut SplitMix64) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
-    }
 }

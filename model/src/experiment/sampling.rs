@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::data::Example;
 use crate::error::{ModelError, Result};
+use crate::rng::SplitMix64;
 
 /// Indices (ascending) of a stratified sample of `examples` by their (first) label.
 pub fn stratified_sample(
@@ -30,9 +31,9 @@ pub fn stratified_sample(
         groups.entry(label).or_default().push(i);
     }
     let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     for g in &mut groups {
-        shuffle(g, &mut rng);
+        rng.shuffle(g);
     }
     let quotas: Vec<usize> = if per_class {
         groups.iter().map(|g| g.len().min(shots)).collect()
@@ -98,37 +99,6 @@ fn total_quotas(groups: &[Vec<usize>], shots: usize) -> Vec<usize> {
         }
     }
     q
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny and identical on every platform.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n ≥ 1) by rejection (no modulo bias).
-    fn below(&mut self, n: u64) -> u64 {
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next();
-            if x < zone {
-                return x % n;
-            }
-        }
-    }
-}
-
-fn shuffle(items: &mut [usize], rng: &mut SplitMix64) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
-    }
 }
 
 #[cfg(test)]
