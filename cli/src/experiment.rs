@@ -127,8 +127,9 @@ fn few_shot(args: FewShotArgs) -> anyhow::Result<()> {
             modes.push((mode, lr));
         }
     }
-    let dropouts = ConfigDropouts::from_file(&args.model.join("config.json"))
-        .with_context(|| format!("reading {}", args.model.display()))?;
+    let model = crate::model_arg::resolve(&args.model)?;
+    let dropouts = ConfigDropouts::from_file(&model.join("config.json"))
+        .with_context(|| format!("reading {}", model.display()))?;
     let mut setup = TrainSetup::with_dropouts(
         TrainMode::Lora,
         LoraConfig {
@@ -144,7 +145,7 @@ fn few_shot(args: FewShotArgs) -> anyhow::Result<()> {
         setup.hidden_dropout = p;
     }
     let template = TrainConfig {
-        model: args.model.clone(),
+        model,
         train: PathBuf::new(),
         eval: None,
         eval_split: None,

@@ -15,7 +15,10 @@ use zip::{CompressionMethod, ZipWriter};
 fn load_pickle(dir: &TempDir, name: &str, pkl: &[u8]) -> Result<Weights, EngineError> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
-    for (entry, data) in [("archive/data.pkl", pkl), ("archive/byteorder", &b"little"[..])] {
+    for (entry, data) in [
+        ("archive/data.pkl", pkl),
+        ("archive/byteorder", &b"little"[..]),
+    ] {
         zip.start_file(entry, opts).unwrap();
         zip.write_all(data).unwrap();
     }
@@ -57,7 +60,10 @@ fn code_running_pickles_are_refused_by_every_opcode_path() {
         ("ext2", b"\x80\x02\x83\x01\x00)R.".to_vec()),
         ("ext4", b"\x80\x02\x84\x01\x00\x00\x00)R.".to_vec()),
         // NEWOBJ_EX on an allowed-looking class.
-        ("newobj_ex", b"\x80\x04\x8c\x0bcollections\x8c\x0bOrderedDict\x93)}\x92.".to_vec()),
+        (
+            "newobj_ex",
+            b"\x80\x04\x8c\x0bcollections\x8c\x0bOrderedDict\x93)}\x92.".to_vec(),
+        ),
         // BUILD calls __setstate__ / updates __dict__ of arbitrary objects.
         ("build", b"\x80\x02cbuiltins\nobject\n)R}b.".to_vec()),
         // A dangerous global inside the arguments of an allowed rebuild function.
