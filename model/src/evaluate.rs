@@ -8,6 +8,7 @@ use crate::classifier::Classifier;
 use crate::data::Dataset;
 use crate::error::{ModelError, Result};
 use crate::metrics::{MetricsInput, MetricsReport, SliceMetrics};
+use crate::report::slices::{all_slices, score_slices};
 
 /// What to compute besides the always-on metrics.
 #[derive(Clone, Debug)]
@@ -110,7 +111,8 @@ pub fn evaluate(
 }
 
 /// Length slices (in characters, `text` only), then one group of slices per `slice_by` field
-/// (values in sorted order, `(none)` for examples without the field).
+/// (values in sorted order, `(none)` for examples without the field) — the same subsets
+/// `compare` scores, from [`crate::report::slices`].
 fn slices(
     data: &Dataset,
     y_true: &[usize],
@@ -118,42 +120,8 @@ fn slices(
     labels: &[String],
     options: &EvalOptions,
 ) -> Result<Vec<SliceMetrics>> {
-    let mut out = Vec::new();
-    let mut bounds = options.length_bounds.clone();
-    bounds.sort_unstable();
-    bounds.dedup();
-    if !bounds.is_empty() {
-        // Bucket b holds lengths in (bounds[b-1], bounds[b]]; the last bucket is > max bound.
-        let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); bounds.len() + 1];
-        for (i, e) in data.examples.iter().enumerate() {
-            let len = e.text.chars().count();
-            buckets[bounds.partition_point(|&b| b < len)].push(i);
-        }
-        for (b, members) in buckets.iter().enumerate() {
-            let name = match b {
-                0 => format!("≤ {}", bounds[0]),
-                b if b == bounds.len() => format!("> {}", bounds[b - 1]),
-                b if bounds[b - 1] + 1 == bounds[b] => format!("{}", bounds[b]),
-                b => format!("{}–{}", bounds[b - 1] + 1, bounds[b]),
-            };
-            out.extend(SliceMetrics::of(
-                "length", &name, y_true, y_pred, members, labels,
-            )?);
-        }
-    }
-    for field in &options.slice_by {
-        let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-        for (i, e) in data.examples.iter().enumerate() {
-            let value = e.extra.get(field).map_or("(none)", |v| v.as_str());
-            groups.entry(value).or_default().push(i);
-        }
-        for (value, members) in groups {
-            out.extend(SliceMetrics::of(
-                field, value, y_true, y_pred, &members, labels,
-            )?);
-        }
-    }
-    Ok(out)
+    let subsets = all_slices(&data.examples, &options.length_bounds, &options.slice_by);
+    score_slices(&subsets, y_true, y_pred, labels)
 }
 
 /// Tokenize examples as the classifier does; pairs (`text_pair`) as `[CLS] a [SEP] b [SEP]`.

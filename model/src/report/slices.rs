@@ -1,6 +1,6 @@
 //! Subsets of a data set to score separately: text-length buckets and the values of a data
-//! field (`kind`, `source`, …). Used by `compare` to score both models on the same subsets;
-//! the names match [`crate::evaluate`]'s slices (`≤ 10`, `11–20`, `> 20`, `(none)`).
+//! field (`kind`, `source`, …). `eval` scores its slices with these, and `compare` scores
+//! both models on the same subsets (`≤ 10`, `11–20`, `> 20`, `(none)`).
 
 use std::collections::BTreeMap;
 
