@@ -1,0 +1,3 @@
+//! Helpers shared by the tokenizer's integration tests.
+
+pub mod counting_alloc;
