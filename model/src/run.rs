@@ -13,6 +13,7 @@ use tokken_engine::Weights;
 
 use crate::error::{ModelError, Result};
 use crate::params::{BertParams, LinearParams};
+use crate::run_dir::{read_json, AdapterConfig, TargetModules};
 use crate::train::{LoraConfig, LossConfig, TrainMode, TrainModel, TrainSetup};
 use crate::trainer::export::{read_labels, read_problem_type, HEAD_CONFIG, HEAD_WEIGHTS};
 use crate::trainer::start::load_adapter;
@@ -47,27 +48,13 @@ pub fn load_params(dir: &Path) -> Result<BertParams> {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| ModelError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// `base_model_name_or_path` of a run config, resolved against the run dir when relative.
-fn base_path(run_dir: &Path, config: &Value, file: &Path) -> Result<PathBuf> {
-    let base = config
-        .get("base_model_name_or_path")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ModelError::Config {
-            path: file.to_path_buf(),
-            field: "base_model_name_or_path".into(),
-            msg: "expected the base model's directory".into(),
-        })?;
+fn base_path(run_dir: &Path, base: Option<&str>, file: &Path) -> Result<PathBuf> {
+    let base = base.ok_or_else(|| ModelError::Config {
+        path: file.to_path_buf(),
+        field: "base_model_name_or_path".into(),
+        msg: "expected the base model's directory".into(),
+    })?;
     let p = PathBuf::from(base);
     let p = if p.is_relative() && run_dir.join(&p).is_dir() {
         run_dir.join(p)
@@ -103,20 +90,27 @@ fn base_with_labels(base: &Path, run_dir: &Path, labels: &[String]) -> Result<Be
 
 fn load_adapter_run(dir: &Path) -> Result<BertParams> {
     let file = dir.join("adapter_config.json");
-    let cfg = read_json(&file)?;
-    let base = base_path(dir, &cfg, &file)?;
+    let cfg: AdapterConfig = read_json(&file)?;
+    let base = base_path(dir, cfg.base_model_name_or_path.as_deref(), &file)?;
     let labels = read_labels(dir)?;
-    let field = |name: &str| cfg.get(name).cloned().unwrap_or(Value::Null);
-    let r = field("r").as_u64().unwrap_or(8) as usize;
-    let alpha = field("lora_alpha").as_f64().unwrap_or(8.0) as f32;
-    let targets = match field("target_modules") {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect(),
-        Value::String(s) => vec![s],
-        _ => vec!["query".into(), "value".into()],
+    let bad = |msg: String| ModelError::DataFile {
+        path: file.clone(),
+        msg,
     };
+    if cfg.use_dora {
+        return Err(bad("use_dora (DoRA) is not supported".into()));
+    }
+    let targets = match &cfg.target_modules {
+        TargetModules::List(list) => list.clone(),
+        TargetModules::Regex(re) => {
+            return Err(bad(format!(
+                "target_modules {re:?} is a regular expression; only a list of module names is supported"
+            )))
+        }
+    };
+    let r = cfg.r;
+    // TrainModel scales by alpha / r; this alpha gives PEFT's scale, rsLoRA's alpha / √r included.
+    let alpha = (cfg.scaling() * r as f64) as f32;
     let setup = TrainSetup {
         mode: TrainMode::Lora,
         lora: LoraConfig {
@@ -137,8 +131,12 @@ fn load_adapter_run(dir: &Path) -> Result<BertParams> {
 
 fn load_head_run(dir: &Path) -> Result<BertParams> {
     let file = dir.join(HEAD_CONFIG);
-    let cfg = read_json(&file)?;
-    let base = base_path(dir, &cfg, &file)?;
+    let cfg: Value = read_json(&file)?;
+    let base = base_path(
+        dir,
+        cfg.get("base_model_name_or_path").and_then(Value::as_str),
+        &file,
+    )?;
     let labels = read_labels(dir)?;
     let mut params = base_with_labels(&base, dir, &labels)?;
     let weights = Weights::load(&dir.join(HEAD_WEIGHTS))?;

@@ -17,6 +17,7 @@ use super::Trainer;
 use crate::error::{ModelError, Result};
 use crate::init::write_atomic;
 use crate::params::BertParams;
+use crate::run_dir::AdapterConfig;
 use crate::train::TrainMode;
 
 /// PEFT's key prefix in `adapter_model.safetensors`.
@@ -35,28 +36,15 @@ pub fn export_model(trainer: &Trainer) -> Result<()> {
             let tensors = named(trainer.model.state_tensors(), PEFT_PREFIX)?;
             save(&out.join("adapter_model.safetensors"), &tensors)?;
             let lora = &cfg.setup.lora;
-            let config = json!({
-                "peft_type": "LORA",
-                "task_type": "SEQ_CLS",
-                "base_model_name_or_path": base.display().to_string(),
-                "r": lora.r,
-                "lora_alpha": lora.alpha,
-                "lora_dropout": lora.dropout,
-                "target_modules": lora.target_modules,
-                "modules_to_save": ["classifier", "score"],
-                "bias": "none",
-                "fan_in_fan_out": false,
-                "inference_mode": true,
-                "init_lora_weights": true,
-                "use_rslora": false,
-                "use_dora": false,
-                "layers_to_transform": null,
-                "layers_pattern": null,
-                "rank_pattern": {},
-                "alpha_pattern": {},
-                "revision": null,
-            });
-            write_json(&out.join("adapter_config.json"), &config)?;
+            let targets: Vec<&str> = lora.target_modules.iter().map(String::as_str).collect();
+            AdapterConfig::lora_seq_cls(
+                &base.display().to_string(),
+                lora.r,
+                lora.alpha as f64,
+                lora.dropout as f64,
+                &targets,
+            )
+            .write(&out.join("adapter_config.json"))?;
         }
         TrainMode::Full => {
             let params = trainer.model.merged()?;
