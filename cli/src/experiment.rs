@@ -175,6 +175,7 @@ fn few_shot(args: FewShotArgs) -> anyhow::Result<()> {
         checkpoint_every: None,
         init_adapter: None,
         dicdir: args.dicdir.clone(),
+        mitigation: Default::default(),
     };
     let config = FewShotConfig {
         pool: args.pool.clone(),

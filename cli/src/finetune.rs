@@ -339,5 +339,6 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
         checkpoint_every: args.checkpoint_every,
         init_adapter: args.init_adapter.clone(),
         dicdir: args.dicdir.clone(),
+        mitigation: Default::default(),
     })
 }

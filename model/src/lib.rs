@@ -14,6 +14,7 @@
 
 pub mod activation;
 pub mod arena;
+pub mod bias;
 pub mod classifier;
 pub mod compare;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod rng;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;
+pub mod template;
 pub mod train;
 pub mod trainer;
 

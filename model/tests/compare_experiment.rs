@@ -104,6 +104,7 @@ fn tiny_template(model: PathBuf) -> TrainConfig {
         checkpoint_every: None,
         init_adapter: None,
         dicdir: None,
+        mitigation: Default::default(),
     }
 }
 

@@ -104,6 +104,7 @@ fn tiny_model_learns_livedoor_titles() {
         checkpoint_every: None,
         init_adapter: None,
         dicdir: None,
+        mitigation: Default::default(),
     };
     let run_dir = dir.join("run");
     let mut trainer = Trainer::new(train_config, &run_dir).unwrap();

@@ -59,6 +59,7 @@ fn config(mode: TrainMode) -> TrainConfig {
         checkpoint_every: None,
         init_adapter: None,
         dicdir: None,
+        mitigation: Default::default(),
     }
 }
 

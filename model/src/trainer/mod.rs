@@ -97,6 +97,10 @@ pub struct TrainConfig {
     pub init_adapter: Option<PathBuf>,
     /// MeCab dictionary dir.
     pub dicdir: Option<PathBuf>,
+    /// Bias mitigation: group re-weighting, counterfactual augmentation (absent in run dirs
+    /// written before it existed).
+    #[serde(default)]
+    pub mitigation: crate::bias::Mitigation,
 }
 
 /// Counters that say where a run is (saved in every checkpoint).
