@@ -69,9 +69,9 @@ pub(crate) trait Micro: Copy + Send + Sync {
 /// C as a raw pointer shared by tasks that write disjoint tiles (each tile is bounds-checked
 /// against `len` before the kernel touches it).
 #[derive(Clone, Copy)]
-struct SharedC {
-    ptr: *mut f32,
-    len: usize,
+pub(crate) struct SharedC {
+    pub ptr: *mut f32,
+    pub len: usize,
 }
 // SAFETY: tasks write disjoint tiles of C; the pointer outlives the parallel region.
 unsafe impl Send for SharedC {}
@@ -79,7 +79,7 @@ unsafe impl Sync for SharedC {}
 
 impl SharedC {
     /// Pointer to the tile at element `off` spanning `mr` rows of `nr` (checked against C).
-    fn tile(&self, off: usize, mr: usize, nr: usize, ldc: usize) -> *mut f32 {
+    pub(crate) fn tile(&self, off: usize, mr: usize, nr: usize, ldc: usize) -> *mut f32 {
         assert!(
             off + (mr - 1) * ldc + nr <= self.len,
             "gemm tile out of bounds (internal error)"
@@ -161,9 +161,7 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
     };
     let (mr_, nr_, g) = (K::MR, K::NR, K::G);
     let mc_max = (K::MC / mr_).max(1) * mr_;
-    // Split K into equal blocks of at most KC (a multiple of G): no short last pass.
-    let kc_max = (K::KC / g).max(1) * g;
-    let kc_max = k.div_ceil(k.div_ceil(kc_max)).div_ceil(g) * g;
+    let kc_max = k_block_len::<K>(k);
     let shared = SharedC {
         ptr: c.as_mut_ptr(),
         len: c.len(),
@@ -234,16 +232,24 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
     }
 }
 
+/// K block length for a K of `k`: K split into equal blocks of at most KC (a multiple of
+/// G), so there is no short last pass. The prepacked path uses the same blocks.
+pub(crate) fn k_block_len<K: Micro>(k: usize) -> usize {
+    let g = K::G;
+    let kc_max = (K::KC / g).max(1) * g;
+    k.div_ceil(k.div_ceil(kc_max)).div_ceil(g) * g
+}
+
 /// How the columns (and, if needed, rows) of one `(ic, pc)` step are split into tasks.
-struct Plan {
-    cols_per_task: usize,
-    ntasks_n: usize,
-    mpanels_per_task: usize,
-    ntasks_m: usize,
+pub(crate) struct Plan {
+    pub cols_per_task: usize,
+    pub ntasks_n: usize,
+    pub mpanels_per_task: usize,
+    pub ntasks_m: usize,
 }
 
 impl Plan {
-    fn new<K: Micro>(n: usize, mpanels: usize, threads: usize) -> Plan {
+    pub(crate) fn new<K: Micro>(n: usize, mpanels: usize, threads: usize) -> Plan {
         let npanels = n.div_ceil(K::NR);
         let nb_panels = (K::NB / K::NR).max(1);
         let mut ntasks_n = npanels.div_ceil(nb_panels);
@@ -301,7 +307,7 @@ fn pack_block<K: Micro, SA: Copy + Sync>(
 
 /// [`pack`] with the group size chosen at run time (monomorphised for 1 and 2).
 #[allow(clippy::too_many_arguments)]
-fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
+pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     g: usize,
     src: View<'_, S>,
     r0: usize,

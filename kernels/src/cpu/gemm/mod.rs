@@ -12,6 +12,8 @@
 //! - [`gemm_bf16`] — bf16 A and B, f32 accumulation and f32 C.
 //! - [`gemm_f32_bf16`] — f32 A (activations, rounded to bf16 while packing, round to nearest
 //!   even) times bf16 B (pre-converted weights); what a bf16 forward pass uses.
+//! - [`gemm_prepacked`] — `X · Wᵀ` with the weight packed once ([`PackedWeight`]), bit for
+//!   bit the matching `sgemm` / `gemm_f32_bf16` call without re-packing W each time.
 //! - [`reference_sgemm`] — scalar f64-accumulating reference, for tests.
 //! - `*_with` variants force a [`Kernel`] / [`Bf16Kernel`] (tests, benches).
 //!
@@ -31,6 +33,7 @@ mod batched;
 mod driver;
 mod pack;
 mod portable;
+mod prepacked;
 mod reference;
 
 #[cfg(target_arch = "x86_64")]
@@ -47,6 +50,7 @@ use std::sync::OnceLock;
 use half::bf16 as Bf16;
 
 pub use batched::{sgemm_batched, sgemm_batched_with};
+pub use prepacked::{gemm_prepacked, PackedKind, PackedWeight};
 pub use reference::reference_sgemm;
 
 use pack::View;

@@ -1,0 +1,415 @@
+//! Prepacked weights: `C = alpha * X · Wᵀ + beta * C` with the weight `W` `[N, K]` (as
+//! `nn.Linear` stores it) packed once, so a call packs only the activations `X` `[M, K]`.
+//!
+//! Why: at small M (one headline is 32 tokens) re-packing W on every call costs as much as
+//! the product itself, and M = 32 fills only 32 of the 42 rows of three 14-row tiles.
+//! So the product is computed transposed, `Cᵀ = W · Xᵀ`: W takes the micro-kernel's A role
+//! (MR-row panels over K, packed once here, streamed once per call) and X the B role (NR
+//! columns per panel: 32 tokens fill the 14 x 32 AVX-512 tile exactly). Each tile is handed
+//! to the unchanged micro-kernel through a small transposed copy of the C tile, so every
+//! kernel keeps its own arithmetic: the result is bit for bit that of [`super::sgemm_with`] /
+//! [`super::gemm_f32_bf16_with`] (`Trans::N`, `Trans::T`) on the same kernel whenever
+//! `beta` is 0 or 1 (the dot products run in the same K order and K blocks, FMA is
+//! commutative in its two factors; for other `beta` a kernel's partial-tile update may round
+//! once more, ≤ 1 ulp).
+//!
+//! Memory: a packed copy is a second copy of the weights (K rounded up to the pair size
+//! for bf16, N to a multiple of MR); memory-mapped f32 weights stay mapped but are no
+//! longer read by the forward pass.
+
+use half::bf16 as Bf16;
+use rayon::prelude::*;
+
+use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
+use super::pack::{f32_to_bf16, panel_len, with_buf, Chunk, View, BUF_A};
+use super::{check_operand, unavailable, Bf16Kernel, Kernel, Trans};
+
+/// Which GEMM a [`PackedWeight`] reproduces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackedKind {
+    /// [`super::sgemm_with`] on this kernel (f32 W and X).
+    F32(Kernel),
+    /// [`super::gemm_f32_bf16_with`] on this path (bf16 W; X rounded to bf16 while packing).
+    Bf16(Bf16Kernel),
+}
+
+impl PackedKind {
+    /// The fastest f32 kind on this CPU.
+    pub fn best_f32() -> PackedKind {
+        PackedKind::F32(Kernel::best())
+    }
+
+    /// The fastest bf16 kind on this CPU.
+    pub fn best_bf16() -> PackedKind {
+        PackedKind::Bf16(Bf16Kernel::best())
+    }
+}
+
+/// One K block of the packed weight.
+#[derive(Clone, Copy, Debug)]
+struct KBlock {
+    /// First K index.
+    pc: usize,
+    /// K values in the block.
+    kc: usize,
+    /// Start of the block's panels, in packed elements.
+    offset: usize,
+}
+
+/// A weight `W` `[N, K]` packed into the A-panel layout of one micro-kernel (see the module
+/// docs). Immutable and `Send + Sync`: share it across threads.
+pub struct PackedWeight {
+    kind: PackedKind,
+    n: usize,
+    k: usize,
+    blocks: Vec<KBlock>,
+    /// 64-byte aligned packed elements (f32, or bf16 for the `vdpbf16ps` path).
+    data: Vec<Chunk>,
+    /// Packed elements in `data`.
+    len: usize,
+}
+
+impl std::fmt::Debug for PackedWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedWeight")
+            .field("kind", &self.kind)
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .field("bytes", &self.bytes())
+            .finish()
+    }
+}
+
+impl PackedWeight {
+    /// Pack f32 `w` (`[n, k]`, row stride `k`) for `kind` (bf16 kinds round it to bf16,
+    /// nearest even, as `half::bf16::from_f32` does). Panics if this CPU lacks the kernel.
+    pub fn from_f32(kind: PackedKind, w: &[f32], n: usize, k: usize) -> PackedWeight {
+        check_operand("w", Trans::N, n, k, w.len(), k.max(1));
+        let view = View::a(Trans::N, w, k.max(1));
+        match kind {
+            PackedKind::F32(kernel) | PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
+                let round = matches!(kind, PackedKind::Bf16(_));
+                let conv = move |x: f32| if round { f32_to_bf16(x).to_f32() } else { x };
+                with_f32_micro!(kernel, kern => pack_weight(kern, kind, view, n, k, conv))
+            }
+            PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
+                with_bf16_micro!(kern => pack_weight(kern, kind, view, n, k, f32_to_bf16))
+            }
+        }
+    }
+
+    /// Pack bf16 `w` (`[n, k]`, row stride `k`) for a bf16 `kind`. Panics for an f32 kind
+    /// or a path this CPU lacks.
+    pub fn from_bf16(kind: PackedKind, w: &[Bf16], n: usize, k: usize) -> PackedWeight {
+        check_operand("w", Trans::N, n, k, w.len(), k.max(1));
+        let view = View::a(Trans::N, w, k.max(1));
+        match kind {
+            PackedKind::F32(_) => panic!("gemm: bf16 weights need a bf16 PackedKind"),
+            PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
+                let widen = |x: Bf16| x.to_f32();
+                with_f32_micro!(kernel, kern => pack_weight(kern, kind, view, n, k, widen))
+            }
+            PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
+                let id = |x: Bf16| x;
+                with_bf16_micro!(kern => pack_weight(kern, kind, view, n, k, id))
+            }
+        }
+    }
+
+    pub fn kind(&self) -> PackedKind {
+        self.kind
+    }
+
+    /// N (output features)
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// K (input features)
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<Chunk>()
+    }
+
+    fn elems<E: bytemuck::Pod>(&self) -> &[E] {
+        let bytes: &[u8] = bytemuck::cast_slice(&self.data);
+        &bytemuck::cast_slice(bytes)[..self.len]
+    }
+}
+
+/// Run `$body` with `$kern` bound to the f32 micro-kernel token of `$kernel`.
+macro_rules! with_f32_micro {
+    ($kernel:expr, $kern:ident => $body:expr) => {
+        match $kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                let $kern = super::avx512::Avx512F32::new()
+                    .unwrap_or_else(|| unavailable(Kernel::Avx512.name()));
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                let $kern =
+                    super::avx2::Avx2F32::new().unwrap_or_else(|| unavailable(Kernel::Avx2.name()));
+                $body
+            }
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => {
+                let $kern =
+                    super::neon::NeonF32::new().unwrap_or_else(|| unavailable(Kernel::Neon.name()));
+                $body
+            }
+            Kernel::Portable => {
+                let $kern = super::portable::PortableF32;
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => unavailable(other.name()),
+        }
+    };
+}
+
+/// Run `$body` with `$kern` bound to the AVX512-BF16 micro-kernel token.
+macro_rules! with_bf16_micro {
+    ($kern:ident => $body:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        let out = {
+            let $kern = super::bf16::Avx512Bf16::new()
+                .unwrap_or_else(|| unavailable(Bf16Kernel::Avx512Bf16.name()));
+            $body
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let out = unavailable(Bf16Kernel::Avx512Bf16.name());
+        out
+    }};
+}
+
+use {with_bf16_micro, with_f32_micro};
+
+/// Pack all of `w` (`[n, k]`) into MR-row panels per K block, in parallel over panels.
+fn pack_weight<K: Micro, S: Copy + Sync>(
+    _kern: K,
+    kind: PackedKind,
+    w: View<'_, S>,
+    n: usize,
+    k: usize,
+    conv: impl Fn(S) -> K::E + Sync + Copy,
+) -> PackedWeight {
+    let (mr, g) = (K::MR, K::G);
+    let mpanels = n.div_ceil(mr);
+    let kc_max = if k == 0 { 1 } else { k_block_len::<K>(k) };
+    // Each block starts on a 64-byte boundary.
+    let align = 64 / std::mem::size_of::<K::E>();
+    let mut blocks = Vec::new();
+    let mut len = 0;
+    let mut pc = 0;
+    while pc < k {
+        let kc = kc_max.min(k - pc);
+        blocks.push(KBlock {
+            pc,
+            kc,
+            offset: len,
+        });
+        len += (mpanels * panel_len(mr, kc, g)).div_ceil(align) * align;
+        pc += kc;
+    }
+    let mut data = vec![
+        <Chunk as bytemuck::Zeroable>::zeroed();
+        (len * std::mem::size_of::<K::E>()).div_ceil(64)
+    ];
+    {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
+        let elems: &mut [K::E] = &mut bytemuck::cast_slice_mut(bytes)[..len];
+        for blk in &blocks {
+            let alen = panel_len(mr, blk.kc, g);
+            let out = &mut elems[blk.offset..blk.offset + mpanels * alen];
+            // 16 panels per rayon job: big enough to amortise, small enough to balance.
+            let per = 16;
+            out.par_chunks_mut(per * alen)
+                .enumerate()
+                .for_each(|(t, chunk)| {
+                    let r0 = t * per * mr;
+                    let rows = (per * mr).min(n - r0);
+                    pack_any::<S, K::E>(g, w, r0, rows, blk.pc, blk.kc, mr, chunk, conv);
+                });
+        }
+    }
+    PackedWeight {
+        kind,
+        n,
+        k,
+        blocks,
+        data,
+        len,
+    }
+}
+
+/// `C[m, N] = alpha * X[m, K] · Wᵀ + beta * C` with X stored `[m, K]` (row stride `ldx`)
+/// and C `[m, N]` (row stride `ldc`); `beta == 0` ignores C's old contents. Bit for bit the
+/// GEMM of `w.kind()` for `beta` 0 or 1 (module docs). Panics on short slices or leading
+/// dimensions, like the other entry points.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_prepacked(
+    m: usize,
+    alpha: f32,
+    x: &[f32],
+    ldx: usize,
+    w: &PackedWeight,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (n, k) = (w.n, w.k);
+    check_operand("x", Trans::N, m, k, x.len(), ldx);
+    check_operand("c", Trans::N, m, n, c.len(), ldc);
+    let xv = View::b(Trans::T, x, ldx);
+    match w.kind {
+        PackedKind::F32(kernel) => {
+            let id = |v: f32| v;
+            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, id, w, beta, c, ldc))
+        }
+        PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
+            let round = |v: f32| f32_to_bf16(v).to_f32();
+            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, round, w, beta, c, ldc))
+        }
+        PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
+            with_bf16_micro!(kern => gemm_xwt(kern, m, alpha, xv, f32_to_bf16, w, beta, c, ldc))
+        }
+    }
+}
+
+/// Largest MR x NR tile of any kernel (the transposed C tile lives on the stack).
+const MAX_TILE: usize = 14 * 32;
+
+/// 64-byte aligned stack tile.
+#[repr(C, align(64))]
+struct Tile([f32; MAX_TILE]);
+
+/// The driver for [`gemm_prepacked`]: `Cᵀ = W · Xᵀ`, W's panels from `w`, X packed per
+/// K block into NR-token panels (once, shared by the tasks); tasks split W panels (and
+/// token panels when there are many tokens).
+#[allow(clippy::too_many_arguments)]
+fn gemm_xwt<K: Micro, SX: Copy + Sync>(
+    kern: K,
+    m: usize,
+    alpha: f32,
+    x: View<'_, SX>,
+    conv_x: impl Fn(SX) -> K::E + Sync + Copy,
+    w: &PackedWeight,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    if w.k == 0 || alpha == 0.0 {
+        scale_c(c, m, n, ldc, beta);
+        return;
+    }
+    assert!(K::MR * K::NR <= MAX_TILE, "gemm: tile too large (internal)");
+    let flops = m.saturating_mul(n).saturating_mul(w.k).saturating_mul(2);
+    let threads = if flops >= PAR_MIN_FLOPS {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    let (mr_, nr_, g) = (K::MR, K::NR, K::G);
+    let wpanels = n.div_ceil(mr_);
+    let xpanels = m.div_ceil(nr_);
+    let welems: &[K::E] = w.elems();
+    let shared = SharedC {
+        ptr: c.as_mut_ptr(),
+        len: c.len(),
+    };
+    for blk in &w.blocks {
+        let (pc, kc) = (blk.pc, blk.kc);
+        let kg = kc.div_ceil(g);
+        let beta_pc = if pc == 0 { beta } else { 1.0 };
+        let alen = panel_len(mr_, kc, g);
+        let blen = panel_len(nr_, kc, g);
+        let wblock = &welems[blk.offset..blk.offset + wpanels * alen];
+        with_buf(&BUF_A, xpanels * blen, |xpack: &mut [K::E]| {
+            if threads > 1 && xpanels > 1 {
+                let per = xpanels.div_ceil(threads);
+                xpack
+                    .par_chunks_mut(per * blen)
+                    .enumerate()
+                    .for_each(|(t, chunk)| {
+                        let r0 = t * per * nr_;
+                        let rows = (per * nr_).min(m - r0);
+                        pack_any::<SX, K::E>(g, x, r0, rows, pc, kc, nr_, chunk, conv_x);
+                    });
+            } else {
+                pack_any::<SX, K::E>(g, x, 0, m, pc, kc, nr_, xpack, conv_x);
+            }
+            let xpack: &[K::E] = xpack;
+            let plan = Plan::new::<K>(m, wpanels, threads);
+            let task = |t: usize| {
+                let (tn, tm) = (t % plan.ntasks_n, t / plan.ntasks_n);
+                let j0 = tn * plan.cols_per_task;
+                if j0 >= m {
+                    return;
+                }
+                let ntok = plan.cols_per_task.min(m - j0);
+                let p_lo = tm * plan.mpanels_per_task;
+                let p_hi = (p_lo + plan.mpanels_per_task).min(wpanels);
+                let mut tile = Tile([0.0; MAX_TILE]);
+                for ip in p_lo..p_hi {
+                    let feat = ip * mr_;
+                    let mr = mr_.min(n - feat);
+                    let ap = &wblock[ip * alen..(ip + 1) * alen];
+                    for jp in 0..ntok.div_ceil(nr_) {
+                        let tok = j0 + jp * nr_;
+                        let nr = nr_.min(j0 + ntok - tok);
+                        let xp0 = tok / nr_ * blen;
+                        let bp = &xpack[xp0..xp0 + blen];
+                        // C tile rows tok.., columns feat..: as the kernel's (feat x tok) tile.
+                        let cp = shared.tile(tok * ldc + feat, nr, mr, ldc);
+                        let t = &mut tile.0;
+                        if beta_pc != 0.0 {
+                            for j in 0..nr {
+                                for i in 0..mr {
+                                    // SAFETY: inside the tile asserted by `shared.tile`.
+                                    t[i * nr_ + j] = unsafe { *cp.add(j * ldc + i) };
+                                }
+                            }
+                        }
+                        // SAFETY: panel lengths are exact (slices above); `tile` holds
+                        // MR x NR >= mr x nr values with row stride NR.
+                        unsafe {
+                            kern.tile(
+                                kg,
+                                ap.as_ptr(),
+                                bp.as_ptr(),
+                                t.as_mut_ptr(),
+                                nr_,
+                                alpha,
+                                beta_pc,
+                                mr,
+                                nr,
+                            )
+                        };
+                        for j in 0..nr {
+                            for i in 0..mr {
+                                // SAFETY: as above; no other task writes this tile.
+                                unsafe { *cp.add(j * ldc + i) = t[i * nr_ + j] };
+                            }
+                        }
+                    }
+                }
+            };
+            let ntasks = plan.ntasks_n * plan.ntasks_m;
+            if threads > 1 && ntasks > 1 {
+                (0..ntasks).into_par_iter().for_each(task);
+            } else {
+                (0..ntasks).for_each(task);
+            }
+        });
+    }
+}
