@@ -27,9 +27,9 @@ pub fn train_backward(
     batch: &BatchInput<'_>,
 ) -> Result<()> {
     head_backward(ctx, grads, a, batch)?;
-    let first = ctx.slots.first_trainable_layer();
+    let first = ctx.first_backward_layer();
     for l in (first..ctx.base.layers.len()).rev() {
-        let need_dinp = l > first || ctx.slots.embeddings.is_some();
+        let need_dinp = l > first || ctx.slots.embeddings.is_some() || ctx.input_grad;
         layer_backward(
             ctx,
             grads,
@@ -44,7 +44,7 @@ pub fn train_backward(
             std::mem::swap(&mut a.grads.dout, &mut a.grads.dinp);
         }
     }
-    if ctx.slots.embeddings.is_some() {
+    if ctx.slots.embeddings.is_some() || ctx.input_grad {
         embeddings_backward(ctx, grads, a, batch)?;
     }
     Ok(())

@@ -10,16 +10,19 @@ use super::model::{site, Ctx};
 use crate::error::Result;
 use crate::forward::BatchInput;
 
-/// Reads d(embeddings output) from `a.grads.dout`.
+/// Reads d(embeddings output) from `a.grads.dout`; leaves d(word + position + token type
+/// sum) in `a.grads.dresid` (with [`Ctx::input_grad`] also when the embeddings are frozen:
+/// the input gradient of explanations).
 pub fn embeddings_backward(
     ctx: &Ctx<'_>,
     grads: &mut [f32],
     a: &mut Acts<'_>,
     batch: &BatchInput<'_>,
 ) -> Result<()> {
-    let Some(es) = ctx.slots.embeddings.as_ref() else {
+    let es = ctx.slots.embeddings.as_ref();
+    if es.is_none() && !ctx.input_grad {
         return Ok(());
-    };
+    }
     let cfg = &ctx.base.config;
     let (b, t, c) = (batch.b, batch.t, cfg.hidden_size);
     let g = &mut a.grads;
@@ -30,7 +33,8 @@ pub fn embeddings_backward(
         }
         None => g.dout,
     };
-    let gamma = &ctx.values[es.layer_norm.w.clone()];
+    let ln_slots = es.map(|s| s.layer_norm.clone());
+    let (gamma, _) = ctx.ln(&ctx.base.embeddings.layer_norm, &ln_slots)?;
     ln_backward(
         grads,
         g.dresid,
@@ -39,11 +43,14 @@ pub fn embeddings_backward(
         a.emb_mean,
         a.emb_rstd,
         gamma,
-        &Some(es.layer_norm.clone()),
+        &ln_slots,
         (g.sink_gamma, g.sink_beta),
         b * t,
         c,
     );
+    let Some(es) = es else {
+        return Ok(());
+    };
     let dsum = &*g.dresid;
     let (ids, types) = (batch.ids, batch.type_ids);
     embedding_backward(

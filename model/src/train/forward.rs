@@ -60,6 +60,31 @@ fn maybe_lora(
     }
 }
 
+/// `out[B, T, C] = words + position[0..T] + token_type[type_ids]`: the embeddings sum
+/// from given word embeddings (HF `inputs_embeds`) instead of a table lookup.
+fn inputs_embeds_sum(
+    out: &mut [f32],
+    words: &[f32],
+    type_ids: &[u32],
+    position: &[f32],
+    token_type: &[f32],
+    t: usize,
+    c: usize,
+) {
+    for (i, ((o, w), &ty)) in out
+        .chunks_exact_mut(c)
+        .zip(words.chunks_exact(c))
+        .zip(type_ids)
+        .enumerate()
+    {
+        let pos = &position[(i % t) * c..(i % t + 1) * c];
+        let typ = &token_type[ty as usize * c..(ty as usize + 1) * c];
+        for j in 0..c {
+            o[j] = w[j] + pos[j] + typ[j];
+        }
+    }
+}
+
 /// Run the whole forward; the logits land in `a.logits`.
 pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) -> Result<()> {
     let cfg = &ctx.base.config;
@@ -70,17 +95,24 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
     // embeddings: sum of the three tables, LayerNorm, dropout
     let e = &ctx.base.embeddings;
     let es = ctx.slots.embeddings.as_ref();
-    embedding_forward(
-        a.emb_sum,
-        batch.ids,
-        batch.type_ids,
-        ctx.table(&e.word_embeddings, es.map(|s| &s.word))?,
-        ctx.table(&e.position_embeddings, es.map(|s| &s.position))?,
-        ctx.table(&e.token_type_embeddings, es.map(|s| &s.token_type))?,
-        b,
-        t,
-        c,
-    );
+    let position = ctx.table(&e.position_embeddings, es.map(|s| &s.position))?;
+    let token_type = ctx.table(&e.token_type_embeddings, es.map(|s| &s.token_type))?;
+    match ctx.inputs_embeds {
+        Some(words) => {
+            inputs_embeds_sum(a.emb_sum, words, batch.type_ids, position, token_type, t, c)
+        }
+        None => embedding_forward(
+            a.emb_sum,
+            batch.ids,
+            batch.type_ids,
+            ctx.table(&e.word_embeddings, es.map(|s| &s.word))?,
+            position,
+            token_type,
+            b,
+            t,
+            c,
+        ),
+    }
     let (g, beta) = ctx.ln(&e.layer_norm, &es.map(|s| s.layer_norm.clone()))?;
     layernorm_forward(
         a.tmp, a.emb_mean, a.emb_rstd, a.emb_sum, g, beta, bt, c, eps,

@@ -30,7 +30,7 @@ pub fn head_backward(
         let (dw, db) = two_mut(grads, cl.w.clone(), cl.b.clone());
         dense_backward_params(dw, db, g.dlogits, a.pooled_d, b, labels, c);
     }
-    if !ctx.slots.below_classifier() {
+    if !ctx.backward_below_classifier() {
         return Ok(());
     }
     let classifier = Dense::trainable(
@@ -49,7 +49,7 @@ pub fn head_backward(
         *d *= 1.0 - y * y;
     }
     // pooler.dense on the [CLS] rows
-    let layers_train = ctx.slots.first_trainable_layer() < ctx.base.layers.len();
+    let layers_train = ctx.first_backward_layer() < ctx.base.layers.len();
     let pooler = ctx
         .base
         .pooler

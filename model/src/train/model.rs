@@ -133,9 +133,29 @@ pub struct Ctx<'a> {
     pub setup: &'a TrainSetup,
     /// The step's dropout seed; None in eval mode.
     pub drop_seed: Option<u64>,
+    /// [B, T, C] word embeddings to use instead of looking up `batch.ids` (HF
+    /// `inputs_embeds`; explanations interpolate them).
+    pub inputs_embeds: Option<&'a [f32]>,
+    /// Carry the backward down to the inputs even where nothing trains: d(embeddings sum)
+    /// = d(`inputs_embeds`) is left in `grads.dresid` ([`TrainModel::input_gradient`]).
+    pub input_grad: bool,
 }
 
 impl<'a> Ctx<'a> {
+    /// The lowest layer the backward visits: 0 when the input gradient is wanted.
+    pub fn first_backward_layer(&self) -> usize {
+        if self.input_grad {
+            0
+        } else {
+            self.slots.first_trainable_layer()
+        }
+    }
+
+    /// Whether the backward goes below the classifier.
+    pub fn backward_below_classifier(&self) -> bool {
+        self.input_grad || self.slots.below_classifier()
+    }
+
     pub fn dense(&self, frozen: &'a LinearParams, s: &Option<LinearSlots>) -> Result<Dense<'a>> {
         match s {
             Some(s) => Ok(Dense::trainable(
@@ -541,6 +561,8 @@ impl TrainModel {
             values: &self.params.values,
             setup: &self.setup,
             drop_seed: Some(dropout_seed),
+            inputs_embeds: None,
+            input_grad: false,
         };
         train_forward(&ctx, &mut acts, batch)?;
         let loss = loss_forward_backward(
@@ -569,9 +591,55 @@ impl TrainModel {
             values: &self.params.values,
             setup: &self.setup,
             drop_seed: None,
+            inputs_embeds: None,
+            input_grad: false,
         };
         train_forward(&ctx, &mut acts, batch)?;
         Ok(acts.logits)
+    }
+
+    /// Eval-mode forward (no dropout) from `inputs_embeds` ([B, T, C] word embeddings, HF's
+    /// `inputs_embeds`; `None`: looked up from `batch.ids`), then the backward of
+    /// `Σ dlogits · logits` down to the inputs: `dinputs_embeds` [B, T, C] is overwritten
+    /// with d/d(`inputs_embeds`) (= d/d(word + position + token type sum)). Returns the
+    /// logits [B, NL]. Trainable parameters' gradients accumulate as in
+    /// [`TrainModel::forward_backward`]; frozen weights get none.
+    pub fn input_gradient(
+        &mut self,
+        batch: &BatchInput<'_>,
+        inputs_embeds: Option<&[f32]>,
+        dlogits: &[f32],
+        dinputs_embeds: &mut [f32],
+    ) -> Result<Vec<f32>> {
+        batch.check(&self.base)?;
+        let shape = self.act_shape(batch.b, batch.t);
+        let n = batch.b * batch.t * shape.c;
+        if inputs_embeds.is_some_and(|e| e.len() != n) || dinputs_embeds.len() != n {
+            return Err(ModelError::Input(format!(
+                "input_gradient: inputs_embeds and their gradient must be [B, T, C] = {n} values"
+            )));
+        }
+        if dlogits.len() != batch.b * shape.labels {
+            return Err(ModelError::Input(format!(
+                "input_gradient: dlogits must be [B, NL] = {} values",
+                batch.b * shape.labels
+            )));
+        }
+        let mut acts = self.acts.views(&shape);
+        let ctx = Ctx {
+            base: &self.base,
+            slots: &self.slots,
+            values: &self.params.values,
+            setup: &self.setup,
+            drop_seed: None,
+            inputs_embeds,
+            input_grad: true,
+        };
+        train_forward(&ctx, &mut acts, batch)?;
+        acts.grads.dlogits.copy_from_slice(dlogits);
+        train_backward(&ctx, &mut self.params.grads, &mut acts, batch)?;
+        dinputs_embeds.copy_from_slice(&acts.grads.dresid[..n]);
+        Ok(acts.logits.to_vec())
     }
 
     /// Bytes held by the activation arena (saved activations + gradient scratch), grown to
