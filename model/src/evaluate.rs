@@ -24,6 +24,11 @@ pub struct EvalOptions {
     pub length_bounds: Vec<usize>,
     /// Data fields (from [`crate::data::Example::extra`]) to slice by, e.g. `kind`, `source`.
     pub slice_by: Vec<String>,
+    /// Safety filter: predictions less confident than this abstain and are left out of
+    /// every score (see [`crate::abstain`]); `None`: no abstaining.
+    pub min_confidence: Option<f32>,
+    /// The label of an abstaining prediction (reported).
+    pub abstain_label: String,
 }
 
 impl Default for EvalOptions {
@@ -34,6 +39,8 @@ impl Default for EvalOptions {
             chunk: 512,
             length_bounds: vec![10, 20],
             slice_by: Vec::new(),
+            min_confidence: None,
+            abstain_label: crate::abstain::DEFAULT_ABSTAIN_LABEL.to_string(),
         }
     }
 }
@@ -93,10 +100,20 @@ pub fn evaluate(
         }
         progress(results.len(), total);
     }
-    let y_pred: Vec<usize> = results.iter().map(|r| r.pred_index).collect();
-    let probs: Vec<f64> = results
+    let kept = crate::abstain::kept(&results, options.min_confidence)?;
+    // Abstained examples are left out of every score below (coverage counts them).
+    let subset;
+    let data = if kept.len() == data.examples.len() {
+        data
+    } else {
+        subset = data.subset(&kept);
+        &subset
+    };
+    let y_true: Vec<usize> = kept.iter().map(|&i| y_true[i]).collect();
+    let y_pred: Vec<usize> = kept.iter().map(|&i| results[i].pred_index).collect();
+    let probs: Vec<f64> = kept
         .iter()
-        .flat_map(|r| r.probs.iter().map(|&p| p as f64))
+        .flat_map(|&i| results[i].probs.iter().map(|&p| p as f64))
         .collect();
     let mut report = MetricsReport::compute(MetricsInput {
         labels: &labels,

@@ -23,6 +23,7 @@ pub mod embeddings;
 pub mod error;
 pub mod evaluate;
 pub mod experiment;
+pub mod explain;
 pub mod forward;
 pub mod head;
 pub mod hub;

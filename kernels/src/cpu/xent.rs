@@ -60,6 +60,28 @@ pub fn cross_entropy(
     k: usize,
     opts: &CrossEntropyOptions,
 ) -> f32 {
+    cross_entropy_weighted(dlogits, logits, targets, None, n, k, opts)
+}
+
+/// [`cross_entropy`] with per-sample weights `s` `[N]` (`None`: all 1): sample i's loss and
+/// gradient row are multiplied by `s_i`; the `Mean` normaliser stays `Σ w_{y_i}` (torch's),
+/// so the loss is `Σ s_i l_i / Σ w_{y_i}` — in torch,
+/// `(s * F.cross_entropy(z, y, weight=w, reduction='none')).sum() / w[y].sum()`, and
+/// `(s * ce_none).mean()` without class weights. With `s` of mean 1 over a data set, a
+/// batch's expected loss is the re-weighted data set's loss.
+pub fn cross_entropy_weighted(
+    dlogits: &mut [f32],
+    logits: &[f32],
+    targets: &[i32],
+    sample_weight: Option<&[f32]>,
+    n: usize,
+    k: usize,
+    opts: &CrossEntropyOptions,
+) -> f32 {
+    if let Some(s) = sample_weight {
+        assert_eq!(s.len(), n, "cross_entropy: sample weights must be [N]");
+    }
+    let sw = |i: usize| sample_weight.map_or(1.0, |s| s[i] as f64);
     assert!(
         dlogits.len() == n * k && logits.len() == n * k,
         "cross_entropy: logits/dlogits must be [N, K]"
@@ -95,13 +117,20 @@ pub fn cross_entropy(
         .par_chunks_mut(ROWS_PER_TASK * k)
         .zip(logits.par_chunks(ROWS_PER_TASK * k))
         .zip(targets.par_chunks(ROWS_PER_TASK))
-        .map(|((d, z), ys)| {
+        .enumerate()
+        .map(|(task, ((d, z), ys))| {
             let mut acc = 0.0f64;
-            for ((dr, zr), &y) in d.chunks_exact_mut(k).zip(z.chunks_exact(k)).zip(ys) {
+            for (r, ((dr, zr), &y)) in d
+                .chunks_exact_mut(k)
+                .zip(z.chunks_exact(k))
+                .zip(ys)
+                .enumerate()
+            {
                 if ignored(y) {
                     dr.fill(0.0);
                     continue;
                 }
+                let si = sw(task * ROWS_PER_TASK + r);
                 let y = y as usize;
                 let lse = softmax_row(dr, zr) as f64; // dr = p
                 let wy = wt(y);
@@ -111,14 +140,15 @@ pub fn cross_entropy(
                 } else {
                     0.0
                 };
-                acc += (1.0 - eps) * wy * nll + eps / k as f64 * smooth;
+                acc += si * ((1.0 - eps) * wy * nll + eps / k as f64 * smooth);
                 let a = ((1.0 - eps) * wy) as f32;
                 let b = (eps / k as f64) as f32;
                 let bs = (eps / k as f64 * sum_w) as f32;
+                let scale = (si as f32) * inv_norm;
                 for (j, dv) in dr.iter_mut().enumerate() {
                     let p = *dv;
                     let onehot = if j == y { 1.0 } else { 0.0 };
-                    *dv = (a * (p - onehot) + (bs * p - b * wt(j) as f32)) * inv_norm;
+                    *dv = (a * (p - onehot) + (bs * p - b * wt(j) as f32)) * scale;
                 }
             }
             acc
@@ -144,6 +174,26 @@ pub fn bce_with_logits(
     k: usize,
     reduction: Reduction,
 ) -> f32 {
+    bce_with_logits_weighted(dlogits, logits, targets, pos_weight, None, n, k, reduction)
+}
+
+/// [`bce_with_logits`] with per-sample weights `s` `[N]` (`None`: all 1): every element of
+/// row i is multiplied by `s_i`, the `Mean` normaliser stays N·K — in torch,
+/// `(s[:, None] * F.binary_cross_entropy_with_logits(z, y, pos_weight=pw, reduction='none')).mean()`.
+#[allow(clippy::too_many_arguments)]
+pub fn bce_with_logits_weighted(
+    dlogits: &mut [f32],
+    logits: &[f32],
+    targets: &[f32],
+    pos_weight: Option<&[f32]>,
+    sample_weight: Option<&[f32]>,
+    n: usize,
+    k: usize,
+    reduction: Reduction,
+) -> f32 {
+    if let Some(s) = sample_weight {
+        assert_eq!(s.len(), n, "bce_with_logits: sample weights must be [N]");
+    }
     assert!(
         dlogits.len() == n * k && logits.len() == n * k && targets.len() == n * k,
         "bce_with_logits: dlogits/logits/targets must be [N, K]"
@@ -159,12 +209,13 @@ pub fn bce_with_logits(
     for (idx, ((d, &z), &y)) in dlogits.iter_mut().zip(logits).zip(targets).enumerate() {
         let (z, y) = (z as f64, y as f64);
         let pw = pos_weight.map_or(1.0, |p| p[idx % k] as f64);
+        let si = sample_weight.map_or(1.0, |s| s[idx / k.max(1)] as f64);
         let lw = 1.0 + (pw - 1.0) * y;
         // log(1 + e^{-z}) = log1p(e^{-|z|}) + max(-z, 0)
         let softplus_neg = (-z.abs()).exp().ln_1p() + (-z).max(0.0);
-        loss += (1.0 - y) * z + lw * softplus_neg;
+        loss += si * ((1.0 - y) * z + lw * softplus_neg);
         let sig_neg = 1.0 / (1.0 + z.exp()); // σ(-z)
-        *d = (((1.0 - y) - lw * sig_neg) / norm) as f32;
+        *d = (si * ((1.0 - y) - lw * sig_neg) / norm) as f32;
     }
     (loss / norm) as f32
 }

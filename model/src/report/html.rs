@@ -21,7 +21,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 body { font-family: "Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic", Meiryo, system-ui, sans-serif; margin: 24px; color: #1a202c; max-width: 1100px; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #e2e8f0; }
 table { border-collapse: collapse; font-size: 13px; }
@@ -91,6 +91,9 @@ pub fn render(r: &EvalReport) -> String {
         out.push_str("<h2>Training</h2>\n<div class=\"figures\">\n");
         out.push_str(&svg::training_curves(curves));
         out.push_str("</div>\n");
+    }
+    if let Some(s) = &r.selective {
+        crate::abstain::html_section(&mut out, s);
     }
     slice_table(&mut out, r);
     misclassified_table(&mut out, r);

@@ -156,6 +156,9 @@ pub struct EvalReport {
     /// Present when the model dir is a run dir with `train_log.jsonl`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingCurves>,
+    /// Coverage-vs-accuracy curve and the abstain summary (`eval` sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selective: Option<crate::abstain::Selective>,
 }
 
 /// What goes into an [`EvalReport`].
@@ -216,6 +219,7 @@ impl EvalReport {
             misclassified_total: total,
             misclassified: wrong,
             training: TrainingCurves::from_run_dir(model_dir)?,
+            selective: None,
         })
     }
 

@@ -12,10 +12,10 @@ use crate::metrics::{Calibration, ClassMetrics};
 
 const FONT_PX: f64 = 13.0;
 /// Colours of precision / recall / F1 (and of the curves).
-const BLUE: &str = "#2b6cb0";
-const ORANGE: &str = "#dd6b20";
-const GREEN: &str = "#2f855a";
-const GREY: &str = "#718096";
+pub(crate) const BLUE: &str = "#2b6cb0";
+pub(crate) const ORANGE: &str = "#dd6b20";
+pub(crate) const GREEN: &str = "#2f855a";
+pub(crate) const GREY: &str = "#718096";
 
 /// Rough width of `s` in pixels at [`FONT_PX`]: wide (CJK) characters count double.
 fn text_width(s: &str) -> f64 {
@@ -24,7 +24,7 @@ fn text_width(s: &str) -> f64 {
 }
 
 /// A number for an SVG attribute (two decimals, no trailing noise).
-fn n(x: f64) -> String {
+pub(crate) fn n(x: f64) -> String {
     let s = format!("{x:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
@@ -36,7 +36,7 @@ fn blue_scale(t: f64) -> String {
     format!("#{:02x}{:02x}{:02x}", mix(43.0), mix(108.0), mix(176.0))
 }
 
-fn open(out: &mut String, id: &str, w: f64, h: f64, title: &str) {
+pub(crate) fn open(out: &mut String, id: &str, w: f64, h: f64, title: &str) {
     let _ = write!(
         out,
         r#"<svg id="{id}" class="figure" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{t}"><title>{t}</title>"#,
@@ -46,7 +46,7 @@ fn open(out: &mut String, id: &str, w: f64, h: f64, title: &str) {
     );
 }
 
-fn text(out: &mut String, x: f64, y: f64, anchor: &str, extra: &str, s: &str) {
+pub(crate) fn text(out: &mut String, x: f64, y: f64, anchor: &str, extra: &str, s: &str) {
     let _ = write!(
         out,
         r#"<text x="{}" y="{}" text-anchor="{anchor}" {extra}>{}</text>"#,
@@ -209,28 +209,28 @@ pub fn class_bars(classes: &[ClassMetrics]) -> String {
 }
 
 /// Plot area of a chart: pixel box and data ranges.
-struct Frame {
-    x0: f64,
-    y0: f64,
-    w: f64,
-    h: f64,
-    x_min: f64,
-    x_max: f64,
-    y_min: f64,
-    y_max: f64,
+pub(crate) struct Frame {
+    pub(crate) x0: f64,
+    pub(crate) y0: f64,
+    pub(crate) w: f64,
+    pub(crate) h: f64,
+    pub(crate) x_min: f64,
+    pub(crate) x_max: f64,
+    pub(crate) y_min: f64,
+    pub(crate) y_max: f64,
 }
 
 impl Frame {
-    fn x(&self, v: f64) -> f64 {
+    pub(crate) fn x(&self, v: f64) -> f64 {
         let span = (self.x_max - self.x_min).max(f64::MIN_POSITIVE);
         self.x0 + (v - self.x_min) / span * self.w
     }
-    fn y(&self, v: f64) -> f64 {
+    pub(crate) fn y(&self, v: f64) -> f64 {
         let span = (self.y_max - self.y_min).max(f64::MIN_POSITIVE);
         self.y0 + self.h - (v - self.y_min) / span * self.h
     }
     /// Box, and tick labels at the ends and middle of both axes.
-    fn axes(&self, out: &mut String, x_title: &str, y_title: &str) {
+    pub(crate) fn axes(&self, out: &mut String, x_title: &str, y_title: &str) {
         let _ = write!(
             out,
             r##"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#a0aec0"/>"##,
@@ -420,7 +420,7 @@ pub fn training_curves(curves: &TrainingCurves) -> String {
 }
 
 /// A line through `points` (with a dot on each when there are few).
-fn polyline(out: &mut String, id: &str, f: &Frame, points: &[(f64, f64)], color: &str) {
+pub(crate) fn polyline(out: &mut String, id: &str, f: &Frame, points: &[(f64, f64)], color: &str) {
     let coords: Vec<String> = points
         .iter()
         .map(|&(x, y)| format!("{},{}", n(f.x(x)), n(f.y(y))))

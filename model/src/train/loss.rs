@@ -1,8 +1,11 @@
 //! Losses on the logits with their gradients (torch semantics, kernels in `xent`):
 //! single-label cross-entropy with optional class weights (weighted mean) and label
 //! smoothing; multi-label sigmoid BCE (mean over B·NL), as HF `BertForSequenceClassification`.
+//! Optional per-example weights (group re-weighting) multiply each example's loss.
 
-use tokken_kernels::cpu::xent::{bce_with_logits, cross_entropy, CrossEntropyOptions, Reduction};
+use tokken_kernels::cpu::xent::{
+    bce_with_logits_weighted, cross_entropy_weighted, CrossEntropyOptions, Reduction,
+};
 
 use super::{LossConfig, Targets};
 use crate::error::{ModelError, Result};
@@ -17,6 +20,39 @@ pub fn loss_forward_backward(
     b: usize,
     labels: usize,
 ) -> Result<f32> {
+    loss_forward_backward_weighted(dlogits, logits, targets, None, cfg, b, labels)
+}
+
+/// [`loss_forward_backward`] with per-example weights `[B]` (`None`: all 1): example i's
+/// loss and gradient are multiplied by `s_i`, the normaliser is unchanged (see
+/// [`cross_entropy_weighted`] and [`bce_with_logits_weighted`]). Weights must be finite and
+/// non-negative.
+pub fn loss_forward_backward_weighted(
+    dlogits: &mut [f32],
+    logits: &[f32],
+    targets: &Targets<'_>,
+    example_weights: Option<&[f32]>,
+    cfg: &LossConfig,
+    b: usize,
+    labels: usize,
+) -> Result<f32> {
+    if let Some(s) = example_weights {
+        if s.len() != b {
+            return Err(ModelError::Input(format!(
+                "{} example weights for a batch of {b}",
+                s.len()
+            )));
+        }
+        if let Some((i, w)) = s
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(ModelError::Input(format!(
+                "example weight {w} of example {i} is not a finite non-negative number"
+            )));
+        }
+    }
     match (targets, cfg.multi_label) {
         (Targets::Single(y), false) => {
             if y.len() != b {
@@ -40,7 +76,15 @@ pub fn loss_forward_backward(
                 ignore_index: None,
                 reduction: Reduction::Mean,
             };
-            Ok(cross_entropy(dlogits, logits, y, b, labels, &opts))
+            Ok(cross_entropy_weighted(
+                dlogits,
+                logits,
+                y,
+                example_weights,
+                b,
+                labels,
+                &opts,
+            ))
         }
         (Targets::Multi(y), true) => {
             if y.len() != b * labels {
@@ -60,11 +104,12 @@ pub fn loss_forward_backward(
                     i % labels
                 )));
             }
-            Ok(bce_with_logits(
+            Ok(bce_with_logits_weighted(
                 dlogits,
                 logits,
                 y,
                 None,
+                example_weights,
                 b,
                 labels,
                 Reduction::Mean,

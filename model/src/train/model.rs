@@ -9,7 +9,7 @@ use super::backward::train_backward;
 use super::dense::Dense;
 use super::forward::train_forward;
 use super::lora::{LoraDropout, LoraSite};
-use super::loss::loss_forward_backward;
+use super::loss::loss_forward_backward_weighted;
 use super::rng::{site_seed, Rng};
 use super::trainable::{ParamMut, Trainable};
 use super::{Targets, TrainMode, TrainSetup};
@@ -552,6 +552,19 @@ impl TrainModel {
         dropout_seed: u64,
         loss_scale: f32,
     ) -> Result<f32> {
+        self.forward_backward_weighted(batch, targets, None, dropout_seed, loss_scale)
+    }
+
+    /// [`TrainModel::forward_backward`] with per-example loss weights `[B]` (`None`: all 1;
+    /// see [`super::loss::loss_forward_backward_weighted`]).
+    pub fn forward_backward_weighted(
+        &mut self,
+        batch: &BatchInput<'_>,
+        targets: &Targets<'_>,
+        example_weights: Option<&[f32]>,
+        dropout_seed: u64,
+        loss_scale: f32,
+    ) -> Result<f32> {
         batch.check(&self.base)?;
         let shape = self.act_shape(batch.b, batch.t);
         let mut acts = self.acts.views(&shape);
@@ -565,10 +578,11 @@ impl TrainModel {
             input_grad: false,
         };
         train_forward(&ctx, &mut acts, batch)?;
-        let loss = loss_forward_backward(
+        let loss = loss_forward_backward_weighted(
             acts.grads.dlogits,
             acts.logits,
             targets,
+            example_weights,
             &self.setup.loss,
             batch.b,
             shape.labels,

@@ -27,6 +27,8 @@ pub struct EncodedSet {
     /// NL
     pub num_labels: usize,
     pub multi_label: bool,
+    /// [N] loss weight per example (group re-weighting); empty: every weight is 1.
+    pub weights: Vec<f32>,
 }
 
 impl EncodedSet {
@@ -88,6 +90,7 @@ impl EncodedSet {
             multi_hot,
             num_labels: nl,
             multi_label: data.multi_label,
+            weights: Vec::new(),
         })
     }
 
@@ -148,6 +151,8 @@ pub struct PaddedBatch {
     pub classes: Vec<i32>,
     /// [B, NL] (multi-label).
     pub multi_hot: Vec<f32>,
+    /// [B] loss weight per row (empty when the set has none: every weight is 1).
+    pub weights: Vec<f32>,
     /// Real tokens in the batch.
     pub tokens: usize,
 }
@@ -179,6 +184,9 @@ impl PaddedBatch {
                 *m = u8::from(a != 0);
             }
             out.tokens += n;
+            if let Some(&w) = set.weights.get(i) {
+                out.weights.push(w);
+            }
             if set.multi_label {
                 let nl = set.num_labels;
                 out.multi_hot

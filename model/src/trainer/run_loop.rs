@@ -194,9 +194,14 @@ impl Trainer {
                 Targets::Single(&batch.classes)
             };
             let seed = dropout_seed(self.config.seed, self.state.step, micro as u64);
-            let l = self
-                .model
-                .forward_backward(&batch.input(), &targets, seed, scale)?;
+            let weights = (!batch.weights.is_empty()).then_some(&batch.weights[..]);
+            let l = self.model.forward_backward_weighted(
+                &batch.input(),
+                &targets,
+                weights,
+                seed,
+                scale,
+            )?;
             if !l.is_finite() {
                 return Err(self.non_finite("loss", l));
             }

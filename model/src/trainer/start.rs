@@ -34,6 +34,7 @@ impl Trainer {
             source,
         })?;
         let (train, eval) = read_data(&config)?;
+        let train = config.mitigation.augment(train)?;
         if config.labels.is_empty() {
             config.labels = train.label_set();
         }
@@ -63,6 +64,7 @@ impl Trainer {
                 source,
             })?;
         let (train, eval) = read_data(&config)?;
+        let train = config.mitigation.augment(train)?;
         let mut trainer = Trainer::build(config, train, eval, run_dir)?;
         checkpoint::load(&mut trainer, run_dir)?;
         Ok(trainer)
@@ -95,7 +97,9 @@ impl Trainer {
         if config.multi_label {
             params.config.problem_type = Some("multi_label_classification".into());
         }
-        let train = EncodedSet::encode(&tokenizer, &train, &config.labels, config.max_length)?;
+        let weights = config.mitigation.example_weights(&train)?;
+        let mut train = EncodedSet::encode(&tokenizer, &train, &config.labels, config.max_length)?;
+        train.weights = weights;
         let eval = eval
             .map(|e| EncodedSet::encode(&tokenizer, &e, &config.labels, config.max_length))
             .transpose()?;
