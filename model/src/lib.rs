@@ -12,6 +12,7 @@
 //! L × layer → pooler → head, activations in one [`arena`]) → [`classifier`] (text in,
 //! labels out). [`init`] writes random-init models in HF layout.
 
+pub mod abstain;
 pub mod activation;
 pub mod arena;
 pub mod bias;
@@ -26,6 +27,7 @@ pub mod experiment;
 pub mod explain;
 pub mod forward;
 pub mod head;
+pub mod hierarchy;
 pub mod hub;
 pub mod init;
 pub mod interrupt;
@@ -34,12 +36,14 @@ pub mod linear;
 pub mod livedoor;
 pub mod metrics;
 pub mod params;
+pub mod prepacked;
 pub mod pooler;
 pub mod report;
 pub mod rng;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;
+pub mod template;
 pub mod train;
 pub mod trainer;
 
