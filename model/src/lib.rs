@@ -41,6 +41,7 @@ pub mod rng;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;
+pub mod template;
 pub mod train;
 pub mod trainer;
 
