@@ -72,6 +72,14 @@ pub struct Args {
     /// Reliability bins for the calibration error.
     #[arg(long, default_value_t = 10, value_name = "N")]
     bins: usize,
+    /// Safety filter: a prediction whose probability is below P abstains (label
+    /// --abstain-label); abstained examples are left out of accuracy / F1 and the coverage
+    /// is reported. The coverage-vs-accuracy curve is always in --json and --report.
+    #[arg(long, value_name = "P")]
+    min_confidence: Option<f32>,
+    /// The label of an abstaining prediction.
+    #[arg(long, default_value = tokken_model::abstain::DEFAULT_ABSTAIN_LABEL, value_name = "LABEL")]
+    abstain_label: String,
     /// MeCab dictionary directory (default: unidic-lite, found automatically).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
@@ -141,6 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         calibration_bins: args.bins,
         length_bounds,
         slice_by: args.slice_by.clone(),
+        min_confidence: args.min_confidence,
+        abstain_label: args.abstain_label.clone(),
         ..EvalOptions::default()
     };
     let evaluation = evaluate(&clf, &data, &eval_options, &mut |done, _| {
@@ -151,12 +161,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = &evaluation.report;
     println!("{} on {}", args.model.display(), args.data.display());
     print!("{report}");
+    // Coverage vs accuracy over every example (multi-label runs have no per-example results).
+    let selective = (!evaluation.results.is_empty())
+        .then(|| {
+            tokken_model::abstain::Selective::from_results(
+                &evaluation.results,
+                num_labels,
+                args.min_confidence,
+                &args.abstain_label,
+            )
+        })
+        .transpose()?;
+    let covered = |r: &tokken_model::evaluate::ExampleResult| {
+        args.min_confidence.is_none_or(|p| r.score >= p)
+    };
+    if let Some(a) = selective.as_ref().and_then(|s| s.abstain.as_ref()) {
+        println!(
+            "\nsafety filter: --min-confidence {}: {} of {} abstained ({}), coverage {:.4}; the scores above are over the {} covered examples",
+            a.min_confidence, a.abstained, a.n, a.abstain_label, a.coverage, a.covered
+        );
+    }
     if args.misclassified > 0 {
         let wrong: Vec<_> = evaluation
             .results
             .iter()
             .zip(&data.examples)
-            .filter(|(r, _)| r.pred_index != r.true_index)
+            .filter(|(r, _)| r.pred_index != r.true_index && covered(r))
             .take(args.misclassified)
             .collect();
         println!();
@@ -169,14 +199,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     if args.json.is_some() || args.report.is_some() {
-        let full = EvalReport::new(
+        // Abstained examples are not mistakes: the report lists covered examples only.
+        let (examples, results): (Vec<_>, Vec<_>) = data
+            .examples
+            .iter()
+            .cloned()
+            .zip(evaluation.results.iter().cloned())
+            .filter(|(_, r)| covered(r))
+            .unzip();
+        let mut full = EvalReport::new(
             &model,
             &args.data,
             report.clone(),
-            &data.examples,
-            &evaluation.results,
+            &examples,
+            &results,
             &ReportOptions::default(),
         )?;
+        full.selective = selective.clone();
         for (path, html) in [(&args.json, false), (&args.report, true)] {
             let Some(path) = path else { continue };
             if html {

@@ -134,6 +134,15 @@ pub struct Args {
     /// MeCab dictionary dir (default: unidic-lite, found automatically).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
+    /// Bias mitigation: re-weight training examples so every value of this data field has
+    /// the same total weight, s_i = N / (G · n_g) (N examples, G groups, n_g examples in
+    /// the example's group; examples without the field form the group "(none)").
+    #[arg(long, value_name = "FIELD")]
+    group_weights: Option<String>,
+    /// Bias mitigation: add a term-swapped copy (same label) of every training example that
+    /// contains a term of this probe file, e.g. data/probes/bias_probes.jsonl (data/README.md).
+    #[arg(long, value_name = "PROBES")]
+    augment_counterfactual: Option<PathBuf>,
     /// No progress bar (log lines only).
     #[arg(long)]
     quiet: bool,
@@ -339,6 +348,9 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
         checkpoint_every: args.checkpoint_every,
         init_adapter: args.init_adapter.clone(),
         dicdir: args.dicdir.clone(),
-        mitigation: Default::default(),
+        mitigation: tokken_model::bias::Mitigation {
+            group_weights: args.group_weights.clone(),
+            augment_counterfactual: args.augment_counterfactual.clone(),
+        },
     })
 }

@@ -3,6 +3,7 @@
 //! One file per subcommand; each only parses flags and calls library APIs.
 
 mod bench;
+mod bias;
 mod compare;
 mod eval;
 mod experiment;
@@ -61,6 +62,8 @@ enum Command {
     Models(models::Args),
     /// Convert a corpus layout (livedoor news) into JSONL data files.
     Import(import::Args),
+    /// Bias check: flip rate on term-swapped probe pairs, per-group accuracy gap.
+    Bias(bias::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,5 +85,6 @@ fn main() -> anyhow::Result<()> {
         Command::Experiment(args) => experiment::run(args),
         Command::Models(args) => models::run(args),
         Command::Import(args) => import::run(args),
+        Command::Bias(args) => bias::run(args),
     }
 }

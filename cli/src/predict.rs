@@ -54,6 +54,14 @@ pub struct Args {
     /// Include the raw logits as "logits".
     #[arg(long)]
     output_logits: bool,
+    /// Safety filter: when the best label's probability is below P, output the abstain label
+    /// (--abstain-label) as "label" with "abstained": true ("score" and "probs" stay the
+    /// model's). Pick P from the coverage-vs-accuracy curve of `eval --json/--report`.
+    #[arg(long, value_name = "P")]
+    min_confidence: Option<f32>,
+    /// The label of an abstaining prediction.
+    #[arg(long, default_value = tokken_model::abstain::DEFAULT_ABSTAIN_LABEL, value_name = "LABEL")]
+    abstain_label: String,
     /// MeCab dictionary directory (default: unidic-lite, found automatically).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
@@ -71,6 +79,9 @@ const CHUNK: usize = 4096;
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
+    }
+    if let Some(p) = args.min_confidence {
+        tokken_model::abstain::check_min_confidence(p)?;
     }
     let dtype: DType = args
         .dtype
@@ -171,9 +182,25 @@ fn emit(clf: &Classifier, args: &Args, items: &[Item], out: &mut dyn Write) -> a
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
     let preds = clf.predict(&texts)?;
     for (item, p) in items.iter().zip(&preds) {
-        writeln!(out, "{}", record(clf, args, item, p))?;
+        let mut rec = record(clf, args, item, p);
+        abstain(&mut rec, args, p);
+        writeln!(out, "{rec}")?;
     }
     Ok(())
+}
+
+/// The safety filter: below --min-confidence the record's label becomes the abstain label.
+fn abstain(rec: &mut Value, args: &Args, p: &Prediction) {
+    let Some(min) = args.min_confidence else {
+        return;
+    };
+    if let Value::Object(r) = rec {
+        let abstained = tokken_model::abstain::abstains(p.score, min);
+        if abstained {
+            r.insert("label".into(), json!(args.abstain_label));
+        }
+        r.insert("abstained".into(), json!(abstained));
+    }
 }
 
 fn record(clf: &Classifier, args: &Args, item: &Item, p: &Prediction) -> Value {
