@@ -107,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
+        ..Default::default()
     };
     // A plain HF model dir, or a run dir (LoRA merged into its base, or base + trained head),
     // or a hub id resolved through the local HF cache.

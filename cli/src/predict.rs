@@ -47,6 +47,10 @@ pub struct Args {
     /// Dense-layer precision: f32 (reference) or bf16 (faster on CPUs with AVX512-BF16).
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
     dtype: String,
+    /// Keep memory-mapped f32 weights zero-copy: skip packing the dense weights at load
+    /// (slower small batches, about half the resident memory).
+    #[arg(long)]
+    no_prepack: bool,
     /// Longest input in tokens (default: the model's limit, usually 512); longer texts are
     /// truncated.
     #[arg(long)]
@@ -92,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
+        prepack: !args.no_prepack,
     };
     let model = crate::model_arg::resolve(&args.model)?;
     let clf = Classifier::load_with(&model, options)

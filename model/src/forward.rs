@@ -156,7 +156,10 @@ pub fn bert_forward(
             ln_mean: &mut *a.ln_mean,
             ln_rstd: &mut *a.ln_rstd,
         };
-        layer_forward(out, scratch, probs, inp, input.mask, layer, cfg, b, t)?;
+        let packed = params.layer_prepacked(l);
+        layer_forward(
+            out, scratch, probs, inp, input.mask, layer, packed, cfg, b, t,
+        )?;
     }
 
     let last = slot_of(params.layers.len());

@@ -7,8 +7,9 @@ use tokken_kernels::cpu::layernorm::layernorm_forward;
 use crate::activation::activation_forward;
 use crate::config::BertConfig;
 use crate::error::Result;
-use crate::linear::linear_forward;
+use crate::linear::linear_forward_packed as linear;
 use crate::params::LayerParams;
+use crate::prepacked::LayerPrepacked;
 
 /// Scratch buffers one layer writes (views into the arena).
 pub(crate) struct LayerScratch<'a> {
@@ -33,7 +34,8 @@ pub(crate) struct LayerScratch<'a> {
 }
 
 /// `out[B, T, C] = layer(inp[B, T, C])` with key-padding `mask[B, T]` (1 = real token).
-/// `probs` ([B, NH, T, T]) receives the attention probabilities when given.
+/// `probs` ([B, NH, T, T]) receives the attention probabilities when given; `packed` are
+/// the layer's prepacked weights, if any.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn layer_forward(
     out: &mut [f32],
@@ -42,6 +44,7 @@ pub(crate) fn layer_forward(
     inp: &[f32],
     mask: &[u8],
     p: &LayerParams,
+    packed: Option<&LayerPrepacked>,
     cfg: &BertConfig,
     b: usize,
     t: usize,
@@ -51,10 +54,17 @@ pub(crate) fn layer_forward(
     let eps = cfg.layer_norm_eps as f32;
 
     // attention.self: fused q|k|v projection, then scaled dot-product attention
-    linear_forward(s.qkv, inp, None, &p.qkv, bt)?;
+    linear(s.qkv, inp, None, &p.qkv, packed.map(|q| &q.qkv), bt)?;
     attention_forward(s.atty, s.lse, s.qkv, mask, b, t, c, nh, probs);
     // attention.output: dense + residual + LayerNorm
-    linear_forward(s.resid, s.atty, Some(inp), &p.attention_output, bt)?;
+    linear(
+        s.resid,
+        s.atty,
+        Some(inp),
+        &p.attention_output,
+        packed.map(|q| &q.attention_output),
+        bt,
+    )?;
     layernorm_forward(
         s.ln_attn,
         s.ln_mean,
@@ -67,10 +77,24 @@ pub(crate) fn layer_forward(
         eps,
     );
     // intermediate: dense + activation
-    linear_forward(s.fch, s.ln_attn, None, &p.intermediate, bt)?;
+    linear(
+        s.fch,
+        s.ln_attn,
+        None,
+        &p.intermediate,
+        packed.map(|q| &q.intermediate),
+        bt,
+    )?;
     activation_forward(cfg.hidden_act, s.fch_act, s.fch);
     // output: dense + residual + LayerNorm
-    linear_forward(s.resid, s.fch_act, Some(s.ln_attn), &p.output, bt)?;
+    linear(
+        s.resid,
+        s.fch_act,
+        Some(s.ln_attn),
+        &p.output,
+        packed.map(|q| &q.output),
+        bt,
+    )?;
     layernorm_forward(
         out,
         s.ln_mean,

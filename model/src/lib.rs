@@ -35,6 +35,7 @@ pub mod linear;
 pub mod livedoor;
 pub mod metrics;
 pub mod params;
+pub mod prepacked;
 pub mod pooler;
 pub mod report;
 pub mod rng;

@@ -1,10 +1,11 @@
 //! Dense layer forward: `y = x · Wᵀ + b (+ residual)` with W stored `[out, in]`.
 
 use tokken_engine::DType;
-use tokken_kernels::cpu::gemm::{gemm_f32_bf16, sgemm, Trans};
+use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_prepacked, sgemm, Trans};
 
 use crate::error::{ModelError, Result};
 use crate::params::LinearParams;
+use crate::prepacked::Prepacked;
 
 /// `out[rows, out] = inp[rows, in] · Wᵀ + bias (+ residual[rows, out])`.
 ///
@@ -17,10 +18,46 @@ pub fn linear_forward(
     lin: &LinearParams,
     rows: usize,
 ) -> Result<()> {
+    linear_forward_packed(out, inp, residual, lin, None, rows)
+}
+
+/// [`linear_forward`] through `packed` when it was packed from `lin.weight` (bit for bit the
+/// same result without re-packing W), else the plain GEMM.
+pub fn linear_forward_packed(
+    out: &mut [f32],
+    inp: &[f32],
+    residual: Option<&[f32]>,
+    lin: &LinearParams,
+    packed: Option<&Prepacked>,
+    rows: usize,
+) -> Result<()> {
     let (n, k) = (lin.out_features, lin.in_features);
     let out = &mut out[..rows * n];
     let inp = &inp[..rows * k];
     let bias = lin.bias.as_f32()?;
+    if let Some(pw) = packed.and_then(|p| p.get(&lin.weight)) {
+        // The GEMM writes X·Wᵀ (beta = 0: no read-back of C through the transposed tiles),
+        // then `acc + (residual + bias)`: the same roundings as the beta = 1 path below.
+        gemm_prepacked(rows, 1.0, inp, k, pw, 0.0, out, n);
+        let res_rows = residual.map(|r| r[..rows * n].chunks_exact(n));
+        match res_rows {
+            Some(res_rows) => {
+                for (o_row, r_row) in out.chunks_exact_mut(n).zip(res_rows) {
+                    for ((o, r), b) in o_row.iter_mut().zip(r_row).zip(bias) {
+                        *o += r + b;
+                    }
+                }
+            }
+            None => {
+                for o_row in out.chunks_exact_mut(n) {
+                    for (o, b) in o_row.iter_mut().zip(bias) {
+                        *o += b;
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
     // Start from bias (+ residual) and let the GEMM accumulate onto it (beta = 1).
     match residual {
         Some(res) => {

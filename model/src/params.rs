@@ -7,12 +7,16 @@
 //!   classification head is absent (`BertForMaskedLM` has no pooler either).
 //!
 //! Frozen f32 weights stay memory-mapped (cheap `Tensor` clones of the loaded file); the
-//! fused QKV weight `[3C, C]` and bias `[3C]` are built once here.
+//! fused QKV weight `[3C, C]` and bias `[3C]` are built once here. [`BertParams::prepack`]
+//! adds packed copies of the encoder's dense weights for fast small-batch forwards.
+
+use std::sync::Arc;
 
 use tokken_engine::{DType, Tensor, Weights};
 
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
+use crate::prepacked::{LayerPrepacked, ModelPrepacked, Prepacked};
 
 /// `LayerNorm.{weight,bias}`, both `[C]`, f32.
 #[derive(Clone, Debug)]
@@ -74,6 +78,9 @@ pub struct BertParams {
     pub pooler: Option<LinearParams>,
     /// `classifier`: [NL, C] (absent in base / pre-training checkpoints).
     pub classifier: Option<LinearParams>,
+    /// Packed copies of the layers' dense weights ([`BertParams::prepack`]); None: the
+    /// forward packs weights per call (zero-copy, half the memory).
+    pub prepacked: Option<Arc<ModelPrepacked>>,
 }
 
 /// Key lookup with the checkpoint's prefix, shape checks and f32 conversion.
@@ -249,6 +256,7 @@ impl BertParams {
             layers,
             pooler: w.linear_opt("pooler.dense", c, c)?,
             classifier: head.linear_opt("classifier", config.num_labels(), c)?,
+            prepacked: None,
         })
     }
 
@@ -275,6 +283,7 @@ impl BertParams {
             })
         };
         let mut out = self.clone();
+        out.prepacked = None;
         for layer in &mut out.layers {
             layer.qkv = conv(&layer.qkv)?;
             layer.attention_output = conv(&layer.attention_output)?;
@@ -284,6 +293,31 @@ impl BertParams {
         out.pooler = out.pooler.as_ref().map(&conv).transpose()?;
         out.classifier = out.classifier.as_ref().map(&conv).transpose()?;
         Ok(out)
+    }
+
+    /// Pack every layer's dense weights once for the GEMM kernels, in their current dtype
+    /// (see [`crate::prepacked`] for the memory trade-off). Idempotent; a later weight
+    /// change (dtype conversion, LoRA merge) silently falls back to unpacked GEMMs.
+    pub fn prepack(&mut self) -> Result<()> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(LayerPrepacked {
+                    qkv: Prepacked::new(&l.qkv)?,
+                    attention_output: Prepacked::new(&l.attention_output)?,
+                    intermediate: Prepacked::new(&l.intermediate)?,
+                    output: Prepacked::new(&l.output)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.prepacked = Some(Arc::new(ModelPrepacked { layers }));
+        Ok(())
+    }
+
+    /// Layer `l`'s packed weights, if [`BertParams::prepack`] ran.
+    pub fn layer_prepacked(&self, l: usize) -> Option<&LayerPrepacked> {
+        self.prepacked.as_ref().and_then(|p| p.layers.get(l))
     }
 
     /// The dtype of the dense-layer weights.

@@ -39,6 +39,10 @@ pub struct Args {
     /// Vocabulary size of the in-memory model (BERT-japanese-v3's by default).
     #[arg(long, default_value_t = 32768)]
     vocab_size: usize,
+    /// Do not pack the dense weights once at load (every GEMM re-packs its weight panel,
+    /// as before prepacking; mapped f32 weights stay zero-copy).
+    #[arg(long)]
+    no_prepack: bool,
 }
 
 /// A `/proc/self/status` memory field in MiB (Linux; None elsewhere).
@@ -144,13 +148,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let load_s = load_start.elapsed().as_secs_f64();
     let rss_loaded = rss();
     let mapped = params.embeddings.word_embeddings.is_mapped();
-    let params = if dtype == DType::BF16 {
+    let mut params = if dtype == DType::BF16 {
         let converted = params.to_dtype(DType::BF16)?;
         drop(params); // free the f32 dense weights now that bf16 copies exist
         converted
     } else {
         params
     };
+    let rss_dtype = rss();
+    let pack_start = Instant::now();
+    if !args.no_prepack {
+        params.prepack()?;
+    }
+    let prepack_s = pack_start.elapsed().as_secs_f64();
+    let packed_mib = params
+        .prepacked
+        .as_ref()
+        .map_or(0.0, |p| p.bytes() as f64 / (1 << 20) as f64);
     let cfg = params.config.clone();
     let n_params = param_count(&cfg);
     println!(
@@ -159,7 +173,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                "f32_weights_mapped": mapped, "load_s": round(load_s),
                "rss_mib_before_load": rss_before, "rss_mib_after_load": rss_loaded,
                "f32_weights_mib": round(n_params as f64 * 4.0 / (1 << 20) as f64),
-               "rss_mib_after_dtype": rss()})
+               "rss_mib_after_dtype": rss_dtype, "prepacked": !args.no_prepack,
+               "prepack_s": round(prepack_s), "prepacked_mib": round(packed_mib),
+               "rss_mib_after_prepack": rss()})
     );
 
     let mut arena = Arena::new();
@@ -202,7 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let gflops = flops / median / 1e9;
         println!(
             "{}",
-            json!({"kind": "forward", "dtype": args.dtype, "batch": b, "tokens": t,
+            json!({"kind": "forward", "dtype": args.dtype, "prepacked": !args.no_prepack, "batch": b, "tokens": t,
                    "runs": times.len(), "ms_median": round(median * 1e3), "ms_best": round(best * 1e3),
                    "sequences_per_s": round(b as f64 / median), "tokens_per_s": round((b * t) as f64 / median),
                    "gflop": round(flops / 1e9), "gflops": round(gflops),

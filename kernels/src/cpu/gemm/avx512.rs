@@ -69,6 +69,9 @@ unsafe fn tile_f32(
         let b0 = unsafe { _mm512_load_ps(bp) };
         let b1 = unsafe { _mm512_load_ps(bp.add(16)) };
         let ap = unsafe { a.add(p * MR) };
+        // Pull the A panel ahead of use (it streams from memory when it is a prepacked
+        // weight); prefetches never fault, even past the panel's end.
+        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(16 * MR) as *const i8);
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let av = _mm512_set1_ps(unsafe { *ap.add(r) });
             acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);

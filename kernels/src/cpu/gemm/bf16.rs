@@ -77,6 +77,9 @@ unsafe fn tile_bf16(
         let b0: __m512bh = unsafe { std::mem::transmute(_mm512_load_si512(b.add(2 * p))) };
         let b1: __m512bh = unsafe { std::mem::transmute(_mm512_load_si512(b.add(2 * p + 1))) };
         let ap = unsafe { a.add(p * MR) };
+        // Pull the A panel ahead of use (a prepacked weight streams from memory);
+        // prefetches never fault, even past the panel's end.
+        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(16 * MR) as *const i8);
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let av: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(*ap.add(r))) };
             acc_r[0] = _mm512_dpbf16_ps(acc_r[0], av, b0);
