@@ -83,6 +83,11 @@ pub struct Args {
     /// MeCab dictionary directory (default: unidic-lite, found automatically).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
+    /// Reasoning-step template (none, cot-ja, cot-ja-prefix, cot-hier or a JSON file). A run
+    /// dir applies the template it was trained with (template.json) by itself; a different
+    /// one is refused.
+    #[arg(long, value_name = "NAME|FILE")]
+    template: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -109,12 +114,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dicdir: args.dicdir.clone(),
         ..Default::default()
     };
+    let requested = args
+        .template
+        .as_deref()
+        .map(tokken_model::template::Template::load)
+        .transpose()
+        .context("--template")?;
     // A plain HF model dir, or a run dir (LoRA merged into its base, or base + trained head),
     // or a hub id resolved through the local HF cache.
     let model = crate::model_arg::resolve(&args.model)?;
     let clf = (|| -> tokken_model::Result<Classifier> {
         let params = tokken_model::run::load_params(&model)?;
         let tokenizer = Tokenizer::from_model_dir(&model, args.dicdir.as_deref())?;
+        let mut options = options;
+        // The run dir's template.json, checked against --template.
+        options.template =
+            tokken_model::template::select(&model, requested, &params.config.id2label)?;
         Classifier::from_parts(params, tokenizer, options, &model.display().to_string())
     })()
     .with_context(|| format!("loading {}", model.display()))?;

@@ -176,6 +176,7 @@ fn few_shot(args: FewShotArgs) -> anyhow::Result<()> {
         init_adapter: None,
         dicdir: args.dicdir.clone(),
         mitigation: Default::default(),
+        template: None,
     };
     let config = FewShotConfig {
         pool: args.pool.clone(),

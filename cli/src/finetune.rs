@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokken_model::data::parse_label_list;
 use tokken_model::train::{ConfigDropouts, LoraConfig, LossConfig, TrainMode, TrainSetup};
+use tokken_model::template::Template;
 use tokken_model::trainer::{AdamWConfig, Event, ScheduleKind, TrainConfig, Trainer};
 
 /// Flags of `tokken-cli finetune`.
@@ -143,6 +144,12 @@ pub struct Args {
     /// contains a term of this probe file, e.g. data/probes/bias_probes.jsonl (data/README.md).
     #[arg(long, value_name = "PROBES")]
     augment_counterfactual: Option<PathBuf>,
+    /// Reasoning-step template given with every input: none, cot-ja (steps as segment A,
+    /// the text as segment B), cot-ja-prefix (one sequence), cot-hier (names the levels of
+    /// the labels in use) or a JSON file {"name", "mode": "pair"|"prefix", "steps" or
+    /// "template" with {text}}. Saved as template.json; predict and eval apply it again.
+    #[arg(long, value_name = "NAME|FILE")]
+    template: Option<String>,
     /// No progress bar (log lines only).
     #[arg(long)]
     quiet: bool,
@@ -352,5 +359,11 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
             group_weights: args.group_weights.clone(),
             augment_counterfactual: args.augment_counterfactual.clone(),
         },
+        template: args
+            .template
+            .as_deref()
+            .map(Template::load)
+            .transpose()
+            .context("--template")?,
     })
 }

@@ -69,6 +69,11 @@ pub struct Args {
     /// MeCab dictionary directory (default: unidic-lite, found automatically).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
+    /// Reasoning-step template (none, cot-ja, cot-ja-prefix, cot-hier or a JSON file). A run
+    /// dir applies the template it was trained with (template.json) by itself; a different
+    /// one is refused.
+    #[arg(long, value_name = "NAME|FILE")]
+    template: Option<String>,
 }
 
 /// One input: its text and the optional id carried from JSON input.
@@ -97,6 +102,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
         prepack: !args.no_prepack,
+        template: args
+            .template
+            .as_deref()
+            .map(tokken_model::template::Template::load)
+            .transpose()
+            .context("--template")?,
     };
     let model = crate::model_arg::resolve(&args.model)?;
     let clf = Classifier::load_with(&model, options)

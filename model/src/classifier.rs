@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use tokken_engine::DType;
-use tokken_tokenizer::encoder::{EncodeOptions, Encoding, Padding, Tokenizer, Truncation};
+use tokken_tokenizer::encoder::{Encoding, Tokenizer};
 
 use crate::arena::{Arena, ForwardOptions};
 use crate::error::{ModelError, Result};
 use crate::forward::{bert_forward, BatchInput};
 use crate::params::BertParams;
+use crate::template::{Template, TemplateEncoder};
 
 /// How a [`Classifier`] runs.
 #[derive(Clone, Debug)]
@@ -34,6 +35,10 @@ pub struct ClassifierOptions {
     /// run several times faster, at the cost of a second copy of the dense weights in
     /// memory (see [`crate::prepacked`]); off keeps memory-mapped f32 weights zero-copy.
     pub prepack: bool,
+    /// Reasoning-step template applied to every input ([`crate::template`]). `load_with`
+    /// takes it as the one asked for and checks it against the run dir's `template.json`
+    /// ([`crate::template::select`]); `from_parts` applies it as given.
+    pub template: Option<Template>,
 }
 
 impl Default for ClassifierOptions {
@@ -44,6 +49,7 @@ impl Default for ClassifierOptions {
             max_length: None,
             dicdir: None,
             prepack: true,
+            template: None,
         }
     }
 }
@@ -81,8 +87,10 @@ impl Classifier {
 
     /// `dir` may also be a fine-tuning run dir (LoRA adapter or head over a base model; see
     /// [`crate::run`]).
-    pub fn load_with(dir: &Path, options: ClassifierOptions) -> Result<Classifier> {
+    pub fn load_with(dir: &Path, mut options: ClassifierOptions) -> Result<Classifier> {
         let params = crate::run::load_params(dir)?;
+        options.template =
+            crate::template::select(dir, options.template.take(), &params.config.id2label)?;
         let tokenizer = Tokenizer::from_model_dir(dir, options.dicdir.as_deref())?;
         Classifier::from_parts(params, tokenizer, options, &dir.display().to_string())
     }
@@ -164,15 +172,30 @@ impl Classifier {
         &self.options
     }
 
-    /// Tokenize `texts` as this classifier does (truncated to its max length, unpadded).
+    /// Tokenize `texts` as this classifier does (its template applied, truncated to its max
+    /// length, unpadded).
     pub fn encode(&self, texts: &[&str]) -> Vec<Encoding> {
-        let opts = EncodeOptions {
-            truncation: Truncation::LongestFirst,
-            max_length: Some(self.max_length),
-            padding: Padding::None,
-            ..EncodeOptions::default()
-        };
-        self.tokenizer.encode_all(texts, &opts)
+        self.template_encoder().encode_texts(texts)
+    }
+
+    /// [`Classifier::encode`] for texts with optional pairs (`text_pair`); a pair-mode
+    /// template and a pair are an error.
+    pub fn encode_items(&self, items: &[(&str, Option<&str>)]) -> Result<Vec<Encoding>> {
+        self.template_encoder().encode_items(items)
+    }
+
+    /// The template applied to inputs, if any.
+    pub fn template(&self) -> Option<&Template> {
+        self.options.template.as_ref()
+    }
+
+    /// Longest input in tokens, specials included.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    fn template_encoder(&self) -> TemplateEncoder<'_> {
+        TemplateEncoder::new(&self.tokenizer, self.template(), self.max_length)
     }
 
     /// Classify `texts`; results come back in input order.

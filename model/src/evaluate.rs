@@ -1,8 +1,7 @@
 //! Score a [`Classifier`] on a labelled [`Dataset`]: predictions in file order plus a
 //! [`MetricsReport`]. Single-label models and data only (multi-label metrics come later).
 
-use rayon::prelude::*;
-use tokken_tokenizer::encoder::{EncodeOptions, Encoding, Padding, Truncation};
+use tokken_tokenizer::encoder::Encoding;
 
 use crate::classifier::Classifier;
 use crate::data::Dataset;
@@ -81,12 +80,13 @@ pub fn evaluate(
             "the model is multi-label; eval scores single-label models for now".into(),
         ));
     }
+    crate::template::check_no_pairs(classifier.template(), data)?;
     let labels = classifier.labels().to_vec();
     let y_true = data.label_ids(&labels)?;
     let total = data.examples.len();
     let mut results = Vec::with_capacity(total);
     for (chunk_i, chunk) in data.examples.chunks(options.chunk.max(1)).enumerate() {
-        let encodings = encode(classifier, chunk);
+        let encodings = encode(classifier, chunk)?;
         let predictions = classifier.predict_encoded(&encodings)?;
         let base = chunk_i * options.chunk.max(1);
         for (i, (e, p)) in chunk.iter().zip(predictions).enumerate() {
@@ -141,31 +141,15 @@ fn slices(
     score_slices(&subsets, y_true, y_pred, labels)
 }
 
-/// Tokenize examples as the classifier does; pairs (`text_pair`) as `[CLS] a [SEP] b [SEP]`.
-fn encode(classifier: &Classifier, chunk: &[crate::data::Example]) -> Vec<Encoding> {
-    if chunk.iter().all(|e| e.text_pair.is_none()) {
-        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        return classifier.encode(&texts);
-    }
-    // Same limit as `Classifier::encode` uses for single texts.
-    let config = &classifier.params().config;
-    let tokenizer = classifier.tokenizer();
-    let max_length = classifier.options().max_length.unwrap_or(
-        config
-            .max_position_embeddings
-            .min(tokenizer.config().model_max_length.unwrap_or(usize::MAX)),
-    );
-    let opts = EncodeOptions {
-        truncation: Truncation::LongestFirst,
-        max_length: Some(max_length),
-        padding: Padding::None,
-        ..EncodeOptions::default()
-    };
-    chunk
-        .par_iter()
-        .map(|e| match &e.text_pair {
-            Some(pair) => tokenizer.encode_pair(&e.text, pair, &opts),
-            None => tokenizer.encode(&e.text, &opts),
-        })
-        .collect()
+/// Tokenize examples as the classifier does (its template applied); pairs (`text_pair`) as
+/// `[CLS] a [SEP] b [SEP]`. A pair-mode template over pairs is an error.
+pub(crate) fn encode(
+    classifier: &Classifier,
+    chunk: &[crate::data::Example],
+) -> Result<Vec<Encoding>> {
+    let items: Vec<(&str, Option<&str>)> = chunk
+        .iter()
+        .map(|e| (e.text.as_str(), e.text_pair.as_deref()))
+        .collect();
+    classifier.encode_items(&items)
 }

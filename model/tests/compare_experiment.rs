@@ -105,6 +105,7 @@ fn tiny_template(model: PathBuf) -> TrainConfig {
         init_adapter: None,
         dicdir: None,
         mitigation: Default::default(),
+        template: None,
     }
 }
 

@@ -105,6 +105,7 @@ fn tiny_model_learns_livedoor_titles() {
         init_adapter: None,
         dicdir: None,
         mitigation: Default::default(),
+        template: None,
     };
     let run_dir = dir.join("run");
     let mut trainer = Trainer::new(train_config, &run_dir).unwrap();

@@ -60,6 +60,7 @@ fn config(mode: TrainMode) -> TrainConfig {
         init_adapter: None,
         dicdir: None,
         mitigation: Default::default(),
+        template: None,
     }
 }
 

@@ -63,6 +63,6 @@ mod tests {
         assert!(!t.steps.contains("{levels}"));
         assert!(t
             .steps
-            .ends_with("第1階層（国内、国際、スポーツ）→ 第2階層（国内: 政治／国際: 経済）"));
+            .ends_with("第1階層（国内、国際、スポーツ） → 第2階層（国内: 政治／国際: 経済）"));
     }
 }

@@ -75,7 +75,7 @@ impl LabelTree {
     }
 
     /// The levels in Japanese, what `{levels}` becomes. One level: `分類（a、b）`; several:
-    /// `第1階層（国内、国際）→ 第2階層（国内: 政治、経済／国際: 紛争）`. Names are joined with
+    /// `第1階層（国内、国際） → 第2階層（国内: 政治、経済／国際: 紛争）`. Names are joined with
     /// `、` because label names may contain `・`.
     pub fn describe(&self) -> String {
         if self.depth() <= 1 {
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(t.depth(), 2);
         assert_eq!(
             t.describe(),
-            "第1階層（国内、国際、スポーツ）→ 第2階層（国内: 政治、経済／国際: 紛争）"
+            "第1階層（国内、国際、スポーツ） → 第2階層（国内: 政治、経済／国際: 紛争）"
         );
     }
 
@@ -177,7 +177,7 @@ mod tests {
         let t = LabelTree::from_labels(&s(&["a/b/c", "a/b/d", "a/e", "f"]));
         assert_eq!(
             t.describe(),
-            "第1階層（a、f）→ 第2階層（a: b、e）→ 第3階層（a/b: c、d）"
+            "第1階層（a、f） → 第2階層（a: b、e） → 第3階層（a/b: c、d）"
         );
     }
 

@@ -5,11 +5,12 @@
 //! The order of epoch `e` depends only on `(seed, e)`, so a resumed run sees exactly the
 //! batches the uninterrupted run would have seen.
 
-use tokken_tokenizer::encoder::{EncodeOptions, Encoding, Padding, Tokenizer, Truncation};
+use tokken_tokenizer::encoder::{Encoding, Tokenizer};
 
 use crate::data::{Dataset, LabelTarget};
 use crate::error::{ModelError, Result};
 use crate::forward::BatchInput;
+use crate::template::{Template, TemplateEncoder};
 
 /// Batches per length-grouping window: examples are sorted by length inside windows of
 /// `GROUP_WINDOW × batch_size` shuffled examples, then the window's batches are shuffled.
@@ -39,28 +40,26 @@ impl EncodedSet {
         labels: &[String],
         max_length: usize,
     ) -> Result<EncodedSet> {
+        EncodedSet::encode_with(tokenizer, data, labels, max_length, None)
+    }
+
+    /// [`EncodedSet::encode`] with a reasoning-step template ([`crate::template`]).
+    pub fn encode_with(
+        tokenizer: &Tokenizer,
+        data: &Dataset,
+        labels: &[String],
+        max_length: usize,
+        template: Option<&Template>,
+    ) -> Result<EncodedSet> {
         data.check_labels(labels)?;
-        let opts = EncodeOptions {
-            truncation: Truncation::LongestFirst,
-            max_length: Some(max_length),
-            padding: Padding::None,
-            ..EncodeOptions::default()
-        };
-        let has_pairs = data.examples.iter().any(|e| e.text_pair.is_some());
-        let encodings = if has_pairs {
-            let mut worker = tokenizer.worker();
-            data.examples
-                .iter()
-                .map(|e| {
-                    let mut enc = Encoding::default();
-                    worker.encode_into(&e.text, e.text_pair.as_deref(), &opts, &mut enc);
-                    enc
-                })
-                .collect()
-        } else {
-            let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
-            tokenizer.encode_all(&texts, &opts)
-        };
+        crate::template::check_no_pairs(template, data)?;
+        let items: Vec<(&str, Option<&str>)> = data
+            .examples
+            .iter()
+            .map(|e| (e.text.as_str(), e.text_pair.as_deref()))
+            .collect();
+        let encodings =
+            TemplateEncoder::new(tokenizer, template, max_length).encode_items(&items)?;
         let nl = labels.len();
         let index = |l: &str| labels.iter().position(|x| x == l).unwrap_or(0);
         let mut classes = Vec::new();

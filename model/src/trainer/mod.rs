@@ -101,6 +101,10 @@ pub struct TrainConfig {
     /// written before it existed).
     #[serde(default)]
     pub mitigation: crate::bias::Mitigation,
+    /// Reasoning-step template applied to every input ([`crate::template`]; `{levels}`
+    /// expanded when the run starts). Absent: plain inputs (and in older run dirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::template::Template>,
 }
 
 /// Counters that say where a run is (saved in every checkpoint).

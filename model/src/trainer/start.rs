@@ -38,6 +38,10 @@ impl Trainer {
         if config.labels.is_empty() {
             config.labels = train.label_set();
         }
+        if let Some(t) = config.template.as_mut() {
+            // `{levels}` names the labels in use; the expanded text is what gets saved.
+            t.expand_levels_from_labels(&config.labels);
+        }
         if config.auto_class_weights {
             config.setup.loss.class_weights = Some(balanced_weights(&train, &config.labels)?);
         }
@@ -98,10 +102,24 @@ impl Trainer {
             params.config.problem_type = Some("multi_label_classification".into());
         }
         let weights = config.mitigation.example_weights(&train)?;
-        let mut train = EncodedSet::encode(&tokenizer, &train, &config.labels, config.max_length)?;
+        let mut train = EncodedSet::encode_with(
+            &tokenizer,
+            &train,
+            &config.labels,
+            config.max_length,
+            config.template.as_ref(),
+        )?;
         train.weights = weights;
         let eval = eval
-            .map(|e| EncodedSet::encode(&tokenizer, &e, &config.labels, config.max_length))
+            .map(|e| {
+                EncodedSet::encode_with(
+                    &tokenizer,
+                    &e,
+                    &config.labels,
+                    config.max_length,
+                    config.template.as_ref(),
+                )
+            })
             .transpose()?;
         let mut model = TrainModel::new(params, config.setup.clone(), config.seed)?;
         let slots: Vec<(String, usize)> = model
