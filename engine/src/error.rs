@@ -43,6 +43,9 @@ pub enum EngineError {
     OutOfRange(String),
     #[error(transparent)]
     Threads(#[from] crate::threads::ThreadsError),
+    /// A device that cannot be used: bad spelling, CUDA not built, no CUDA device.
+    #[error("{0}")]
+    Device(String),
 }
 
 impl EngineError {

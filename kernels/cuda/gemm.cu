@@ -208,15 +208,24 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, const unsigned shor
                 float* cp = C + (long long)m * ldc + n;
                 if (beta != 0.0f) v += beta * *cp;
                 if (bias) v += bias[n];
-                if (lora_u) {
-                    float l = 0.0f;
-                    const float* u = lora_u + (long long)m * lora_r;
-                    const float* w = lora_v + (long long)n * lv_sn;
-                    for (int q = 0; q < lora_r; ++q) l += u[q] * w[(long long)q * lv_sr];
-                    v += lora_scale * l;
-                }
                 *cp = v;
             }
+    // Low-rank term, added to this thread's own outputs in a second, non-unrolled pass
+    // (unrolling the rank loop into all 64 outputs makes ptxas take ~15 s per kernel).
+    if (lora_u) {
+#pragma unroll 1
+        for (int idx = 0; idx < 64; ++idx) {
+            const int mt = idx >> 4, nt = (idx >> 2) & 3, e = idx & 3;
+            const int m = m0 + wm + mt * 16 + (lane >> 2) + (e >> 1) * 8;
+            const int n = n0 + wn + nt * 8 + (lane & 3) * 2 + (e & 1);
+            if (m >= M || n >= N) continue;
+            const float* u = lora_u + (long long)m * lora_r;
+            const float* w = lora_v + (long long)n * lv_sn;
+            float l = 0.0f;
+            for (int q = 0; q < lora_r; ++q) l += u[q] * w[(long long)q * lv_sr];
+            C[(long long)m * ldc + n] += lora_scale * l;
+        }
+    }
 }
 
 #define GEMM_ENTRY(NAME, F16, TA, TB)                                                                          \

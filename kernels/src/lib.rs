@@ -13,3 +13,4 @@
 //!   activation gradients never need zeroing.
 
 pub mod cpu;
+pub mod cuda;

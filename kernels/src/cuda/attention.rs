@@ -1,0 +1,185 @@
+//! Fused attention launchers (`attention.cu`), same contract as
+//! [`crate::cpu::attention`]: `qkv` `[B, T, 3C]`, `key_mask` `[B, T]` (1 real, 0 padding),
+//! `out` `[B, T, C]`, `lse` `[B, NH, T]`; head size `C / NH` at most 128. Optional dropout
+//! on the probabilities with the counter-based mask described in the CPU module docs
+//! (index `((b·NH + h)·T + i)·T + j`).
+
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+
+use super::context::{check_exact, CudaDevice};
+use super::dropout_keys::DropoutKeys;
+use super::error::{shape, CudaError};
+use super::sources;
+
+/// Warps (query or key rows) per block; must match `ROWS` in attention.cu.
+const ROWS: usize = 8;
+const MAX_HS: usize = 128;
+
+/// `DropoutArgs` of attention.cu.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct DropoutArgs {
+    k0: u32,
+    k1: u32,
+    thr: u32,
+    scale: f32,
+    enabled: i32,
+}
+
+// SAFETY: plain-old-data with the C layout of the kernel's struct.
+unsafe impl DeviceRepr for DropoutArgs {}
+
+impl DropoutArgs {
+    fn new(dropout: Option<(f32, u64)>) -> Self {
+        match dropout {
+            Some((p, seed)) if p > 0.0 => {
+                let k = DropoutKeys::new(p, seed);
+                Self {
+                    k0: k.k0,
+                    k1: k.k1,
+                    thr: k.thr,
+                    scale: k.scale,
+                    enabled: 1,
+                }
+            }
+            _ => Self::default(),
+        }
+    }
+}
+
+/// Checks shapes and returns the launch configuration.
+fn setup(
+    kernel: &'static str,
+    qkv: &CudaSlice<f32>,
+    key_mask: &CudaSlice<u8>,
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) -> Result<LaunchConfig, CudaError> {
+    if nh == 0 || c % nh != 0 {
+        return Err(shape(
+            kernel,
+            format!("C = {c} is not a multiple of NH = {nh}"),
+        ));
+    }
+    if c / nh > MAX_HS {
+        return Err(shape(
+            kernel,
+            format!("head size {} exceeds {MAX_HS}", c / nh),
+        ));
+    }
+    check_exact(kernel, "qkv [B, T, 3C]", qkv, b * t * 3 * c)?;
+    check_exact(kernel, "key_mask [B, T]", key_mask, b * t)?;
+    if b * t * 3 * c > i32::MAX as usize || nh > 65_535 || b > 65_535 {
+        return Err(shape(kernel, "sizes exceed the grid / i32 limits"));
+    }
+    Ok(LaunchConfig {
+        grid_dim: (t.div_ceil(ROWS) as u32, nh as u32, b as u32),
+        block_dim: (ROWS as u32 * 32, 1, 1),
+        shared_mem_bytes: 0,
+    })
+}
+
+/// Forward: writes `out` and `lse`. `dropout`: `(p, seed)` in training, `None` otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_forward_cuda(
+    dev: &CudaDevice,
+    out: &mut CudaSlice<f32>,
+    lse: &mut CudaSlice<f32>,
+    qkv: &CudaSlice<f32>,
+    key_mask: &CudaSlice<u8>,
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+    dropout: Option<(f32, u64)>,
+) -> Result<(), CudaError> {
+    const K: &str = "attention_forward_cuda";
+    let cfg = setup(K, qkv, key_mask, b, t, c, nh)?;
+    check_exact(K, "out [B, T, C]", out, b * t * c)?;
+    check_exact(K, "lse [B, NH, T]", lse, b * nh * t)?;
+    if b * t * c == 0 {
+        return Ok(());
+    }
+    let f = dev.function(&sources::ATTENTION, "attention_forward_f32")?;
+    let dr = DropoutArgs::new(dropout);
+    let (bi, ti, ci, nhi) = (b as i32, t as i32, c as i32, nh as i32);
+    let mut l = dev.stream().launch_builder(&f);
+    l.arg(out)
+        .arg(lse)
+        .arg(qkv)
+        .arg(key_mask)
+        .arg(&bi)
+        .arg(&ti)
+        .arg(&ci)
+        .arg(&nhi)
+        .arg(&dr);
+    // SAFETY: arguments match attention_forward_f32; extents checked in setup.
+    unsafe { l.launch(cfg) }?;
+    Ok(())
+}
+
+/// Backward: `dqkv` `[B, T, 3C]` overwritten; `dsum` `[B, NH, T]` is scratch
+/// (`D_i = dO_i · O_i`). Same `dropout` as the forward.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_cuda(
+    dev: &CudaDevice,
+    dqkv: &mut CudaSlice<f32>,
+    dsum: &mut CudaSlice<f32>,
+    dout: &CudaSlice<f32>,
+    qkv: &CudaSlice<f32>,
+    out: &CudaSlice<f32>,
+    lse: &CudaSlice<f32>,
+    key_mask: &CudaSlice<u8>,
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+    dropout: Option<(f32, u64)>,
+) -> Result<(), CudaError> {
+    const K: &str = "attention_backward_cuda";
+    let cfg = setup(K, qkv, key_mask, b, t, c, nh)?;
+    check_exact(K, "dqkv [B, T, 3C]", dqkv, b * t * 3 * c)?;
+    check_exact(K, "dsum [B, NH, T]", dsum, b * nh * t)?;
+    check_exact(K, "dout [B, T, C]", dout, b * t * c)?;
+    check_exact(K, "out [B, T, C]", out, b * t * c)?;
+    check_exact(K, "lse [B, NH, T]", lse, b * nh * t)?;
+    if b * t * c == 0 {
+        return Ok(());
+    }
+    let dr = DropoutArgs::new(dropout);
+    let (bi, ti, ci, nhi) = (b as i32, t as i32, c as i32, nh as i32);
+    let f = dev.function(&sources::ATTENTION, "attention_backward_dq_f32")?;
+    let mut l = dev.stream().launch_builder(&f);
+    l.arg(&mut *dqkv)
+        .arg(&mut *dsum)
+        .arg(dout)
+        .arg(qkv)
+        .arg(out)
+        .arg(lse)
+        .arg(key_mask)
+        .arg(&bi)
+        .arg(&ti)
+        .arg(&ci)
+        .arg(&nhi)
+        .arg(&dr);
+    // SAFETY: arguments match attention_backward_dq_f32; extents checked above.
+    unsafe { l.launch(cfg) }?;
+    let f = dev.function(&sources::ATTENTION, "attention_backward_dkv_f32")?;
+    let mut l = dev.stream().launch_builder(&f);
+    l.arg(dqkv)
+        .arg(&*dsum)
+        .arg(dout)
+        .arg(qkv)
+        .arg(lse)
+        .arg(key_mask)
+        .arg(&bi)
+        .arg(&ti)
+        .arg(&ci)
+        .arg(&nhi)
+        .arg(&dr);
+    // SAFETY: arguments match attention_backward_dkv_f32.
+    unsafe { l.launch(cfg) }?;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! One CUDA device as the launchers see it: context, stream, the kernels compiled for its
+//! architecture (NVRTC + disk cache, loaded lazily per source file) and a caching
+//! allocator.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig,
+};
+use cudarc::nvrtc::Ptx;
+
+use super::alloc::CachingAllocator;
+use super::cache::KernelCache;
+use super::error::CudaError;
+use super::nvrtc::Nvrtc;
+use super::probe;
+use super::sources::Source;
+
+/// A CUDA device ready to run tokken's kernels.
+pub struct CudaDevice {
+    ordinal: usize,
+    arch: String,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    nvrtc: Nvrtc,
+    cache: KernelCache,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<&'static str, CudaFunction>>,
+    /// Device memory pool (see [`CachingAllocator`]).
+    pub alloc: CachingAllocator,
+}
+
+/// NVRTC target for a compute capability: the `a` variant on Hopper (wgmma-capable
+/// features), the plain real architecture elsewhere.
+pub fn arch_for(major: i32, minor: i32) -> String {
+    if (major, minor) == (9, 0) {
+        "sm_90a".to_string()
+    } else {
+        format!("sm_{major}{minor}")
+    }
+}
+
+impl CudaDevice {
+    /// Opens device `ordinal`. Errors (never panics) when the driver is missing, the
+    /// ordinal does not exist, the device predates sm_80, or NVRTC cannot be found.
+    pub fn new(ordinal: usize) -> Result<Self, CudaError> {
+        probe::driver_available()?;
+        let count = probe::device_count();
+        if ordinal >= count {
+            return Err(CudaError::NoDevice(format!(
+                "device {ordinal} requested, {count} present"
+            )));
+        }
+        let ctx = CudaContext::new(ordinal)?;
+        let (major, minor) = ctx.compute_capability()?;
+        if major < 8 {
+            return Err(CudaError::Unsupported {
+                ordinal,
+                major,
+                minor,
+            });
+        }
+        let nvrtc = Nvrtc::load()?;
+        let stream = ctx.default_stream();
+        Ok(Self {
+            ordinal,
+            arch: arch_for(major, minor),
+            alloc: CachingAllocator::new(stream.clone()),
+            ctx,
+            stream,
+            nvrtc,
+            cache: KernelCache::new(KernelCache::default_dir()),
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+
+    /// The NVRTC architecture kernels are compiled for (`sm_80`, `sm_90a`, ...).
+    pub fn arch(&self) -> &str {
+        &self.arch
+    }
+
+    /// The device's name as the driver reports it.
+    pub fn name(&self) -> Result<String, CudaError> {
+        Ok(self.ctx.name()?)
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Kernel `name` of `src`, compiling (or reading the cached CUBIN of) the file on first use.
+    pub fn function(&self, src: &Source, name: &'static str) -> Result<CudaFunction, CudaError> {
+        if let Some(f) = self
+            .functions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(f.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+            match modules.get(src.file) {
+                Some(m) => m.clone(),
+                None => {
+                    let cubin = self.cache.get_or_compile(&self.nvrtc, src, &self.arch)?;
+                    let m = self.ctx.load_module(Ptx::from_binary(cubin))?;
+                    modules.insert(src.file, m.clone());
+                    m
+                }
+            }
+        };
+        let f = module.load_function(name)?;
+        self.functions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, f.clone());
+        Ok(f)
+    }
+
+    /// Copies a host slice to a new device buffer.
+    pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>, CudaError> {
+        Ok(self.stream.clone_htod(host)?)
+    }
+
+    /// Copies a device buffer back (waits for the stream).
+    pub fn download<T: DeviceRepr>(&self, dev: &CudaSlice<T>) -> Result<Vec<T>, CudaError> {
+        Ok(self.stream.clone_dtoh(dev)?)
+    }
+
+    /// Waits for all queued work.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        Ok(self.stream.synchronize()?)
+    }
+}
+
+/// Launch shape of a grid-stride element-wise kernel over `n` elements.
+pub(crate) fn elementwise_config(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256).clamp(1, 65_535) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Checks a device buffer holds at least `need` elements.
+pub(crate) fn check_len<T>(
+    kernel: &'static str,
+    what: &str,
+    buf: &CudaSlice<T>,
+    need: usize,
+) -> Result<(), CudaError> {
+    if buf.len() < need {
+        return Err(super::error::shape(
+            kernel,
+            format!("{what} holds {} elements, {need} needed", buf.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a device buffer holds exactly `need` elements.
+pub(crate) fn check_exact<T>(
+    kernel: &'static str,
+    what: &str,
+    buf: &CudaSlice<T>,
+    need: usize,
+) -> Result<(), CudaError> {
+    if buf.len() != need {
+        return Err(super::error::shape(
+            kernel,
+            format!("{what} holds {} elements, expected {need}", buf.len()),
+        ));
+    }
+    Ok(())
+}

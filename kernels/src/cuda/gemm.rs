@@ -1,0 +1,298 @@
+//! GEMM launchers: `gemm_cuda` (tensor cores, bf16/f16 inputs, `gemm.cu`) and
+//! `sgemm_cuda` (SIMT, any shape, `sgemm.cu`). Same row-major convention as
+//! [`crate::cpu::gemm`]: `C = alpha * op(A) * op(B) + beta * C`, `op(A)` `[M, K]`,
+//! `op(B)` `[K, N]`, [`Trans::T`] means stored transposed; plus, on the tensor-core path,
+//! an optional bias `[N]` and low-rank term ([`LowRank`]).
+//!
+//! 16-bit operands live in `CudaSlice<u16>` (the bits of `half::bf16` / `half::f16`).
+
+use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
+
+use super::context::{check_len, CudaDevice};
+use super::error::{shape, CudaError};
+use super::sources;
+use crate::cpu::gemm::Trans;
+
+/// Element type of the tensor-core GEMM's inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Half {
+    Bf16,
+    F16,
+}
+
+/// `C += scale * U Vᵀ` fused into the GEMM epilogue: `u` is `[M, rank]` (row stride rank),
+/// `V[n, r] = v[n * v_stride_n + r * v_stride_r]` (`[N, rank]` row-major: strides
+/// `(rank, 1)`; `Aᵀ` of an `[rank, N]` matrix: `(1, N)`).
+#[derive(Clone, Copy)]
+pub struct LowRank<'a> {
+    pub u: &'a CudaSlice<f32>,
+    pub rank: usize,
+    pub v: &'a CudaSlice<f32>,
+    pub v_stride_n: usize,
+    pub v_stride_r: usize,
+    pub scale: f32,
+}
+
+const BM: usize = 128;
+const BN: usize = 128;
+const BK: usize = 32;
+const STAGES: usize = 3;
+const PAD: usize = 8;
+
+/// Elements a stored `rows x cols` matrix with leading dimension `ld` spans.
+fn span(rows: usize, cols: usize, ld: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * ld + cols
+    }
+}
+
+/// Stored (rows, cols) of an operand that is `op_rows x op_cols` after `t`.
+fn stored(t: Trans, op_rows: usize, op_cols: usize) -> (usize, usize) {
+    match t {
+        Trans::N => (op_rows, op_cols),
+        Trans::T => (op_cols, op_rows),
+    }
+}
+
+fn to_i32(kernel: &'static str, what: &str, v: usize) -> Result<i32, CudaError> {
+    i32::try_from(v).map_err(|_| shape(kernel, format!("{what} = {v} exceeds i32")))
+}
+
+/// Tensor-core GEMM (see module docs). Layout contract: each operand's stored row length
+/// (its contiguous dimension) and leading dimension are multiples of 8, `TT` is not
+/// supported (use [`sgemm_cuda`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_cuda(
+    dev: &CudaDevice,
+    dtype: Half,
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &CudaSlice<u16>,
+    lda: usize,
+    b: &CudaSlice<u16>,
+    ldb: usize,
+    beta: f32,
+    c: &mut CudaSlice<f32>,
+    ldc: usize,
+    bias: Option<&CudaSlice<f32>>,
+    lora: Option<LowRank>,
+) -> Result<(), CudaError> {
+    const K: &str = "gemm_cuda";
+    let name = match (dtype, ta, tb) {
+        (Half::Bf16, Trans::N, Trans::N) => "gemm_nn_bf16",
+        (Half::Bf16, Trans::N, Trans::T) => "gemm_nt_bf16",
+        (Half::Bf16, Trans::T, Trans::N) => "gemm_tn_bf16",
+        (Half::F16, Trans::N, Trans::N) => "gemm_nn_f16",
+        (Half::F16, Trans::N, Trans::T) => "gemm_nt_f16",
+        (Half::F16, Trans::T, Trans::N) => "gemm_tn_f16",
+        (_, Trans::T, Trans::T) => {
+            return Err(shape(
+                K,
+                "TT is not supported on tensor cores; use sgemm_cuda",
+            ))
+        }
+    };
+    let (ar, ac) = stored(ta, m, k);
+    let (br, bc) = stored(tb, k, n);
+    for (what, cols, ld) in [("A", ac, lda), ("B", bc, ldb)] {
+        if cols % 8 != 0 || ld % 8 != 0 || ld < cols {
+            return Err(shape(
+                K,
+                format!("{what}: stored row length {cols} and leading dimension {ld} must be multiples of 8 (ld >= row length)"),
+            ));
+        }
+    }
+    if ldc < n {
+        return Err(shape(K, format!("ldc = {ldc} < N = {n}")));
+    }
+    check_len(K, "A", a, span(ar, ac, lda))?;
+    check_len(K, "B", b, span(br, bc, ldb))?;
+    check_len(K, "C", c, span(m, n, ldc))?;
+    if let Some(bias) = bias {
+        check_len(K, "bias", bias, n)?;
+    }
+    if let Some(l) = &lora {
+        check_len(K, "lora u", l.u, m * l.rank)?;
+        if l.rank > 0 && n > 0 {
+            check_len(
+                K,
+                "lora v",
+                l.v,
+                (n - 1) * l.v_stride_n + (l.rank - 1) * l.v_stride_r + 1,
+            )?;
+        }
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let f = dev.function(&sources::GEMM, name)?;
+    let a_elems = if ta == Trans::T {
+        BK * (BM + PAD)
+    } else {
+        BM * (BK + PAD)
+    };
+    let b_elems = if tb == Trans::T {
+        BN * (BK + PAD)
+    } else {
+        BK * (BN + PAD)
+    };
+    let smem = (STAGES * (a_elems + b_elems) * 2) as u32;
+    f.set_attribute(
+        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        smem as i32,
+    )?;
+    let cfg = LaunchConfig {
+        grid_dim: (n.div_ceil(BN) as u32, m.div_ceil(BM) as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: smem,
+    };
+    let stream = dev.stream();
+    let (mi, ni, ki) = (to_i32(K, "M", m)?, to_i32(K, "N", n)?, to_i32(K, "K", k)?);
+    let (ldai, ldbi, ldci) = (
+        to_i32(K, "lda", lda)?,
+        to_i32(K, "ldb", ldb)?,
+        to_i32(K, "ldc", ldc)?,
+    );
+    // Optional operands travel as raw device pointers (0 = absent); the guards keep them
+    // ordered on the stream.
+    let bias_ptr = bias.map(|s| s.device_ptr(stream));
+    let u_ptr = lora.as_ref().map(|l| l.u.device_ptr(stream));
+    let v_ptr = lora.as_ref().map(|l| l.v.device_ptr(stream));
+    let bias_raw: u64 = bias_ptr.as_ref().map_or(0, |p| p.0);
+    let u_raw: u64 = u_ptr.as_ref().map_or(0, |p| p.0);
+    let v_raw: u64 = v_ptr.as_ref().map_or(0, |p| p.0);
+    let (rank, sn, sr, scale) = match &lora {
+        Some(l) => (
+            to_i32(K, "rank", l.rank)?,
+            to_i32(K, "v_stride_n", l.v_stride_n)?,
+            to_i32(K, "v_stride_r", l.v_stride_r)?,
+            l.scale,
+        ),
+        None => (0, 0, 0, 0.0f32),
+    };
+    let mut launch = stream.launch_builder(&f);
+    launch
+        .arg(&mi)
+        .arg(&ni)
+        .arg(&ki)
+        .arg(a)
+        .arg(&ldai)
+        .arg(b)
+        .arg(&ldbi)
+        .arg(c)
+        .arg(&ldci)
+        .arg(&alpha)
+        .arg(&beta)
+        .arg(&bias_raw)
+        .arg(&u_raw)
+        .arg(&rank)
+        .arg(&v_raw)
+        .arg(&sn)
+        .arg(&sr)
+        .arg(&scale);
+    // SAFETY: argument list matches GEMM_ENTRY in gemm.cu; buffer extents checked above.
+    unsafe { launch.launch(cfg) }?;
+    Ok(())
+}
+
+/// SIMT GEMM with f32 operands, any shape and leading dimensions.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_cuda(
+    dev: &CudaDevice,
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &CudaSlice<f32>,
+    lda: usize,
+    b: &CudaSlice<f32>,
+    ldb: usize,
+    beta: f32,
+    c: &mut CudaSlice<f32>,
+    ldc: usize,
+) -> Result<(), CudaError> {
+    let name = match (ta, tb) {
+        (Trans::N, Trans::N) => "sgemm_nn_f32",
+        (Trans::N, Trans::T) => "sgemm_nt_f32",
+        (Trans::T, Trans::N) => "sgemm_tn_f32",
+        (Trans::T, Trans::T) => "sgemm_tt_f32",
+    };
+    sgemm_named(
+        dev, name, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+    )
+}
+
+/// SIMT GEMM by kernel name, operands of any element type the kernel reads.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_named<A: cudarc::driver::DeviceRepr, B: cudarc::driver::DeviceRepr>(
+    dev: &CudaDevice,
+    name: &'static str,
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &CudaSlice<A>,
+    lda: usize,
+    b: &CudaSlice<B>,
+    ldb: usize,
+    beta: f32,
+    c: &mut CudaSlice<f32>,
+    ldc: usize,
+) -> Result<(), CudaError> {
+    let (ar, ac) = stored(ta, m, k);
+    let (br, bc) = stored(tb, k, n);
+    if lda < ac || ldb < bc || ldc < n {
+        return Err(shape(
+            name,
+            format!("leading dimensions lda {lda} / ldb {ldb} / ldc {ldc} below row lengths {ac} / {bc} / {n}"),
+        ));
+    }
+    check_len(name, "A", a, span(ar, ac, lda))?;
+    check_len(name, "B", b, span(br, bc, ldb))?;
+    check_len(name, "C", c, span(m, n, ldc))?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let f = dev.function(&sources::SGEMM, name)?;
+    let cfg = LaunchConfig {
+        grid_dim: (n.div_ceil(16) as u32, m.div_ceil(16) as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let (mi, ni, ki) = (
+        to_i32(name, "M", m)?,
+        to_i32(name, "N", n)?,
+        to_i32(name, "K", k)?,
+    );
+    let (ldai, ldbi, ldci) = (
+        to_i32(name, "lda", lda)?,
+        to_i32(name, "ldb", ldb)?,
+        to_i32(name, "ldc", ldc)?,
+    );
+    let mut launch = dev.stream().launch_builder(&f);
+    launch
+        .arg(&mi)
+        .arg(&ni)
+        .arg(&ki)
+        .arg(a)
+        .arg(&ldai)
+        .arg(b)
+        .arg(&ldbi)
+        .arg(c)
+        .arg(&ldci)
+        .arg(&alpha)
+        .arg(&beta);
+    // SAFETY: argument list matches SGEMM_ENTRY in sgemm.cu; extents checked above.
+    unsafe { launch.launch(cfg) }?;
+    Ok(())
+}

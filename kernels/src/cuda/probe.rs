@@ -1,0 +1,44 @@
+//! Is there a CUDA driver? cudarc's dynamic loading panics on first use when `libcuda` is
+//! missing, so we `dlopen` it ourselves first and turn its absence into
+//! [`CudaError::NoDevice`].
+
+use std::sync::OnceLock;
+
+use super::error::CudaError;
+
+/// Sonames of the driver library (the `.so.1` is what the driver package installs).
+const DRIVER_NAMES: [&str; 2] = ["libcuda.so.1", "libcuda.so"];
+
+/// `Ok` when the driver library loads; the result is computed once per process.
+pub fn driver_available() -> Result<(), CudaError> {
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let mut errors = Vec::new();
+            for name in DRIVER_NAMES {
+                // SAFETY: loading the driver library runs its initialisers only.
+                match unsafe { libloading::Library::new(name) } {
+                    Ok(lib) => {
+                        // Keep it loaded: cudarc opens it again and expects it to stay.
+                        std::mem::forget(lib);
+                        return Ok(());
+                    }
+                    Err(e) => errors.push(format!("{name}: {e}")),
+                }
+            }
+            Err(format!(
+                "the CUDA driver library is not installed ({})",
+                errors.join("; ")
+            ))
+        })
+        .clone()
+        .map_err(CudaError::NoDevice)
+}
+
+/// Number of CUDA devices (0 when the driver is missing or initialisation fails).
+pub fn device_count() -> usize {
+    if driver_available().is_err() {
+        return 0;
+    }
+    cudarc::driver::CudaContext::device_count().map_or(0, |n| n.max(0) as usize)
+}
