@@ -57,9 +57,10 @@ pub struct Args {
     /// Field (JSONL) or column (CSV/TSV) holding the text.
     #[arg(long, default_value = "text", value_name = "NAME")]
     text_field: String,
-    /// Field or column holding the gold label.
-    #[arg(long, default_value = "label", value_name = "NAME")]
-    label_field: String,
+    /// Field or column holding the gold label (default `label`; `path` for a hierarchical
+    /// run, `labels` for a multi-label one).
+    #[arg(long, value_name = "NAME")]
+    label_field: Option<String>,
     /// Print up to N misclassified examples (line, gold, predicted, score, text).
     #[arg(long, default_value_t = 0, value_name = "N")]
     misclassified: usize,
@@ -101,12 +102,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .dtype
         .parse()
         .map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
-    let read = ReadOptions {
-        text_field: args.text_field.clone(),
-        label_field: Some(args.label_field.clone()),
-        ..ReadOptions::default()
-    };
-    let data = read_examples(&args.data, &read)?;
     let options = ClassifierOptions {
         dtype,
         batch_size: args.batch_size,
@@ -130,9 +125,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // The run dir's template.json, checked against --template.
         options.template =
             tokken_model::template::select(&model, requested, &params.config.id2label)?;
-        Classifier::from_parts(params, tokenizer, options, &model.display().to_string())
+        Classifier::from_parts(params, tokenizer, options, &model.display().to_string())?
+            .with_run_files(&model)
     })()
     .with_context(|| format!("loading {}", model.display()))?;
+    let multi_label = clf.is_multi_label();
+    let label_field = match (&args.label_field, clf.hierarchy()) {
+        (Some(f), _) => f.clone(),
+        (None, Some(_)) => "path".to_string(),
+        (None, None) if multi_label => "labels".to_string(),
+        (None, None) => "label".to_string(),
+    };
+    let read = ReadOptions {
+        text_field: args.text_field.clone(),
+        label_field: Some(label_field),
+        multi_label,
+        ..ReadOptions::default()
+    };
+    let data = read_examples(&args.data, &read)?;
     let num_labels = clf.labels().len();
     let top_k = match args.top_k {
         Some(k) => Some(k),
@@ -177,6 +187,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = &evaluation.report;
     println!("{} on {}", args.model.display(), args.data.display());
     print!("{report}");
+    if let Some(h) = &report.hierarchy {
+        print!("\n{h}");
+    }
+    if let Some(m) = &report.multi_label {
+        print!("\n{m}");
+    }
     // Coverage vs accuracy over every example (multi-label runs have no per-example results).
     let selective = (!evaluation.results.is_empty())
         .then(|| {

@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokken_model::data::parse_label_list;
-use tokken_model::train::{ConfigDropouts, LoraConfig, LossConfig, TrainMode, TrainSetup};
+use tokken_model::hierarchy::{Hierarchy, HierarchyLoss};
 use tokken_model::template::Template;
+use tokken_model::train::{ConfigDropouts, LoraConfig, LossConfig, TrainMode, TrainSetup};
 use tokken_model::trainer::{AdamWConfig, Event, ScheduleKind, TrainConfig, Trainer};
 
 /// Flags of `tokken-cli finetune`.
@@ -99,14 +100,28 @@ pub struct Args {
     labels: Option<String>,
     #[arg(long, default_value = "text")]
     text_field: String,
-    /// Label field (default `label`, or `labels` with --multi-label; e.g. `path`).
+    /// Label field (default `label`, `labels` with --multi-label, `path` with --hierarchy).
     #[arg(long)]
     label_field: Option<String>,
-    /// Multi-label data (a list of labels per example; BCE loss).
+    /// Multi-label data (a list of labels per example; BCE loss). Per-label thresholds are
+    /// tuned on the eval set and saved as thresholds.json.
     #[arg(long)]
     multi_label: bool,
     /// Evaluate after every epoch (needs --eval or --eval-split).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    /// Label tree (JSON, e.g. data/hierarchy.json): labels are paths like 国際/経済 (field
+    /// `path` unless --label-field says otherwise); one softmax head per level, the child
+    /// level masked to the parent's children; predictions are whole paths of the tree.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["multi_label", "labels"])]
+    hierarchy: Option<PathBuf>,
+    /// Loss weight of each --hierarchy level, top first (default 1 for every level).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "W1,W2",
+        requires = "hierarchy"
+    )]
+    level_weights: Option<Vec<f32>>,
     eval_every_epoch: bool,
     /// Stop after N evaluations without a better macro-F1.
     #[arg(long, value_name = "N")]
@@ -292,6 +307,21 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
                 })?;
             (Some(w), false)
         }
+    let hierarchy = match &args.hierarchy {
+        Some(path) => {
+            let mut h = HierarchyLoss::new(Hierarchy::from_file(path)?);
+            if let Some(w) = &args.level_weights {
+                h.level_weights = w.clone();
+            }
+            Some(h)
+        }
+        None => None,
+    };
+    let label_field = match (&args.label_field, &hierarchy) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(_)) => Some("path".to_string()),
+        (None, None) => None,
+    };
     };
     let dropouts = ConfigDropouts::from_file(&model.join("config.json"))?;
     let mut setup = TrainSetup::with_dropouts(
@@ -305,6 +335,7 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
         LossConfig {
             class_weights,
             label_smoothing: args.label_smoothing,
+            hierarchy,
             multi_label: args.multi_label,
         },
         dropouts,
@@ -329,7 +360,7 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
         eval: args.eval.clone(),
         eval_split: args.eval_split,
         text_field: args.text_field.clone(),
-        label_field: args.label_field.clone(),
+        label_field,
         multi_label: args.multi_label,
         labels,
         setup,

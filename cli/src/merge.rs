@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use tokken_model::hierarchy::run_dir::HIERARCHY_FILE;
+use tokken_model::init::write_atomic;
 use tokken_model::run::load_params;
 use tokken_model::trainer::export::{copy_tokenizer_files, write_hf_model, write_labels};
+use tokken_model::trainer::thresholds::THRESHOLDS_FILE;
 
 /// Flags of `tokken-cli merge`.
 #[derive(clap::Args)]
@@ -35,6 +38,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.out.display()
         );
     }
+    if args.run_dir.join(HIERARCHY_FILE).is_file() {
+        bail!(
+            "{} is a hierarchical run (--hierarchy): its classifier holds one softmax per level of \
+             the label tree, masked by the parent, which a plain BertForSequenceClassification \
+             cannot express (its arg-max over all nodes is not a path). Use the run dir itself \
+             with `predict` / `eval`.",
+            args.run_dir.display()
+        );
+    }
     let params = load_params(&args.run_dir)
         .with_context(|| format!("loading {}", args.run_dir.display()))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
@@ -45,6 +57,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         params.config.problem_type.as_deref(),
     )?;
     write_hf_model(&args.out, &params)?;
+    let thresholds = args.run_dir.join(THRESHOLDS_FILE);
+    if thresholds.is_file() {
+        // multi-label decisions keep their tuned thresholds
+        let bytes =
+            std::fs::read(&thresholds).with_context(|| format!("{}", thresholds.display()))?;
+        write_atomic(&args.out.join(THRESHOLDS_FILE), &bytes)?;
+    }
     eprintln!(
         "wrote {} ({} labels: {})",
         args.out.display(),

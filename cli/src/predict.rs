@@ -18,7 +18,9 @@ use tokken_model::{Classifier, ClassifierOptions, Prediction};
     field is copied to the output). Blank lines are skipped.\n\n\
     Output: one JSON object per text, in input order: \
     {\"text\", \"label\", \"score\", \"probs\": {label: probability}} (plus \"id\", \"top_k\", \
-    \"logits\" when asked for).\n\n\
+    \"logits\" when asked for). A hierarchical run adds \"path\" and \"levels\" ([{level, label, \
+    path, prob}], prob given the parent; \"score\" is the path's probability); a multi-label \
+    run adds \"labels\" ([{label, score}] at or above each label's threshold).\n\n\
     Example:\n  echo '日本代表が逆転勝ち' | tokken-cli predict --model runs/news --top-k 3"
 )]
 pub struct Args {
@@ -234,6 +236,19 @@ fn record(clf: &Classifier, args: &Args, item: &Item, p: &Prediction) -> Value {
     r.insert("label".into(), json!(p.label));
     r.insert("score".into(), json!(p.score));
     r.insert("probs".into(), Value::Object(probs));
+    if !p.levels.is_empty() {
+        // hierarchical: the path and each level's probability given its parent
+        r.insert("path".into(), json!(p.label));
+        r.insert("levels".into(), json!(p.levels));
+    }
+    if clf.is_multi_label() {
+        let set: Vec<Value> = p
+            .label_set
+            .iter()
+            .map(|&c| json!({"label": labels[c], "score": p.probs[c]}))
+            .collect();
+        r.insert("labels".into(), Value::Array(set));
+    }
     if let Some(k) = args.top_k {
         let mut order: Vec<usize> = (0..p.probs.len()).collect();
         order.sort_by(|&a, &b| p.probs[b].total_cmp(&p.probs[a]));

@@ -14,6 +14,7 @@ use tokken_tokenizer::encoder::{Encoding, Tokenizer};
 use crate::arena::{Arena, ForwardOptions};
 use crate::error::{ModelError, Result};
 use crate::forward::{bert_forward, BatchInput};
+use crate::hierarchy::{Hierarchy, LevelChoice};
 use crate::params::BertParams;
 use crate::template::{Template, TemplateEncoder};
 
@@ -37,7 +38,7 @@ pub struct ClassifierOptions {
     pub prepack: bool,
     /// Reasoning-step template applied to every input ([`crate::template`]). `load_with`
     /// takes it as the one asked for and checks it against the run dir's `template.json`
-    /// ([`crate::template::select`]); `from_parts` applies it as given.
+    /// ([`crate::template::configure`]); `from_parts` applies it as given.
     pub template: Option<Template>,
 }
 
@@ -68,6 +69,13 @@ pub struct Prediction {
     pub probs: Vec<f32>,
     /// [NL] raw logits.
     pub logits: Vec<f32>,
+    /// Hierarchical models: the predicted path's node at each level with its probability
+    /// given the parent (`label` is the leaf path, `score` the path's probability, `probs`
+    /// every leaf path's probability); empty otherwise.
+    pub levels: Vec<LevelChoice>,
+    /// Multi-label models: the labels whose probability reaches their threshold
+    /// (`thresholds.json`, else 0.5), in class order; empty otherwise.
+    pub label_set: Vec<usize>,
 }
 
 /// A loaded sequence classifier: tokenizer + BERT + head.
@@ -77,6 +85,10 @@ pub struct Classifier {
     options: ClassifierOptions,
     max_length: usize,
     arenas: Mutex<Vec<Arena>>,
+    /// The label tree of a hierarchical run (`hierarchy.json`).
+    hierarchy: Option<Hierarchy>,
+    /// Per-label thresholds of a multi-label run (`thresholds.json`).
+    thresholds: Option<Vec<f32>>,
 }
 
 impl Classifier {
@@ -89,10 +101,34 @@ impl Classifier {
     /// [`crate::run`]).
     pub fn load_with(dir: &Path, mut options: ClassifierOptions) -> Result<Classifier> {
         let params = crate::run::load_params(dir)?;
-        options.template =
-            crate::template::select(dir, options.template.take(), &params.config.id2label)?;
+        crate::template::configure(dir, &mut options, &params.config.id2label)?;
         let tokenizer = Tokenizer::from_model_dir(dir, options.dicdir.as_deref())?;
-        Classifier::from_parts(params, tokenizer, options, &dir.display().to_string())
+        Classifier::from_parts(params, tokenizer, options, &dir.display().to_string())?
+            .with_run_files(dir)
+    }
+
+    /// Take a run dir's decoding files: `hierarchy.json` (decode paths) and
+    /// `thresholds.json` (multi-label decisions).
+    pub fn with_run_files(mut self, dir: &Path) -> Result<Classifier> {
+        let labels = &self.params.config.id2label;
+        self.hierarchy = crate::hierarchy::run_dir::read_hierarchy(dir, labels)?;
+        self.thresholds = crate::trainer::thresholds::read_thresholds(dir, labels)?;
+        Ok(self)
+    }
+
+    /// The label tree, for a hierarchical model.
+    pub fn hierarchy(&self) -> Option<&Hierarchy> {
+        self.hierarchy.as_ref()
+    }
+
+    /// The per-label thresholds of a multi-label model, when its run saved them.
+    pub fn thresholds(&self) -> Option<&[f32]> {
+        self.thresholds.as_deref()
+    }
+
+    /// `problem_type = multi_label_classification`.
+    pub fn is_multi_label(&self) -> bool {
+        self.params.config.problem_type.as_deref() == Some("multi_label_classification")
     }
 
     /// Assemble from loaded parts; `source` names the model in errors.
@@ -152,12 +188,17 @@ impl Classifier {
             options,
             max_length,
             arenas: Mutex::new(Vec::new()),
+            hierarchy: None,
+            thresholds: None,
         })
     }
 
-    /// Label names by class index.
+    /// Label names by class index (a hierarchical model's classes are its leaf paths).
     pub fn labels(&self) -> &[String] {
-        &self.params.config.id2label
+        match &self.hierarchy {
+            Some(h) => h.leaf_paths(),
+            None => &self.params.config.id2label,
+        }
     }
 
     pub fn params(&self) -> &BertParams {
@@ -263,8 +304,19 @@ impl Classifier {
     }
 
     fn prediction(&self, logits: &[f32]) -> Prediction {
-        let multi_label =
-            self.params.config.problem_type.as_deref() == Some("multi_label_classification");
+        if let Some(h) = &self.hierarchy {
+            let p = crate::hierarchy::decode(h, logits);
+            return Prediction {
+                label: p.path,
+                index: p.leaf,
+                score: p.prob,
+                probs: p.leaf_probs,
+                logits: logits.to_vec(),
+                levels: p.levels,
+                label_set: Vec::new(),
+            };
+        }
+        let multi_label = self.is_multi_label();
         let probs = if multi_label {
             sigmoid(logits)
         } else {
@@ -281,12 +333,20 @@ impl Classifier {
                         best
                     }
                 });
+        let label_set = if multi_label {
+            let t = |c: usize| self.thresholds.as_ref().map_or(0.5, |t| t[c]);
+            (0..probs.len()).filter(|&c| probs[c] >= t(c)).collect()
+        } else {
+            Vec::new()
+        };
         Prediction {
             label: self.labels()[index].clone(),
             index,
             score,
             probs,
             logits: logits.to_vec(),
+            levels: Vec::new(),
+            label_set,
         }
     }
 }

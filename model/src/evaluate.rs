@@ -1,11 +1,12 @@
 //! Score a [`Classifier`] on a labelled [`Dataset`]: predictions in file order plus a
-//! [`MetricsReport`]. Single-label models and data only (multi-label metrics come later).
+//! [`MetricsReport`]. Hierarchical models score their leaf paths and add per-level metrics;
+//! multi-label models are scored by [`crate::trainer::multi_label_eval`].
 
 use tokken_tokenizer::encoder::Encoding;
 
 use crate::classifier::Classifier;
 use crate::data::Dataset;
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::metrics::{MetricsInput, MetricsReport, SliceMetrics};
 use crate::report::slices::{all_slices, score_slices};
 
@@ -75,10 +76,10 @@ pub fn evaluate(
     options: &EvalOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Evaluation> {
-    if classifier.params().config.problem_type.as_deref() == Some("multi_label_classification") {
-        return Err(ModelError::Input(
-            "the model is multi-label; eval scores single-label models for now".into(),
-        ));
+    if classifier.is_multi_label() {
+        return crate::trainer::multi_label_eval::evaluate_multi_label(
+            classifier, data, options, progress,
+        );
     }
     crate::template::check_no_pairs(classifier.template(), data)?;
     let labels = classifier.labels().to_vec();
@@ -124,6 +125,12 @@ pub fn evaluate(
         calibration_bins: options.calibration_bins,
     })?;
     report.slices = slices(data, &y_true, &y_pred, &labels, options)?;
+    if let Some(h) = classifier.hierarchy() {
+        // classes are the leaf paths: add per-level and hierarchical scores
+        report.hierarchy = Some(crate::hierarchy::metrics::hierarchy_metrics(
+            h, &y_true, &y_pred,
+        )?);
+    }
     Ok(Evaluation { report, results })
 }
 

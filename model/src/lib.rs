@@ -27,6 +27,7 @@ pub mod experiment;
 pub mod explain;
 pub mod forward;
 pub mod head;
+pub mod hierarchy;
 pub mod hub;
 pub mod init;
 pub mod interrupt;

@@ -233,6 +233,12 @@ pub struct MetricsReport {
     /// Scores on subsets (by text length, by a data field); filled by `evaluate`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceMetrics>,
+    /// Hierarchical models: per-level, exact-path and hierarchical P/R/F1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hierarchy: Option<crate::hierarchy::HierarchyMetrics>,
+    /// Multi-label models: subset accuracy, Hamming loss, the thresholds used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_label: Option<crate::trainer::multi_label_eval::MultiLabelMetrics>,
 }
 
 /// Scores on one subset of the examples.
@@ -333,6 +339,8 @@ impl MetricsReport {
             top_k,
             calibration,
             slices: Vec::new(),
+            hierarchy: None,
+            multi_label: None,
         })
     }
 

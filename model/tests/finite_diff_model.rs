@@ -159,6 +159,7 @@ fn lora_everywhere_matches_finite_differences() {
         class_weights: Some(vec![1.5, 0.5, 1.0]),
         label_smoothing: 0.1,
         multi_label: false,
+        ..LossConfig::default()
     };
     check(
         TrainMode::Lora,
@@ -189,6 +190,7 @@ fn multi_label_head_matches_finite_differences() {
         class_weights: None,
         label_smoothing: 0.0,
         multi_label: true,
+        ..LossConfig::default()
     };
     check(
         TrainMode::HeadOnly,

@@ -154,6 +154,7 @@ fn weighted_smoothed_cross_entropy_matches_torch() {
                 class_weights: Some(vec![0.5, 2.0, 1.25]),
                 label_smoothing: 0.1,
                 multi_label: false,
+                ..LossConfig::default()
             },
         ),
     );
@@ -170,6 +171,7 @@ fn multi_label_bce_matches_torch() {
                 class_weights: None,
                 label_smoothing: 0.0,
                 multi_label: true,
+                ..LossConfig::default()
             },
         ),
     );

@@ -11,10 +11,13 @@ use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 
 use super::error::CudaError;
 
+/// Free buffers by (element type, length); each box holds a `CudaSlice<T>` of that type.
+type Pool = HashMap<(TypeId, usize), Vec<Box<dyn Any + Send>>>;
+
 /// Pool of free device buffers for one stream.
 pub struct CachingAllocator {
     stream: Arc<CudaStream>,
-    free: Mutex<HashMap<(TypeId, usize), Vec<Box<dyn Any + Send>>>>,
+    free: Mutex<Pool>,
 }
 
 impl CachingAllocator {

@@ -57,7 +57,7 @@ fn setup(
     c: usize,
     nh: usize,
 ) -> Result<LaunchConfig, CudaError> {
-    if nh == 0 || c % nh != 0 {
+    if nh == 0 || !c.is_multiple_of(nh) {
         return Err(shape(
             kernel,
             format!("C = {c} is not a multiple of NH = {nh}"),

@@ -10,25 +10,23 @@ use super::error::{shape, CudaError};
 use super::gemm::Half;
 use super::sources;
 
-/// Launches `name` over `n` elements with the pushed arguments followed by `n` (i64).
-fn launch_n(
-    dev: &CudaDevice,
-    name: &'static str,
-    n: usize,
-    push: impl FnOnce(&mut cudarc::driver::LaunchArgs<'_>),
-) -> Result<(), CudaError> {
-    if n == 0 {
-        return Ok(());
-    }
-    let f = dev.function(&sources::ELEMENTWISE, name)?;
-    let nn = n as i64;
-    let mut l = dev.stream().launch_builder(&f);
-    push(&mut l);
-    l.arg(&nn);
-    // SAFETY: each caller pushes exactly the kernel's arguments before `n`, on buffers
-    // whose lengths it checked.
-    unsafe { l.launch(elementwise_config(n)) }?;
-    Ok(())
+/// Launches element-wise kernel `$name` over `$n` elements with the given arguments
+/// followed by `n` (i64); nothing to do for `n == 0`.
+macro_rules! launch_n {
+    ($dev:expr, $name:literal, $n:expr, $($arg:expr),+) => {{
+        let n: usize = $n;
+        if n > 0 {
+            let f = $dev.function(&sources::ELEMENTWISE, $name)?;
+            let nn = n as i64;
+            let mut l = $dev.stream().launch_builder(&f);
+            $(l.arg($arg);)+
+            l.arg(&nn);
+            // SAFETY: the arguments are exactly the kernel's, on buffers whose lengths the
+            // caller checked.
+            unsafe { l.launch(elementwise_config(n)) }?;
+        }
+        Ok(())
+    }};
 }
 
 fn same_len<A, B>(
@@ -52,9 +50,7 @@ pub fn gelu_forward_cuda(
     inp: &CudaSlice<f32>,
 ) -> Result<(), CudaError> {
     let n = same_len("gelu_forward_cuda", out, inp)?;
-    launch_n(dev, "gelu_forward_f32", n, |l| {
-        l.arg(out).arg(inp);
-    })
+    launch_n!(dev, "gelu_forward_f32", n, out, inp)
 }
 
 /// `dinp = dout (Φ(x) + x φ(x))` (overwritten).
@@ -66,9 +62,7 @@ pub fn gelu_backward_cuda(
 ) -> Result<(), CudaError> {
     let n = same_len("gelu_backward_cuda", dinp, inp)?;
     same_len("gelu_backward_cuda", dinp, dout)?;
-    launch_n(dev, "gelu_backward_f32", n, |l| {
-        l.arg(dinp).arg(inp).arg(dout);
-    })
+    launch_n!(dev, "gelu_backward_f32", n, dinp, inp, dout)
 }
 
 /// `pre = x + bias` (per column), `out = GELU(pre)`; backward is
@@ -85,7 +79,7 @@ pub fn bias_gelu_forward_cuda(
     let n = same_len(K, out, x)?;
     same_len(K, pre, x)?;
     check_exact(K, "bias [C]", bias, c)?;
-    if c == 0 || n % c != 0 {
+    if c == 0 || !n.is_multiple_of(c) {
         return Err(shape(K, format!("{n} elements are not rows of C = {c}")));
     }
     let f = dev.function(&sources::ELEMENTWISE, "bias_gelu_forward_f32")?;
@@ -107,7 +101,7 @@ pub fn bias_forward_cuda(
     const K: &str = "bias_forward_cuda";
     check_exact(K, "bias [C]", bias, c)?;
     let n = x.len();
-    if c == 0 || n % c != 0 {
+    if c == 0 || !n.is_multiple_of(c) {
         return Err(shape(K, format!("{n} elements are not rows of C = {c}")));
     }
     let f = dev.function(&sources::ELEMENTWISE, "bias_forward_f32")?;
@@ -156,9 +150,7 @@ pub fn residual_forward_cuda(
 ) -> Result<(), CudaError> {
     let n = same_len("residual_forward_cuda", out, a)?;
     same_len("residual_forward_cuda", out, b)?;
-    launch_n(dev, "residual_forward_f32", n, |l| {
-        l.arg(out).arg(a).arg(b);
-    })
+    launch_n!(dev, "residual_forward_f32", n, out, a, b)
 }
 
 /// `dst += src`.
@@ -168,9 +160,7 @@ pub fn accumulate_cuda(
     src: &CudaSlice<f32>,
 ) -> Result<(), CudaError> {
     let n = same_len("accumulate_cuda", dst, src)?;
-    launch_n(dev, "accumulate_f32", n, |l| {
-        l.arg(dst).arg(src);
-    })
+    launch_n!(dev, "accumulate_f32", n, dst, src)
 }
 
 /// `dst *= s`.
@@ -232,13 +222,10 @@ pub fn cast_to_half_cuda(
     src: &CudaSlice<f32>,
 ) -> Result<(), CudaError> {
     let n = same_len("cast_to_half_cuda", dst, src)?;
-    let name = match dtype {
-        Half::Bf16 => "cast_f32_to_bf16",
-        Half::F16 => "cast_f32_to_f16",
-    };
-    launch_n(dev, name, n, |l| {
-        l.arg(dst).arg(src);
-    })
+    match dtype {
+        Half::Bf16 => launch_n!(dev, "cast_f32_to_bf16", n, dst, src),
+        Half::F16 => launch_n!(dev, "cast_f32_to_f16", n, dst, src),
+    }
 }
 
 /// bf16 / f16 bits -> f32 (exact).
@@ -249,11 +236,8 @@ pub fn cast_from_half_cuda(
     src: &CudaSlice<u16>,
 ) -> Result<(), CudaError> {
     let n = same_len("cast_from_half_cuda", dst, src)?;
-    let name = match dtype {
-        Half::Bf16 => "cast_bf16_to_f32",
-        Half::F16 => "cast_f16_to_f32",
-    };
-    launch_n(dev, name, n, |l| {
-        l.arg(dst).arg(src);
-    })
+    match dtype {
+        Half::Bf16 => launch_n!(dev, "cast_bf16_to_f32", n, dst, src),
+        Half::F16 => launch_n!(dev, "cast_f16_to_f32", n, dst, src),
+    }
 }

@@ -40,7 +40,10 @@ pub fn embedding_forward_cuda(
     if c == 0 || b * t == 0 {
         return Ok(());
     }
-    if word.len() % c != 0 || position.len() % c != 0 || token_type.len() % c != 0 {
+    if !word.len().is_multiple_of(c)
+        || !position.len().is_multiple_of(c)
+        || !token_type.len().is_multiple_of(c)
+    {
         return Err(shape(K, format!("tables must have C = {c} columns")));
     }
     if position.len() / c < t {
@@ -100,9 +103,9 @@ pub fn embedding_backward_cuda(
         shared_mem_bytes: 0,
     };
     let (bt, ti, ci) = ((b * t) as i32, t as i32, c as i32);
-    let mut scatter =
+    let scatter =
         |table: &mut CudaSlice<f32>, rows: Option<&[u32]>, what: &str| -> Result<(), CudaError> {
-            if table.len() % c != 0 {
+            if !table.len().is_multiple_of(c) {
                 return Err(shape(K, format!("{what} table must have C = {c} columns")));
             }
             let n_rows = table.len() / c;

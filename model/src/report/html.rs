@@ -78,10 +78,15 @@ pub fn render(r: &EvalReport) -> String {
 
     // Figures.
     out.push_str("<h2>Confusion matrix and per-class scores</h2>\n<div class=\"figures\">\n");
-    out.push_str(&svg::confusion_heatmap(&m.labels, &m.confusion_matrix));
+    if !m.confusion_matrix.is_empty() {
+        // (multi-label reports have none)
+        out.push_str(&svg::confusion_heatmap(&m.labels, &m.confusion_matrix));
+    }
     out.push_str(&svg::class_bars(&m.per_class));
     out.push_str("</div>\n");
     per_class_table(&mut out, r);
+    hierarchy_section(&mut out, m);
+    multi_label_section(&mut out, m);
     if let Some(c) = &m.calibration {
         out.push_str("<h2>Calibration</h2>\n<div class=\"figures\">\n");
         out.push_str(&svg::reliability_diagram(c));
@@ -129,6 +134,50 @@ fn per_class_table(out: &mut String, r: &EvalReport) {
             out,
             "<tr><th class=\"text\">{name}</th><td>{p:.4}</td><td>{rc:.4}</td><td>{f:.4}</td><td>{}</td><td></td></tr>",
             r.metrics.n
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// Hierarchical models: exact-path and hierarchical P/R/F1, then one row per level.
+fn hierarchy_section(out: &mut String, m: &crate::metrics::MetricsReport) {
+    let Some(h) = &m.hierarchy else { return };
+    out.push_str("<h2>Hierarchy</h2>\n<table id=\"hierarchy\" class=\"summary\"><tr><th>exact path</th><th>hierarchical precision</th><th>hierarchical recall</th><th>hierarchical F1</th></tr>");
+    let _ = writeln!(
+        out,
+        "<tr><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr></table>",
+        h.exact_path_accuracy, h.hierarchical_precision, h.hierarchical_recall, h.hierarchical_f1
+    );
+    out.push_str("<table id=\"levels\"><tr><th>level</th><th>n</th><th>accuracy</th><th>macro-F1</th></tr>\n");
+    for l in &h.levels {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+            l.level, l.n, l.accuracy, l.macro_f1
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// Multi-label models: subset accuracy, Hamming loss and each label's threshold.
+fn multi_label_section(out: &mut String, m: &crate::metrics::MetricsReport) {
+    let Some(ml) = &m.multi_label else { return };
+    out.push_str("<h2>Multi-label</h2>\n<table id=\"multi-label\" class=\"summary\"><tr><th>subset accuracy</th><th>Hamming loss</th><th>micro-F1</th><th>macro-F1</th></tr>");
+    let _ = writeln!(
+        out,
+        "<tr><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr></table>",
+        ml.subset_accuracy, ml.hamming_loss, ml.micro_f1, ml.macro_f1
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"muted\">thresholds: {}</p>\n<table id=\"thresholds\"><tr><th class=\"text\">label</th><th>threshold</th></tr>",
+        escape(&ml.thresholds_from)
+    );
+    for (l, t) in m.labels.iter().zip(&ml.thresholds) {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"text\">{}</td><td>{t:.4}</td></tr>",
+            escape(l)
         );
     }
     out.push_str("</table>\n");

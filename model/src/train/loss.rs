@@ -53,6 +53,17 @@ pub fn loss_forward_backward_weighted(
             )));
         }
     }
+    if let (Some(h), Targets::Single(y), false) = (&cfg.hierarchy, targets, cfg.multi_label) {
+        return crate::hierarchy::loss::hierarchical_loss(
+            dlogits,
+            logits,
+            y,
+            example_weights,
+            h,
+            b,
+            labels,
+        );
+    }
     match (targets, cfg.multi_label) {
         (Targets::Single(y), false) => {
             if y.len() != b {

@@ -31,6 +31,7 @@ pub mod layer_backward;
 pub mod lora;
 pub mod loss;
 pub mod model;
+pub mod precision;
 pub mod rng;
 pub mod trainable;
 
@@ -42,6 +43,7 @@ use crate::error::{ModelError, Result};
 
 pub use lora::LoraConfig;
 pub use model::TrainModel;
+pub use precision::TrainDtype;
 pub use trainable::ParamMut;
 
 /// What is trained.
@@ -66,6 +68,10 @@ pub struct LossConfig {
     pub label_smoothing: f32,
     /// Multi-label: sigmoid BCE with logits over `[B, NL]` 0/1 targets (mean over B·NL).
     pub multi_label: bool,
+    /// Hierarchical: the logits are the label tree's nodes and the loss is the weighted sum
+    /// of the per-level masked cross-entropies ([`crate::hierarchy::loss`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hierarchy: Option<crate::hierarchy::HierarchyLoss>,
 }
 
 /// Targets of one batch.

@@ -308,6 +308,9 @@ fn validate(setup: &TrainSetup, labels: usize) -> Result<()> {
             "label smoothing applies to single-label cross-entropy only".into(),
         ));
     }
+    if let Some(h) = &loss.hierarchy {
+        crate::hierarchy::loss::check_setup(h, loss, labels)?;
+    }
     if setup.mode == TrainMode::Lora {
         let l = &setup.lora;
         check_prob("lora dropout", l.dropout)?;

@@ -61,6 +61,9 @@ pub fn export_model(trainer: &Trainer) -> Result<()> {
     }
     let problem_type = cfg.multi_label.then_some("multi_label_classification");
     write_labels(out, &cfg.labels, problem_type)?;
+    if let Some(h) = &cfg.setup.loss.hierarchy {
+        crate::hierarchy::run_dir::write_hierarchy(out, &h.tree)?;
+    }
     if let Some(t) = &cfg.template {
         // predict / eval apply it again from here
         t.write_to_dir(out)?;

@@ -18,10 +18,12 @@
 pub mod batching;
 pub mod checkpoint;
 pub mod export;
+pub mod hier_eval;
 pub mod multi_label_eval;
 pub mod optimizer;
 pub mod run_loop;
 pub mod start;
+pub mod thresholds;
 
 use std::path::PathBuf;
 
@@ -105,6 +107,10 @@ pub struct TrainConfig {
     /// expanded when the run starts). Absent: plain inputs (and in older run dirs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<crate::template::Template>,
+    /// Precision of the frozen base weights ([`crate::train::precision`]): f32, or bf16
+    /// GEMMs with f32 accumulation and f32 trainable weights, optimizer state and loss.
+    #[serde(default)]
+    pub dtype: crate::train::TrainDtype,
 }
 
 /// Counters that say where a run is (saved in every checkpoint).

@@ -9,7 +9,7 @@ use tokken_tokenizer::encoder::Tokenizer;
 use super::batching::{epoch_batches, EncodedSet, PaddedBatch};
 use super::checkpoint;
 use super::export;
-use super::multi_label_eval::multi_label_report;
+use super::multi_label_eval::tuned_report;
 use super::optimizer::{AdamW, OptimParam};
 use super::{ScheduleKind, TrainConfig, TrainerState};
 use crate::error::{ModelError, Result};
@@ -264,6 +264,9 @@ impl Trainer {
         if eval.multi_label {
             return self.evaluate_multi_label();
         }
+        if let Some(h) = self.config.setup.loss.hierarchy.clone() {
+            return self.evaluate_hierarchical(&h);
+        }
         let pad = self.tokenizer.pad_id();
         let nl = eval.num_labels;
         let lengths: Vec<usize> = eval.encodings.iter().map(|e| e.len()).collect();
@@ -299,7 +302,7 @@ impl Trainer {
         Ok((loss / eval.len().max(1) as f64, report))
     }
 
-    /// Multi-label eval: mean BCE-with-logits loss and per-label decisions at logit 0.
+    /// Multi-label eval: mean BCE-with-logits loss; per-label thresholds tuned on this set.
     fn evaluate_multi_label(&mut self) -> Result<(f64, MetricsReport)> {
         let eval = self.eval.as_ref().expect("checked by evaluate");
         let pad = self.tokenizer.pad_id();
@@ -319,7 +322,7 @@ impl Trainer {
                 }
             }
         }
-        let report = multi_label_report(&self.config.labels, &eval.multi_hot, &logits_all);
+        let report = tuned_report(&self.config.labels, &eval.multi_hot, &logits_all);
         Ok((loss / (eval.len() * nl).max(1) as f64, report))
     }
 
@@ -332,6 +335,13 @@ impl Trainer {
             self.state.evals_since_best = 0;
             export::export_model(self)?;
             report.write_json(&self.out.join("metrics.json"))?;
+            if let Some(ml) = &report.multi_label {
+                super::thresholds::write_thresholds(
+                    &self.out,
+                    &self.config.labels,
+                    &ml.thresholds,
+                )?;
+            }
         } else {
             self.state.evals_since_best += 1;
         }

@@ -35,6 +35,10 @@ impl Trainer {
         })?;
         let (train, eval) = read_data(&config)?;
         let train = config.mitigation.augment(train)?;
+        if let Some(h) = &config.setup.loss.hierarchy {
+            // the classifier's outputs are the tree's nodes, level by level
+            config.labels = h.tree.paths().to_vec();
+        }
         if config.labels.is_empty() {
             config.labels = train.label_set();
         }
@@ -121,6 +125,8 @@ impl Trainer {
                 )
             })
             .transpose()?;
+        let params =
+            crate::train::precision::base_for_training(params, config.dtype, config.setup.mode)?;
         let mut model = TrainModel::new(params, config.setup.clone(), config.seed)?;
         let slots: Vec<(String, usize)> = model
             .trainable_mut()
@@ -151,14 +157,21 @@ fn read_data(config: &TrainConfig) -> Result<(Dataset, Option<Dataset>)> {
         ..ReadOptions::default()
     };
     let all = read_examples(&config.train, &opts)?;
-    match (&config.eval, config.eval_split) {
-        (Some(path), _) => Ok((all, Some(read_examples(path, &opts)?))),
+    let (train, eval) = match (&config.eval, config.eval_split) {
+        (Some(path), _) => (all, Some(read_examples(path, &opts)?)),
         (None, Some(fraction)) => {
             let split = stratified_split(&all.examples, fraction, config.seed)?;
-            Ok((all.subset(&split.train), Some(all.subset(&split.eval))))
+            (all.subset(&split.train), Some(all.subset(&split.eval)))
         }
-        (None, None) => Ok((all, None)),
+        (None, None) => (all, None),
+    };
+    if let Some(h) = &config.setup.loss.hierarchy {
+        // every label must be a leaf path of the tree (error at file:line)
+        for set in std::iter::once(&train).chain(eval.as_ref()) {
+            crate::hierarchy::run_dir::check_targets(&h.tree, set)?;
+        }
     }
+    Ok((train, eval))
 }
 
 /// `n / (NL · count_c)` per class (classes absent from the data get weight 1).

@@ -1,0 +1,1040 @@
+//! Every CUDA kernel against the CPU reference on randomized shapes (feature `cuda`).
+//! Without a driver or device each test prints a skip line and passes; one test checks
+//! that the missing driver is a clean error, not a panic.
+//!
+//! Tolerances: f32 kernels within 1e-5 absolute + 1e-4 relative of the f64/CPU reference
+//! (GELU, exp and erf differ by a few ulp between the CPU polynomials and CUDA's libm);
+//! tensor-core GEMMs compare against an f64 product of the same bf16/f16-rounded inputs,
+//! so only f32 accumulation error remains (1e-3 relative to the row's magnitude).
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use common::{assert_close, randn, rng};
+use half::{bf16, f16};
+use rand::Rng;
+use tokken_kernels::cpu;
+use tokken_kernels::cpu::gemm::Trans;
+use tokken_kernels::cuda::adamw::{
+    adamw_step_cuda, clip_grad_norm_cuda, global_norm_cuda, AdamWTensor,
+};
+use tokken_kernels::cuda::attention::{attention_backward_cuda, attention_forward_cuda};
+use tokken_kernels::cuda::dropout_keys::DropoutKeys;
+use tokken_kernels::cuda::elementwise::*;
+use tokken_kernels::cuda::embedding::{embedding_backward_cuda, embedding_forward_cuda};
+use tokken_kernels::cuda::gemm::{gemm_cuda, sgemm_cuda, Half};
+use tokken_kernels::cuda::layernorm::{layernorm_backward_cuda, layernorm_forward_cuda};
+use tokken_kernels::cuda::lora::{lora_backward_cuda, lora_forward_cuda, LoraSaved, LoraShape};
+use tokken_kernels::cuda::xent::cross_entropy_cuda;
+use tokken_kernels::cuda::{CudaDevice, CudaError};
+
+/// The first device, or a skip line.
+fn device() -> Option<CudaDevice> {
+    match CudaDevice::new(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            println!("skipping: {e}");
+            None
+        }
+    }
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// 16-bit bits of `x` and `x` rounded through that type.
+fn to_half(dtype: Half, x: &[f32]) -> (Vec<u16>, Vec<f32>) {
+    match dtype {
+        Half::Bf16 => x
+            .iter()
+            .map(|&v| {
+                let h = bf16::from_f32(v);
+                (h.to_bits(), h.to_f32())
+            })
+            .unzip(),
+        Half::F16 => x
+            .iter()
+            .map(|&v| {
+                let h = f16::from_f32(v);
+                (h.to_bits(), h.to_f32())
+            })
+            .unzip(),
+    }
+}
+
+#[test]
+fn missing_driver_is_a_clean_error() {
+    match CudaDevice::new(0) {
+        Ok(d) => println!("device present ({}), nothing to check", d.arch()),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                matches!(
+                    e,
+                    CudaError::NoDevice(_)
+                        | CudaError::NvrtcMissing(_)
+                        | CudaError::Unsupported { .. }
+                ),
+                "unexpected error kind: {msg}"
+            );
+            println!("clean error: {msg}");
+        }
+    }
+    // A huge ordinal is always a clean error, never a panic.
+    assert!(CudaDevice::new(1 << 20).is_err());
+}
+
+#[test]
+fn gemm_tensor_cores_match_reference() {
+    let Some(dev) = device() else { return };
+    let mut r = rng(1);
+    for dtype in [Half::Bf16, Half::F16] {
+        for (ta, tb) in [
+            (Trans::N, Trans::N),
+            (Trans::N, Trans::T),
+            (Trans::T, Trans::N),
+        ] {
+            for &(m, n, k) in &[
+                (8, 8, 8),
+                (128, 128, 32),
+                (200, 136, 72),
+                (384, 768, 768),
+                (64, 3072, 40),
+            ] {
+                let a = randn(&mut r, m * k, 1.0);
+                let b = randn(&mut r, k * n, 1.0);
+                let c0 = randn(&mut r, m * n, 1.0);
+                let bias = randn(&mut r, n, 1.0);
+                let (lda, ldb) = (
+                    if ta == Trans::N { k } else { m },
+                    if tb == Trans::N { n } else { k },
+                );
+                let (a16, ar) = to_half(dtype, &a);
+                let (b16, br) = to_half(dtype, &b);
+                let (alpha, beta) = (0.75f32, 0.5f32);
+                let mut want = c0.clone();
+                cpu::gemm::reference_sgemm(
+                    ta, tb, m, n, k, alpha, &ar, lda, &br, ldb, beta, &mut want, n,
+                );
+                for (w, bv) in want
+                    .chunks_exact_mut(n)
+                    .flat_map(|row| row.iter_mut().zip(&bias))
+                {
+                    *w += bv;
+                }
+                let a_d = dev.upload(&a16).unwrap();
+                let b_d = dev.upload(&b16).unwrap();
+                let bias_d = dev.upload(&bias).unwrap();
+                let mut c_d = dev.upload(&c0).unwrap();
+                gemm_cuda(
+                    &dev,
+                    dtype,
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    &a_d,
+                    lda,
+                    &b_d,
+                    ldb,
+                    beta,
+                    &mut c_d,
+                    n,
+                    Some(&bias_d),
+                    None,
+                )
+                .unwrap();
+                let got = dev.download(&c_d).unwrap();
+                let tol = 1e-3 * (k as f64).sqrt();
+                assert_close(
+                    &format!("gemm {dtype:?} {ta:?}{tb:?} {m}x{n}x{k}"),
+                    &got,
+                    &f64s(&want),
+                    tol,
+                    1e-3,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_rejects_bad_layouts() {
+    let Some(dev) = device() else { return };
+    let a = dev.upload(&[0u16; 64]).unwrap();
+    let mut c = dev.upload(&vec![0f32; 64]).unwrap();
+    // K = 4 is not a multiple of 8.
+    let e = gemm_cuda(
+        &dev,
+        Half::Bf16,
+        Trans::N,
+        Trans::T,
+        8,
+        8,
+        4,
+        1.0,
+        &a,
+        4,
+        &a,
+        4,
+        0.0,
+        &mut c,
+        8,
+        None,
+        None,
+    );
+    assert!(matches!(e, Err(CudaError::Shape { .. })), "{e:?}");
+}
+
+#[test]
+fn sgemm_matches_reference_on_odd_shapes() {
+    let Some(dev) = device() else { return };
+    let mut r = rng(2);
+    for (ta, tb) in [
+        (Trans::N, Trans::N),
+        (Trans::N, Trans::T),
+        (Trans::T, Trans::N),
+        (Trans::T, Trans::T),
+    ] {
+        for &(m, n, k) in &[(1, 1, 1), (7, 9, 13), (33, 5, 70), (128, 3, 768)] {
+            let a = randn(&mut r, m * k, 1.0);
+            let b = randn(&mut r, k * n, 1.0);
+            let c0 = randn(&mut r, m * n, 1.0);
+            let (lda, ldb) = (
+                if ta == Trans::N { k } else { m },
+                if tb == Trans::N { n } else { k },
+            );
+            let mut want = c0.clone();
+            cpu::gemm::reference_sgemm(ta, tb, m, n, k, 1.5, &a, lda, &b, ldb, -1.0, &mut want, n);
+            let (a_d, b_d) = (dev.upload(&a).unwrap(), dev.upload(&b).unwrap());
+            let mut c_d = dev.upload(&c0).unwrap();
+            sgemm_cuda(
+                &dev, ta, tb, m, n, k, 1.5, &a_d, lda, &b_d, ldb, -1.0, &mut c_d, n,
+            )
+            .unwrap();
+            assert_close(
+                &format!("sgemm {ta:?}{tb:?} {m}x{n}x{k}"),
+                &dev.download(&c_d).unwrap(),
+                &f64s(&want),
+                1e-4,
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
+fn lora_forward_and_backward_match_cpu_composition() {
+    let Some(dev) = device() else { return };
+    let mut r = rng(3);
+    let dtype = Half::Bf16;
+    let s = LoraShape {
+        m: 96,
+        n: 256,
+        k: 192,
+        r: 8,
+        scale: 2.0,
+    };
+    let x = randn(&mut r, s.m * s.k, 1.0);
+    let w = randn(&mut r, s.n * s.k, 0.1);
+    let a = randn(&mut r, s.r * s.k, 0.1);
+    let b = randn(&mut r, s.n * s.r, 0.1);
+    let bias = randn(&mut r, s.n, 0.1);
+    let dy = randn(&mut r, s.m * s.n, 1.0);
+    let (x16, xr) = to_half(dtype, &x);
+    let (w16, wr) = to_half(dtype, &w);
+    let (dy16, dyr) = to_half(dtype, &dy);
+    // CPU: u = x Aᵀ; y = x Wᵀ + bias + s u Bᵀ (rounded inputs where the GPU rounds them).
+    let mut u = vec![0.0f32; s.m * s.r];
+    cpu::gemm::reference_sgemm(
+        Trans::N,
+        Trans::T,
+        s.m,
+        s.r,
+        s.k,
+        1.0,
+        &xr,
+        s.k,
+        &a,
+        s.k,
+        0.0,
+        &mut u,
+        s.r,
+    );
+    let mut y = vec![0.0f32; s.m * s.n];
+    cpu::gemm::reference_sgemm(
+        Trans::N,
+        Trans::T,
+        s.m,
+        s.n,
+        s.k,
+        1.0,
+        &xr,
+        s.k,
+        &wr,
+        s.k,
+        0.0,
+        &mut y,
+        s.n,
+    );
+    cpu::gemm::reference_sgemm(
+        Trans::N,
+        Trans::T,
+        s.m,
+        s.n,
+        s.r,
+        s.scale,
+        &u,
+        s.r,
+        &b,
+        s.r,
+        1.0,
+        &mut y,
+        s.n,
+    );
+    cpu::bias::bias_forward(&mut y, &bias, s.m, s.n);
+
+    let (x_d, w_d, a_d, b_d, bias_d) = (
+        dev.upload(&x16).unwrap(),
+        dev.upload(&w16).unwrap(),
+        dev.upload(&a).unwrap(),
+        dev.upload(&b).unwrap(),
+        dev.upload(&bias).unwrap(),
+    );
+    let mut y_d = dev.alloc.zeros::<f32>(s.m * s.n).unwrap();
+    let mut u_d = dev.alloc.zeros::<f32>(s.m * s.r).unwrap();
+    lora_forward_cuda(
+        &dev,
+        dtype,
+        s,
+        &mut y_d,
+        &mut u_d,
+        &x_d,
+        &w_d,
+        Some(&bias_d),
+        &a_d,
+        &b_d,
+    )
+    .unwrap();
+    assert_close(
+        "lora u",
+        &dev.download(&u_d).unwrap(),
+        &f64s(&u),
+        1e-4,
+        1e-4,
+    );
+    assert_close(
+        "lora y",
+        &dev.download(&y_d).unwrap(),
+        &f64s(&y),
+        1e-3,
+        1e-3,
+    );
+
+    // Backward on the CPU: dB += s dyᵀ u; du = s dy B; dA += duᵀ x; dx = dy W + du A.
+    let da0 = randn(&mut r, s.r * s.k, 0.1);
+    let db0 = randn(&mut r, s.n * s.r, 0.1);
+    let mut db = db0.clone();
+    cpu::gemm::reference_sgemm(
+        Trans::T,
+        Trans::N,
+        s.n,
+        s.r,
+        s.m,
+        s.scale,
+        &dy,
+        s.n,
+        &u,
+        s.r,
+        1.0,
+        &mut db,
+        s.r,
+    );
+    let mut du = vec![0.0f32; s.m * s.r];
+    cpu::gemm::reference_sgemm(
+        Trans::N,
+        Trans::N,
+        s.m,
+        s.r,
+        s.n,
+        s.scale,
+        &dy,
+        s.n,
+        &b,
+        s.r,
+        0.0,
+        &mut du,
+        s.r,
+    );
+    let mut da = da0.clone();
+    cpu::gemm::reference_sgemm(
+        Trans::T,
+        Trans::N,
+        s.r,
+        s.k,
+        s.m,
+        1.0,
+        &du,
+        s.r,
+        &xr,
+        s.k,
+        1.0,
+        &mut da,
+        s.k,
+    );
+    let mut dx = vec![0.0f32; s.m * s.k];
+    cpu::gemm::reference_sgemm(
+        Trans::N,
+        Trans::N,
+        s.m,
+        s.k,
+        s.n,
+        1.0,
+        &dyr,
+        s.n,
+        &wr,
+        s.k,
+        0.0,
+        &mut dx,
+        s.k,
+    );
+    cpu::gemm::reference_sgemm(
+        Trans::N,
+        Trans::N,
+        s.m,
+        s.k,
+        s.r,
+        1.0,
+        &du,
+        s.r,
+        &a,
+        s.k,
+        1.0,
+        &mut dx,
+        s.k,
+    );
+
+    let (dy_d, dy16_d) = (dev.upload(&dy).unwrap(), dev.upload(&dy16).unwrap());
+    let mut dx_d = dev.alloc.zeros::<f32>(s.m * s.k).unwrap();
+    let mut da_d = dev.upload(&da0).unwrap();
+    let mut db_d = dev.upload(&db0).unwrap();
+    let mut du_d = dev.alloc.zeros::<f32>(s.m * s.r).unwrap();
+    let saved = LoraSaved {
+        dy: &dy_d,
+        dy16: &dy16_d,
+        x: &x_d,
+        w: &w_d,
+        u: &u_d,
+        a: &a_d,
+        b: &b_d,
+    };
+    lora_backward_cuda(
+        &dev, dtype, s, &mut dx_d, &mut da_d, &mut db_d, &mut du_d, &saved,
+    )
+    .unwrap();
+    assert_close(
+        "lora dB",
+        &dev.download(&db_d).unwrap(),
+        &f64s(&db),
+        1e-3,
+        1e-3,
+    );
+    assert_close(
+        "lora dA",
+        &dev.download(&da_d).unwrap(),
+        &f64s(&da),
+        1e-3,
+        1e-3,
+    );
+    assert_close(
+        "lora dx",
+        &dev.download(&dx_d).unwrap(),
+        &f64s(&dx),
+        1e-3,
+        1e-3,
+    );
+}
+
+/// Naive f64 attention with the CPU module's rules and optional dropout; returns
+/// (out, lse, dqkv) for the given dout.
+#[allow(clippy::too_many_arguments)]
+fn attention_reference(
+    qkv: &[f32],
+    mask: &[u8],
+    dout: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+    dropout: Option<(f32, u64)>,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f64).sqrt();
+    let mut out = vec![0.0; b * t * c];
+    let mut lse = vec![0.0; b * nh * t];
+    let mut dqkv = vec![0.0; b * t * 3 * c];
+    let at = |bi: usize, tok: usize, part: usize, h: usize, d: usize| {
+        qkv[(bi * t + tok) * 3 * c + part * c + h * hs + d] as f64
+    };
+    for bi in 0..b {
+        let uniform = mask[bi * t..(bi + 1) * t].iter().all(|&m| m == 0);
+        for h in 0..nh {
+            let keep = |i: usize, j: usize| -> f64 {
+                match dropout {
+                    Some((p, seed)) if p > 0.0 => {
+                        let k = DropoutKeys::new(p, seed);
+                        let idx = ((((bi * nh + h) * t + i) * t + j) as u64 & 0xffff_ffff) as u32;
+                        if k.keep(idx) {
+                            k.scale as f64
+                        } else {
+                            0.0
+                        }
+                    }
+                    _ => 1.0,
+                }
+            };
+            let mut p = vec![vec![0.0f64; t]; t];
+            for i in 0..t {
+                let s: Vec<f64> = (0..t)
+                    .map(|j| {
+                        if uniform {
+                            0.0
+                        } else if mask[bi * t + j] == 0 {
+                            f64::NEG_INFINITY
+                        } else {
+                            (0..hs)
+                                .map(|d| at(bi, i, 0, h, d) * at(bi, j, 1, h, d))
+                                .sum::<f64>()
+                                * scale
+                        }
+                    })
+                    .collect();
+                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = s.iter().map(|&v| (v - mx).exp()).sum();
+                lse[(bi * nh + h) * t + i] = mx + sum.ln();
+                for j in 0..t {
+                    p[i][j] = (s[j] - mx).exp() / sum;
+                }
+                for d in 0..hs {
+                    out[(bi * t + i) * c + h * hs + d] = (0..t)
+                        .map(|j| p[i][j] * keep(i, j) * at(bi, j, 2, h, d))
+                        .sum();
+                }
+            }
+            let d_out = |i: usize, d: usize| dout[(bi * t + i) * c + h * hs + d] as f64;
+            for i in 0..t {
+                let di: f64 = (0..hs)
+                    .map(|d| d_out(i, d) * out[(bi * t + i) * c + h * hs + d])
+                    .sum();
+                for j in 0..t {
+                    let dp = (0..hs)
+                        .map(|d| d_out(i, d) * at(bi, j, 2, h, d))
+                        .sum::<f64>()
+                        * keep(i, j);
+                    let ds = p[i][j] * (dp - di);
+                    for d in 0..hs {
+                        dqkv[(bi * t + i) * 3 * c + h * hs + d] += scale * ds * at(bi, j, 1, h, d);
+                        dqkv[(bi * t + j) * 3 * c + c + h * hs + d] +=
+                            scale * ds * at(bi, i, 0, h, d);
+                        dqkv[(bi * t + j) * 3 * c + 2 * c + h * hs + d] +=
+                            p[i][j] * keep(i, j) * d_out(i, d);
+                    }
+                }
+            }
+        }
+    }
+    (out, lse, dqkv)
+}
+
+#[test]
+fn attention_matches_cpu_and_reference_with_dropout() {
+    let Some(dev) = device() else { return };
+    let mut r = rng(4);
+    for &(b, t, c, nh, p) in &[
+        (2, 7, 16, 2, 0.0f32),
+        (3, 40, 64, 2, 0.0),
+        (2, 33, 96, 3, 0.1),
+        (1, 70, 256, 2, 0.3),
+    ] {
+        let qkv = randn(&mut r, b * t * 3 * c, 1.0);
+        let dout = randn(&mut r, b * t * c, 1.0);
+        // Sequence 0 fully real, the last fully padded (uniform rule), others random padding.
+        let mut mask = vec![1u8; b * t];
+        for bi in 1..b {
+            for j in 0..t {
+                mask[bi * t + j] = if bi == b - 1 {
+                    0
+                } else {
+                    (r.random_range(0..4) != 0) as u8
+                };
+            }
+        }
+        let dropout = (p > 0.0).then_some((p, 1234u64));
+        let (out_ref, lse_ref, dqkv_ref) =
+            attention_reference(&qkv, &mask, &dout, b, t, c, nh, dropout);
+        if dropout.is_none() {
+            // The CPU kernel itself agrees with the naive reference.
+            let mut out = vec![0.0; b * t * c];
+            let mut lse = vec![0.0; b * nh * t];
+            cpu::attention::attention_forward(&mut out, &mut lse, &qkv, &mask, b, t, c, nh, None);
+            assert_close("cpu attention out", &out, &out_ref, 1e-5, 1e-4);
+        }
+        let (qkv_d, mask_d, dout_d) = (
+            dev.upload(&qkv).unwrap(),
+            dev.upload(&mask).unwrap(),
+            dev.upload(&dout).unwrap(),
+        );
+        let mut out_d = dev.alloc.zeros::<f32>(b * t * c).unwrap();
+        let mut lse_d = dev.alloc.zeros::<f32>(b * nh * t).unwrap();
+        attention_forward_cuda(
+            &dev, &mut out_d, &mut lse_d, &qkv_d, &mask_d, b, t, c, nh, dropout,
+        )
+        .unwrap();
+        let name = format!("attention b{b} t{t} c{c} nh{nh} p{p}");
+        assert_close(
+            &format!("{name} out"),
+            &dev.download(&out_d).unwrap(),
+            &out_ref,
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("{name} lse"),
+            &dev.download(&lse_d).unwrap(),
+            &lse_ref,
+            1e-5,
+            1e-4,
+        );
+        let mut dqkv_d = dev.alloc.zeros::<f32>(b * t * 3 * c).unwrap();
+        let mut dsum_d = dev.alloc.zeros::<f32>(b * nh * t).unwrap();
+        attention_backward_cuda(
+            &dev,
+            &mut dqkv_d,
+            &mut dsum_d,
+            &dout_d,
+            &qkv_d,
+            &out_d,
+            &lse_d,
+            &mask_d,
+            b,
+            t,
+            c,
+            nh,
+            dropout,
+        )
+        .unwrap();
+        assert_close(
+            &format!("{name} dqkv"),
+            &dev.download(&dqkv_d).unwrap(),
+            &dqkv_ref,
+            1e-4,
+            1e-3,
+        );
+    }
+}
+
+#[test]
+fn layernorm_matches_cpu() {
+    let Some(dev) = device() else { return };
+    let mut r = rng(5);
+    for &(n, c) in &[(1, 1), (5, 7), (37, 768), (300, 1024)] {
+        let x = randn(&mut r, n * c, 2.0);
+        let (g, bt) = (randn(&mut r, c, 1.0), randn(&mut r, c, 1.0));
+        let dy = randn(&mut r, n * c, 1.0);
+        let (mut out, mut mean, mut rstd) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+        cpu::layernorm::layernorm_forward(&mut out, &mut mean, &mut rstd, &x, &g, &bt, n, c, 1e-12);
+        let (dg0, db0) = (randn(&mut r, c, 1.0), randn(&mut r, c, 1.0));
+        let (mut dx, mut dg, mut db) = (vec![0.0; n * c], dg0.clone(), db0.clone());
+        cpu::layernorm::layernorm_backward(
+            &mut dx, &mut dg, &mut db, &dy, &x, &mean, &rstd, &g, n, c,
+        );
+
+        let (x_d, g_d, b_d, dy_d) = (
+            dev.upload(&x).unwrap(),
+            dev.upload(&g).unwrap(),
+            dev.upload(&bt).unwrap(),
+            dev.upload(&dy).unwrap(),
+        );
+        let mut out_d = dev.alloc.zeros::<f32>(n * c).unwrap();
+        let mut mean_d = dev.alloc.zeros::<f32>(n).unwrap();
+        let mut rstd_d = dev.alloc.zeros::<f32>(n).unwrap();
+        layernorm_forward_cuda(
+            &dev,
+            &mut out_d,
+            &mut mean_d,
+            &mut rstd_d,
+            &x_d,
+            &g_d,
+            &b_d,
+            n,
+            c,
+            1e-12,
+        )
+        .unwrap();
+        assert_close(
+            "ln out",
+            &dev.download(&out_d).unwrap(),
+            &f64s(&out),
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            "ln rstd",
+            &dev.download(&rstd_d).unwrap(),
+            &f64s(&rstd),
+            1e-5,
+            1e-4,
+        );
+        let mut dx_d = dev.alloc.zeros::<f32>(n * c).unwrap();
+        let (mut dg_d, mut db_d) = (dev.upload(&dg0).unwrap(), dev.upload(&db0).unwrap());
+        layernorm_backward_cuda(
+            &dev, &mut dx_d, &mut dg_d, &mut db_d, &dy_d, &x_d, &mean_d, &rstd_d, &g_d, n, c,
+        )
+        .unwrap();
+        assert_close(
+            "ln dx",
+            &dev.download(&dx_d).unwrap(),
+            &f64s(&dx),
+            1e-4,
+            1e-3,
+        );
+        assert_close(
+            "ln dgamma",
+            &dev.download(&dg_d).unwrap(),
+            &f64s(&dg),
+            1e-4,
+            1e-4,
+        );
+        assert_close(
+            "ln dbeta",
+            &dev.download(&db_d).unwrap(),
+            &f64s(&db),
+            1e-4,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn elementwise_ops_match_cpu() {
+    let Some(dev) = device() else { return };
+    let mut r = rng(6);
+    let (n, c) = (123, 77);
+    let x = randn(&mut r, n * c, 5.0);
+    let y = randn(&mut r, n * c, 5.0);
+    let bias = randn(&mut r, c, 1.0);
+    let x_d = dev.upload(&x).unwrap();
+    let y_d = dev.upload(&y).unwrap();
+    let bias_d = dev.upload(&bias).unwrap();
+    let mut o_d = dev.alloc.zeros::<f32>(n * c).unwrap();
+
+    let mut want = vec![0.0; n * c];
+    cpu::gelu::gelu_forward(&mut want, &x);
+    gelu_forward_cuda(&dev, &mut o_d, &x_d).unwrap();
+    assert_close(
+        "gelu",
+        &dev.download(&o_d).unwrap(),
+        &f64s(&want),
+        1e-6,
+        1e-5,
+    );
+    cpu::gelu::gelu_backward(&mut want, &x, &y);
+    gelu_backward_cuda(&dev, &mut o_d, &x_d, &y_d).unwrap();
+    assert_close(
+        "gelu backward",
+        &dev.download(&o_d).unwrap(),
+        &f64s(&want),
+        1e-6,
+        1e-5,
+    );
+
+    let mut pre = x.clone();
+    cpu::bias::bias_forward(&mut pre, &bias, n, c);
+    cpu::gelu::gelu_forward(&mut want, &pre);
+    let mut pre_d = dev.alloc.zeros::<f32>(n * c).unwrap();
+    bias_gelu_forward_cuda(&dev, &mut o_d, &mut pre_d, &x_d, &bias_d, c).unwrap();
+    assert_close(
+        "bias+gelu pre",
+        &dev.download(&pre_d).unwrap(),
+        &f64s(&pre),
+        0.0,
+        1e-7,
+    );
+    assert_close(
+        "bias+gelu",
+        &dev.download(&o_d).unwrap(),
+        &f64s(&want),
+        1e-6,
+        1e-5,
+    );
+
+    let mut xb_d = dev.upload(&x).unwrap();
+    bias_forward_cuda(&dev, &mut xb_d, &bias_d, c).unwrap();
+    assert_close(
+        "bias",
+        &dev.download(&xb_d).unwrap(),
+        &f64s(&pre),
+        0.0,
+        1e-7,
+    );
+
+    let db0 = randn(&mut r, c, 1.0);
+    let mut db = db0.clone();
+    cpu::bias::bias_backward(&mut db, &y, n, c);
+    let mut db_d = dev.upload(&db0).unwrap();
+    bias_backward_cuda(&dev, &mut db_d, &y_d, n, c).unwrap();
+    assert_close(
+        "bias backward",
+        &dev.download(&db_d).unwrap(),
+        &f64s(&db),
+        1e-4,
+        1e-5,
+    );
+
+    cpu::residual::residual_forward(&mut want, &x, &y);
+    residual_forward_cuda(&dev, &mut o_d, &x_d, &y_d).unwrap();
+    assert_close(
+        "residual",
+        &dev.download(&o_d).unwrap(),
+        &f64s(&want),
+        0.0,
+        1e-7,
+    );
+    let mut acc_d = dev.upload(&x).unwrap();
+    accumulate_cuda(&dev, &mut acc_d, &y_d).unwrap();
+    assert_close(
+        "accumulate",
+        &dev.download(&acc_d).unwrap(),
+        &f64s(&want),
+        0.0,
+        1e-7,
+    );
+
+    for &(p, seed) in &[(0.1f32, 9u64), (0.5, 10), (1.0, 11)] {
+        cpu::dropout::dropout_forward(&mut want, &x, p, seed);
+        dropout_cuda(&dev, &mut o_d, &x_d, p, seed).unwrap();
+        // Same mask, same scale: identical bits.
+        assert_eq!(dev.download(&o_d).unwrap(), want, "dropout p {p}");
+    }
+
+    for dtype in [Half::Bf16, Half::F16] {
+        let (bits, rounded) = to_half(dtype, &x);
+        let mut h_d = dev.alloc.zeros::<u16>(n * c).unwrap();
+        cast_to_half_cuda(&dev, dtype, &mut h_d, &x_d).unwrap();
+        assert_eq!(dev.download(&h_d).unwrap(), bits, "cast to {dtype:?}");
+        cast_from_half_cuda(&dev, dtype, &mut o_d, &h_d).unwrap();
+        assert_eq!(dev.download(&o_d).unwrap(), rounded, "cast from {dtype:?}");
+    }
+}
+
+#[test]
+fn embedding_matches_cpu() {
+    let Some(dev) = device() else { return };
+    let mut r = rng(7);
+    let (b, t, c, v, pmax, tv) = (3, 11, 48, 50, 16, 2);
+    let ids: Vec<u32> = (0..b * t).map(|_| r.random_range(0..v as u32)).collect();
+    let types: Vec<u32> = (0..b * t).map(|_| r.random_range(0..tv as u32)).collect();
+    let (word, pos, tt) = (
+        randn(&mut r, v * c, 1.0),
+        randn(&mut r, pmax * c, 1.0),
+        randn(&mut r, tv * c, 1.0),
+    );
+    let mut out = vec![0.0; b * t * c];
+    cpu::embedding::embedding_forward(&mut out, &ids, &types, &word, &pos, &tt, b, t, c);
+    let (w_d, p_d, t_d) = (
+        dev.upload(&word).unwrap(),
+        dev.upload(&pos).unwrap(),
+        dev.upload(&tt).unwrap(),
+    );
+    let mut out_d = dev.alloc.zeros::<f32>(b * t * c).unwrap();
+    embedding_forward_cuda(&dev, &mut out_d, &ids, &types, &w_d, &p_d, &t_d, b, t, c).unwrap();
+    assert_close(
+        "embedding",
+        &dev.download(&out_d).unwrap(),
+        &f64s(&out),
+        0.0,
+        1e-7,
+    );
+
+    let dout = randn(&mut r, b * t * c, 1.0);
+    let (mut dw, mut dp, mut dt) = (
+        randn(&mut r, v * c, 1.0),
+        randn(&mut r, pmax * c, 1.0),
+        randn(&mut r, tv * c, 1.0),
+    );
+    let (mut dw_d, mut dp_d, mut dt_d) = (
+        dev.upload(&dw).unwrap(),
+        dev.upload(&dp).unwrap(),
+        dev.upload(&dt).unwrap(),
+    );
+    cpu::embedding::embedding_backward(
+        Some(&mut dw),
+        Some(&mut dp),
+        Some(&mut dt),
+        &dout,
+        &ids,
+        &types,
+        b,
+        t,
+        c,
+    );
+    let dout_d = dev.upload(&dout).unwrap();
+    embedding_backward_cuda(
+        &dev,
+        Some(&mut dw_d),
+        Some(&mut dp_d),
+        Some(&mut dt_d),
+        &dout_d,
+        &ids,
+        &types,
+        b,
+        t,
+        c,
+    )
+    .unwrap();
+    // Tokens are added in the same order: identical results.
+    assert_eq!(dev.download(&dw_d).unwrap(), dw, "dword");
+    assert_eq!(dev.download(&dp_d).unwrap(), dp, "dposition");
+    assert_eq!(dev.download(&dt_d).unwrap(), dt, "dtoken_type");
+    let bad = vec![v as u32; b * t];
+    assert!(
+        embedding_forward_cuda(&dev, &mut out_d, &bad, &types, &w_d, &p_d, &t_d, b, t, c).is_err()
+    );
+}
+
+#[test]
+fn cross_entropy_matches_cpu() {
+    use cpu::xent::{cross_entropy, CrossEntropyOptions, Reduction};
+    let Some(dev) = device() else { return };
+    let mut r = rng(8);
+    let (n, k) = (37, 9);
+    let logits = randn(&mut r, n * k, 4.0);
+    let mut targets: Vec<i32> = (0..n).map(|_| r.random_range(0..k as i32)).collect();
+    targets[3] = -100;
+    let weight = (0..k)
+        .map(|_| r.random_range(0.5..2.0))
+        .collect::<Vec<f32>>();
+    let l_d = dev.upload(&logits).unwrap();
+    let mut d_d = dev.alloc.zeros::<f32>(n * k).unwrap();
+    for opts in [
+        CrossEntropyOptions {
+            ignore_index: Some(-100),
+            ..Default::default()
+        },
+        CrossEntropyOptions {
+            weight: Some(&weight),
+            label_smoothing: 0.1,
+            ignore_index: Some(-100),
+            reduction: Reduction::Mean,
+        },
+        CrossEntropyOptions {
+            label_smoothing: 0.2,
+            ignore_index: Some(-100),
+            reduction: Reduction::Sum,
+            ..Default::default()
+        },
+    ] {
+        let mut d = vec![0.0; n * k];
+        let loss = cross_entropy(&mut d, &logits, &targets, n, k, &opts);
+        let got = cross_entropy_cuda(&dev, &mut d_d, &l_d, &targets, n, k, &opts).unwrap();
+        assert!(
+            (got - loss).abs() <= 1e-5 * loss.abs().max(1.0),
+            "loss {got} vs {loss} ({opts:?})"
+        );
+        assert_close(
+            "xent dlogits",
+            &dev.download(&d_d).unwrap(),
+            &f64s(&d),
+            1e-6,
+            1e-4,
+        );
+    }
+    assert!(cross_entropy_cuda(
+        &dev,
+        &mut d_d,
+        &l_d,
+        &vec![k as i32; n],
+        n,
+        k,
+        &Default::default()
+    )
+    .is_err());
+}
+
+#[test]
+fn adamw_and_global_norm_match_cpu() {
+    use cpu::adamw::{adamw_step, AdamWParams};
+    let Some(dev) = device() else { return };
+    let mut r = rng(9);
+    let lens = [1usize, 1000, 16384, 40000];
+    let hp = AdamWParams {
+        lr: 2e-3,
+        weight_decay: 0.05,
+        ..Default::default()
+    };
+    let mut host: Vec<[Vec<f32>; 4]> = lens
+        .iter()
+        .map(|&l| {
+            [
+                randn(&mut r, l, 1.0),
+                randn(&mut r, l, 0.1),
+                vec![0.0; l],
+                vec![0.0; l],
+            ]
+        })
+        .collect();
+    let mut dev_t: Vec<_> = host
+        .iter()
+        .map(|[p, g, m, v]| {
+            (
+                dev.upload(p).unwrap(),
+                dev.upload(g).unwrap(),
+                dev.upload(m).unwrap(),
+                dev.upload(v).unwrap(),
+            )
+        })
+        .collect();
+    for step in 1..=3u64 {
+        for [p, g, m, v] in host.iter_mut() {
+            adamw_step(p, g, m, v, step, &hp);
+        }
+        let mut ts: Vec<AdamWTensor> = dev_t
+            .iter_mut()
+            .map(|(p, g, m, v)| AdamWTensor {
+                param: p,
+                grad: &*g,
+                m,
+                v,
+            })
+            .collect();
+        adamw_step_cuda(&dev, &mut ts, step, &hp).unwrap();
+    }
+    for ([p, _, m, v], (pd, _, md, vd)) in host.iter().zip(&dev_t) {
+        assert_close(
+            "adamw param",
+            &dev.download(pd).unwrap(),
+            &f64s(p),
+            1e-6,
+            1e-5,
+        );
+        assert_close("adamw m", &dev.download(md).unwrap(), &f64s(m), 1e-7, 1e-5);
+        assert_close("adamw v", &dev.download(vd).unwrap(), &f64s(v), 1e-9, 1e-5);
+    }
+    let grads: Vec<&[f32]> = host.iter().map(|t| t[1].as_slice()).collect();
+    let want = cpu::grad_norm::global_norm(&grads);
+    let views: Vec<_> = dev_t.iter().map(|t| &t.1).collect();
+    let got = global_norm_cuda(&dev, &views).unwrap();
+    assert!((got - want).abs() <= 1e-6 * want, "norm {got} vs {want}");
+    let mut gs: Vec<_> = dev_t.iter_mut().map(|t| &mut t.1).collect();
+    let before = clip_grad_norm_cuda(&dev, &mut gs, want / 2.0).unwrap();
+    assert!((before - want).abs() <= 1e-6 * want);
+    let views: Vec<_> = dev_t.iter().map(|t| &t.1).collect();
+    let after = global_norm_cuda(&dev, &views).unwrap();
+    assert!(
+        (after - want / 2.0).abs() <= 1e-4 * want,
+        "clipped norm {after}"
+    );
+}
