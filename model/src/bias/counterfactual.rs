@@ -14,8 +14,10 @@
 //!    Groups are rotated one at a time (a text with a gender term and a region term gets
 //!    its gender copies and its region copies, never a copy with both changed).
 //!
-//! Copies keep the label and every extra field, gain `counterfactual_of` (the original's
-//! line) and `counterfactual_group`, and follow their original. A copy identical to the
+//! Copies keep the label and every extra field (a field whose whole value is a term of the
+//! group is rotated with the text: `"gender": "女性"` becomes `"男性"`), gain
+//! `counterfactual_of` (the original's line) and `counterfactual_group`, and follow their
+//! original. A copy identical to the
 //! original or to an earlier copy is dropped.
 
 use std::collections::BTreeMap;
@@ -141,6 +143,14 @@ pub fn augment_counterfactual(data: &Dataset, probes: &ProbeSet) -> Dataset {
                 let mut copy: Example = e.clone();
                 copy.text = key.0.clone();
                 copy.text_pair = key.1.clone();
+                // A field whose whole value is a term of the group (`"gender": "女性"`)
+                // follows the swap, so group fields stay true for the copy.
+                for v in copy.extra.values_mut() {
+                    if let Some(&(set, pos)) = g.index.get(v.as_str()) {
+                        let set = &g.sets[set];
+                        *v = set[(pos + r) % set.len()].clone();
+                    }
+                }
                 copy.extra
                     .insert("counterfactual_of".into(), e.line.to_string());
                 copy.extra
@@ -169,7 +179,7 @@ mod tests {
             text: text.into(),
             text_pair: None,
             label: LabelTarget::Single("経済".into()),
-            extra: BTreeMap::new(),
+            extra: BTreeMap::from([("gender".to_string(), "彼女".to_string())]),
             line,
         }
     }
@@ -212,6 +222,8 @@ mod tests {
         );
         assert_eq!(out.examples[1].label, data.examples[0].label);
         assert_eq!(out.examples[1].extra["counterfactual_of"], "1");
+        assert_eq!(out.examples[0].extra["gender"], "彼女");
+        assert_eq!(out.examples[1].extra["gender"], "彼");
         assert_eq!(out.examples[4].extra["counterfactual_group"], "nationality");
     }
 }
