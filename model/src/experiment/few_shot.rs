@@ -1,7 +1,8 @@
 //! Few-shot stability experiment: for each seed, a stratified sample of the pool
 //! ([`stratified_sample`]); each training mode trained on it with the same budget (same
-//! epochs / steps, batch size, schedule) through the [`Trainer`]; each evaluated on the test
-//! set. Summary: mean ± sample standard deviation of accuracy and macro-F1 per mode.
+//! epochs / steps, batch size, schedule) and evaluated on the test set
+//! ([`super::cells::train_and_score`]). Summary: mean ± sample standard deviation of
+//! accuracy and macro-F1 per mode.
 //!
 //! Out dir layout (every file written atomically, so a killed run resumes cleanly):
 //! - `experiment.json`: the settings; a rerun with other settings is refused;
@@ -12,20 +13,18 @@
 //! - `results.json` ([`FewShotResults`]) and `results.md` (the table).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::cells::sample_std;
+use super::cells::{mean, mkdir, train_and_score};
 use super::sampling::stratified_sample;
-use crate::classifier::Classifier;
 use crate::data::{read_examples, Dataset, ReadOptions};
 use crate::error::{ModelError, Result};
-use crate::evaluate::{evaluate, EvalOptions};
 use crate::report::write_text;
 use crate::run_dir::{read_json, write_json_atomically};
 use crate::train::TrainMode;
-use crate::trainer::start::CONFIG_FILE;
-use crate::trainer::{TrainConfig, Trainer};
+use crate::trainer::TrainConfig;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -203,7 +202,6 @@ fn run_cell(
     mode: TrainMode,
     lr: f64,
 ) -> Result<Cell> {
-    let started = Instant::now();
     let run = dir.join(format!("{}-run", mode_name(mode)));
     let mut train = config.template.clone();
     train.train = sample_path.to_path_buf();
@@ -216,40 +214,15 @@ fn run_cell(
     train.setup.mode = mode;
     train.lr = lr;
     train.seed = seed;
-    // Continue a cell that was cut short; otherwise start it over.
-    let resumed = if run.join(CONFIG_FILE).is_file() && run.join("checkpoint").is_dir() {
-        Trainer::resume(&run).ok().filter(|t| t.config == train)
-    } else {
-        None
-    };
-    let mut trainer = match resumed {
-        Some(t) => t,
-        None => {
-            remove_dir(&run)?;
-            Trainer::new(train, &run)?
-        }
-    };
-    trainer.run(&mut |_| {})?;
-    let steps = trainer.state.step;
-    let train_examples = trainer.train.len();
-    drop(trainer);
-    let classifier = Classifier::load(&run)?;
-    let options = EvalOptions {
-        length_bounds: Vec::new(),
-        ..EvalOptions::default()
-    };
-    let evaluation = evaluate(&classifier, test, &options, &mut |_, _| {})?;
-    if !config.keep_runs {
-        remove_dir(&run)?;
-    }
+    let scored = train_and_score(train, &run, test, config.keep_runs)?;
     Ok(Cell {
         seed,
         mode: mode_name(mode).into(),
-        train_examples,
-        steps,
-        accuracy: evaluation.report.accuracy,
-        macro_f1: evaluation.report.macro_f1,
-        seconds: started.elapsed().as_secs_f64(),
+        train_examples: scored.train_examples,
+        steps: scored.steps,
+        accuracy: scored.accuracy,
+        macro_f1: scored.macro_f1,
+        seconds: scored.seconds,
     })
 }
 
@@ -345,22 +318,6 @@ fn summarize(cells: &[Cell], modes: &[(TrainMode, f64)]) -> Vec<ModeSummary> {
         .collect()
 }
 
-fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        return 0.0;
-    }
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
-
-/// Sample standard deviation (divides by n − 1); 0 for fewer than two values.
-pub fn sample_std(xs: &[f64]) -> f64 {
-    if xs.len() < 2 {
-        return 0.0;
-    }
-    let m = mean(xs);
-    (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
-}
-
 impl FewShotResults {
     /// The summary as a markdown table.
     pub fn to_markdown(&self) -> String {
@@ -387,33 +344,9 @@ impl FewShotResults {
     }
 }
 
-fn mkdir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
-fn remove_dir(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ModelError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sample_std_divides_by_n_minus_one() {
-        // numpy.std([1, 2, 3, 4], ddof=1) = 1.2909944487358056
-        assert!((sample_std(&[1.0, 2.0, 3.0, 4.0]) - 1.2909944487358056).abs() < 1e-15);
-        assert_eq!(sample_std(&[0.5]), 0.0);
-    }
 
     #[test]
     fn modes_round_trip() {

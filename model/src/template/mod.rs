@@ -151,6 +151,30 @@ pub fn select(
     }
 }
 
+/// Set `options` up for the model in `dir` ([`Classifier`](crate::Classifier) loading):
+/// the template by [`select`] (`options.template` is the one asked for), and, for a run
+/// trained with a template and no `max_length` asked for, the run's training max length —
+/// so the steps are cut exactly as they were in training.
+pub fn configure(
+    dir: &Path,
+    options: &mut crate::classifier::ClassifierOptions,
+    labels: &[String],
+) -> Result<()> {
+    options.template = select(dir, options.template.take(), labels)?;
+    if options.template.is_some() && options.max_length.is_none() {
+        options.max_length = trained_max_length(dir);
+    }
+    Ok(())
+}
+
+/// `max_length` of the run's `train_config.json`, if there is one.
+pub fn trained_max_length(dir: &Path) -> Option<usize> {
+    let path = dir.join(crate::trainer::start::CONFIG_FILE);
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("max_length")?.as_u64().map(|n| n as usize)
+}
+
 fn is_training_run(dir: &Path) -> bool {
     dir.join(crate::trainer::start::CONFIG_FILE).is_file() || crate::run_dir::is_run_dir(dir)
 }

@@ -1,0 +1,177 @@
+//! A run trained with a template keeps it (`template.json`) and the run dir, loaded as a
+//! classifier, encodes inputs exactly as training did (same ids, type ids, truncation);
+//! a different `--template` is refused, and eval applies the stored one. Tiny fixture
+//! model, a few bundled headlines, one optimizer step. Needs the MeCab dictionary.
+
+use std::path::{Path, PathBuf};
+
+use tokken_model::data::{read_examples, ReadOptions};
+use tokken_model::evaluate::{evaluate, EvalOptions};
+use tokken_model::template::{builtin::builtin, Template, TEMPLATE_FILE};
+use tokken_model::train::{ConfigDropouts, LoraConfig, LossConfig, TrainMode, TrainSetup};
+use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig, Trainer};
+use tokken_model::{Classifier, ClassifierOptions, ModelError};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The first `n` bundled training headlines as a JSONL file.
+fn headlines(dir: &Path, n: usize) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("data/headlines/train.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().take(n).collect();
+    let path = dir.join("train.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn config(train: PathBuf, template: Option<Template>) -> TrainConfig {
+    let model = root().join("model/tests/fixtures/tiny-bert");
+    let dropouts = ConfigDropouts::from_file(&model.join("config.json")).unwrap();
+    TrainConfig {
+        model,
+        train,
+        eval: None,
+        eval_split: None,
+        text_field: "text".into(),
+        label_field: None,
+        multi_label: false,
+        labels: Vec::new(),
+        setup: TrainSetup::with_dropouts(
+            TrainMode::HeadOnly,
+            LoraConfig::default(),
+            LossConfig::default(),
+            dropouts,
+        ),
+        auto_class_weights: false,
+        epochs: 1,
+        max_steps: Some(1),
+        batch_size: 8,
+        grad_accum: 1,
+        lr: 1e-3,
+        adamw: AdamWConfig::default(),
+        warmup_ratio: 0.0,
+        warmup_steps: None,
+        schedule: ScheduleKind::Constant,
+        // Shorter than the cot-ja steps + a headline: training cuts the steps.
+        max_length: 40,
+        seed: 3,
+        shuffle: true,
+        eval_every_epoch: false,
+        early_stopping: None,
+        checkpoint_every: None,
+        init_adapter: None,
+        dicdir: None,
+        mitigation: Default::default(),
+        template,
+        dtype: Default::default(),
+    }
+}
+
+/// Train one step into `run`; the training encodings and texts, or None without MeCab.
+fn train(
+    dir: &Path,
+    template: Option<Template>,
+) -> Option<(PathBuf, Vec<tokken_tokenizer::Encoding>, Vec<String>)> {
+    let data = headlines(dir, 24);
+    let run = dir.join("run");
+    let mut trainer = match Trainer::new(config(data.clone(), template), &run) {
+        Ok(t) => t,
+        Err(ModelError::Tokenizer(e)) => {
+            eprintln!("skipping: no MeCab dictionary ({e})");
+            return None;
+        }
+        Err(e) => panic!("trainer starts: {e}"),
+    };
+    trainer.run(&mut |_| {}).unwrap();
+    let texts = read_examples(&data, &ReadOptions::default())
+        .unwrap()
+        .examples
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    Some((run, trainer.train.encodings.clone(), texts))
+}
+
+#[test]
+fn the_stored_template_is_applied_at_predict_with_the_training_ids() {
+    let dir = scratch("template-run");
+    let Some((run, trained, texts)) = train(&dir, builtin("cot-ja")) else {
+        return;
+    };
+    let stored = tokken_model::template::stored(&run).unwrap().unwrap();
+    assert_eq!(stored, builtin("cot-ja").unwrap());
+    assert!(run.join(TEMPLATE_FILE).is_file());
+
+    let clf = Classifier::load(&run).unwrap();
+    assert_eq!(clf.template(), Some(&stored));
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let at_predict = clf.encode(&refs);
+    assert_eq!(at_predict, trained, "predict encodes exactly as training did");
+    // The steps were cut to fit 40 tokens, the headline (segment B) kept.
+    assert!(trained.iter().all(|e| e.len() <= 40));
+    assert!(trained.iter().any(|e| e.len() == 40));
+    assert!(trained.iter().all(|e| e.type_ids.contains(&1)));
+
+    // The same template asked for: fine. Another: refused, naming both.
+    let same = ClassifierOptions {
+        template: builtin("cot-ja"),
+        ..ClassifierOptions::default()
+    };
+    assert!(Classifier::load_with(&run, same).is_ok());
+    let other = ClassifierOptions {
+        template: builtin("none"),
+        ..ClassifierOptions::default()
+    };
+    let err = Classifier::load_with(&run, other).err().unwrap().to_string();
+    assert!(
+        err.contains("trained with template `cot-ja`") && err.contains("`none` differs"),
+        "{err}"
+    );
+
+    // eval applies it too: its predictions are those of the training encodings.
+    let data = read_examples(&dir.join("train.jsonl"), &ReadOptions::default()).unwrap();
+    let evaluation = evaluate(&clf, &data, &EvalOptions::default(), &mut |_, _| {}).unwrap();
+    let direct = clf.predict_encoded(&trained).unwrap();
+    for (r, p) in evaluation.results.iter().zip(&direct) {
+        assert_eq!(r.pred_index, p.index);
+        assert_eq!(r.probs, p.probs);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_without_a_template_refuses_one_at_predict() {
+    let dir = scratch("template-none-run");
+    let Some((run, trained, texts)) = train(&dir, None) else {
+        return;
+    };
+    assert!(!run.join(TEMPLATE_FILE).exists());
+    let clf = Classifier::load(&run).unwrap();
+    assert!(clf.template().is_none());
+    // Predict without a template keeps the plain encoding; the training max length (40)
+    // only binds with a template, and these headlines are shorter anyway.
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    assert!(trained.iter().all(|e| e.len() < 40));
+    assert_eq!(clf.encode(&refs), trained);
+    let asked = ClassifierOptions {
+        template: builtin("cot-ja"),
+        ..ClassifierOptions::default()
+    };
+    let err = Classifier::load_with(&run, asked).err().unwrap().to_string();
+    assert!(err.contains("trained without a template"), "{err}");
+    // `none` is no template at all: accepted.
+    let none = ClassifierOptions {
+        template: builtin("none"),
+        ..ClassifierOptions::default()
+    };
+    assert!(Classifier::load_with(&run, none).unwrap().template().is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
