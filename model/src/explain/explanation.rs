@@ -2,6 +2,7 @@
 //! the original characters and words.
 
 use serde::Serialize;
+use tokken_tokenizer::encoder::{EncodeOptions, Tokenizer, Truncation};
 
 use super::attention::rollout;
 use super::explainer::{Explainer, Scores};
@@ -9,7 +10,6 @@ use super::grad_input::grad_input;
 use super::integrated_gradients::{integrated_gradients, IgResult};
 use super::spans::{char_spans, words, CharSpan, TokenScore, WordScore};
 use super::{ExplainOptions, Method};
-use crate::classifier::Classifier;
 use crate::error::Result;
 
 /// Attention weights and rollout of one text.
@@ -56,21 +56,34 @@ fn nested(v: &[f32], cols: usize) -> Vec<Vec<f32>> {
     v.chunks_exact(cols).map(<[f32]>::to_vec).collect()
 }
 
-/// Explain `text` as `clf` tokenizes it (truncated to its max length).
+/// Explain `text` as `tok` encodes it for the model (`[CLS] text [SEP]`, truncated to
+/// `max_length` tokens).
 pub fn explain_text(
     ex: &mut Explainer,
-    clf: &Classifier,
+    tok: &Tokenizer,
+    max_length: usize,
     text: &str,
     opts: &ExplainOptions,
 ) -> Result<Explanation> {
-    let enc = clf.encode(&[text]).pop().expect("one encoding per text");
-    let tokens: Vec<String> = clf
-        .tokenizer()
-        .tokens(&enc)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let enc = tok.encode(
+        text,
+        &EncodeOptions {
+            truncation: Truncation::LongestFirst,
+            max_length: Some(max_length),
+            ..EncodeOptions::default()
+        },
+    );
+    let tokens: Vec<String> = tok.tokens(&enc).into_iter().map(str::to_string).collect();
     explain_tokens(ex, text, &enc.ids, &tokens, &enc.offsets, opts)
+}
+
+/// The longest input a model takes: `max_position_embeddings`, capped by the tokenizer's
+/// `model_max_length` (as [`crate::Classifier`] truncates).
+pub fn model_max_length(ex: &Explainer, tok: &Tokenizer) -> usize {
+    ex.params()
+        .config
+        .max_position_embeddings
+        .min(tok.config().model_max_length.unwrap_or(usize::MAX))
 }
 
 /// Explain a tokenized text: `ids`, `tokens` and char `offsets` are `[T]`.

@@ -72,6 +72,15 @@ pub enum Baseline {
     Zero,
 }
 
+impl Baseline {
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::Pad => "pad",
+            Baseline::Zero => "zero",
+        }
+    }
+}
+
 /// Options of one explanation.
 #[derive(Clone, Debug)]
 pub struct ExplainOptions {

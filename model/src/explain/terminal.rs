@@ -44,9 +44,9 @@ pub fn header(e: &Explanation) -> String {
     if let Some(ig) = &e.integrated_gradients {
         let _ = write!(
             s,
-            " ({} steps, {:?} baseline; Σ = {:.4}, logit {:.4} − baseline {:.4}, Δ = {:.2e} = {:.2} %)",
+            " ({} steps, {} baseline; Σ = {:.4}, logit {:.4} − baseline {:.4}, Δ = {:.2e} = {:.2} %)",
             ig.steps,
-            ig.baseline,
+            ig.baseline.name(),
             ig.sum,
             ig.input_logit,
             ig.baseline_logit,
