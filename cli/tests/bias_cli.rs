@@ -3,7 +3,7 @@
 //! `--augment-counterfactual --group-weights`; `bias --fail-above` fails the first and passes
 //! the second; `eval` and `predict` with `--min-confidence` abstain and report coverage.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const SPORT: [&str; 6] = ["試合", "優勝", "選手", "得点", "決勝", "監督"];

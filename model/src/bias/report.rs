@@ -167,9 +167,9 @@ impl BiasReport {
             self.templates,
             f.pairs
         );
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<table id=\"summary\" class=\"summary\"><tr><th>flip rate</th><th>flips</th><th>mean max |Δp|</th>{}</tr><tr><td>{:.4}</td><td>{}</td><td>{:.4}</td>{}</tr></table>\n",
+            "<table id=\"summary\" class=\"summary\"><tr><th>flip rate</th><th>flips</th><th>mean max |Δp|</th>{}</tr><tr><td>{:.4}</td><td>{}</td><td>{:.4}</td>{}</tr></table>",
             if f.expected_label_accuracy.is_some() { "<th>expected-label accuracy</th>" } else { "" },
             f.flip_rate,
             f.flips,
@@ -255,9 +255,9 @@ impl BiasReport {
 }
 
 fn count_table(out: &mut String, id: &str, rows: &[FlipCount], terms: bool) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<table id=\"{id}\"><tr><th class=\"text\">group</th>{}<th>pairs</th><th>flips</th><th>flip rate</th><th>mean max |Δp|</th></tr>\n",
+        "<table id=\"{id}\"><tr><th class=\"text\">group</th>{}<th>pairs</th><th>flips</th><th>flip rate</th><th>mean max |Δp|</th></tr>",
         if terms { "<th class=\"text\">terms</th>" } else { "" }
     );
     for r in rows {
