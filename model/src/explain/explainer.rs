@@ -207,7 +207,7 @@ impl Explainer {
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         self.check_class(class)?;
         let (t, c, nl) = (ids.len(), self.hidden_size(), self.num_labels());
-        if t == 0 || rows.is_empty() || rows.len() % (t * c) != 0 {
+        if t == 0 || rows.is_empty() || !rows.len().is_multiple_of(t * c) {
             return Err(ModelError::Input(format!(
                 "gradients: {} embedding values are not R x T x C with T = {t}, C = {c}",
                 rows.len()

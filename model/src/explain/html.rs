@@ -92,11 +92,11 @@ pub fn render_explanations(model: &str, explanations: &[Explanation]) -> String 
 }
 
 fn word_table(out: &mut String, id: &str, words: &[WordStats], examples: &[Explanation]) {
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<table id=\"{id}\"><tr><th class=\"text\">word</th><th>correct</th><th>wrong</th>\
          <th>mass correct</th><th>mass wrong</th><th>wrong mass share</th><th>lift</th>\
-         <th class=\"text\">examples</th></tr>\n"
+         <th class=\"text\">examples</th></tr>"
     );
     for w in words {
         let _ = write!(
