@@ -132,3 +132,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// One stderr line per bias mitigation in effect for a fine-tuning run.
+pub fn describe_mitigation(trainer: &tokken_model::trainer::Trainer) {
+    let m = &trainer.config.mitigation;
+    if let Some(p) = &m.augment_counterfactual {
+        eprintln!(
+            "counterfactual augmentation: the training set includes term-swapped copies for the terms of {}",
+            p.display()
+        );
+    }
+    if let Some(field) = &m.group_weights {
+        let w = &trainer.train.weights;
+        let (lo, hi) = w.iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+        eprintln!(
+            "group re-weighting by {field:?}: every group has the same total weight (example weights {lo:.3} to {hi:.3})"
+        );
+    }
+}
