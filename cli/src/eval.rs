@@ -27,6 +27,8 @@ use tokken_tokenizer::encoder::Tokenizer;
     Example:\n  tokken-cli eval --model runs/news --data data/headlines/test.jsonl --json metrics.json"
 )]
 pub struct Args {
+    #[command(flatten)]
+    device: crate::device_arg::DeviceArg,
     /// The model: an HF model dir (config.json, weights, vocab.txt, tokenizer_config.json)
     /// or a `finetune` run dir.
     #[arg(long, value_name = "DIR|RUN_DIR")]
@@ -92,6 +94,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.device.resolve()?;
     if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
     }
@@ -123,8 +126,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let tokenizer = Tokenizer::from_model_dir(&model, args.dicdir.as_deref())?;
         let mut options = options;
         // The run dir's template.json, checked against --template.
-        options.template = requested;
-        tokken_model::template::configure(&model, &mut options, &params.config.id2label)?;
+        options.template =
+            tokken_model::template::select(&model, requested, &params.config.id2label)?;
         Classifier::from_parts(params, tokenizer, options, &model.display().to_string())?
             .with_run_files(&model)
     })()

@@ -25,6 +25,8 @@ use tokken_model::trainer::{AdamWConfig, Event, ScheduleKind, TrainConfig, Train
     --train data/headlines/train.jsonl --eval data/headlines/dev.jsonl --out runs/news"
 )]
 pub struct Args {
+    #[command(flatten)]
+    device: crate::device_arg::DeviceArg,
     /// Base model dir (HF layout).
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     model: Option<PathBuf>,
@@ -171,6 +173,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.device.resolve()?;
     if args.dtype == "bf16" {
         bail!("--dtype bf16: bf16 training is not implemented yet in tokken's backward pass; use --dtype f32 (bf16 inference works: `predict --dtype bf16`)");
     }
@@ -201,7 +204,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         trainer.model.num_trainable(),
         trainer.total_steps()
     );
-    crate::bias::describe_mitigation(&trainer);
     let bar = ProgressBar::new(trainer.total_steps());
     if args.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

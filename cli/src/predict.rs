@@ -24,6 +24,8 @@ use tokken_model::{Classifier, ClassifierOptions, Prediction};
     Example:\n  echo '日本代表が逆転勝ち' | tokken-cli predict --model runs/news --top-k 3"
 )]
 pub struct Args {
+    #[command(flatten)]
+    device: crate::device_arg::DeviceArg,
     /// The model dir (config.json, model.safetensors or pytorch_model.bin, vocab.txt,
     /// tokenizer_config.json).
     #[arg(long, value_name = "DIR")]
@@ -88,6 +90,7 @@ struct Item {
 const CHUNK: usize = 4096;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.device.resolve()?;
     if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
     }

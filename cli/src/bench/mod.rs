@@ -11,6 +11,8 @@ use clap::Subcommand;
 /// Flags of `tokken-cli bench`.
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    device: crate::device_arg::DeviceArg,
     #[command(subcommand)]
     what: What,
 }
@@ -28,6 +30,7 @@ enum What {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.device.resolve()?;
     match args.what {
         What::Gemm(a) => gemm::run(a),
         What::Tokenizer(a) => tokenizer::run(a),
