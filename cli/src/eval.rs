@@ -126,8 +126,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let tokenizer = Tokenizer::from_model_dir(&model, args.dicdir.as_deref())?;
         let mut options = options;
         // The run dir's template.json, checked against --template.
-        options.template =
-            tokken_model::template::select(&model, requested, &params.config.id2label)?;
+        options.template = requested;
+        tokken_model::template::configure(&model, &mut options, &params.config.id2label)?;
         Classifier::from_parts(params, tokenizer, options, &model.display().to_string())?
             .with_run_files(&model)
     })()

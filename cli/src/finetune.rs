@@ -204,6 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         trainer.model.num_trainable(),
         trainer.total_steps()
     );
+    crate::bias::describe_mitigation(&trainer);
     let bar = ProgressBar::new(trainer.total_steps());
     if args.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -8,6 +8,7 @@ mod compare;
 mod device_arg;
 mod eval;
 mod experiment;
+mod explain;
 mod finetune;
 mod import;
 mod init;
@@ -65,6 +66,9 @@ enum Command {
     Import(import::Args),
     /// Bias check: flip rate on term-swapped probe pairs, per-group accuracy gap.
     Bias(bias::Args),
+    /// Explain predictions: per-token attributions (integrated gradients, gradient x input,
+    /// attention rollout) as JSON, terminal or HTML; --report: shortcut report over labelled data.
+    Explain(explain::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,5 +91,6 @@ fn main() -> anyhow::Result<()> {
         Command::Models(args) => models::run(args),
         Command::Import(args) => import::run(args),
         Command::Bias(args) => bias::run(args),
+        Command::Explain(args) => explain::run(args),
     }
 }
