@@ -143,7 +143,12 @@ pub struct TemplatesArgs {
     #[arg(long, value_name = "FILE")]
     eval: PathBuf,
     /// Templates to compare: built-in names or template JSON files.
-    #[arg(long, value_delimiter = ',', default_value = "none,cot-ja", value_name = "NAME|FILE,..")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "none,cot-ja",
+        value_name = "NAME|FILE,.."
+    )]
     templates: Vec<String>,
     /// Number of seeds: 0, 1, .., N-1 (plus --first-seed).
     #[arg(long, default_value_t = 3)]

@@ -127,7 +127,11 @@ fn experiment_templates_on_a_tiny_model_then_predict_with_the_stored_template() 
     let out = cli(&args);
     let Some(()) = check(&out) else { return };
     let stdout = String::from_utf8(out.stdout).unwrap();
-    for row in ["| none | prefix | 2 |", "| cot-ja | pair | 2 |", "| short | prefix | 2 |"] {
+    for row in [
+        "| none | prefix | 2 |",
+        "| cot-ja | pair | 2 |",
+        "| short | prefix | 2 |",
+    ] {
         assert!(stdout.contains(row), "{row} in {stdout}");
     }
     let v: serde_json::Value =

@@ -136,12 +136,8 @@ fn prefix_mode_is_one_sequence_and_offsets_mark_the_headline() {
         assert_eq!(e.ids, want.ids, "{text}");
         assert!(e.type_ids.iter().all(|&x| x == 0));
         // Text tokens: offsets cover the headline's chars in order; steps: (0, 0).
-        let spans: Vec<(usize, usize)> = e
-            .offsets
-            .iter()
-            .copied()
-            .filter(|&o| o != (0, 0))
-            .collect();
+        let spans: Vec<(usize, usize)> =
+            e.offsets.iter().copied().filter(|&o| o != (0, 0)).collect();
         let covered: usize = spans.iter().map(|(s, e)| e - s).sum();
         assert_eq!(covered, text.chars().count(), "{text}");
         assert!(spans.windows(2).all(|w| w[0].1 == w[1].0));
@@ -172,7 +168,10 @@ fn prefix_mode_cuts_the_steps_first() {
     }
     // Steps from the right: the ones after the slot go before the ones before it.
     let e = &TemplateEncoder::new(&tok, Some(&t), untruncated.len() - 1).encode_texts(&[text])[0];
-    assert_eq!(e.ids[..e.len() - 1], untruncated.ids[..untruncated.len() - 2]);
+    assert_eq!(
+        e.ids[..e.len() - 1],
+        untruncated.ids[..untruncated.len() - 2]
+    );
     // Beyond the steps: the headline is cut from the right.
     let e = &TemplateEncoder::new(&tok, Some(&t), 6).encode_texts(&[text])[0];
     let mut want = vec![tok.cls_id()];
@@ -188,16 +187,25 @@ fn none_is_the_plain_encoding_with_and_without_pairs() {
     for max in [3, 5, 8, 13, 512] {
         let plain = TemplateEncoder::new(&tok, None, max);
         let with = TemplateEncoder::new(&tok, Some(&none), max);
-        assert_eq!(with.encode_texts(&TEXTS), plain.encode_texts(&TEXTS), "max {max}");
-        let items: Vec<(&str, Option<&str>)> = TEXTS
-            .iter()
-            .map(|t| (*t, Some("ペア側の文")))
-            .collect();
+        assert_eq!(
+            with.encode_texts(&TEXTS),
+            plain.encode_texts(&TEXTS),
+            "max {max}"
+        );
+        let items: Vec<(&str, Option<&str>)> =
+            TEXTS.iter().map(|t| (*t, Some("ペア側の文"))).collect();
         let got = with.encode_items(&items).unwrap();
         assert_eq!(got, plain.encode_items(&items).unwrap(), "max {max}");
         let opts = EncodeOptions::truncate_to(max);
         for ((a, b), e) in items.iter().zip(&got) {
-            let want = tok.encode_pair(a, b.unwrap(), &EncodeOptions { padding: Default::default(), ..opts });
+            let want = tok.encode_pair(
+                a,
+                b.unwrap(),
+                &EncodeOptions {
+                    padding: Default::default(),
+                    ..opts
+                },
+            );
             assert_eq!(*e, want);
         }
     }
@@ -225,7 +233,10 @@ fn pair_mode_and_a_text_pair_are_refused() {
         .encode_items(&[("a", None), ("b", Some("c"))])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("pair mode") && err.contains("text_pair"), "{err}");
+    assert!(
+        err.contains("pair mode") && err.contains("text_pair"),
+        "{err}"
+    );
     let example = |line, pair: Option<&str>| Example {
         text: "x".into(),
         text_pair: pair.map(String::from),
@@ -254,8 +265,13 @@ fn template_file(name: &str, json: &str) -> PathBuf {
 
 fn load_err(name: &str, json: &str) -> String {
     let path = template_file(name, json);
-    let err = Template::load(path.to_str().unwrap()).unwrap_err().to_string();
-    assert!(err.starts_with(&path.display().to_string()), "names the file: {err}");
+    let err = Template::load(path.to_str().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&path.display().to_string()),
+        "names the file: {err}"
+    );
     err
 }
 
@@ -269,15 +285,21 @@ fn template_files_parse_and_bad_ones_say_what_is_wrong() {
     assert_eq!(t.name, "mine", "name defaults to the file stem");
     assert_eq!(t.prefix_parts(), ("見出し：", ""));
     let t = Template::load(
-        template_file("p.json", r#"{"name": "s", "mode": "pair", "steps": "手順"}"#)
-            .to_str()
-            .unwrap(),
+        template_file(
+            "p.json",
+            r#"{"name": "s", "mode": "pair", "steps": "手順"}"#,
+        )
+        .to_str()
+        .unwrap(),
     )
     .unwrap();
     assert_eq!((t.name.as_str(), t.mode), ("s", TemplateMode::Pair));
 
     let cases = [
-        (r#"{"mode": "prefix", "template": "手順"}"#, "no {text} slot"),
+        (
+            r#"{"mode": "prefix", "template": "手順"}"#,
+            "no {text} slot",
+        ),
         (
             r#"{"mode": "prefix", "template": "{text}{text}"}"#,
             "2 {text} slots",
@@ -287,11 +309,17 @@ fn template_files_parse_and_bad_ones_say_what_is_wrong() {
             "must not contain {text}",
         ),
         (r#"{"mode": "pair"}"#, "needs \"steps\""),
-        (r#"{"mode": "pair", "template": "{text}"}"#, "not \"template\""),
+        (
+            r#"{"mode": "pair", "template": "{text}"}"#,
+            "not \"template\"",
+        ),
         (r#"{"mode": "prefix", "steps": "x"}"#, "not \"steps\""),
         (r#"{"steps": "x"}"#, "missing \"mode\""),
         (r#"{"mode": "pair", "step": "x"}"#, "unknown field `step`"),
-        (r#"{"mode": "both", "steps": "x"}"#, "unknown variant `both`"),
+        (
+            r#"{"mode": "both", "steps": "x"}"#,
+            "unknown variant `both`",
+        ),
         (r#"{"mode": "pair", "steps": "x""#, "not a template"),
         (
             r#"{"name": "a/b", "mode": "pair", "steps": "x"}"#,
@@ -303,5 +331,8 @@ fn template_files_parse_and_bad_ones_say_what_is_wrong() {
         assert!(err.contains(want), "{json}: {err}");
     }
     let err = Template::load("no-such-template").unwrap_err().to_string();
-    assert!(err.contains("none, cot-ja, cot-ja-prefix, cot-hier"), "{err}");
+    assert!(
+        err.contains("none, cot-ja, cot-ja-prefix, cot-hier"),
+        "{err}"
+    );
 }

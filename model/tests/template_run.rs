@@ -114,7 +114,10 @@ fn the_stored_template_is_applied_at_predict_with_the_training_ids() {
     assert_eq!(clf.template(), Some(&stored));
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let at_predict = clf.encode(&refs);
-    assert_eq!(at_predict, trained, "predict encodes exactly as training did");
+    assert_eq!(
+        at_predict, trained,
+        "predict encodes exactly as training did"
+    );
     // The steps were cut to fit 40 tokens, the headline (segment B) kept.
     assert!(trained.iter().all(|e| e.len() <= 40));
     assert!(trained.iter().any(|e| e.len() == 40));
@@ -130,7 +133,10 @@ fn the_stored_template_is_applied_at_predict_with_the_training_ids() {
         template: builtin("none"),
         ..ClassifierOptions::default()
     };
-    let err = Classifier::load_with(&run, other).err().unwrap().to_string();
+    let err = Classifier::load_with(&run, other)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("trained with template `cot-ja`") && err.contains("`none` differs"),
         "{err}"
@@ -165,13 +171,19 @@ fn a_run_without_a_template_refuses_one_at_predict() {
         template: builtin("cot-ja"),
         ..ClassifierOptions::default()
     };
-    let err = Classifier::load_with(&run, asked).err().unwrap().to_string();
+    let err = Classifier::load_with(&run, asked)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("trained without a template"), "{err}");
     // `none` is no template at all: accepted.
     let none = ClassifierOptions {
         template: builtin("none"),
         ..ClassifierOptions::default()
     };
-    assert!(Classifier::load_with(&run, none).unwrap().template().is_none());
+    assert!(Classifier::load_with(&run, none)
+        .unwrap()
+        .template()
+        .is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -278,7 +278,12 @@ impl TemplatesResults {
             };
             s.push_str(&format!(
                 "| {} | {mode} | {} | {:.4} ± {:.4} | {:.4} ± {:.4} |\n",
-                m.template, m.runs, m.accuracy_mean, m.accuracy_std, m.macro_f1_mean, m.macro_f1_std
+                m.template,
+                m.runs,
+                m.accuracy_mean,
+                m.accuracy_std,
+                m.macro_f1_mean,
+                m.macro_f1_std
             ));
         }
         s
@@ -313,7 +318,10 @@ mod tests {
         ];
         let s = summarize(&cells, &templates);
         assert_eq!(s[0].template, "cot-ja");
-        assert_eq!((s[0].runs, s[0].accuracy_mean, s[0].accuracy_std), (2, 0.6, 0.0));
+        assert_eq!(
+            (s[0].runs, s[0].accuracy_mean, s[0].accuracy_std),
+            (2, 0.6, 0.0)
+        );
         assert!((s[1].accuracy_mean - 0.6).abs() < 1e-12);
         // std of [0.5, 0.7] with n − 1: 0.1414…
         assert!((s[1].accuracy_std - 0.02f64.sqrt()).abs() < 1e-12);

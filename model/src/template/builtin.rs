@@ -8,7 +8,8 @@ use super::{Template, TemplateMode};
 pub const NAMES: [&str; 4] = ["none", "cot-ja", "cot-ja-prefix", "cot-hier"];
 
 /// The reasoning steps of `cot-ja` (segment A).
-pub const COT_JA_STEPS: &str = "手順: 1. 見出しの構造を読む（誰が・どこで・何をしたか、省略された主語も補う） \
+pub const COT_JA_STEPS: &str =
+    "手順: 1. 見出しの構造を読む（誰が・どこで・何をしたか、省略された主語も補う） \
 2. 主題を一つに決める（出来事の中心は何か） 3. 主題からカテゴリを決め、サブカテゴリを選ぶ";
 
 /// `cot-ja` as one sequence: the steps, then the headline.

@@ -159,12 +159,7 @@ mod tests {
 
     #[test]
     fn paths_make_levels() {
-        let t = LabelTree::from_labels(&s(&[
-            "国内/政治",
-            "国内/経済",
-            "国際/紛争",
-            "スポーツ",
-        ]));
+        let t = LabelTree::from_labels(&s(&["国内/政治", "国内/経済", "国際/紛争", "スポーツ"]));
         assert_eq!(t.depth(), 2);
         assert_eq!(
             t.describe(),
@@ -183,12 +178,19 @@ mod tests {
 
     #[test]
     fn hierarchy_json_lists_and_nested_objects() {
-        let v: Value = serde_json::from_str(r#"{"国内": ["政治", "経済"], "スポーツ": []}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"国内": ["政治", "経済"], "スポーツ": []}"#).unwrap();
         let roots = nodes(&v).unwrap();
         assert_eq!(roots.len(), 2);
         assert_eq!(roots[0].children.len() + roots[1].children.len(), 2);
         let nested: Value = serde_json::from_str(r#"{"a": {"b": ["c"]}}"#).unwrap();
-        assert_eq!(LabelTree { roots: nodes(&nested).unwrap() }.depth(), 3);
+        assert_eq!(
+            LabelTree {
+                roots: nodes(&nested).unwrap()
+            }
+            .depth(),
+            3
+        );
         let bad: Value = serde_json::from_str(r#"{"a": [1]}"#).unwrap();
         assert!(nodes(&bad).unwrap_err().contains("label name"));
     }

@@ -80,7 +80,9 @@ impl Template {
 
     /// Prefix mode: the steps before and after the `{text}` slot.
     pub fn prefix_parts(&self) -> (&str, &str) {
-        self.steps.split_once(TEXT_SLOT).unwrap_or((&self.steps, ""))
+        self.steps
+            .split_once(TEXT_SLOT)
+            .unwrap_or((&self.steps, ""))
     }
 
     /// Replace `{levels}` with the levels of `tree` (no-op without the placeholder).
