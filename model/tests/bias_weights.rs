@@ -1,7 +1,8 @@
 //! Per-example loss weights (group re-weighting): the weighted cross-entropy and BCE match
-//! an f64 transcription of the torch formulas, loss and gradient (the reference gradient by
-//! central differences of the f64 loss); through the whole model, the weighted gradient is
-//! the weighted sum of single-example gradients.
+//! torch autograd (`fixtures/weighted_loss_torch.json`, written by
+//! `scripts/reference/make_weighted_loss_fixture.py`) and an f64 transcription of the torch
+//! formulas (gradient by central differences); through the whole model, the weighted
+//! gradient is the weighted sum of single-example gradients.
 
 mod common;
 
@@ -236,4 +237,65 @@ fn model_gradient_with_example_weights_is_the_weighted_sum_of_single_example_gra
             1e-5 * big.max(1.0),
         );
     }
+}
+
+#[test]
+fn weighted_losses_match_torch_autograd() {
+    let path = common::fixtures().join("weighted_loss_torch.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let f: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let floats = |key: &str| -> Vec<f32> {
+        f[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let want = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (n, k) = (
+        f["n"].as_u64().unwrap() as usize,
+        f["k"].as_u64().unwrap() as usize,
+    );
+    let z = floats("logits");
+    let s = floats("sample_weights");
+    let w = floats("class_weights");
+    let y: Vec<i32> = f["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as i32)
+        .collect();
+    for case in f["ce"].as_array().unwrap() {
+        let opts = CrossEntropyOptions {
+            weight: case["class_weights"].as_bool().unwrap().then_some(&w[..]),
+            label_smoothing: case["label_smoothing"].as_f64().unwrap() as f32,
+            ignore_index: None,
+            reduction: Reduction::Mean,
+        };
+        let mut d = vec![f32::NAN; n * k];
+        let loss = cross_entropy_weighted(&mut d, &z, &y, Some(&s), n, k, &opts);
+        let name = case["name"].as_str().unwrap();
+        let want_loss = case["loss"].as_f64().unwrap();
+        assert!(
+            (loss as f64 - want_loss).abs() < 1e-6,
+            "{name}: {loss} vs {want_loss}"
+        );
+        assert_close(&format!("torch {name}"), &d, &want(&case["dlogits"]), 1e-7);
+    }
+    let t = floats("multi_hot");
+    let mut d = vec![f32::NAN; n * k];
+    let loss = bce_with_logits_weighted(&mut d, &z, &t, None, Some(&s), n, k, Reduction::Mean);
+    let want_loss = f["bce"]["loss"].as_f64().unwrap();
+    assert!(
+        (loss as f64 - want_loss).abs() < 1e-6,
+        "bce: {loss} vs {want_loss}"
+    );
+    assert_close("torch bce", &d, &want(&f["bce"]["dlogits"]), 1e-7);
 }
