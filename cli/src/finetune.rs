@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokken_model::data::parse_label_list;
 use tokken_model::hierarchy::{Hierarchy, HierarchyLoss};
@@ -89,7 +89,9 @@ pub struct Args {
     max_length: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Training precision (f32; bf16 training is not available yet).
+    /// Training precision: f32 (reference), or bf16 (frozen base weights in bf16 with f32
+    /// accumulation; LoRA / classifier weights, optimizer state and loss stay f32; LoRA and
+    /// head-only modes).
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
     dtype: String,
     /// auto (inverse class frequency), none, or one weight per label: w1,w2,...
@@ -174,9 +176,6 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     args.device.resolve()?;
-    if args.dtype == "bf16" {
-        bail!("--dtype bf16: bf16 training is not implemented yet in tokken's backward pass; use --dtype f32 (bf16 inference works: `predict --dtype bf16`)");
-    }
     let mut trainer = match &args.resume {
         Some(dir) => {
             let t = Trainer::resume(dir).with_context(|| format!("resuming {}", dir.display()))?;
@@ -394,6 +393,7 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
             group_weights: args.group_weights.clone(),
             augment_counterfactual: args.augment_counterfactual.clone(),
         },
+        dtype: args.dtype.parse()?,
         template: args
             .template
             .as_deref()

@@ -106,6 +106,7 @@ fn tiny_template(model: PathBuf) -> TrainConfig {
         dicdir: None,
         mitigation: Default::default(),
         template: None,
+        dtype: Default::default(),
     }
 }
 

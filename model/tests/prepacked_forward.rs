@@ -63,7 +63,7 @@ fn prepacked_forward_is_bitwise_the_unpacked_forward() {
         let mut packed = plain.clone();
         packed.prepack().unwrap();
         assert!(packed.prepacked.is_some());
-        for (b, t) in [(1, 32), (3, 37), (1, 5)] {
+        for (b, t) in [(1, 32), (3, 37), (1, 5), (20, 30)] {
             let (lp, hp) = run(&packed, b, t);
             let (lu, hu) = run(&plain, b, t);
             assert!(!lp.is_empty());

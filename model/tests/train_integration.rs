@@ -106,6 +106,7 @@ fn tiny_model_learns_livedoor_titles() {
         dicdir: None,
         mitigation: Default::default(),
         template: None,
+        dtype: Default::default(),
     };
     let run_dir = dir.join("run");
     let mut trainer = Trainer::new(train_config, &run_dir).unwrap();

@@ -61,6 +61,7 @@ fn config(mode: TrainMode) -> TrainConfig {
         dicdir: None,
         mitigation: Default::default(),
         template: None,
+        dtype: Default::default(),
     }
 }
 

@@ -60,6 +60,18 @@ fn rss() -> serde_json::Value {
     json!({"total": r("VmRSS:"), "anon": r("RssAnon:"), "file": r("RssFile:")})
 }
 
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`
+/// (Linux; clock ticks at the usual 100 Hz). On a busy machine wall time overstates a run;
+/// CPU time / threads bounds it from below.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// FLOPs of one forward pass over a [B, T] batch (see module docs).
 fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
     let (c, i, l) = (
@@ -206,11 +218,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut times = Vec::new();
         let budget = Duration::from_secs_f64(args.seconds);
         let start = Instant::now();
+        let cpu_start = cpu_seconds();
         while times.len() < 3 || start.elapsed() < budget {
             let t0 = Instant::now();
             bert_forward(&params, &input, &mut arena, ForwardOptions::default())?;
             times.push(t0.elapsed().as_secs_f64());
         }
+        let cpu_ms = cpu_start
+            .zip(cpu_seconds())
+            .map(|(a, z)| round((z - a) / times.len() as f64 * 1e3));
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         let best = times[0];
@@ -224,6 +240,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                    "gflop": round(flops / 1e9), "gflops": round(gflops),
                    "fraction_of_peak": round(gflops / peak_gflops),
                    "fraction_of_peak_best": round(flops / best / 1e9 / peak_gflops),
+                   "cpu_ms_per_run": cpu_ms,
+                   "cpu_ms_per_run_per_thread": cpu_ms.map(|c| round(c / threads as f64)),
                    "arena_mib": round(arena.len() as f64 * 4.0 / (1 << 20) as f64),
                    "rss_mib": rss()})
         );

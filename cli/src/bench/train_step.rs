@@ -9,11 +9,14 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde_json::json;
 use tokken_kernels::cpu::{gemm, peak};
 use tokken_model::init::init_params;
-use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
+use tokken_model::train::precision::base_for_training;
+use tokken_model::train::{
+    LoraConfig, LossConfig, Targets, TrainDtype, TrainMode, TrainModel, TrainSetup,
+};
 use tokken_model::trainer::optimizer::{AdamW, AdamWConfig, OptimParam};
 use tokken_model::{BatchInput, BertConfig};
 
@@ -23,7 +26,8 @@ pub struct Args {
     /// Model size of the random-init model: tiny, base or large.
     #[arg(long, default_value = "base", value_parser = ["tiny", "base", "large"])]
     config: String,
-    /// Training precision (only f32 is implemented).
+    /// Training precision: f32, or bf16 (frozen base weights in bf16, f32 LoRA, optimizer
+    /// and loss; see `tokken_model::train::precision`).
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
     dtype: String,
     /// Examples per step.
@@ -78,23 +82,33 @@ fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.dtype == "bf16" {
-        bail!("--dtype bf16: bf16 training is not implemented yet (the backward pass is f32)");
-    }
+    let dtype: TrainDtype = args.dtype.parse()?;
     anyhow::ensure!(
         args.batch > 0 && args.tokens >= 2 && args.steps > 0,
         "--batch, --steps must be positive and --tokens at least 2"
     );
     let threads = rayon::current_num_threads();
-    let peak_gflops = peak::measure_f32_peak(threads);
+    // The peak of the precision the frozen GEMMs run in.
+    let (peak_gflops, isa, kernel) = match dtype {
+        TrainDtype::F32 => (
+            peak::measure_f32_peak(threads),
+            peak::f32_peak_isa(),
+            gemm::selected_kernel(),
+        ),
+        TrainDtype::Bf16 => (
+            peak::measure_bf16_peak(threads),
+            peak::bf16_peak_isa(),
+            gemm::selected_bf16_kernel(),
+        ),
+    };
     println!(
         "{}",
-        json!({"kind": "peak", "dtype": "f32", "gflops": (peak_gflops * 10.0).round() / 10.0,
-               "isa": peak::f32_peak_isa(), "threads": threads, "kernel": gemm::selected_kernel()})
+        json!({"kind": "peak", "dtype": dtype.name(), "gflops": (peak_gflops * 10.0).round() / 10.0,
+               "isa": isa, "threads": threads, "kernel": kernel})
     );
 
     let cfg = BertConfig::preset(&args.config, args.vocab_size, 2).context("unknown preset")?;
-    let params = init_params(&cfg, 0)?;
+    let params = base_for_training(init_params(&cfg, 0)?, dtype, TrainMode::Lora)?;
     let setup = TrainSetup {
         mode: TrainMode::Lora,
         lora: LoraConfig {
@@ -174,7 +188,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({
-            "kind": "train_step", "config": args.config, "dtype": "f32", "mode": "lora",
+            "kind": "train_step", "config": args.config, "dtype": dtype.name(), "mode": "lora",
             "lora_r": args.lora_r, "lora_targets": args.lora_targets, "batch": b, "tokens": t,
             "threads": threads, "steps": args.steps,
             "s_per_step_median": (median * 1e4).round() / 1e4,
