@@ -25,6 +25,7 @@ impl fmt::Display for Device {
 }
 
 /// Message for a `cuda` device in a build without the feature.
+#[cfg_attr(feature = "cuda", allow(dead_code))]
 pub const CUDA_NOT_BUILT: &str = "CUDA support not built (rebuild with --features cuda)";
 
 impl FromStr for Device {
