@@ -116,4 +116,16 @@ mod tests {
         assert_eq!("cuda:2".parse::<Device>().unwrap(), Device::Cuda(2));
         assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
     }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn unavailable_cuda_is_a_clean_error() {
+        // Without a driver (CI) this is "no CUDA device: ..."; a huge ordinal never exists.
+        let e = Device::Cuda(1 << 20)
+            .check_available()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no CUDA device"), "{e}");
+        assert!(Device::Cpu.check_available().is_ok());
+    }
 }
