@@ -26,7 +26,7 @@ step "build (release, --features cuda)"
 timeout 240 cargo build --release -p tokken-kernels --features cuda --tests 2>&1 | tail -3 || status=1
 
 step "NVRTC compile test"
-timeout 120 cargo test --release -p tokken-kernels --test cuda_nvrtc_compile -- --nocapture 2>&1 | tee "$OUT/nvrtc.txt" | tail -20 || status=1
+timeout 120 cargo test --release -p tokken-kernels --features cuda --test cuda_nvrtc_compile -- --nocapture 2>&1 | tee "$OUT/nvrtc.txt" | tail -20 || status=1
 
 step "CUDA kernels vs CPU reference"
 timeout 180 cargo test --release -p tokken-kernels --features cuda --test cuda_kernels -- --nocapture --test-threads=1 2>&1 | tee "$OUT/cuda_kernels.txt" | grep -E "^test |skipping|panicked|result" || status=1
