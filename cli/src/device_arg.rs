@@ -11,7 +11,12 @@ use tokken_engine::Device;
 #[derive(clap::Args, Debug, Clone)]
 pub struct DeviceArg {
     /// Where to compute: cpu, cuda (device 0) or cuda:N.
-    #[arg(long, global = true, value_name = "cpu|cuda[:N]", default_value = "cpu")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "cpu|cuda[:N]",
+        default_value = "cpu"
+    )]
     pub device: String,
 }
 
