@@ -123,7 +123,7 @@ fn mma(d: &mut [[f32; 4]; 32], a: &[[(f32, f32); 4]; 32], b: &[[(f32, f32); 2]; 
             bm[k + 1][g] = b[t][i].1;
         }
     }
-    for t in 0..32 {
+    for (t, dt) in d.iter_mut().enumerate() {
         let (g, c) = (t / 4, t % 4);
         for (e, (r, col)) in [
             (g, 2 * c),
@@ -134,7 +134,7 @@ fn mma(d: &mut [[f32; 4]; 32], a: &[[(f32, f32); 4]; 32], b: &[[(f32, f32); 2]; 
         .into_iter()
         .enumerate()
         {
-            d[t][e] += (0..16).map(|k| am[r][k] * bm[k][col]).sum::<f32>();
+            dt[e] += (0..16).map(|k| am[r][k] * bm[k][col]).sum::<f32>();
         }
     }
 }
