@@ -51,6 +51,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", args.run_dir.display()))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     copy_tokenizer_files(&args.run_dir, &args.out)?;
+    // The reasoning-step template (and the max length it was trained with) goes with the
+    // model: predict / eval apply it from there.
+    let template = args.run_dir.join(tokken_model::template::TEMPLATE_FILE);
+    if template.is_file() {
+        let bytes = std::fs::read(&template).with_context(|| format!("{}", template.display()))?;
+        write_atomic(&args.out.join(tokken_model::template::TEMPLATE_FILE), &bytes)?;
+    }
     write_labels(
         &args.out,
         &params.config.id2label,

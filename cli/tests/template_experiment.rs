@@ -177,6 +177,19 @@ fn experiment_templates_on_a_tiny_model_then_predict_with_the_stored_template() 
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("trained with template `cot-ja`"), "{err}");
+    // A merged model keeps the template: same prediction as the run dir.
+    let merged = dir.join("merged");
+    check(&cli(&["merge", s(&run), "--out", s(&merged)])).unwrap();
+    assert!(merged.join("template.json").is_file());
+    let again = cli(&["predict", "--model", s(&merged), "首相、会見へ"]);
+    check(&again).unwrap();
+    let merged_line: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(merged_line["label"], line["label"]);
+    let (a, b) = (
+        line["score"].as_f64().unwrap(),
+        merged_line["score"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     let out = cli(&[
         "eval",
         "--model",

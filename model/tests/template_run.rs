@@ -109,6 +109,10 @@ fn the_stored_template_is_applied_at_predict_with_the_training_ids() {
     let stored = tokken_model::template::stored(&run).unwrap().unwrap();
     assert_eq!(stored, builtin("cot-ja").unwrap());
     assert!(run.join(TEMPLATE_FILE).is_file());
+    assert_eq!(
+        tokken_model::template::stored_max_length(&run).unwrap(),
+        Some(40)
+    );
 
     let clf = Classifier::load(&run).unwrap();
     assert_eq!(clf.template(), Some(&stored));

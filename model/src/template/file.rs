@@ -7,7 +7,8 @@
 //!
 //! `pair` takes `steps` (segment A, no `{text}`); `prefix` takes `template` with exactly one
 //! `{text}` slot. `name` defaults to the file's stem. Unknown fields are refused (a typo
-//! would otherwise silently change the input).
+//! would otherwise silently change the input). A run dir's copy also holds `max_length`, the
+//! training max length (see [`super::stored_max_length`]).
 
 use std::path::Path;
 
@@ -27,6 +28,10 @@ pub struct TemplateFile {
     pub steps: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Written into a run dir's `template.json` by training: the max length the steps were
+    /// cut to, so predict / eval cut them the same way. Not part of the template itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
 }
 
 impl From<Template> for TemplateFile {
@@ -40,6 +45,7 @@ impl From<Template> for TemplateFile {
             mode: Some(t.mode),
             steps,
             template,
+            max_length: None,
         }
     }
 }
@@ -54,6 +60,11 @@ impl TryFrom<TemplateFile> for Template {
 
 /// Read and check a template file; errors name the file and what is wrong.
 pub fn read_template(path: &Path) -> Result<Template> {
+    read_template_file(path).map(|(t, _)| t)
+}
+
+/// [`read_template`] plus the file's `max_length` (run dirs).
+pub fn read_template_file(path: &Path) -> Result<(Template, Option<usize>)> {
     let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
@@ -71,7 +82,9 @@ pub fn read_template(path: &Path) -> Result<Template> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    validate(file, Some(&stem)).map_err(bad)
+    let max_length = file.max_length;
+    let template = validate(file, Some(&stem)).map_err(bad)?;
+    Ok((template, max_length))
 }
 
 /// The rules of the file format; `default_name` is used when `name` is absent.

@@ -100,9 +100,12 @@ impl Template {
         }
     }
 
-    /// Write as `template.json` into `dir` (atomically).
-    pub fn write_to_dir(&self, dir: &Path) -> Result<()> {
-        crate::run_dir::write_json_atomically(&dir.join(TEMPLATE_FILE), self)
+    /// Write as `template.json` into the run dir `dir` (atomically), with the max length
+    /// training cut inputs to.
+    pub fn write_to_dir(&self, dir: &Path, max_length: Option<usize>) -> Result<()> {
+        let mut file = file::TemplateFile::from(self.clone());
+        file.max_length = max_length;
+        crate::run_dir::write_json_atomically(&dir.join(TEMPLATE_FILE), &file)
     }
 }
 
@@ -154,9 +157,9 @@ pub fn select(
 }
 
 /// Set `options` up for the model in `dir` ([`Classifier`](crate::Classifier) loading):
-/// the template by [`select`] (`options.template` is the one asked for), and, for a run
-/// trained with a template and no `max_length` asked for, the run's training max length —
-/// so the steps are cut exactly as they were in training.
+/// the template by [`select`] (`options.template` is the one asked for), and, for a model
+/// trained with a template and no `max_length` asked for, the training max length stored
+/// with it — so the steps are cut exactly as they were in training.
 pub fn configure(
     dir: &Path,
     options: &mut crate::classifier::ClassifierOptions,
@@ -164,17 +167,18 @@ pub fn configure(
 ) -> Result<()> {
     options.template = select(dir, options.template.take(), labels)?;
     if options.template.is_some() && options.max_length.is_none() {
-        options.max_length = trained_max_length(dir);
+        options.max_length = stored_max_length(dir)?;
     }
     Ok(())
 }
 
-/// `max_length` of the run's `train_config.json`, if there is one.
-pub fn trained_max_length(dir: &Path) -> Option<usize> {
-    let path = dir.join(crate::trainer::start::CONFIG_FILE);
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("max_length")?.as_u64().map(|n| n as usize)
+/// The training max length in `dir`'s `template.json`, if it has one.
+pub fn stored_max_length(dir: &Path) -> Result<Option<usize>> {
+    let path = dir.join(TEMPLATE_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    file::read_template_file(&path).map(|(_, m)| m)
 }
 
 fn is_training_run(dir: &Path) -> bool {

@@ -66,7 +66,7 @@ pub fn export_model(trainer: &Trainer) -> Result<()> {
     }
     if let Some(t) = &cfg.template {
         // predict / eval apply it again from here
-        t.write_to_dir(out)?;
+        t.write_to_dir(out, Some(cfg.max_length))?;
     }
     copy_tokenizer_files(&cfg.model, out)
 }
