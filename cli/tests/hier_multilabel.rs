@@ -2,8 +2,8 @@
 //! with a character vocabulary is fine-tuned briefly with `--hierarchy` and with
 //! `--multi-label`; every prediction must be a path of the tree / a label set at the saved
 //! thresholds, and `eval` must report per-level / multi-label metrics (JSON and HTML).
-//! Also: a data label that is not a path of the tree fails naming file:line, and `merge`
-//! refuses a hierarchical run.
+//! Also: a data label that is not a path of the tree fails naming file:line, `merge`
+//! refuses a hierarchical run and keeps a multi-label run's thresholds.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -311,4 +311,19 @@ fn multi_label_run_predicts_label_sets_at_its_thresholds() {
     );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<h2>Multi-label</h2>") && page.contains("id=\"thresholds\""));
+
+    // merge keeps the thresholds: the merged model predicts the same label sets
+    let merged = dir.join("merged");
+    ok(&["merge", s(&run), "--out", s(&merged)]);
+    assert!(merged.join("thresholds.json").is_file());
+    let again = json_lines(&ok(&[
+        "predict",
+        "--model",
+        s(&merged),
+        "--input",
+        s(&test),
+    ]));
+    for (a, b) in preds.iter().zip(&again) {
+        assert_eq!(a["labels"], b["labels"]);
+    }
 }
