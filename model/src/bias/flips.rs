@@ -6,7 +6,7 @@
 //!
 //! Reported: the flip rate (flips / pairs) overall, per group and per term pair; the mean
 //! |Δp| per class; the mean shift; the pairs with the largest shift; and, for templates
-//! with an expected label, the accuracy over both texts of their pairs.
+//! whose expected label is one of the model's labels, the accuracy over both texts.
 
 use std::collections::BTreeMap;
 
@@ -75,7 +75,8 @@ pub struct FlipStats {
     pub per_term_pair: Vec<FlipCount>,
     /// Per class, in label order.
     pub per_class: Vec<ClassShift>,
-    /// Accuracy over both texts of the pairs whose template has an expected label.
+    /// Accuracy over both texts of the pairs whose template has an expected label that is
+    /// one of the model's labels (absent when there is none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_label_accuracy: Option<f64>,
     /// The pairs with the largest shift (flips first among equal shifts), at most the
@@ -150,7 +151,8 @@ pub fn flip_stats(
                     worst_c = c;
                 }
             }
-            if let Some(l) = &pair.label {
+            // Only labels the model has count (a probe set may serve other label sets).
+            if let Some(l) = pair.label.as_ref().filter(|l| labels.contains(l)) {
                 expected_total += 2;
                 expected_hits += usize::from(&labels[a] == l) + usize::from(&labels[b] == l);
             }
