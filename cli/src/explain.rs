@@ -157,6 +157,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--steps must be at least 1");
     }
     let model = crate::model_arg::resolve(&args.model)?;
+    if let Some(t) = tokken_model::template::stored(&model)? {
+        if !t.is_identity() {
+            bail!(
+                "{}: the model was trained with the reasoning-step template `{}`; explain does \
+                 not apply templates yet (its attributions would be of other inputs than the \
+                 model sees)",
+                model.display(),
+                t.name
+            );
+        }
+    }
     let params = tokken_model::run::load_params(&model)
         .with_context(|| format!("loading {}", model.display()))?;
     let tok = Tokenizer::from_model_dir(&model, args.dicdir.as_deref())

@@ -100,6 +100,28 @@ fn other_methods_classes_and_terminal_views() {
         return;
     };
     let e: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    // character subwords, grouped into MeCab's words (えいが / を / みる)
+    let words: Vec<&str> = e["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(words, ["えいが", "を", "みる"]);
+    let word_sum: f64 = e["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["score"].as_f64().unwrap())
+        .sum();
+    let token_sum: f64 = e["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["special"] == false)
+        .map(|t| t["score"].as_f64().unwrap())
+        .sum();
+    assert!((word_sum - token_sum).abs() < 1e-5);
     let w = &e["attention"]["weights"];
     assert_eq!(w.as_array().unwrap().len(), 2, "one entry per layer");
     assert_eq!(w[0].as_array().unwrap().len(), 4, "one entry per head");
@@ -256,4 +278,29 @@ fn shortcut_report_json_and_html() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("dev.jsonl:2") && err.contains("天気"), "{err}");
+}
+
+#[test]
+fn a_templated_run_is_refused() {
+    let dir = temp_dir("template");
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in std::fs::read_dir(tiny_dir()).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        model.join("template.json"),
+        r#"{"name": "cot-x", "mode": "pair", "steps": "まずかんがえる"}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
+        .args(["explain", "--model"])
+        .arg(&model)
+        .arg("えいが")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("template `cot-x`"), "{err}");
 }

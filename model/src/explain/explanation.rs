@@ -8,7 +8,7 @@ use super::attention::rollout;
 use super::explainer::{Explainer, Scores};
 use super::grad_input::grad_input;
 use super::integrated_gradients::{integrated_gradients, IgResult};
-use super::spans::{char_spans, words, CharSpan, TokenScore, WordScore};
+use super::spans::{char_spans, mecab_word_starts, words, CharSpan, TokenScore, WordScore};
 use super::{ExplainOptions, Method};
 use crate::error::Result;
 
@@ -41,7 +41,8 @@ pub struct Explanation {
     pub tokens: Vec<TokenScore>,
     /// The attributions on the original characters.
     pub spans: Vec<CharSpan>,
-    /// Word-level attributions (WordPiece pieces joined).
+    /// Word-level attributions (MeCab words, or WordPiece pieces joined; see
+    /// [`super::spans::words`]).
     pub words: Vec<WordScore>,
     /// Integrated gradients' end points and completeness (method `ig`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,7 +75,11 @@ pub fn explain_text(
         },
     );
     let tokens: Vec<String> = tok.tokens(&enc).into_iter().map(str::to_string).collect();
-    explain_tokens(ex, text, &enc.ids, &tokens, &enc.offsets, opts)
+    let mut e = explain_tokens(ex, text, &enc.ids, &tokens, &enc.offsets, opts)?;
+    if let Some(starts) = mecab_word_starts(tok, text) {
+        e.words = words(text, &e.tokens, Some(&starts));
+    }
+    Ok(e)
 }
 
 /// The longest input a model takes: `max_position_embeddings`, capped by the tokenizer's
@@ -152,7 +157,7 @@ pub fn explain_tokens(
         predicted: labels.get(predicted).cloned().unwrap_or_default(),
         predicted_index: predicted,
         spans: char_spans(text, &token_scores),
-        words: words(text, &token_scores),
+        words: words(text, &token_scores, None),
         tokens: token_scores,
         probs: scores.probs,
         logits: scores.logits,

@@ -1,8 +1,10 @@
 //! From token attributions back to the original text: per-token character offsets,
-//! character spans (tokens sharing characters merged) and words (WordPiece `##`
-//! continuations joined to the piece before them).
+//! character spans (tokens sharing characters merged) and words: MeCab words when their
+//! boundaries map onto the original characters ([`mecab_word_starts`]), else WordPiece
+//! `##` continuations joined to the piece before them.
 
 use serde::Serialize;
+use tokken_tokenizer::encoder::Tokenizer;
 
 /// One token with its attribution.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -70,10 +72,30 @@ pub fn char_spans(text: &str, tokens: &[TokenScore]) -> Vec<CharSpan> {
     spans
 }
 
-/// Words of the non-special tokens: a token starting with `##` continues the word before
-/// it (WordPiece); scores add up. Character-subword vocabularies have no `##` marks, so
-/// their words are single characters.
-pub fn words(text: &str, tokens: &[TokenScore]) -> Vec<WordScore> {
+/// Char offsets where MeCab words start in `text`, as the tokenizer analyses it. `None`
+/// when they cannot be placed on the original characters: the text holds special tokens
+/// (several pieces) or normalization (NFKC) changed its length in characters.
+pub fn mecab_word_starts(tok: &Tokenizer, text: &str) -> Option<Vec<usize>> {
+    let mut worker = tok.worker();
+    let (mut pieces, mut norm_chars) = (0usize, 0usize);
+    let mut starts = Vec::new();
+    worker.analyze_pieces(text, |norm, morphemes| {
+        pieces += 1;
+        norm_chars = norm.chars().count();
+        starts.extend(
+            morphemes
+                .iter()
+                .map(|m| norm.get(..m.start).map_or(0, |s| s.chars().count())),
+        );
+    });
+    (pieces == 1 && norm_chars == text.chars().count()).then_some(starts)
+}
+
+/// Words of the non-special tokens: a token continues the word before it when it starts
+/// with `##` (WordPiece) or, given MeCab's `word_starts`, when no MeCab word starts at its
+/// first character (character subwords carry no `##`). Without `word_starts` a
+/// character-subword text's words are its characters. Scores add up.
+pub fn words(text: &str, tokens: &[TokenScore], word_starts: Option<&[usize]>) -> Vec<WordScore> {
     let chars: Vec<char> = text.chars().collect();
     let mut out: Vec<WordScore> = Vec::new();
     let mut prev_real = false;
@@ -82,7 +104,8 @@ pub fn words(text: &str, tokens: &[TokenScore]) -> Vec<WordScore> {
             prev_real = false;
             continue;
         }
-        let continues = prev_real && tok.token.starts_with("##");
+        let inside_mecab_word = word_starts.is_some_and(|ws| ws.binary_search(&tok.start).is_err());
+        let continues = prev_real && (tok.token.starts_with("##") || inside_mecab_word);
         match out.last_mut() {
             Some(w) if continues => {
                 w.end = w.end.max(tok.end);
