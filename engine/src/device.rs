@@ -73,8 +73,8 @@ impl Device {
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => {
                 use tokken_kernels::cuda::probe;
-                probe::driver_available().map_err(|e| EngineError::Device(e.to_string()))?;
-                let count = probe::device_count();
+                let count =
+                    probe::device_count().map_err(|e| EngineError::Device(e.to_string()))?;
                 if n >= count {
                     return Err(EngineError::Device(format!(
                         "no CUDA device: cuda:{n} requested, {count} present"

@@ -45,8 +45,7 @@ impl CudaDevice {
     /// Opens device `ordinal`. Errors (never panics) when the driver is missing, the
     /// ordinal does not exist, the device predates sm_80, or NVRTC cannot be found.
     pub fn new(ordinal: usize) -> Result<Self, CudaError> {
-        probe::driver_available()?;
-        let count = probe::device_count();
+        let count = probe::device_count()?;
         if ordinal >= count {
             return Err(CudaError::NoDevice(format!(
                 "device {ordinal} requested, {count} present"

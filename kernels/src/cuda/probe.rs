@@ -35,10 +35,11 @@ pub fn driver_available() -> Result<(), CudaError> {
         .map_err(CudaError::NoDevice)
 }
 
-/// Number of CUDA devices (0 when the driver is missing or initialisation fails).
-pub fn device_count() -> usize {
-    if driver_available().is_err() {
-        return 0;
-    }
-    cudarc::driver::CudaContext::device_count().map_or(0, |n| n.max(0) as usize)
+/// Number of CUDA devices; a driver that is present but fails to initialise (no device
+/// node, driver/library mismatch, ...) is a [`CudaError::NoDevice`] naming the driver error.
+pub fn device_count() -> Result<usize, CudaError> {
+    driver_available()?;
+    cudarc::driver::CudaContext::device_count()
+        .map(|n| n.max(0) as usize)
+        .map_err(|e| CudaError::NoDevice(format!("the CUDA driver failed to initialise: {e}")))
 }
