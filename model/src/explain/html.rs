@@ -164,7 +164,11 @@ pub fn render_shortcuts(r: &ShortcutReport, examples: &[Explanation]) -> String 
             );
         }
         out.push_str("<h3>words with the most attribution mass</h3>\n");
-        word_table(&mut out, &format!("top-{c}"), &class.top_words, examples);
+        if class.top_words.is_empty() {
+            out.push_str("<p class=\"muted\">none: no prediction of this class</p>\n");
+        } else {
+            word_table(&mut out, &format!("top-{c}"), &class.top_words, examples);
+        }
     }
     out.push_str("</body>\n</html>\n");
     out
