@@ -65,8 +65,11 @@ fn cuda_bench() {
             let lda = if ta == Trans::N { k } else { mm };
             let ldb = if tb == Trans::N { n } else { k };
             let s = time(&dev, 20, || {
-                gemm_cuda(&dev, dtype, ta, tb, mm, n, k, 1.0, &a, lda, &b, ldb, 0.0, &mut c, n, None, None)
-                    .unwrap()
+                gemm_cuda(
+                    &dev, dtype, ta, tb, mm, n, k, 1.0, &a, lda, &b, ldb, 0.0, &mut c, n, None,
+                    None,
+                )
+                .unwrap()
             });
             let tflops = 2.0 * (mm * n * k) as f64 / s / 1e12;
             println!(
@@ -90,7 +93,8 @@ fn cuda_bench() {
     for p in [0.0f32, 0.1] {
         let dropout = (p > 0.0).then_some((p, 7u64));
         let s = time(&dev, 20, || {
-            attention_forward_cuda(&dev, &mut out, &mut lse, &qkv, &mask, b, t, c, nh, dropout).unwrap()
+            attention_forward_cuda(&dev, &mut out, &mut lse, &qkv, &mask, b, t, c, nh, dropout)
+                .unwrap()
         });
         println!(
             "BENCH {{\"kernel\":\"attention_fwd\",\"dropout\":{p},\"b\":{b},\"t\":{t},\"c\":{c},\"nh\":{nh},\"ms\":{:.4},\"tflops\":{:.2}}}",
@@ -98,8 +102,10 @@ fn cuda_bench() {
             fwd_flops / s / 1e12
         );
         let s = time(&dev, 20, || {
-            attention_backward_cuda(&dev, &mut dqkv, &mut dsum, &dout, &qkv, &out, &lse, &mask, b, t, c, nh, dropout)
-                .unwrap()
+            attention_backward_cuda(
+                &dev, &mut dqkv, &mut dsum, &dout, &qkv, &out, &lse, &mask, b, t, c, nh, dropout,
+            )
+            .unwrap()
         });
         println!(
             "BENCH {{\"kernel\":\"attention_bwd\",\"dropout\":{p},\"b\":{b},\"t\":{t},\"c\":{c},\"nh\":{nh},\"ms\":{:.4},\"tflops\":{:.2}}}",
