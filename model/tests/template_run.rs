@@ -191,3 +191,29 @@ fn a_run_without_a_template_refuses_one_at_predict() {
         .is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cot_hier_is_stored_with_the_levels_of_the_labels_in_use() {
+    let dir = scratch("template-hier-run");
+    let Some((run, _, _)) = train(&dir, builtin("cot-hier")) else {
+        return;
+    };
+    let stored = tokken_model::template::stored(&run).unwrap().unwrap();
+    assert!(!stored.steps.contains("{levels}"), "{}", stored.steps);
+    // Flat labels (no hierarchy in use): one level listing the run's labels.
+    let labels = tokken_model::trainer::export::read_labels(&run).unwrap();
+    assert!(
+        stored
+            .steps
+            .ends_with(&format!("分類（{}）", labels.join("、"))),
+        "{}",
+        stored.steps
+    );
+    // Asking for cot-hier at predict expands to the same text: accepted.
+    let asked = ClassifierOptions {
+        template: builtin("cot-hier"),
+        ..ClassifierOptions::default()
+    };
+    assert!(Classifier::load_with(&run, asked).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
