@@ -1,35 +1,82 @@
 #!/usr/bin/env bash
-# One-shot GPU check for a machine with an NVIDIA GPU (written for an H200, CUDA 13 driver,
-# nvcc + PyTorch present, no network). Budget: well under 8 minutes.
-#   1. build tokken-kernels with --features cuda (cudarc loads libcuda / NVRTC at run time)
-#   2. NVRTC compile test + every CUDA kernel against the CPU reference
-#   3. kernel benches (BENCH JSON lines) and the card's bf16 ceiling measured with PyTorch
-# Everything is written to $OUT (default target/gpu-check) as well as stdout.
+# GPU check for tokken's CUDA kernels, one script, well under 8 minutes on an H200.
+#
+#   scripts/gpu-check.sh prepare   on a machine with cargo (no GPU needed): builds the CUDA
+#                                  test binaries (release, --features cuda) into .gpu-bin/
+#                                  (git-ignored through .git/info/exclude, ~tens of MB)
+#   scripts/gpu-check.sh           on the GPU machine: runs them (or, where cargo exists and
+#                                  .gpu-bin/ does not, builds and runs with cargo)
+#
+# The GPU machines of this project have nvcc, PyTorch and NVRTC but no Rust toolchain and no
+# network, so the binaries travel (device tool: carry [".gpu-bin"]). Steps: NVRTC compile of
+# every kernel for this GPU's toolkit, every kernel against the CPU reference, kernel benches
+# (BENCH JSON lines) and the card's bf16 ceiling measured with PyTorch. Results go to $OUT
+# (default target/gpu-check) and stdout; the last line says whether all CUDA tests passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+TESTS="cuda_nvrtc_compile cuda_kernels cuda_bench"
+
+if [ "${1:-}" = prepare ]; then
+  set -e
+  grep -qx '/.gpu-bin/' .git/info/exclude 2>/dev/null || echo '/.gpu-bin/' >>.git/info/exclude
+  rm -rf .gpu-bin && mkdir -p .gpu-bin
+  args=""
+  for t in $TESTS; do args="$args --test $t"; done
+  cargo test --release -p tokken-kernels --features cuda --no-run --message-format=json $args |
+    python3 -c '
+import json, shutil, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        shutil.copy(m["executable"], ".gpu-bin/" + m["target"]["name"])
+        print("prepared .gpu-bin/" + m["target"]["name"])
+'
+  command -v strip >/dev/null && strip --strip-debug .gpu-bin/* || true
+  du -sh .gpu-bin
+  exit 0
+fi
+
 OUT=${OUT:-target/gpu-check}
 mkdir -p "$OUT"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-# NVRTC: the toolkit's, else the one next to PyTorch's CUDA wheels.
-if [ -z "${TOKKEN_NVRTC:-}" ]; then
-  for f in /usr/local/cuda/lib64/libnvrtc.so /usr/local/cuda/lib64/libnvrtc.so.13 /usr/local/cuda/lib64/libnvrtc.so.12; do
-    [ -e "$f" ] && export TOKKEN_NVRTC=$f && break
-  done
-fi
-echo "TOKKEN_NVRTC=${TOKKEN_NVRTC:-<loader search>}" | tee "$OUT/env.txt"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/env.txt"
-
 status=0
 step() { echo "== $*"; }
 
-step "build (release, --features cuda)"
-timeout 240 cargo build --release -p tokken-kernels --features cuda --tests 2>&1 | tail -3 || status=1
+# NVRTC: the toolkit's, else a pip wheel's (PyTorch's CUDA 13 wheels ship one).
+if [ -z "${TOKKEN_NVRTC:-}" ]; then
+  wheel_dirs=$(python3 -c 'import nvidia; print(*nvidia.__path__)' 2>/dev/null || true)
+  found=$(find /usr/local/cuda/lib64 /usr/local/cuda*/lib64 $wheel_dirs /opt /usr/lib -name 'libnvrtc.so*' \
+    -not -name '*builtins*' -not -name '*alt*' 2>/dev/null | sort | head -1)
+  [ -n "$found" ] && export TOKKEN_NVRTC=$found
+fi
+{ echo "TOKKEN_NVRTC=${TOKKEN_NVRTC:-<not found>}"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1; } | tee "$OUT/env.txt"
 
-step "NVRTC compile test"
-timeout 120 cargo test --release -p tokken-kernels --features cuda --test cuda_nvrtc_compile -- --nocapture 2>&1 | tee "$OUT/nvrtc.txt" | tail -20 || status=1
+# run_test NAME [test args...]: the prepared binary, else cargo.
+run_test() {
+  local name=$1; shift
+  if [ -x ".gpu-bin/$name" ]; then
+    ".gpu-bin/$name" "$@"
+  elif command -v cargo >/dev/null; then
+    cargo test --release -p tokken-kernels --features cuda --test "$name" -- "$@"
+  else
+    echo "no .gpu-bin/$name and no cargo: run 'scripts/gpu-check.sh prepare' where cargo is, carry .gpu-bin"
+    return 1
+  fi
+}
+
+if [ ! -d .gpu-bin ] && command -v cargo >/dev/null; then
+  step "build (release, --features cuda)"
+  timeout 300 cargo test --release -p tokken-kernels --features cuda --no-run 2>&1 | tail -3 || status=1
+fi
+
+step "NVRTC compile test (this machine's NVRTC)"
+timeout 120 bash -c "$(declare -f run_test); run_test cuda_nvrtc_compile every_kernel --nocapture" 2>&1 |
+  tee "$OUT/nvrtc.txt" | tail -20 || status=1
+grep -q "test result: ok. 1 passed" "$OUT/nvrtc.txt" && ! grep -q "skipping" "$OUT/nvrtc.txt" || status=1
 
 step "CUDA kernels vs CPU reference"
-timeout 180 cargo test --release -p tokken-kernels --features cuda --test cuda_kernels -- --nocapture --test-threads=1 2>&1 | tee "$OUT/cuda_kernels.txt" | grep -E "^test |skipping|panicked|result" || status=1
+timeout 240 bash -c "$(declare -f run_test); run_test cuda_kernels --nocapture --test-threads=1" 2>&1 |
+  tee "$OUT/cuda_kernels.txt" | grep -E "^test |skipping|panicked|result|error" || status=1
 grep -q "skipping:" "$OUT/cuda_kernels.txt" && { echo "CUDA tests were skipped: no usable device"; status=1; }
 grep -q "test result: ok" "$OUT/cuda_kernels.txt" || status=1
 
@@ -46,17 +93,18 @@ try:
     for _ in range(10):
         s = time.perf_counter(); a @ b; torch.cuda.synchronize(); t.append(time.perf_counter() - s)
     t.sort()
-    print("CEILING " + json.dumps({"what": "torch bf16 matmul 8192^3", "tflops": 2 * 8192**3 / t[5] / 1e12}))
+    print("CEILING " + json.dumps({"what": "torch bf16 matmul 8192^3, median of 10", "tflops": 2 * 8192**3 / t[5] / 1e12}))
 except Exception as e:
     print("CEILING " + json.dumps({"error": str(e)}))
 PY
 
 step "kernel benches"
-timeout 180 cargo test --release -p tokken-kernels --features cuda --test cuda_bench -- --ignored --nocapture 2>&1 | tee "$OUT/bench_raw.txt" | grep -E "^BENCH|skipping|panicked" || status=1
+timeout 180 bash -c "$(declare -f run_test); run_test cuda_bench --ignored --nocapture" 2>&1 |
+  tee "$OUT/bench_raw.txt" | grep -E "^BENCH|skipping|panicked" || status=1
 
 step "summary"
 python3 - "$OUT" <<'PY' | tee "$OUT/summary.json"
-import json, sys, os
+import json, os, sys
 out = sys.argv[1]
 ceil = None
 for l in open(os.path.join(out, "ceiling.txt")):

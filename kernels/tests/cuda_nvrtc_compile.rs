@@ -35,7 +35,7 @@ fn wheel_nvrtc() -> Option<PathBuf> {
 }
 
 fn find_nvrtc() -> Result<Nvrtc, String> {
-    if let Some(p) = std::env::var_os("TOKKEN_NVRTC") {
+    if let Some(p) = std::env::var_os("TOKKEN_NVRTC").filter(|p| !p.is_empty()) {
         return Nvrtc::open(Path::new(&p)).map_err(|e| e.to_string());
     }
     if let Some(p) = wheel_nvrtc() {

@@ -63,7 +63,7 @@ impl Nvrtc {
     /// Finds NVRTC: `$TOKKEN_NVRTC` (a file) when set, then the loader's search path, then
     /// `lib64/` under `$CUDA_HOME`, `$CUDA_PATH` and `/usr/local/cuda`.
     pub fn load() -> Result<Self, CudaError> {
-        if let Some(p) = std::env::var_os("TOKKEN_NVRTC") {
+        if let Some(p) = std::env::var_os("TOKKEN_NVRTC").filter(|p| !p.is_empty()) {
             return Self::open(Path::new(&p));
         }
         let mut tried = Vec::new();
