@@ -63,3 +63,62 @@ pub fn check_targets(tree: &Hierarchy, data: &Dataset) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Example;
+    use std::collections::BTreeMap;
+
+    fn tree() -> Hierarchy {
+        Hierarchy::parse(
+            r#"{"国内": ["政治", "経済"], "スポーツ": []}"#,
+            Path::new("t.json"),
+        )
+        .unwrap()
+    }
+
+    fn data(labels: &[&str]) -> Dataset {
+        Dataset {
+            path: "d.jsonl".into(),
+            examples: labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Example {
+                    text: format!("t{i}"),
+                    text_pair: None,
+                    label: LabelTarget::Single(l.to_string()),
+                    extra: BTreeMap::new(),
+                    line: i + 1,
+                })
+                .collect(),
+            multi_label: false,
+        }
+    }
+
+    #[test]
+    fn run_dir_round_trip_checks_the_labels() {
+        let dir = std::env::temp_dir().join(format!("tokken-hier-rd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let h = tree();
+        write_hierarchy(&dir, &h).unwrap();
+        assert_eq!(read_hierarchy(&dir, h.paths()).unwrap(), Some(h.clone()));
+        let e = read_hierarchy(&dir, &["国内".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("not the model's labels"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(read_hierarchy(&dir, h.paths()).unwrap(), None);
+    }
+
+    #[test]
+    fn data_labels_must_be_leaf_paths() {
+        let h = tree();
+        check_targets(&h, &data(&["国内/経済", "スポーツ"])).unwrap();
+        let e = check_targets(&h, &data(&["国内/経済", "国内/政治", "国内"])).unwrap_err();
+        assert!(e.to_string().starts_with("d.jsonl:3: "), "{e}");
+        let e = check_targets(&h, &data(&["経済"])).unwrap_err();
+        assert!(
+            e.to_string().contains("d.jsonl:1: \"経済\" is not a path"),
+            "{e}"
+        );
+    }
+}
