@@ -29,6 +29,17 @@ use tokken_kernels::cuda::lora::{lora_backward_cuda, lora_forward_cuda, LoraSave
 use tokken_kernels::cuda::xent::cross_entropy_cuda;
 use tokken_kernels::cuda::{CudaDevice, CudaError};
 
+/// [`assert_close`], printing the max absolute error first (a GPU run's figures).
+fn check(name: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    let max = got
+        .iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w).abs())
+        .fold(0.0f64, f64::max);
+    println!("{name}: max abs err {max:.3e}");
+    assert_close(name, got, want, atol, rtol);
+}
+
 /// The first device, or a skip line.
 fn device() -> Option<CudaDevice> {
     match CudaDevice::new(0) {
@@ -150,7 +161,7 @@ fn gemm_tensor_cores_match_reference() {
                 .unwrap();
                 let got = dev.download(&c_d).unwrap();
                 let tol = 1e-3 * (k as f64).sqrt();
-                assert_close(
+                check(
                     &format!("gemm {dtype:?} {ta:?}{tb:?} {m}x{n}x{k}"),
                     &got,
                     &f64s(&want),
@@ -216,7 +227,7 @@ fn sgemm_matches_reference_on_odd_shapes() {
                 &dev, ta, tb, m, n, k, 1.5, &a_d, lda, &b_d, ldb, -1.0, &mut c_d, n,
             )
             .unwrap();
-            assert_close(
+            check(
                 &format!("sgemm {ta:?}{tb:?} {m}x{n}x{k}"),
                 &dev.download(&c_d).unwrap(),
                 &f64s(&want),
@@ -320,14 +331,14 @@ fn lora_forward_and_backward_match_cpu_composition() {
         &b_d,
     )
     .unwrap();
-    assert_close(
+    check(
         "lora u",
         &dev.download(&u_d).unwrap(),
         &f64s(&u),
         1e-4,
         1e-4,
     );
-    assert_close(
+    check(
         "lora y",
         &dev.download(&y_d).unwrap(),
         &f64s(&y),
@@ -436,21 +447,21 @@ fn lora_forward_and_backward_match_cpu_composition() {
         &dev, dtype, s, &mut dx_d, &mut da_d, &mut db_d, &mut du_d, &saved,
     )
     .unwrap();
-    assert_close(
+    check(
         "lora dB",
         &dev.download(&db_d).unwrap(),
         &f64s(&db),
         1e-3,
         1e-3,
     );
-    assert_close(
+    check(
         "lora dA",
         &dev.download(&da_d).unwrap(),
         &f64s(&da),
         1e-3,
         1e-3,
     );
-    assert_close(
+    check(
         "lora dx",
         &dev.download(&dx_d).unwrap(),
         &f64s(&dx),
@@ -476,11 +487,11 @@ fn attention_reference_matches_cpu_kernels() {
     let mut out = vec![0.0; b * t * c];
     let mut lse = vec![0.0; b * nh * t];
     cpu::attention::attention_forward(&mut out, &mut lse, &qkv, &mask, b, t, c, nh, None);
-    assert_close("reference out", &out, &out_ref, 1e-5, 1e-4);
-    assert_close("reference lse", &lse, &lse_ref, 1e-5, 1e-4);
+    check("reference out", &out, &out_ref, 1e-5, 1e-4);
+    check("reference lse", &lse, &lse_ref, 1e-5, 1e-4);
     let mut dqkv = vec![0.0; b * t * 3 * c];
     cpu::attention::attention_backward(&mut dqkv, &dout, &qkv, &out, &lse, &mask, b, t, c, nh);
-    assert_close("reference dqkv", &dqkv, &dqkv_ref, 1e-4, 1e-3);
+    check("reference dqkv", &dqkv, &dqkv_ref, 1e-4, 1e-3);
 }
 
 #[test]
@@ -514,7 +525,7 @@ fn attention_matches_cpu_and_reference_with_dropout() {
             let mut out = vec![0.0; b * t * c];
             let mut lse = vec![0.0; b * nh * t];
             cpu::attention::attention_forward(&mut out, &mut lse, &qkv, &mask, b, t, c, nh, None);
-            assert_close("cpu attention out", &out, &out_ref, 1e-5, 1e-4);
+            check("cpu attention out", &out, &out_ref, 1e-5, 1e-4);
         }
         let (qkv_d, mask_d, dout_d) = (
             dev.upload(&qkv).unwrap(),
@@ -528,14 +539,14 @@ fn attention_matches_cpu_and_reference_with_dropout() {
         )
         .unwrap();
         let name = format!("attention b{b} t{t} c{c} nh{nh} p{p}");
-        assert_close(
+        check(
             &format!("{name} out"),
             &dev.download(&out_d).unwrap(),
             &out_ref,
             1e-5,
             1e-4,
         );
-        assert_close(
+        check(
             &format!("{name} lse"),
             &dev.download(&lse_d).unwrap(),
             &lse_ref,
@@ -560,7 +571,7 @@ fn attention_matches_cpu_and_reference_with_dropout() {
             dropout,
         )
         .unwrap();
-        assert_close(
+        check(
             &format!("{name} dqkv"),
             &dev.download(&dqkv_d).unwrap(),
             &dqkv_ref,
@@ -608,14 +619,14 @@ fn layernorm_matches_cpu() {
             1e-12,
         )
         .unwrap();
-        assert_close(
+        check(
             "ln out",
             &dev.download(&out_d).unwrap(),
             &f64s(&out),
             1e-5,
             1e-4,
         );
-        assert_close(
+        check(
             "ln rstd",
             &dev.download(&rstd_d).unwrap(),
             &f64s(&rstd),
@@ -628,21 +639,21 @@ fn layernorm_matches_cpu() {
             &dev, &mut dx_d, &mut dg_d, &mut db_d, &dy_d, &x_d, &mean_d, &rstd_d, &g_d, n, c,
         )
         .unwrap();
-        assert_close(
+        check(
             "ln dx",
             &dev.download(&dx_d).unwrap(),
             &f64s(&dx),
             1e-4,
             1e-3,
         );
-        assert_close(
+        check(
             "ln dgamma",
             &dev.download(&dg_d).unwrap(),
             &f64s(&dg),
             1e-4,
             1e-4,
         );
-        assert_close(
+        check(
             "ln dbeta",
             &dev.download(&db_d).unwrap(),
             &f64s(&db),
@@ -668,7 +679,7 @@ fn elementwise_ops_match_cpu() {
     let mut want = vec![0.0; n * c];
     cpu::gelu::gelu_forward(&mut want, &x);
     gelu_forward_cuda(&dev, &mut o_d, &x_d).unwrap();
-    assert_close(
+    check(
         "gelu",
         &dev.download(&o_d).unwrap(),
         &f64s(&want),
@@ -677,7 +688,7 @@ fn elementwise_ops_match_cpu() {
     );
     cpu::gelu::gelu_backward(&mut want, &x, &y);
     gelu_backward_cuda(&dev, &mut o_d, &x_d, &y_d).unwrap();
-    assert_close(
+    check(
         "gelu backward",
         &dev.download(&o_d).unwrap(),
         &f64s(&want),
@@ -690,14 +701,14 @@ fn elementwise_ops_match_cpu() {
     cpu::gelu::gelu_forward(&mut want, &pre);
     let mut pre_d = dev.alloc.zeros::<f32>(n * c).unwrap();
     bias_gelu_forward_cuda(&dev, &mut o_d, &mut pre_d, &x_d, &bias_d, c).unwrap();
-    assert_close(
+    check(
         "bias+gelu pre",
         &dev.download(&pre_d).unwrap(),
         &f64s(&pre),
         0.0,
         1e-7,
     );
-    assert_close(
+    check(
         "bias+gelu",
         &dev.download(&o_d).unwrap(),
         &f64s(&want),
@@ -707,7 +718,7 @@ fn elementwise_ops_match_cpu() {
 
     let mut xb_d = dev.upload(&x).unwrap();
     bias_forward_cuda(&dev, &mut xb_d, &bias_d, c).unwrap();
-    assert_close(
+    check(
         "bias",
         &dev.download(&xb_d).unwrap(),
         &f64s(&pre),
@@ -720,7 +731,7 @@ fn elementwise_ops_match_cpu() {
     cpu::bias::bias_backward(&mut db, &y, n, c);
     let mut db_d = dev.upload(&db0).unwrap();
     bias_backward_cuda(&dev, &mut db_d, &y_d, n, c).unwrap();
-    assert_close(
+    check(
         "bias backward",
         &dev.download(&db_d).unwrap(),
         &f64s(&db),
@@ -730,7 +741,7 @@ fn elementwise_ops_match_cpu() {
 
     cpu::residual::residual_forward(&mut want, &x, &y);
     residual_forward_cuda(&dev, &mut o_d, &x_d, &y_d).unwrap();
-    assert_close(
+    check(
         "residual",
         &dev.download(&o_d).unwrap(),
         &f64s(&want),
@@ -739,7 +750,7 @@ fn elementwise_ops_match_cpu() {
     );
     let mut acc_d = dev.upload(&x).unwrap();
     accumulate_cuda(&dev, &mut acc_d, &y_d).unwrap();
-    assert_close(
+    check(
         "accumulate",
         &dev.download(&acc_d).unwrap(),
         &f64s(&want),
@@ -785,7 +796,7 @@ fn embedding_matches_cpu() {
     );
     let mut out_d = dev.alloc.zeros::<f32>(b * t * c).unwrap();
     embedding_forward_cuda(&dev, &mut out_d, &ids, &types, &w_d, &p_d, &t_d, b, t, c).unwrap();
-    assert_close(
+    check(
         "embedding",
         &dev.download(&out_d).unwrap(),
         &f64s(&out),
@@ -878,7 +889,7 @@ fn cross_entropy_matches_cpu() {
             (got - loss).abs() <= 1e-5 * loss.abs().max(1.0),
             "loss {got} vs {loss} ({opts:?})"
         );
-        assert_close(
+        check(
             "xent dlogits",
             &dev.download(&d_d).unwrap(),
             &f64s(&d),
@@ -947,15 +958,15 @@ fn adamw_and_global_norm_match_cpu() {
         adamw_step_cuda(&dev, &mut ts, step, &hp).unwrap();
     }
     for ([p, _, m, v], (pd, _, md, vd)) in host.iter().zip(&dev_t) {
-        assert_close(
+        check(
             "adamw param",
             &dev.download(pd).unwrap(),
             &f64s(p),
             1e-6,
             1e-5,
         );
-        assert_close("adamw m", &dev.download(md).unwrap(), &f64s(m), 1e-7, 1e-5);
-        assert_close("adamw v", &dev.download(vd).unwrap(), &f64s(v), 1e-9, 1e-5);
+        check("adamw m", &dev.download(md).unwrap(), &f64s(m), 1e-7, 1e-5);
+        check("adamw v", &dev.download(vd).unwrap(), &f64s(v), 1e-9, 1e-5);
     }
     let grads: Vec<&[f32]> = host.iter().map(|t| t[1].as_slice()).collect();
     let want = cpu::grad_norm::global_norm(&grads);
