@@ -143,6 +143,8 @@ pub fn gemm_cuda(
         BK * (BN + PAD)
     };
     let smem = (STAGES * (a_elems + b_elems) * 2) as u32;
+    // cuFuncSetAttribute needs the context current on this thread (launches bind it themselves).
+    dev.stream().context().bind_to_thread()?;
     f.set_attribute(
         cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
         smem as i32,
