@@ -21,6 +21,9 @@ impl Avx512F32 {
 
 const MR: usize = 14;
 const NR: usize = 32;
+/// How many K steps ahead the A panel is prefetched (measured best of 16, 32, 64 with
+/// prepacked weights streaming from memory).
+const PF: usize = 32;
 
 impl Micro for Avx512F32 {
     const MR: usize = MR;
@@ -71,7 +74,7 @@ unsafe fn tile_f32(
         let ap = unsafe { a.add(p * MR) };
         // Pull the A panel ahead of use (it streams from memory when it is a prepacked
         // weight); prefetches never fault, even past the panel's end.
-        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(16 * MR) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PF * MR) as *const i8);
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let av = _mm512_set1_ps(unsafe { *ap.add(r) });
             acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);

@@ -27,6 +27,9 @@ impl Avx512Bf16 {
 
 const MR: usize = 14;
 const NR: usize = 32;
+/// How many K steps ahead the A panel is prefetched (measured best of 16, 32, 64 with
+/// prepacked weights streaming from memory).
+const PF: usize = 32;
 
 impl Micro for Avx512Bf16 {
     const MR: usize = MR;
@@ -79,7 +82,7 @@ unsafe fn tile_bf16(
         let ap = unsafe { a.add(p * MR) };
         // Pull the A panel ahead of use (a prepacked weight streams from memory);
         // prefetches never fault, even past the panel's end.
-        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(16 * MR) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PF * MR) as *const i8);
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let av: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(*ap.add(r))) };
             acc_r[0] = _mm512_dpbf16_ps(acc_r[0], av, b0);
