@@ -277,6 +277,13 @@ fn report(
                 e.line
             ),
         };
+        if e.text_pair.is_some() {
+            bail!(
+                "{}:{}: text pairs are not supported by explain yet (single texts only)",
+                path.display(),
+                e.line
+            );
+        }
         if !labels.contains(&gold) {
             bail!(
                 "{}:{}: label {gold:?} is not a label of the model (labels: {})",

@@ -278,6 +278,26 @@ fn shortcut_report_json_and_html() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("dev.jsonl:2") && err.contains("天気"), "{err}");
+
+    // a text pair is refused, not silently explained without its second text
+    std::fs::write(
+        &data,
+        "{\"text\": \"えいが\", \"text_pair\": \"みる\", \"label\": \"映画\"}\n",
+    )
+    .unwrap();
+    let bad = explain(&[
+        "--report",
+        "--input",
+        data.to_str().unwrap(),
+        "--steps",
+        "4",
+    ]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("dev.jsonl:1") && err.contains("pairs"),
+        "{err}"
+    );
 }
 
 #[test]
