@@ -1,6 +1,7 @@
 //! CI proof of the CUDA kernels without a GPU: every `kernels/cuda/*.cu` compiles with
-//! NVRTC to a CUBIN for sm_80 (mma.sync path) and sm_90a (Hopper) with no error and no
-//! warning, and every kernel the launchers look up by name is in the CUBIN.
+//! NVRTC to a CUBIN for sm_80 (mma.sync path) and sm_90a (Hopper) with no error, no
+//! warning and no register spill (ptxas `-v`), and every kernel the launchers look up by
+//! name is in the CUBIN.
 //!
 //! NVRTC comes from `$TOKKEN_NVRTC`, the PyPI wheel `nvidia-cuda-nvrtc-cu12` (installed by
 //! `.ci/run`, located through `python3`), or a CUDA toolkit; without any, the test prints
@@ -106,11 +107,17 @@ fn every_kernel_compiles_for_sm80_and_sm90a_without_warnings() {
                 };
                 let Some((src, arch)) = job else { break };
                 let started = std::time::Instant::now();
-                let problem = match nvrtc.compile(&src, arch) {
+                let problem = match nvrtc.compile_with(&src, arch, &["--ptxas-options=-v"]) {
                     Err(e) => Some(e.to_string()),
-                    Ok(c) if !c.log.is_empty() => {
-                        Some(format!("{} for {arch} warned:\n{}", src.file, c.log))
-                    }
+                    Ok(c) if !warnings(&c.log).is_empty() => Some(format!(
+                        "{} for {arch} warned:\n{}",
+                        src.file,
+                        warnings(&c.log)
+                    )),
+                    Ok(c) if spills(&c.log) => Some(format!(
+                        "{} for {arch} spills registers (a performance bug):\n{}",
+                        src.file, c.log
+                    )),
                     Ok(c) => src
                         .kernels
                         .iter()
@@ -135,6 +142,41 @@ fn every_kernel_compiles_for_sm80_and_sm90a_without_warnings() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// The log without ptxas's `-v` resource report (what remains are warnings).
+fn warnings(log: &str) -> String {
+    log.lines()
+        .filter(|l| {
+            !l.trim().is_empty()
+                && !l.starts_with("ptxas info")
+                && !l.starts_with("ptxas         .")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether any kernel spills: ptxas reports `N bytes spill stores, M bytes spill loads`.
+fn spills(log: &str) -> bool {
+    log.lines()
+        .filter(|l| l.contains("bytes spill stores"))
+        .any(|l| !l.contains(" 0 bytes spill stores, 0 bytes spill loads"))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn ptxas_report_parsing() {
+    let clean = "ptxas info    : Compiling entry function 'k' for 'sm_90a'\n\
+                 ptxas info    : Function properties for k\n\
+                 ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n\
+                 ptxas info    : Used 124 registers, used 1 barriers";
+    assert_eq!(warnings(clean), "");
+    assert!(!spills(clean));
+    let spilling = clean.replace(" 0 bytes spill stores", " 8 bytes spill stores");
+    assert!(spills(&spilling));
+    let warned = format!(
+        "{clean}\ngemm.cu(12): warning #177-D: variable \"x\" was declared but never referenced"
+    );
+    assert!(warnings(&warned).contains("warning #177-D"));
 }

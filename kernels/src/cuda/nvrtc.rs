@@ -137,12 +137,23 @@ impl Nvrtc {
 
     /// Compiles `src` (with [`COMMON_HEADER`]) to a CUBIN for `arch`, e.g. `sm_80`, `sm_90a`.
     pub fn compile(&self, src: &Source, arch: &str) -> Result<Compiled, CudaError> {
+        self.compile_with(src, arch, &[])
+    }
+
+    /// [`Nvrtc::compile`] with extra NVRTC options (tests: `--ptxas-options=-v` puts each
+    /// kernel's registers and spills in the log).
+    pub fn compile_with(
+        &self,
+        src: &Source,
+        arch: &str,
+        extra: &[&str],
+    ) -> Result<Compiled, CudaError> {
         let code = cstring(src.code)?;
         let name = cstring(src.file)?;
         let header = cstring(COMMON_HEADER.code)?;
         let header_name = cstring(COMMON_HEADER.file)?;
         let mut opts = vec![cstring(&format!("--gpu-architecture={arch}"))?];
-        for o in OPTIONS {
+        for o in OPTIONS.iter().chain(extra) {
             opts.push(cstring(o)?);
         }
         let opt_ptrs: Vec<*const c_char> = opts.iter().map(|o| o.as_ptr()).collect();
