@@ -131,6 +131,9 @@ pub fn gemm_cuda(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    if m.div_ceil(BM) > 65_535 {
+        return Err(shape(K, format!("M = {m} exceeds the grid's y limit")));
+    }
     let f = dev.function(&sources::GEMM, name)?;
     let a_elems = if ta == Trans::T {
         BK * (BM + PAD)
@@ -264,6 +267,9 @@ pub(crate) fn sgemm_named<A: cudarc::driver::DeviceRepr, B: cudarc::driver::Devi
     check_len(name, "C", c, span(m, n, ldc))?;
     if m == 0 || n == 0 {
         return Ok(());
+    }
+    if m.div_ceil(16) > 65_535 {
+        return Err(shape(name, format!("M = {m} exceeds the grid's y limit")));
     }
     let f = dev.function(&sources::SGEMM, name)?;
     let cfg = LaunchConfig {
