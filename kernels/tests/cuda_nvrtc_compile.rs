@@ -180,3 +180,46 @@ fn ptxas_report_parsing() {
     );
     assert!(warnings(&warned).contains("warning #177-D"));
 }
+
+#[test]
+fn kernel_cache_compiles_once_then_reads_the_file() {
+    use tokken_kernels::cuda::cache::KernelCache;
+    let nvrtc = match find_nvrtc() {
+        Ok(n) => n,
+        Err(e) => {
+            println!("skipping: NVRTC not found ({e})");
+            return;
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("tokken-kernel-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = KernelCache::new(dir.clone());
+    let src = sources::EMBEDDING;
+    let first = cache.get_or_compile(&nvrtc, &src, "sm_80").unwrap();
+    let path = cache.path_for(&nvrtc, &src, "sm_80");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        first,
+        "CUBIN stored at {}",
+        path.display()
+    );
+    // A second call reads the file: plant a marker and get it back.
+    std::fs::write(&path, b"marker").unwrap();
+    assert_eq!(
+        cache.get_or_compile(&nvrtc, &src, "sm_80").unwrap(),
+        b"marker"
+    );
+    // The key separates architectures and sources; no temp file is left behind.
+    assert_ne!(path, cache.path_for(&nvrtc, &src, "sm_90a"));
+    assert_ne!(path, cache.path_for(&nvrtc, &sources::XENT, "sm_80"));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(
+        names[0].starts_with("embedding-sm_80-") && names[0].ends_with(".cubin"),
+        "{names:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
