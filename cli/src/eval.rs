@@ -173,6 +173,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 )
             })?
     };
+    if multi_label && args.min_confidence.is_some() {
+        anyhow::bail!("--min-confidence: the safety filter applies to single-label models; this one is multi-label (it has per-label thresholds)");
+    }
     let eval_options = EvalOptions {
         top_k,
         calibration_bins: args.bins,
