@@ -133,6 +133,16 @@ fn the_stored_template_is_applied_at_predict_with_the_training_ids() {
         ..ClassifierOptions::default()
     };
     assert!(Classifier::load_with(&run, same).is_ok());
+    // Same steps under another name (a copy of the file): also fine.
+    let renamed = Template {
+        name: "my-copy".into(),
+        ..builtin("cot-ja").unwrap()
+    };
+    let copy = ClassifierOptions {
+        template: Some(renamed),
+        ..ClassifierOptions::default()
+    };
+    assert!(Classifier::load_with(&run, copy).is_ok());
     let other = ClassifierOptions {
         template: builtin("none"),
         ..ClassifierOptions::default()

@@ -100,6 +100,11 @@ impl Template {
         }
     }
 
+    /// Same mode and steps: encodes every input alike (the name does not matter).
+    pub fn same_input(&self, other: &Template) -> bool {
+        self.mode == other.mode && self.steps == other.steps
+    }
+
     /// Write as `template.json` into the run dir `dir` (atomically), with the max length
     /// training cut inputs to.
     pub fn write_to_dir(&self, dir: &Path, max_length: Option<usize>) -> Result<()> {
@@ -135,7 +140,7 @@ pub fn select(
         t
     });
     match (stored(dir)?, requested) {
-        (Some(s), Some(r)) if s != r => Err(ModelError::Input(format!(
+        (Some(s), Some(r)) if !s.same_input(&r) => Err(ModelError::Input(format!(
             "{} was trained with template `{}` ({}); --template `{}` differs from it, so inputs \
              would not be encoded as in training: leave out --template (the stored one is applied)",
             dir.display(),
