@@ -244,9 +244,10 @@ fn bias_check_fails_the_skewed_model_and_passes_the_mitigated_one() {
         e["selective"]["coverage_curve"].as_array().unwrap().len(),
         21
     );
-    assert!(std::fs::read_to_string(&ehtml)
-        .unwrap()
-        .contains("id=\"coverage-curve-figure\""));
+    let page = std::fs::read_to_string(&ehtml).unwrap();
+    assert!(
+        page.contains("id=\"coverage-curve-figure\"") && page.contains("id=\"chosen-threshold\"")
+    );
 
     // predict: below the threshold the label is the abstain label.
     let text = ok(cli(&[

@@ -75,6 +75,8 @@ pub struct AbstainSummary {
     pub abstained: usize,
     /// covered / n.
     pub coverage: f64,
+    /// Accuracy over the covered examples (`null` when none is covered).
+    pub accuracy: Option<f64>,
 }
 
 /// One point of the coverage-vs-accuracy curve.
@@ -183,14 +185,16 @@ impl Selective {
         let scores: Vec<f32> = results.iter().map(|r| r.score).collect();
         let coverage_curve = coverage_curve(&y_true, &y_pred, &scores, num_labels, CURVE_STEPS)?;
         let abstain = min_confidence.map(|p| {
-            let covered = covered(&scores, p).len();
+            let kept = covered(&scores, p);
+            let correct = kept.iter().filter(|&&i| y_true[i] == y_pred[i]).count();
             AbstainSummary {
                 min_confidence: p,
                 abstain_label: abstain_label.to_string(),
                 n: scores.len(),
-                covered,
-                abstained: scores.len() - covered,
-                coverage: covered as f64 / scores.len().max(1) as f64,
+                covered: kept.len(),
+                abstained: scores.len() - kept.len(),
+                coverage: kept.len() as f64 / scores.len().max(1) as f64,
+                accuracy: (!kept.is_empty()).then(|| correct as f64 / kept.len() as f64),
             }
         });
         Ok(Selective {
@@ -207,7 +211,7 @@ pub fn html_section(out: &mut String, s: &Selective) {
     if let Some(a) = &s.abstain {
         let _ = writeln!(
             out,
-            "<p id=\"abstain-summary\">--min-confidence {:.3}: {} of {} examples abstained (label <code>{}</code>), coverage {:.4}; the metrics above are over the {} covered examples.</p>",
+            "<p id=\"abstain-summary\">--min-confidence {:.3}: {} of {} examples abstained (label <code>{}</code>), coverage {:.4}; the metrics above are over the {} covered examples (circled on the curve).</p>",
             a.min_confidence,
             a.abstained,
             a.n,
@@ -217,7 +221,11 @@ pub fn html_section(out: &mut String, s: &Selective) {
         );
     }
     out.push_str("<div class=\"figures\">\n");
-    out.push_str(&coverage_svg(&s.coverage_curve));
+    let chosen = s
+        .abstain
+        .as_ref()
+        .and_then(|a| a.accuracy.map(|acc| (a.min_confidence, a.coverage, acc)));
+    out.push_str(&coverage_svg(&s.coverage_curve, chosen));
     out.push_str("</div>\n<table id=\"coverage-curve\"><tr><th>min confidence</th><th>covered</th><th>coverage</th><th>accuracy</th><th>macro-F1</th></tr>\n");
     let opt = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.4}"));
     for p in &s.coverage_curve {
@@ -234,8 +242,9 @@ pub fn html_section(out: &mut String, s: &Selective) {
     out.push_str("</table>\n<p class=\"muted\">Predictions below the minimum confidence abstain; accuracy and macro-F1 are over the covered examples only.</p>\n");
 }
 
-/// The curve as an SVG figure (`id="coverage-curve-figure"`).
-pub fn coverage_svg(points: &[CoveragePoint]) -> String {
+/// The curve as an SVG figure (`id="coverage-curve-figure"`), with the chosen threshold
+/// `(min confidence, coverage, accuracy)` marked when given.
+pub fn coverage_svg(points: &[CoveragePoint], chosen: Option<(f32, f64, f64)>) -> String {
     let f = Frame {
         x0: 56.0,
         y0: 28.0,
@@ -267,6 +276,15 @@ pub fn coverage_svg(points: &[CoveragePoint]) -> String {
         .filter_map(|p| p.accuracy.map(|a| (p.coverage, a)))
         .collect();
     svg::polyline(&mut out, "coverage-accuracy", &f, &pts, svg::ORANGE);
+    if let Some((p, coverage, accuracy)) = chosen {
+        let _ = write!(
+            out,
+            r#"<circle id="chosen-threshold" cx="{}" cy="{}" r="5" fill="none" stroke="{}" stroke-width="2"><title>--min-confidence {p}: coverage {coverage:.3}, accuracy {accuracy:.3}</title></circle>"#,
+            svg::n(f.x(coverage)),
+            svg::n(f.y(accuracy)),
+            svg::GREEN
+        );
+    }
     f.axes(&mut out, "coverage", "accuracy");
     out.push_str("</svg>");
     out

@@ -113,6 +113,7 @@ fn evaluate_scores_only_covered_examples_and_reports_coverage() {
     let a = s.abstain.unwrap();
     assert_eq!((a.n, a.covered, a.abstained), (8, 4, 4));
     assert!((a.coverage - 0.5).abs() < 1e-12);
+    assert_eq!(a.accuracy, Some(filtered.report.accuracy));
     assert_eq!(a.abstain_label, "未分類");
     assert_eq!(s.coverage_curve[0].covered, 8);
     // Nothing covered: a clear error instead of empty metrics.
