@@ -193,12 +193,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = &evaluation.report;
     println!("{} on {}", args.model.display(), args.data.display());
     print!("{report}");
-    if let Some(h) = &report.hierarchy {
-        print!("\n{h}");
-    }
-    if let Some(m) = &report.multi_label {
-        print!("\n{m}");
-    }
     // Coverage vs accuracy over every example (multi-label runs have no per-example results).
     let selective = (!evaluation.results.is_empty())
         .then(|| {
@@ -218,6 +212,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "\nsafety filter: --min-confidence {}: {} of {} abstained ({}), coverage {:.4}; the scores above are over the {} covered examples",
             a.min_confidence, a.abstained, a.n, a.abstain_label, a.coverage, a.covered
         );
+    }
+    if let Some(h) = &report.hierarchy {
+        print!("\n{h}");
+    }
+    if let Some(m) = &report.multi_label {
+        print!("\n{m}");
     }
     if args.misclassified > 0 {
         let wrong: Vec<_> = evaluation

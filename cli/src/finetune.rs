@@ -111,8 +111,6 @@ pub struct Args {
     /// tuned on the eval set and saved as thresholds.json.
     #[arg(long)]
     multi_label: bool,
-    /// Evaluate after every epoch (needs --eval or --eval-split).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
     /// Label tree (JSON, e.g. data/hierarchy.json): labels are paths like 国際/経済 (field
     /// `path` unless --label-field says otherwise); one softmax head per level, the child
     /// level masked to the parent's children; predictions are whole paths of the tree.
@@ -126,6 +124,8 @@ pub struct Args {
         requires = "hierarchy"
     )]
     level_weights: Option<Vec<f32>>,
+    /// Evaluate after every epoch (needs --eval or --eval-split).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
     eval_every_epoch: bool,
     /// Stop after N evaluations without a better macro-F1.
     #[arg(long, value_name = "N")]
@@ -310,6 +310,7 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
                 })?;
             (Some(w), false)
         }
+    };
     let hierarchy = match &args.hierarchy {
         Some(path) => {
             let mut h = HierarchyLoss::new(Hierarchy::from_file(path)?);
@@ -325,7 +326,6 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
         (None, Some(_)) => Some("path".to_string()),
         (None, None) => None,
     };
-    };
     let dropouts = ConfigDropouts::from_file(&model.join("config.json"))?;
     let mut setup = TrainSetup::with_dropouts(
         mode,
@@ -338,8 +338,8 @@ fn train_config(args: &Args) -> anyhow::Result<TrainConfig> {
         LossConfig {
             class_weights,
             label_smoothing: args.label_smoothing,
-            hierarchy,
             multi_label: args.multi_label,
+            hierarchy,
         },
         dropouts,
     );
