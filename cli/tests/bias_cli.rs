@@ -4,28 +4,20 @@
 //! the second; `eval` and `predict` with `--min-confidence` abstain and report coverage.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{cli, s, scratch, tiny_model};
 
 const SPORT: [&str; 6] = ["試合", "優勝", "選手", "得点", "決勝", "監督"];
 const ECONOMY: [&str; 6] = ["株価", "円安", "決算", "増益", "投資", "金利"];
 const FILLER: [&str; 4] = ["会見で", "初めて", "今年も", "ついに"];
 const ENDING: [&str; 4] = ["話題に", "注目", "発表", "報道"];
 
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
-        .args(args)
-        .output()
-        .expect("tokken-cli runs")
-}
-
 fn ok(out: Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "failed: {stderr}");
     String::from_utf8(out.stdout).unwrap() + &stderr
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Headlines with a `gender` field; `skewed`: スポーツ always with 女性, 経済 with 男性, and
@@ -62,9 +54,7 @@ fn data(n: usize, skewed: bool, seed: u64) -> String {
 
 #[test]
 fn bias_check_fails_the_skewed_model_and_passes_the_mitigated_one() {
-    let dir = std::env::temp_dir().join(format!("tokken-cli-bias-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("bias");
     let train = dir.join("train.jsonl");
     std::fs::write(&train, data(160, true, 7)).unwrap();
     let eval = dir.join("eval.jsonl");
@@ -84,28 +74,10 @@ fn bias_check_fails_the_skewed_model_and_passes_the_mitigated_one() {
     let all = dir.join("all.txt");
     std::fs::write(&all, all_text).unwrap();
 
-    let vocab = dir.join("vocab");
-    let out = cli(&["vocab", "build", "--input", s(&all), "--out", s(&vocab)]);
-    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("dictionary") {
-        eprintln!("skipping: no MeCab dictionary");
+    let Some(base) = tiny_model(&dir, &all, &["--labels", "スポーツ,経済", "--seed", "3"])
+    else {
         return;
-    }
-    ok(out);
-    let base = dir.join("base");
-    let vocab_file = vocab.join("vocab.txt");
-    ok(cli(&[
-        "init",
-        "--config",
-        "tiny",
-        "--vocab",
-        s(&vocab_file),
-        "--labels",
-        "スポーツ,経済",
-        "--seed",
-        "3",
-        "--out",
-        s(&base),
-    ]));
+    };
     let finetune = |out: &Path, extra: &[&str]| {
         let mut args = vec![
             "finetune",

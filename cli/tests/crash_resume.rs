@@ -3,20 +3,12 @@
 //! bit-identical to an uninterrupted run with the same seed and thread count.
 
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn tiny_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny-bert")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-crash-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{check, cli, command, scratch, tiny_dir};
 
 /// 48 labelled lines in the tiny model's three classes.
 fn write_data(path: &Path) {
@@ -40,7 +32,7 @@ fn write_data(path: &Path) {
 }
 
 fn finetune<S: AsRef<OsStr>>(args: &[S]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokken-cli"));
+    let mut cmd = command();
     cmd.args(["--threads", "1", "finetune"]).args(args);
     cmd
 }
@@ -71,17 +63,6 @@ fn run_args(data: &Path, out: &Path) -> Vec<OsString> {
         args.push(a.into());
     }
     args
-}
-
-/// `None` (test skipped) when the machine has no MeCab dictionary.
-fn check(out: &Output) -> Option<()> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("dictionary") && !out.status.success() {
-        eprintln!("skipping: no MeCab dictionary ({stderr})");
-        return None;
-    }
-    assert!(out.status.success(), "finetune failed: {stderr}");
-    Some(())
 }
 
 /// The step of the checkpoint in `run`, read like `--resume` reads it.
@@ -121,7 +102,7 @@ fn kill_9_mid_run_then_resume_equals_uninterrupted_run() {
     // Uninterrupted reference run.
     let a = dir.join("a");
     let out = finetune(&run_args(&data, &a)).output().unwrap();
-    let Some(()) = check(&out) else { return };
+    let Some(_) = check(&out) else { return };
     let reference = weight_files(&a);
     assert!(!reference.is_empty(), "the finished run dir holds weights");
 
@@ -189,10 +170,7 @@ fn kill_9_mid_run_then_resume_equals_uninterrupted_run() {
         );
     }
     // The resumed run dir is a model `predict` loads.
-    let out = Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
-        .args(["predict", "--model", b.to_str().unwrap(), "株価が上がる"])
-        .output()
-        .unwrap();
+    let out = cli(&["predict", "--model", b.to_str().unwrap(), "株価が上がる"]);
     assert!(
         out.status.success(),
         "predict: {}",
@@ -208,7 +186,7 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly_then_resume_matches() {
     write_data(&data);
     let a = dir.join("a");
     let out = finetune(&run_args(&data, &a)).output().unwrap();
-    let Some(()) = check(&out) else { return };
+    let Some(_) = check(&out) else { return };
     let reference = weight_files(&a);
 
     let b = dir.join("b");

@@ -1,22 +1,13 @@
 //! End to end: `tokken-cli explain` on the tiny-BERT fixture model (JSON, terminal, HTML,
 //! the shortcut report, errors).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn tiny_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny-bert")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("tokken-cli-explain-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{check, command, no_dictionary, read_json, scratch, tiny_dir};
 
 fn explain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
+    command()
         .arg("explain")
         .arg("--model")
         .arg(tiny_dir())
@@ -25,21 +16,10 @@ fn explain(args: &[&str]) -> Output {
         .expect("tokken-cli runs")
 }
 
-/// `None` (test skipped) when the machine has no MeCab dictionary.
-fn ok(out: &Output) -> Option<String> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("dictionary") && !out.status.success() {
-        eprintln!("skipping: no MeCab dictionary ({stderr})");
-        return None;
-    }
-    assert!(out.status.success(), "explain failed: {stderr}");
-    Some(String::from_utf8(out.stdout.clone()).unwrap())
-}
-
 #[test]
 fn json_has_tokens_offsets_probs_and_ig_completeness() {
     let text = "けいざいのニュース";
-    let Some(stdout) = ok(&explain(&[text, "えいが", "--format", "json"])) else {
+    let Some(stdout) = check(&explain(&[text, "えいが", "--format", "json"])) else {
         return;
     };
     let lines: Vec<&str> = stdout.lines().collect();
@@ -90,7 +70,7 @@ fn json_has_tokens_offsets_probs_and_ig_completeness() {
 
 #[test]
 fn other_methods_classes_and_terminal_views() {
-    let Some(stdout) = ok(&explain(&[
+    let Some(stdout) = check(&explain(&[
         "えいがをみる",
         "--method",
         "attention",
@@ -127,7 +107,7 @@ fn other_methods_classes_and_terminal_views() {
     assert_eq!(w[0].as_array().unwrap().len(), 4, "one entry per head");
     assert!(e.get("integrated_gradients").is_none());
 
-    let stdout = ok(&explain(&[
+    let stdout = check(&explain(&[
         "えいがをみる",
         "--method",
         "grad-input",
@@ -144,7 +124,7 @@ fn other_methods_classes_and_terminal_views() {
     assert!(stdout.contains("[え "), "{stdout}");
     assert!(!stdout.contains('\x1b'));
 
-    let stdout = ok(&explain(&[
+    let stdout = check(&explain(&[
         "えいがをみる",
         "--color",
         "always",
@@ -156,24 +136,19 @@ fn other_methods_classes_and_terminal_views() {
     assert!(stdout.contains("8 steps, pad baseline"));
 
     let bad = explain(&["えいが", "--class", "天気"]);
-    if ok_or_dict(&bad) {
+    if !no_dictionary(&bad) {
         assert!(!bad.status.success());
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(err.contains("天気") && err.contains("映画"), "{err}");
     }
 }
 
-/// True unless the failure is the missing dictionary.
-fn ok_or_dict(out: &Output) -> bool {
-    !String::from_utf8_lossy(&out.stderr).contains("dictionary")
-}
-
 #[test]
 fn html_view_is_self_contained_and_shows_every_token() {
-    let dir = temp_dir("html");
+    let dir = scratch("html");
     let page = dir.join("explain.html");
     let text = "すぽーつ<と>えいが";
-    let Some(_) = ok(&explain(&[
+    let Some(_) = check(&explain(&[
         text,
         "--format",
         "html",
@@ -200,7 +175,7 @@ fn html_view_is_self_contained_and_shows_every_token() {
 
 #[test]
 fn shortcut_report_json_and_html() {
-    let dir = temp_dir("report");
+    let dir = scratch("report");
     let data = dir.join("dev.jsonl");
     std::fs::write(
         &data,
@@ -212,7 +187,7 @@ fn shortcut_report_json_and_html() {
     )
     .unwrap();
     let json = dir.join("report.json");
-    let Some(_) = ok(&explain(&[
+    let Some(_) = check(&explain(&[
         "--report",
         "--input",
         data.to_str().unwrap(),
@@ -223,7 +198,7 @@ fn shortcut_report_json_and_html() {
     ])) else {
         return;
     };
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let r = read_json(&json);
     assert_eq!(r["n"], 5);
     let classes = r["classes"].as_array().unwrap();
     assert_eq!(classes.len(), 3);
@@ -248,7 +223,7 @@ fn shortcut_report_json_and_html() {
     }
 
     let html = dir.join("report.html");
-    ok(&explain(&[
+    check(&explain(&[
         "--report",
         "--input",
         data.to_str().unwrap(),
@@ -302,7 +277,7 @@ fn shortcut_report_json_and_html() {
 
 #[test]
 fn a_templated_run_is_refused() {
-    let dir = temp_dir("template");
+    let dir = scratch("template");
     let model = dir.join("model");
     std::fs::create_dir_all(&model).unwrap();
     for f in std::fs::read_dir(tiny_dir()).unwrap() {
@@ -314,7 +289,7 @@ fn a_templated_run_is_refused() {
         r#"{"name": "cot-x", "mode": "pair", "steps": "まずかんがえる"}"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
+    let out = command()
         .args(["explain", "--model"])
         .arg(&model)
         .arg("えいが")

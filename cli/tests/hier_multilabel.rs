@@ -6,23 +6,14 @@
 //! refuses a hierarchical run and keeps a multi-label run's thresholds.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use serde_json::Value;
+mod common;
+use common::{command, json_lines, read_json, repo, s, scratch};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-hier-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
+/// tokken-cli on two threads.
 fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
+    command()
         .args(args)
         .env("TOKKEN_THREADS", "2")
         .output()
@@ -40,26 +31,10 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// A tiny random model over a character vocabulary of the training texts.
 fn tiny_model(dir: &Path) -> PathBuf {
     let train = repo().join("data/headlines/train.jsonl");
-    let vocab = dir.join("vocab");
-    let model = dir.join("model");
-    ok(&["vocab", "build", "--input", s(&train), "--out", s(&vocab)]);
-    ok(&[
-        "init",
-        "--config",
-        "tiny",
-        "--vocab",
-        s(&vocab.join("vocab.txt")),
-        "--out",
-        s(&model),
-    ]);
-    model
+    common::tiny_model(dir, &train, &[]).expect("a tiny model")
 }
 
 fn finetune(model: &Path, out: &Path, extra: &[&str]) {
@@ -89,16 +64,6 @@ fn finetune(model: &Path, out: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     ok(&args);
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]
@@ -230,7 +195,7 @@ fn a_label_outside_the_tree_names_file_and_line() {
     let out = cli(&[
         "finetune",
         "--model",
-        s(&repo().join("model/tests/fixtures/tiny-bert")),
+        s(&common::tiny_dir()),
         "--train",
         s(&data),
         "--hierarchy",

@@ -2,36 +2,9 @@
 //! and `tokken-cli experiment few-shot` on the tiny-BERT fixture model.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tiny_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny-bert")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
-        .args(args)
-        .output()
-        .expect("tokken-cli runs")
-}
-
-/// `None` (test skipped) when the machine has no MeCab dictionary.
-fn check(out: &Output) -> Option<()> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("dictionary") && !out.status.success() {
-        eprintln!("skipping: no MeCab dictionary ({stderr})");
-        return None;
-    }
-    assert!(out.status.success(), "tokken-cli failed: {stderr}");
-    Some(())
-}
+mod common;
+use common::{check, cli, scratch, tiny_dir};
 
 /// Labelled data over the fixture's labels, with a `kind` field and a text needing escaping.
 fn data(dir: &Path) -> PathBuf {
@@ -67,7 +40,7 @@ fn data(dir: &Path) -> PathBuf {
 
 #[test]
 fn eval_writes_html_report_and_full_json() {
-    let dir = temp_dir("eval-report");
+    let dir = scratch("eval-report");
     let data = data(&dir);
     let (html, json) = (dir.join("report.html"), dir.join("report.json"));
     let model = tiny_dir();
@@ -86,7 +59,7 @@ fn eval_writes_html_report_and_full_json() {
         "--top-k",
         "2",
     ]);
-    let Some(()) = check(&out) else { return };
+    let Some(_) = check(&out) else { return };
     let page = std::fs::read_to_string(&html).unwrap();
     for id in [
         "confusion-matrix",
@@ -117,7 +90,7 @@ fn eval_writes_html_report_and_full_json() {
 
 #[test]
 fn compare_a_model_with_itself_finds_no_difference() {
-    let dir = temp_dir("compare");
+    let dir = scratch("compare");
     let data = data(&dir);
     let json = dir.join("compare.json");
     let model = tiny_dir();
@@ -133,8 +106,7 @@ fn compare_a_model_with_itself_finds_no_difference() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let Some(()) = check(&out) else { return };
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let Some(stdout) = check(&out) else { return };
     assert!(
         stdout.contains("McNemar") && stdout.contains("kind boundary"),
         "{stdout}"
@@ -149,7 +121,7 @@ fn compare_a_model_with_itself_finds_no_difference() {
 
 #[test]
 fn experiment_few_shot_writes_the_table() {
-    let dir = temp_dir("few-shot");
+    let dir = scratch("few-shot");
     let data = data(&dir);
     let out_dir = dir.join("exp");
     let model = tiny_dir();
@@ -179,8 +151,7 @@ fn experiment_few_shot_writes_the_table() {
         out_dir.to_str().unwrap(),
     ];
     let out = cli(&args);
-    let Some(()) = check(&out) else { return };
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let Some(stdout) = check(&out) else { return };
     assert!(
         stdout.contains("| head | 2 |") && stdout.contains("| lora | 2 |"),
         "{stdout}"

@@ -4,41 +4,14 @@
 //! (table, results.json, resume), and `predict` on a kept run dir (the stored template is
 //! applied; a different `--template` is refused).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokken-cli"))
-        .args(args)
-        .output()
-        .expect("tokken-cli runs")
-}
-
-/// `None` (test skipped) when the machine has no MeCab dictionary.
-fn check(out: &Output) -> Option<()> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("dictionary") && !out.status.success() {
-        eprintln!("skipping: no MeCab dictionary ({stderr})");
-        return None;
-    }
-    assert!(out.status.success(), "tokken-cli failed: {stderr}");
-    Some(())
-}
+mod common;
+use common::{check, cli, repo, s, scratch, tiny_model};
 
 /// The first `n` bundled headlines of `split` whose label is in `labels`.
 fn headlines(split: &str, labels: &[&str], n: usize, out: &Path) {
-    let text = std::fs::read_to_string(root().join(format!("data/headlines/{split}.jsonl")))
+    let text = std::fs::read_to_string(repo().join(format!("data/headlines/{split}.jsonl")))
         .expect("bundled headlines");
     let rows: Vec<&str> = text
         .lines()
@@ -51,44 +24,16 @@ fn headlines(split: &str, labels: &[&str], n: usize, out: &Path) {
     std::fs::write(out, rows.join("\n") + "\n").unwrap();
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn experiment_templates_on_a_tiny_model_then_predict_with_the_stored_template() {
-    let dir = temp_dir("templates");
+    let dir = scratch("templates");
     let labels = ["スポーツ", "経済", "エンタメ"];
     let (train, eval) = (dir.join("train.jsonl"), dir.join("eval.jsonl"));
     headlines("train", &labels, 36, &train);
     headlines("dev", &labels, 18, &eval);
-    let vocab = dir.join("vocab");
-    let out = cli(&[
-        "vocab",
-        "build",
-        "--input",
-        s(&train),
-        "--mode",
-        "character",
-        "--out",
-        s(&vocab),
-    ]);
-    let Some(()) = check(&out) else { return };
-    let model = dir.join("tiny");
-    let out = cli(&[
-        "init",
-        "--config",
-        "tiny",
-        "--vocab",
-        s(&vocab.join("vocab.txt")),
-        "--num-labels",
-        "3",
-        "--seed",
-        "0",
-        "--out",
-        s(&model),
-    ]);
-    check(&out).unwrap();
+    let Some(model) = tiny_model(&dir, &train, &["--num-labels", "3", "--seed", "0"]) else {
+        return;
+    };
     let file = dir.join("short-steps.json");
     std::fs::write(
         &file,
@@ -125,8 +70,7 @@ fn experiment_templates_on_a_tiny_model_then_predict_with_the_stored_template() 
         s(&exp),
     ];
     let out = cli(&args);
-    let Some(()) = check(&out) else { return };
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let Some(stdout) = check(&out) else { return };
     for row in [
         "| none | prefix | 2 |",
         "| cot-ja | pair | 2 |",
