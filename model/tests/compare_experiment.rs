@@ -4,110 +4,41 @@
 use std::path::{Path, PathBuf};
 
 use tokken_model::compare::{mcnemar_exact_p, Comparison, McNemar};
-use tokken_model::config::BertConfig;
 use tokken_model::data::{read_examples, ReadOptions};
 use tokken_model::evaluate::{evaluate, EvalOptions};
 use tokken_model::experiment::{run_few_shot, FewShotConfig};
-use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
 use tokken_model::report::slices::all_slices;
-use tokken_model::train::{LoraConfig, LossConfig, TrainMode, TrainSetup};
-use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig, Trainer};
+use tokken_model::train::TrainMode;
+use tokken_model::trainer::{TrainConfig, Trainer};
 use tokken_model::Classifier;
-use tokken_tokenizer::vocab_build::{
-    build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
-};
+
+mod common;
+use common::{repo, scratch, tiny_char_model, train_config};
 
 fn headlines(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../data/headlines/{name}.jsonl"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    repo().join(format!("data/headlines/{name}.jsonl"))
 }
 
 /// A random tiny BERT over the characters of the training headlines, labels sorted.
 fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
     let train = read_examples(&headlines("train"), &ReadOptions::default()).unwrap();
-    let vocab_dir = dir.join("vocab");
-    std::fs::create_dir_all(&vocab_dir).unwrap();
-    let vocab = build_char_vocab(
-        train.examples.iter().map(|e| e.text.as_str()),
-        &CharVocabOptions {
-            min_count: 1,
-            max_size: None,
-        },
-    );
-    write_atomic(
-        &vocab_dir.join("vocab.txt"),
-        vocab_file_text(&vocab).as_bytes(),
-    )
-    .unwrap();
-    let tok = serde_json::to_vec(&char_tokenizer_config(64)).unwrap();
-    write_atomic(&vocab_dir.join("tokenizer_config.json"), &tok).unwrap();
-    let labels = train.label_set();
-    let mut config = BertConfig::preset("tiny", vocab.len(), labels.len()).unwrap();
-    config.max_position_embeddings = 64;
-    config.id2label = labels;
-    let out = dir.join(format!("model-{seed}"));
-    write_random_model(
-        &out,
-        &config,
-        TokenizerSource::Vocab(&vocab_dir.join("vocab.txt")),
-        seed,
-    )
-    .unwrap();
-    out
+    let texts = train.examples.iter().map(|e| e.text.as_str());
+    let name = format!("model-{seed}");
+    tiny_char_model(dir, &name, texts, 1, train.label_set(), seed)
 }
 
 /// Training settings of the tiny model (no dropout, 3 epochs of batch 16, LoRA r 4).
 fn tiny_template(model: PathBuf) -> TrainConfig {
-    TrainConfig {
-        model,
-        train: PathBuf::new(),
-        eval: None,
-        eval_split: None,
-        text_field: "text".into(),
-        label_field: None,
-        multi_label: false,
-        labels: Vec::new(),
-        setup: TrainSetup {
-            mode: TrainMode::Lora,
-            lora: LoraConfig {
-                r: 4,
-                alpha: 8.0,
-                dropout: 0.0,
-                target_modules: vec!["query".into(), "value".into()],
-            },
-            loss: LossConfig::default(),
-            hidden_dropout: 0.0,
-            attention_dropout: 0.0,
-            classifier_dropout: 0.0,
-        },
-        auto_class_weights: false,
+    let mut config = TrainConfig {
         epochs: 3,
-        max_steps: None,
         batch_size: 16,
-        grad_accum: 1,
         lr: 0.0,
-        adamw: AdamWConfig::default(),
         warmup_ratio: 0.1,
-        warmup_steps: None,
-        schedule: ScheduleKind::Linear,
         max_length: 48,
-        seed: 0,
-        shuffle: true,
-        eval_every_epoch: false,
-        early_stopping: None,
-        checkpoint_every: None,
-        init_adapter: None,
-        dicdir: None,
-        mitigation: Default::default(),
-        template: None,
-        dtype: Default::default(),
-    }
+        ..train_config(model, PathBuf::new())
+    };
+    config.setup.mode = TrainMode::Lora;
+    config
 }
 
 #[test]

@@ -9,69 +9,39 @@ use tokken_model::data::{read_examples, ReadOptions};
 use tokken_model::evaluate::{evaluate, EvalOptions};
 use tokken_model::template::{builtin::builtin, Template, TEMPLATE_FILE};
 use tokken_model::train::{ConfigDropouts, LoraConfig, LossConfig, TrainMode, TrainSetup};
-use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig, Trainer};
+use tokken_model::trainer::{ScheduleKind, TrainConfig, Trainer};
 use tokken_model::{Classifier, ClassifierOptions, ModelError};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{repo, scratch, tiny_dir, train_config};
 
 /// The first `n` bundled training headlines as a JSONL file.
 fn headlines(dir: &Path, n: usize) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("data/headlines/train.jsonl")).unwrap();
+    let text = std::fs::read_to_string(repo().join("data/headlines/train.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().take(n).collect();
     let path = dir.join("train.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
 }
 
+/// Head-only, the fixture's dropouts, one step of 8, constant lr 1e-3, seed 3.
 fn config(train: PathBuf, template: Option<Template>) -> TrainConfig {
-    let model = root().join("model/tests/fixtures/tiny-bert");
+    let model = tiny_dir();
     let dropouts = ConfigDropouts::from_file(&model.join("config.json")).unwrap();
     TrainConfig {
-        model,
-        train,
-        eval: None,
-        eval_split: None,
-        text_field: "text".into(),
-        label_field: None,
-        multi_label: false,
-        labels: Vec::new(),
         setup: TrainSetup::with_dropouts(
             TrainMode::HeadOnly,
             LoraConfig::default(),
             LossConfig::default(),
             dropouts,
         ),
-        auto_class_weights: false,
-        epochs: 1,
         max_steps: Some(1),
-        batch_size: 8,
-        grad_accum: 1,
-        lr: 1e-3,
-        adamw: AdamWConfig::default(),
-        warmup_ratio: 0.0,
-        warmup_steps: None,
         schedule: ScheduleKind::Constant,
         // Shorter than the cot-ja steps + a headline: training cuts the steps.
         max_length: 40,
         seed: 3,
-        shuffle: true,
-        eval_every_epoch: false,
-        early_stopping: None,
-        checkpoint_every: None,
-        init_adapter: None,
-        dicdir: None,
-        mitigation: Default::default(),
         template,
-        dtype: Default::default(),
+        ..train_config(model, train)
     }
 }
 

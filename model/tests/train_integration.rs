@@ -3,14 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use tokken_model::config::BertConfig;
 use tokken_model::data::{read_examples, ReadOptions};
-use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
-use tokken_model::train::{LoraConfig, LossConfig, TrainMode, TrainSetup};
-use tokken_model::trainer::{AdamWConfig, Event, ScheduleKind, TrainConfig, Trainer};
-use tokken_tokenizer::vocab_build::{
-    build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
-};
+use tokken_model::train::LoraConfig;
+use tokken_model::trainer::{Event, TrainConfig, Trainer};
+
+mod common;
+use common::{scratch, tiny_char_model, train_config};
 
 fn livedoor() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/livedoor/articles.jsonl");
@@ -20,13 +18,6 @@ fn livedoor() -> Option<PathBuf> {
         println!("skipping: ../shared/data/livedoor/articles.jsonl not found");
         None
     }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -40,74 +31,26 @@ fn tiny_model_learns_livedoor_titles() {
     let all = read_examples(&data, &opts).unwrap();
 
     // Character vocabulary (chars seen at least twice) and a small random model.
-    let vocab_dir = dir.join("vocab");
-    std::fs::create_dir_all(&vocab_dir).unwrap();
-    let vocab = build_char_vocab(
-        all.examples.iter().map(|e| e.text.as_str()),
-        &CharVocabOptions {
-            min_count: 2,
-            max_size: None,
-        },
-    );
-    write_atomic(
-        &vocab_dir.join("vocab.txt"),
-        vocab_file_text(&vocab).as_bytes(),
-    )
-    .unwrap();
-    let tok = serde_json::to_vec(&char_tokenizer_config(64)).unwrap();
-    write_atomic(&vocab_dir.join("tokenizer_config.json"), &tok).unwrap();
     let labels = all.label_set();
-    let mut config = BertConfig::preset("tiny", vocab.len(), labels.len()).unwrap();
-    config.max_position_embeddings = 64;
-    config.id2label = labels.clone();
-    let model_dir = dir.join("model");
-    write_random_model(
-        &model_dir,
-        &config,
-        TokenizerSource::Vocab(&vocab_dir.join("vocab.txt")),
-        1,
-    )
-    .unwrap();
+    let texts = all.examples.iter().map(|e| e.text.as_str());
+    let model_dir = tiny_char_model(&dir, "model", texts, 2, labels.clone(), 1);
 
-    let train_config = TrainConfig {
-        model: model_dir,
-        train: data.clone(),
-        eval: None,
+    // Full fine-tuning (the base setting) with dropout on the hidden states and the head.
+    let mut train_config = TrainConfig {
         eval_split: Some(0.15),
         text_field: "title".into(),
-        label_field: None,
-        multi_label: false,
-        labels: Vec::new(),
-        setup: TrainSetup {
-            mode: TrainMode::Full,
-            lora: LoraConfig::default(),
-            loss: LossConfig::default(),
-            hidden_dropout: 0.1,
-            attention_dropout: 0.0,
-            classifier_dropout: 0.1,
-        },
-        auto_class_weights: false,
-        epochs: 1,
         max_steps: Some(400),
         batch_size: 32,
-        grad_accum: 1,
         lr: 3e-3,
-        adamw: AdamWConfig::default(),
         warmup_ratio: 0.05,
-        warmup_steps: None,
-        schedule: ScheduleKind::Linear,
         max_length: 40,
         seed: 3,
-        shuffle: true,
         eval_every_epoch: true,
-        early_stopping: None,
-        checkpoint_every: None,
-        init_adapter: None,
-        dicdir: None,
-        mitigation: Default::default(),
-        template: None,
-        dtype: Default::default(),
+        ..train_config(model_dir, data.clone())
     };
+    train_config.setup.lora = LoraConfig::default();
+    train_config.setup.hidden_dropout = 0.1;
+    train_config.setup.classifier_dropout = 0.1;
     let run_dir = dir.join("run");
     let mut trainer = Trainer::new(train_config, &run_dir).unwrap();
     let mut losses = Vec::new();

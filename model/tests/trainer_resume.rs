@@ -2,34 +2,19 @@
 //! bit-exact, gradient accumulation equals the larger batch, a diverging run stops with a
 //! clear message and keeps its last good checkpoint.
 
-use std::path::{Path, PathBuf};
-
 use tokken_model::train::{ConfigDropouts, LoraConfig, LossConfig, TrainMode, TrainSetup};
-use tokken_model::trainer::{checkpoint, AdamWConfig, ScheduleKind, TrainConfig, Trainer};
+use tokken_model::trainer::{checkpoint, ScheduleKind, TrainConfig, Trainer};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+use common::{repo, scratch, tiny_dir, train_config};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
+/// 16 steps of 2 × 8 bundled headlines, LoRA r 4 with dropout 0.1, the fixture's dropouts,
+/// cosine schedule, eval on dev after each epoch.
 fn config(mode: TrainMode) -> TrainConfig {
-    let model = root().join("model/tests/fixtures/tiny-bert");
+    let model = tiny_dir();
     let dropouts = ConfigDropouts::from_file(&model.join("config.json")).unwrap();
     TrainConfig {
-        model,
-        train: root().join("data/headlines/train.jsonl"),
-        eval: Some(root().join("data/headlines/dev.jsonl")),
-        eval_split: None,
-        text_field: "text".into(),
-        label_field: None,
-        multi_label: false,
-        labels: Vec::new(),
+        eval: Some(repo().join("data/headlines/dev.jsonl")),
         setup: TrainSetup::with_dropouts(
             mode,
             LoraConfig {
@@ -41,27 +26,13 @@ fn config(mode: TrainMode) -> TrainConfig {
             LossConfig::default(),
             dropouts,
         ),
-        auto_class_weights: false,
-        epochs: 1,
         max_steps: Some(16),
-        batch_size: 8,
         grad_accum: 2,
-        lr: 1e-3,
-        adamw: AdamWConfig::default(),
         warmup_ratio: 0.1,
-        warmup_steps: None,
         schedule: ScheduleKind::Cosine,
-        max_length: 32,
         seed: 5,
-        shuffle: true,
         eval_every_epoch: true,
-        early_stopping: None,
-        checkpoint_every: None,
-        init_adapter: None,
-        dicdir: None,
-        mitigation: Default::default(),
-        template: None,
-        dtype: Default::default(),
+        ..train_config(model, repo().join("data/headlines/train.jsonl"))
     }
 }
 

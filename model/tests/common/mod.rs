@@ -1,11 +1,23 @@
-//! Shared helpers for tokken-model's integration tests: the tiny-BERT fixtures and
-//! per-tensor comparison by name.
+//! Shared helpers for tokken-model's integration tests: the tiny-BERT fixtures, per-tensor
+//! comparison by name, scratch dirs, random tiny char-vocab models and a base TrainConfig.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
+use tokken_model::config::BertConfig;
+use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
+use tokken_model::train::{LoraConfig, LossConfig, TrainMode, TrainSetup};
+use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig};
+use tokken_tokenizer::vocab_build::{
+    build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
+};
+
+/// The workspace root (bundled data lives in `data/`).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -115,4 +127,104 @@ pub fn argmax_rows(v: &[f32], n: usize) -> Vec<usize> {
                 .0
         })
         .collect()
+}
+
+/// A fresh, empty temp dir for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A random `tiny` BERT (64 positions) over the characters of `texts` seen at least
+/// `min_count` times, with `labels` in index order, written to `dir/<name>` (the vocabulary
+/// and its char tokenizer config to `dir/vocab`).
+pub fn tiny_char_model<'a>(
+    dir: &Path,
+    name: &str,
+    texts: impl IntoIterator<Item = &'a str>,
+    min_count: usize,
+    labels: Vec<String>,
+    seed: u64,
+) -> PathBuf {
+    let vocab = build_char_vocab(
+        texts,
+        &CharVocabOptions {
+            min_count,
+            max_size: None,
+        },
+    );
+    let vocab_dir = dir.join("vocab");
+    std::fs::create_dir_all(&vocab_dir).unwrap();
+    write_atomic(
+        &vocab_dir.join("vocab.txt"),
+        vocab_file_text(&vocab).as_bytes(),
+    )
+    .unwrap();
+    let tok = serde_json::to_vec(&char_tokenizer_config(64)).unwrap();
+    write_atomic(&vocab_dir.join("tokenizer_config.json"), &tok).unwrap();
+    let mut config = BertConfig::preset("tiny", vocab.len(), labels.len()).unwrap();
+    config.max_position_embeddings = 64;
+    config.id2label = labels;
+    let out = dir.join(name);
+    write_random_model(
+        &out,
+        &config,
+        TokenizerSource::Vocab(&vocab_dir.join("vocab.txt")),
+        seed,
+    )
+    .unwrap();
+    out
+}
+
+/// Training settings the tests start from and override (`TrainConfig { .., ..base }`):
+/// full fine-tuning, LoRA r 4 / alpha 8 on query and value when a test switches to LoRA, no
+/// dropout, 1 epoch of batch 8, lr 1e-3, no warmup, linear schedule, 32 tokens, seed 0,
+/// shuffled, no eval data.
+pub fn train_config(model: PathBuf, train: PathBuf) -> TrainConfig {
+    TrainConfig {
+        model,
+        train,
+        eval: None,
+        eval_split: None,
+        text_field: "text".into(),
+        label_field: None,
+        multi_label: false,
+        labels: Vec::new(),
+        setup: TrainSetup {
+            mode: TrainMode::Full,
+            lora: LoraConfig {
+                r: 4,
+                alpha: 8.0,
+                dropout: 0.0,
+                target_modules: vec!["query".into(), "value".into()],
+            },
+            loss: LossConfig::default(),
+            hidden_dropout: 0.0,
+            attention_dropout: 0.0,
+            classifier_dropout: 0.0,
+        },
+        auto_class_weights: false,
+        epochs: 1,
+        max_steps: None,
+        batch_size: 8,
+        grad_accum: 1,
+        lr: 1e-3,
+        adamw: AdamWConfig::default(),
+        warmup_ratio: 0.0,
+        warmup_steps: None,
+        schedule: ScheduleKind::Linear,
+        max_length: 32,
+        seed: 0,
+        shuffle: true,
+        eval_every_epoch: false,
+        early_stopping: None,
+        checkpoint_every: None,
+        init_adapter: None,
+        dicdir: None,
+        mitigation: Default::default(),
+        template: None,
+        dtype: Default::default(),
+    }
 }
