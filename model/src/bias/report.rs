@@ -12,7 +12,7 @@ use super::groups::GroupScores;
 use super::probes::{ProbePair, ProbeSet};
 use crate::classifier::Classifier;
 use crate::error::Result;
-use crate::report::html::{escape, STYLE};
+use crate::report::html::{escape, page_start, PAGE_END};
 use crate::report::svg::{self, Frame};
 use crate::report::write_text;
 
@@ -151,14 +151,7 @@ impl BiasReport {
     /// The whole HTML page.
     pub fn to_html(&self) -> String {
         let f = &self.flips;
-        let mut out = String::new();
-        let _ = write!(
-            out,
-            "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>tokken bias: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-            escape(&self.model)
-        );
+        let mut out = page_start(&format!("tokken bias: {}", self.model), "");
         let _ = write!(
             out,
             "<h1>Bias report</h1>\n<p class=\"muted\">model <code>{}</code> · probes <code>{}</code> · {} templates · {} pairs</p>\n",
@@ -249,7 +242,7 @@ impl BiasReport {
                 d.macro_f1_gap.worst
             );
         }
-        out.push_str("</body>\n</html>\n");
+        out.push_str(PAGE_END);
         out
     }
 }

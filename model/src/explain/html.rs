@@ -7,28 +7,15 @@ use std::fmt::Write;
 use super::explanation::Explanation;
 use super::shortcuts::{ShortcutReport, WordStats};
 use super::terminal::{header, max_abs, rgb};
-use crate::report::html::escape;
+use crate::report::html::{escape, page_start, PAGE_END};
 
+/// Added to the reports' shared style: the shaded text and examples.
 const STYLE: &str = r#"
-body { font-family: "Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Yu Gothic", Meiryo, system-ui, sans-serif; margin: 24px; color: #1a202c; max-width: 1100px; }
-h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #e2e8f0; }
-table { border-collapse: collapse; font-size: 13px; margin: 6px 0; }
-th, td { border: 1px solid #e2e8f0; padding: 3px 8px; text-align: right; }
-th { background: #f7fafc; } td.text, th.text { text-align: left; }
-.muted { color: #718096; font-size: 13px; }
+table { margin: 6px 0; }
 .explained { font-size: 20px; line-height: 2; margin: 8px 0; }
 .tok { border-radius: 3px; padding: 1px 0; }
 .example { font-size: 15px; line-height: 1.8; }
 "#;
-
-fn page_start(title: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        escape(title)
-    )
-}
 
 /// The text with every attributed span shaded (`<span class="tok" data-score=..>`).
 pub fn shaded_text(e: &Explanation) -> String {
@@ -78,7 +65,7 @@ fn explanation_section(out: &mut String, e: &Explanation) {
 
 /// A page of explanations.
 pub fn render_explanations(model: &str, explanations: &[Explanation]) -> String {
-    let mut out = page_start(&format!("tokken explain: {model}"));
+    let mut out = page_start(&format!("tokken explain: {model}"), STYLE);
     let _ = write!(
         out,
         "<h1>Explanations</h1>\n<p class=\"muted\">model <code>{}</code> · red supports the explained class, blue opposes it</p>\n",
@@ -87,7 +74,7 @@ pub fn render_explanations(model: &str, explanations: &[Explanation]) -> String 
     for e in explanations {
         explanation_section(&mut out, e);
     }
-    out.push_str("</body>\n</html>\n");
+    out.push_str(PAGE_END);
     out
 }
 
@@ -130,7 +117,7 @@ fn word_table(out: &mut String, id: &str, words: &[WordStats], examples: &[Expla
 /// The shortcut report page; `examples` are the explanations in input order (for the
 /// shaded example headlines).
 pub fn render_shortcuts(r: &ShortcutReport, examples: &[Explanation]) -> String {
-    let mut out = page_start(&format!("tokken shortcut report: {}", r.model));
+    let mut out = page_start(&format!("tokken shortcut report: {}", r.model), STYLE);
     let _ = write!(
         out,
         "<h1>Shortcut report</h1>\n<p class=\"muted\">model <code>{}</code> · data <code>{}</code> · {} examples · accuracy {:.4} · method {} · top {} words per example</p>\n\
@@ -170,6 +157,6 @@ pub fn render_shortcuts(r: &ShortcutReport, examples: &[Explanation]) -> String 
             word_table(&mut out, &format!("top-{c}"), &class.top_words, examples);
         }
     }
-    out.push_str("</body>\n</html>\n");
+    out.push_str(PAGE_END);
     out
 }

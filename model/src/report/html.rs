@@ -34,17 +34,23 @@ svg text.small { font-size: 11px; fill: #4a5568; } svg text.axis-title { font-si
 .muted { color: #718096; font-size: 13px; }
 "#;
 
+/// A page's head (`title` escaped, [`STYLE`] then `extra_css`) up to the opening `<body>`;
+/// the page ends with [`PAGE_END`]. The reports of eval, bias and explain share it.
+pub(crate) fn page_start(title: &str, extra_css: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}{extra_css}</style>\n</head>\n<body>\n",
+        escape(title)
+    )
+}
+
+pub(crate) const PAGE_END: &str = "</body>\n</html>\n";
+
 /// The whole page.
 pub fn render(r: &EvalReport) -> String {
     let m = &r.metrics;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>tokken eval: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        escape(&r.model)
-    );
+    let mut out = page_start(&format!("tokken eval: {}", r.model), "");
     let _ = write!(
         out,
         "<h1>Evaluation report</h1>\n<p class=\"muted\">model <code>{}</code> · data <code>{}</code> · {} examples</p>\n",
@@ -102,7 +108,7 @@ pub fn render(r: &EvalReport) -> String {
     }
     slice_table(&mut out, r);
     misclassified_table(&mut out, r);
-    out.push_str("</body>\n</html>\n");
+    out.push_str(PAGE_END);
     out
 }
 
