@@ -1,4 +1,5 @@
-//! What every experiment shares: one cell trained through the [`Trainer`] and scored on a
+//! What every experiment shares: the test set's labels checked against the training labels,
+//! one cell's training settings, the cell trained through the [`Trainer`] and scored on a
 //! test set (resumed if a previous process was cut short), mean ± sample std over seeds, and
 //! the out dir's small file helpers.
 
@@ -6,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::classifier::Classifier;
-use crate::data::Dataset;
+use crate::data::{Dataset, ReadOptions};
 use crate::error::{ModelError, Result};
 use crate::evaluate::{evaluate, EvalOptions};
 use crate::trainer::start::CONFIG_FILE;
@@ -20,6 +21,45 @@ pub struct Scored {
     pub accuracy: f64,
     pub macro_f1: f64,
     pub seconds: f64,
+}
+
+/// Refuse a test set with a label the training data (`source`, e.g. "the pool data.jsonl")
+/// does not have: the error names the test file and line.
+pub fn check_test_labels(
+    test: &Dataset,
+    test_path: &Path,
+    labels: &[String],
+    source: &str,
+) -> Result<()> {
+    match test.unknown_labels(labels).first() {
+        Some((line, l)) => Err(ModelError::Data {
+            path: test_path.to_path_buf(),
+            line: *line,
+            msg: format!("label {l:?} does not occur in {source}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One cell's settings: `base` trained on all of `train` (read with `read`'s text and label
+/// fields), single-label over `labels`, no eval data, with `seed`.
+pub fn cell_config(
+    base: &TrainConfig,
+    train: &Path,
+    read: &ReadOptions,
+    labels: &[String],
+    seed: u64,
+) -> TrainConfig {
+    let mut run = base.clone();
+    run.train = train.to_path_buf();
+    run.eval = None;
+    run.eval_split = None;
+    run.text_field = read.text_field.clone();
+    run.label_field = read.label_field.clone();
+    run.multi_label = false;
+    run.labels = labels.to_vec();
+    run.seed = seed;
+    run
 }
 
 /// Train `train` into the run dir `run` and score the result on `test`.

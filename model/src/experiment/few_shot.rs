@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use super::cells::sample_std;
-use super::cells::{mean, mkdir, train_and_score};
+use super::cells::{cell_config, check_test_labels, mean, mkdir, train_and_score};
 use super::sampling::stratified_sample;
 use crate::data::{read_examples, Dataset, ReadOptions};
 use crate::error::{ModelError, Result};
@@ -130,16 +130,8 @@ pub fn run_few_shot(config: &FewShotConfig, log: &mut dyn FnMut(&str)) -> Result
     let pool = read_examples(&config.pool, &config.read)?;
     let test = read_examples(&config.test, &config.read)?;
     let labels = pool.label_set();
-    if let Some((line, l)) = test.unknown_labels(&labels).first() {
-        return Err(ModelError::Data {
-            path: config.test.clone(),
-            line: *line,
-            msg: format!(
-                "label {l:?} does not occur in the pool {}",
-                config.pool.display()
-            ),
-        });
-    }
+    let source = format!("the pool {}", config.pool.display());
+    check_test_labels(&test, &config.test, &labels, &source)?;
     let mut cells = Vec::new();
     for &seed in &config.seeds {
         let dir = config.out.join(format!("seed-{seed}"));
@@ -203,17 +195,11 @@ fn run_cell(
     lr: f64,
 ) -> Result<Cell> {
     let run = dir.join(format!("{}-run", mode_name(mode)));
-    let mut train = config.template.clone();
-    train.train = sample_path.to_path_buf();
-    train.eval = None;
-    train.eval_split = None;
-    train.text_field = "text".into();
-    train.label_field = None;
-    train.multi_label = false;
-    train.labels = labels.to_vec();
+    // The sample file has the standard field names.
+    let read = ReadOptions::default();
+    let mut train = cell_config(&config.template, sample_path, &read, labels, seed);
     train.setup.mode = mode;
     train.lr = lr;
-    train.seed = seed;
     let scored = train_and_score(train, &run, test, config.keep_runs)?;
     Ok(Cell {
         seed,

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::cells::{mean, mkdir, sample_std, train_and_score};
+use super::cells::{cell_config, check_test_labels, mean, mkdir, sample_std, train_and_score};
 use crate::data::{read_examples, ReadOptions};
 use crate::error::{ModelError, Result};
 use crate::report::write_text;
@@ -114,16 +114,8 @@ pub fn run_templates(
     let train = read_examples(&config.train, &config.read)?;
     let test = read_examples(&config.test, &config.read)?;
     let labels = train.label_set();
-    if let Some((line, l)) = test.unknown_labels(&labels).first() {
-        return Err(ModelError::Data {
-            path: config.test.clone(),
-            line: *line,
-            msg: format!(
-                "label {l:?} does not occur in the training file {}",
-                config.train.display()
-            ),
-        });
-    }
+    let source = format!("the training file {}", config.train.display());
+    check_test_labels(&test, &config.test, &labels, &source)?;
     // `{levels}` now, so a resumed run's saved config equals the one asked for.
     let templates: Vec<Template> = config
         .templates
@@ -156,15 +148,7 @@ pub fn run_templates(
                 t.name,
                 train.examples.len()
             ));
-            let mut run = config.base.clone();
-            run.train = config.train.clone();
-            run.eval = None;
-            run.eval_split = None;
-            run.text_field = config.read.text_field.clone();
-            run.label_field = config.read.label_field.clone();
-            run.multi_label = false;
-            run.labels = labels.clone();
-            run.seed = seed;
+            let mut run = cell_config(&config.base, &config.train, &config.read, &labels, seed);
             run.template = Some(t.clone());
             let run_dir = dir.join(format!("{}-run", t.name));
             let scored = train_and_score(run, &run_dir, &test, config.keep_runs)?;
