@@ -1,12 +1,8 @@
-//! The label tree a `{levels}` placeholder names: from a hierarchy file
-//! (`data/hierarchy.json`: `{"国内": ["政治", …], "スポーツ": [], …}`) or from the labels
-//! themselves (paths `国内/政治` make levels; flat labels are a single level).
+//! The label tree a `{levels}` placeholder names: from the labels themselves (paths
+//! `国内/政治` make levels; flat labels are a single level) or from a parsed hierarchy file
+//! ([`Hierarchy`], whose node paths are such labels).
 
-use std::path::Path;
-
-use serde_json::Value;
-
-use crate::error::{ModelError, Result};
+use crate::hierarchy::Hierarchy;
 
 /// One node and its children, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,22 +40,9 @@ impl LabelTree {
         tree
     }
 
-    /// A hierarchy file: an object mapping each node to its children, given as a list of
-    /// names (`[]` for a leaf) or as a nested object.
-    pub fn from_hierarchy_file(path: &Path) -> Result<LabelTree> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let roots = nodes(&value).map_err(|msg| ModelError::DataFile {
-            path: path.to_path_buf(),
-            msg,
-        })?;
-        Ok(LabelTree { roots })
+    /// The tree of a label hierarchy (its node paths, level by level, in file order).
+    pub fn from_hierarchy(h: &Hierarchy) -> LabelTree {
+        LabelTree::from_labels(h.paths())
     }
 
     /// Levels below the roots, counting the roots (0 for an empty tree).
@@ -113,35 +96,6 @@ fn names(nodes: &[LabelNode]) -> String {
         .join("、")
 }
 
-fn nodes(value: &Value) -> std::result::Result<Vec<LabelNode>, String> {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .map(|(name, children)| {
-                Ok(LabelNode {
-                    name: name.clone(),
-                    children: nodes(children)?,
-                })
-            })
-            .collect(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(LabelNode {
-                    name: s.clone(),
-                    children: Vec::new(),
-                }),
-                other => Err(format!(
-                    "expected a label name (string) in a list of children, found {other}"
-                )),
-            })
-            .collect(),
-        other => Err(format!(
-            "expected an object {{\"parent\": [children]}} or a list of names, found {other}"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,21 +131,14 @@ mod tests {
     }
 
     #[test]
-    fn hierarchy_json_lists_and_nested_objects() {
-        let v: Value =
-            serde_json::from_str(r#"{"国内": ["政治", "経済"], "スポーツ": []}"#).unwrap();
-        let roots = nodes(&v).unwrap();
-        assert_eq!(roots.len(), 2);
-        assert_eq!(roots[0].children.len() + roots[1].children.len(), 2);
-        let nested: Value = serde_json::from_str(r#"{"a": {"b": ["c"]}}"#).unwrap();
+    fn a_hierarchy_file_gives_its_tree_in_file_order() {
+        let text = r#"{"国内": ["政治", "経済"], "スポーツ": [], "a": {"b": ["c"]}}"#;
+        let h = Hierarchy::parse(text, std::path::Path::new("h.json")).unwrap();
+        let t = LabelTree::from_hierarchy(&h);
+        assert_eq!(t.depth(), 3);
         assert_eq!(
-            LabelTree {
-                roots: nodes(&nested).unwrap()
-            }
-            .depth(),
-            3
+            t.describe(),
+            "第1階層（国内、スポーツ、a） → 第2階層（国内: 政治、経済／a: b） → 第3階層（a/b: c）"
         );
-        let bad: Value = serde_json::from_str(r#"{"a": [1]}"#).unwrap();
-        assert!(nodes(&bad).unwrap_err().contains("label name"));
     }
 }
