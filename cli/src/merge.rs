@@ -56,7 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let template = args.run_dir.join(tokken_model::template::TEMPLATE_FILE);
     if template.is_file() {
         let bytes = std::fs::read(&template).with_context(|| format!("{}", template.display()))?;
-        write_atomic(&args.out.join(tokken_model::template::TEMPLATE_FILE), &bytes)?;
+        write_atomic(
+            &args.out.join(tokken_model::template::TEMPLATE_FILE),
+            &bytes,
+        )?;
     }
     write_labels(
         &args.out,
