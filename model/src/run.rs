@@ -13,9 +13,9 @@ use tokken_engine::Weights;
 
 use crate::error::{ModelError, Result};
 use crate::params::{BertParams, LinearParams};
-use crate::run_dir::{read_json, AdapterConfig, TargetModules};
+use crate::run_dir::{read_json, AdapterConfig, LabelsFile, TargetModules};
 use crate::train::{LoraConfig, LossConfig, TrainMode, TrainModel, TrainSetup};
-use crate::trainer::export::{read_labels, read_problem_type, HEAD_CONFIG, HEAD_WEIGHTS};
+use crate::trainer::export::{HEAD_CONFIG, HEAD_WEIGHTS};
 use crate::trainer::start::load_adapter;
 
 /// What kind of dir `dir` is.
@@ -74,16 +74,16 @@ fn base_path(run_dir: &Path, base: Option<&str>, file: &Path) -> Result<PathBuf>
     Ok(p)
 }
 
-/// The base model with the run's labels (and problem type); a head of another size is
-/// dropped.
-fn base_with_labels(base: &Path, run_dir: &Path, labels: &[String]) -> Result<BertParams> {
+/// The base model with the run's labels (and problem type, when `labels.json` names one); a
+/// head of another size is dropped.
+fn base_with_labels(base: &Path, labels: LabelsFile) -> Result<BertParams> {
     let mut params = BertParams::load(base)?;
-    if params.config.num_labels() != labels.len() {
+    if params.config.num_labels() != labels.labels.len() {
         params.classifier = None;
     }
-    params.config.id2label = labels.to_vec();
-    if let Some(p) = read_problem_type(run_dir) {
-        params.config.problem_type = Some(p);
+    params.config.id2label = labels.labels;
+    if let Some(p) = labels.problem_type {
+        params.config.problem_type = Some(p.as_str().into());
     }
     Ok(params)
 }
@@ -92,7 +92,7 @@ fn load_adapter_run(dir: &Path) -> Result<BertParams> {
     let file = dir.join("adapter_config.json");
     let cfg: AdapterConfig = read_json(&file)?;
     let base = base_path(dir, cfg.base_model_name_or_path.as_deref(), &file)?;
-    let labels = read_labels(dir)?;
+    let labels = LabelsFile::read_dir(dir)?;
     let bad = |msg: String| ModelError::DataFile {
         path: file.clone(),
         msg,
@@ -124,7 +124,7 @@ fn load_adapter_run(dir: &Path) -> Result<BertParams> {
         attention_dropout: 0.0,
         classifier_dropout: 0.0,
     };
-    let mut model = TrainModel::new(base_with_labels(&base, dir, &labels)?, setup, 0)?;
+    let mut model = TrainModel::new(base_with_labels(&base, labels)?, setup, 0)?;
     load_adapter(&mut model, dir)?;
     model.merged()
 }
@@ -137,8 +137,8 @@ fn load_head_run(dir: &Path) -> Result<BertParams> {
         cfg.get("base_model_name_or_path").and_then(Value::as_str),
         &file,
     )?;
-    let labels = read_labels(dir)?;
-    let mut params = base_with_labels(&base, dir, &labels)?;
+    let labels = LabelsFile::read_dir(dir)?;
+    let mut params = base_with_labels(&base, labels)?;
     let weights = Weights::load(&dir.join(HEAD_WEIGHTS))?;
     let source = dir.join(HEAD_WEIGHTS).display().to_string();
     let get = |key: &str, shape: &[usize]| -> Result<tokken_engine::Tensor> {
@@ -159,7 +159,7 @@ fn load_head_run(dir: &Path) -> Result<BertParams> {
             t.to_f32_vec(),
         )?)
     };
-    let (nl, c) = (labels.len(), params.config.hidden_size);
+    let (nl, c) = (params.config.id2label.len(), params.config.hidden_size);
     params.classifier = Some(LinearParams {
         weight: get("classifier.weight", &[nl, c])?,
         bias: get("classifier.bias", &[nl])?,

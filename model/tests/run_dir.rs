@@ -209,7 +209,7 @@ fn labels_file_round_trips_and_validates() {
     let path = dir.join("labels.json");
     let labels = LabelsFile {
         labels: vec!["経済".into(), "スポーツ".into(), "映画".into()],
-        problem_type: ProblemType::SingleLabelClassification,
+        problem_type: Some(ProblemType::SingleLabelClassification),
     };
     labels.write(&path).unwrap();
     assert_eq!(LabelsFile::read(&path).unwrap(), labels);
@@ -235,8 +235,31 @@ fn labels_file_round_trips_and_validates() {
     .unwrap();
     let read = LabelsFile::read(&path).unwrap();
     assert_eq!(read.labels, vec!["a", "b"]);
-    assert_eq!(read.problem_type, ProblemType::SingleLabelClassification);
-    std::fs::write(&path, r#"{"labels": ["a"], "problem_type": "regression"}"#).unwrap();
+    assert_eq!(read.problem_type, None);
+    // The trainer's multi-label runs name the problem type.
+    std::fs::write(
+        &path,
+        r#"{"labels": ["a", "b"], "problem_type": "multi_label_classification"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        LabelsFile::read(&path).unwrap().problem_type,
+        Some(ProblemType::MultiLabelClassification)
+    );
+    // HF's form: id2label alone, labels by index.
+    std::fs::write(&path, r#"{"id2label": {"1": "b", "0": "a"}}"#).unwrap();
+    assert_eq!(LabelsFile::read(&path).unwrap().labels, vec!["a", "b"]);
+    std::fs::write(&path, r#"{"id2label": {"0": "a", "2": "b"}}"#).unwrap();
+    assert!(LabelsFile::read(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("not an index below 2"));
+    std::fs::write(&path, r#"{"labels": ["a"], "problem_type": "ranking"}"#).unwrap();
+    assert!(LabelsFile::read(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("problem_type"));
+    std::fs::write(&path, r#"{"label2id": {"a": 0}}"#).unwrap();
     assert!(LabelsFile::read(&path).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -181,7 +181,9 @@ fn cot_hier_is_stored_with_the_levels_of_the_labels_in_use() {
     let stored = tokken_model::template::stored(&run).unwrap().unwrap();
     assert!(!stored.steps.contains("{levels}"), "{}", stored.steps);
     // Flat labels (no hierarchy in use): one level listing the run's labels.
-    let labels = tokken_model::trainer::export::read_labels(&run).unwrap();
+    let labels = tokken_model::run_dir::LabelsFile::read_dir(&run)
+        .unwrap()
+        .labels;
     assert!(
         stored
             .steps

@@ -13,16 +13,18 @@
 
 mod adapter_config;
 mod adapter_keys;
+mod labels;
 mod train_log;
 
 use std::path::Path;
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 
 pub use adapter_config::{AdapterConfig, TargetModules, PEFT_VERSION};
 pub use adapter_keys::{
     lora_key, parse_adapter_key, AdapterKey, LoraModule, LoraPart, HEAD_PREFIX,
 };
+pub use labels::{LabelsFile, ProblemType};
 pub use train_log::{read_train_log, EvalEntry, TrainEntry, TrainLog, TrainLogEntry};
 
 use crate::error::{ModelError, Result};
@@ -38,52 +40,6 @@ pub const METRICS: &str = "metrics.json";
 pub fn is_run_dir(dir: &Path) -> bool {
     !dir.join("config.json").is_file()
         && (dir.join(ADAPTER_CONFIG).is_file() || dir.join(LABELS).is_file())
-}
-
-/// HF's `problem_type` values for sequence classification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemType {
-    SingleLabelClassification,
-    MultiLabelClassification,
-}
-
-/// `labels.json`: the class names in index order and the problem type (single-label when
-/// absent). Other fields (the trainer also writes `id2label` / `label2id`) are ignored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LabelsFile {
-    pub labels: Vec<String>,
-    #[serde(default = "single_label")]
-    pub problem_type: ProblemType,
-}
-
-fn single_label() -> ProblemType {
-    ProblemType::SingleLabelClassification
-}
-
-impl LabelsFile {
-    pub fn read(path: &Path) -> Result<LabelsFile> {
-        let file: LabelsFile = read_json(path)?;
-        if file.labels.is_empty() {
-            return Err(ModelError::DataFile {
-                path: path.to_path_buf(),
-                msg: "expected at least one label in \"labels\"".into(),
-            });
-        }
-        for (i, l) in file.labels.iter().enumerate() {
-            if l.is_empty() || file.labels[..i].contains(l) {
-                return Err(ModelError::DataFile {
-                    path: path.to_path_buf(),
-                    msg: format!("\"labels\": label {l:?} is empty or repeated"),
-                });
-            }
-        }
-        Ok(file)
-    }
-
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_json_atomically(path, self)
-    }
 }
 
 /// Pretty JSON of `value` written to `path` atomically, with a final newline.

@@ -72,7 +72,8 @@ pub fn export_model(trainer: &Trainer) -> Result<()> {
 }
 
 /// `labels.json`: `{"id2label": {"0": ..}, "label2id": {..}, "labels": [..]}`, plus
-/// `"problem_type"` when given (`multi_label_classification`).
+/// `"problem_type"` when given (`multi_label_classification`); read back by
+/// [`crate::run_dir::LabelsFile`].
 pub fn write_labels(out: &Path, labels: &[String], problem_type: Option<&str>) -> Result<()> {
     let id2label: BTreeMap<String, &String> = labels
         .iter()
@@ -86,59 +87,6 @@ pub fn write_labels(out: &Path, labels: &[String], problem_type: Option<&str>) -
         value["problem_type"] = json!(p);
     }
     write_json(&out.join("labels.json"), &value)
-}
-
-/// The `problem_type` of a run dir's `labels.json`, if it names one.
-pub fn read_problem_type(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("labels.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("problem_type")?.as_str().map(String::from)
-}
-
-/// Read `labels.json` back: the label names in index order.
-pub fn read_labels(dir: &Path) -> Result<Vec<String>> {
-    let path = dir.join("labels.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
-        path: path.clone(),
-        source,
-    })?;
-    if let Some(list) = v.get("labels").and_then(|l| l.as_array()) {
-        return list
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(String::from)
-                    .ok_or_else(|| ModelError::DataFile {
-                        path: path.clone(),
-                        msg: "`labels` must be a list of strings".into(),
-                    })
-            })
-            .collect();
-    }
-    let map = v
-        .get("id2label")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| ModelError::DataFile {
-            path: path.clone(),
-            msg: "expected `labels` or `id2label`".into(),
-        })?;
-    let mut labels = vec![String::new(); map.len()];
-    for (k, l) in map {
-        let i: usize = k
-            .parse()
-            .ok()
-            .filter(|&i| i < labels.len())
-            .ok_or_else(|| ModelError::DataFile {
-                path: path.clone(),
-                msg: format!("id2label key {k:?} is not an index below {}", map.len()),
-            })?;
-        labels[i] = l.as_str().unwrap_or_default().to_string();
-    }
-    Ok(labels)
 }
 
 /// Copy `vocab.txt` and `tokenizer_config.json` (and `special_tokens_map.json` when
