@@ -245,16 +245,7 @@ pub fn html_section(out: &mut String, s: &Selective) {
 /// The curve as an SVG figure (`id="coverage-curve-figure"`), with the chosen threshold
 /// `(min confidence, coverage, accuracy)` marked when given.
 pub fn coverage_svg(points: &[CoveragePoint], chosen: Option<(f32, f64, f64)>) -> String {
-    let f = Frame {
-        x0: 56.0,
-        y0: 28.0,
-        w: 300.0,
-        h: 220.0,
-        x_min: 0.0,
-        x_max: 1.0,
-        y_min: 0.0,
-        y_max: 1.0,
-    };
+    let f = Frame::unit(56.0, 28.0, 300.0, 220.0);
     let mut out = String::new();
     svg::open(
         &mut out,

@@ -279,16 +279,7 @@ fn flip_bars(groups: &[FlipCount]) -> String {
     let row_h = 24.0;
     let label_w = 120.0;
     let h = 40.0 + row_h * groups.len() as f64;
-    let f = Frame {
-        x0: label_w,
-        y0: 20.0,
-        w: 300.0,
-        h: row_h * groups.len() as f64,
-        x_min: 0.0,
-        x_max: 1.0,
-        y_min: 0.0,
-        y_max: 1.0,
-    };
+    let f = Frame::unit(label_w, 20.0, 300.0, row_h * groups.len() as f64);
     let mut out = String::new();
     svg::open(
         &mut out,

@@ -221,6 +221,21 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
+    /// A plot box at `(x0, y0)`, `w` × `h` pixels, whose axes both run from 0 to 1
+    /// (rates, probabilities).
+    pub(crate) fn unit(x0: f64, y0: f64, w: f64, h: f64) -> Frame {
+        Frame {
+            x0,
+            y0,
+            w,
+            h,
+            x_min: 0.0,
+            x_max: 1.0,
+            y_min: 0.0,
+            y_max: 1.0,
+        }
+    }
+
     pub(crate) fn x(&self, v: f64) -> f64 {
         let span = (self.x_max - self.x_min).max(f64::MIN_POSITIVE);
         self.x0 + (v - self.x_min) / span * self.w
@@ -291,16 +306,7 @@ fn tick(v: f64) -> String {
 /// Reliability diagram: per non-empty bin, a bar at its accuracy over its confidence range,
 /// a dot at (mean confidence, accuracy), and the diagonal of perfect calibration.
 pub fn reliability_diagram(cal: &Calibration) -> String {
-    let f = Frame {
-        x0: 56.0,
-        y0: 28.0,
-        w: 260.0,
-        h: 260.0,
-        x_min: 0.0,
-        x_max: 1.0,
-        y_min: 0.0,
-        y_max: 1.0,
-    };
+    let f = Frame::unit(56.0, 28.0, 260.0, 260.0);
     let mut out = String::new();
     open(
         &mut out,
