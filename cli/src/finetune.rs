@@ -111,8 +111,9 @@ pub struct Args {
     /// tuned on the eval set and saved as thresholds.json.
     #[arg(long)]
     multi_label: bool,
-    /// Label tree (JSON, e.g. data/hierarchy.json): labels are paths like 国際/経済 (field
-    /// `path` unless --label-field says otherwise); one softmax head per level, the child
+    /// Label tree (JSON, or YAML when the name ends in .yaml/.yml; e.g. data/hierarchy.json):
+    /// labels are paths like 国際/経済 (field `path` unless --label-field says otherwise);
+    /// one softmax head per level, the child
     /// level masked to the parent's children; predictions are whole paths of the tree.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["multi_label", "labels"])]
     hierarchy: Option<PathBuf>,

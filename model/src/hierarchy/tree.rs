@@ -1,10 +1,20 @@
-//! The label tree: parsed from a JSON file, validated, and laid out in level order.
+//! The label tree: parsed from a JSON or YAML file, validated, and laid out in level order.
 //!
-//! File format (JSON; document order is kept and becomes the class order):
+//! File format (JSON, or YAML when the file ends in `.yaml`/`.yml`; document order is kept
+//! and becomes the class order):
 //! ```json
 //! { "国内": ["政治", "経済", "社会・地方"],
 //!   "国際": { "政治": [], "経済": null, "紛争": [] },
 //!   "スポーツ": [] }
+//! ```
+//! The same tree in YAML:
+//! ```yaml
+//! 国内: [政治, 経済, 社会・地方]
+//! 国際:
+//!   政治:
+//!   経済:
+//!   紛争:
+//! スポーツ: []
 //! ```
 //! A node's value lists its children: an array of names (leaves) or of nested objects, an
 //! object (name → its children), or `[]` / `{}` / `null` for none. Names are non-empty,
@@ -56,36 +66,67 @@ pub struct Hierarchy {
     leaf_paths: Vec<String>,
 }
 
+/// Which syntax a tree file is written in (for locating errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TreeSyntax {
+    Json,
+    Yaml,
+}
+
 /// The children of one node as written in the file, in document order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Children(Vec<(String, Children)>);
 
 impl Hierarchy {
-    /// Read and validate a tree file. Syntax errors and invalid names name `file:line`.
+    /// Read and validate a tree file (YAML when it ends in `.yaml`/`.yml`, else JSON).
+    /// Syntax errors and invalid names name `file:line`.
     pub fn from_file(path: &Path) -> Result<Hierarchy> {
         let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Hierarchy::parse(&text, path)
+        let is_yaml = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        if is_yaml {
+            Hierarchy::parse_yaml(&text, path)
+        } else {
+            Hierarchy::parse(&text, path)
+        }
     }
 
-    /// Parse and validate tree text; `path` names the source in errors.
+    /// Parse and validate JSON tree text; `path` names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Hierarchy> {
         let top: Children = serde_json::from_str(text).map_err(|e| ModelError::Data {
             path: path.to_path_buf(),
             line: e.line().max(1),
             msg: format!("label tree: {e}"),
         })?;
+        Hierarchy::validate(&top, text, TreeSyntax::Json, path)
+    }
+
+    /// Parse and validate YAML tree text; `path` names the source in errors.
+    pub fn parse_yaml(text: &str, path: &Path) -> Result<Hierarchy> {
+        let top: Children = serde_yaml::from_str(text).map_err(|e| ModelError::Data {
+            path: path.to_path_buf(),
+            line: e.location().map_or(1, |l| l.line().max(1)),
+            msg: format!("label tree: {e}"),
+        })?;
+        Hierarchy::validate(&top, text, TreeSyntax::Yaml, path)
+    }
+
+    /// Check the parsed tree and lay it out; errors point at the offending line of `text`.
+    fn validate(top: &Children, text: &str, syntax: TreeSyntax, path: &Path) -> Result<Hierarchy> {
         if top.0.is_empty() {
             return Err(ModelError::DataFile {
                 path: path.to_path_buf(),
                 msg: "the label tree is empty: expected an object like {\"国内\": [\"政治\", \"経済\"], \"スポーツ\": []}".into(),
             });
         }
-        Hierarchy::build(&top).map_err(|e| ModelError::Data {
+        Hierarchy::build(top).map_err(|e| ModelError::Data {
             path: path.to_path_buf(),
-            line: e.line_in(text),
+            line: e.line_in(text, syntax),
             msg: e.msg,
         })
     }
@@ -295,8 +336,13 @@ struct TreeError {
 impl TreeError {
     /// 1-based line of the name in `text`: each ancestor's key is found after the previous
     /// one, then the `nth` occurrence of the name (line 1 when not found).
-    fn line_in(&self, text: &str) -> usize {
-        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    fn line_in(&self, text: &str, syntax: TreeSyntax) -> usize {
+        // JSON names are always quoted (searching the quoted form avoids matching inside a
+        // longer name); YAML names are usually bare.
+        let quoted = |s: &str| match syntax {
+            TreeSyntax::Json => serde_json::to_string(s).unwrap_or_default(),
+            TreeSyntax::Yaml => s.to_string(),
+        };
         let mut pos = 0;
         for a in &self.ancestors {
             if let Some(p) = text[pos..].find(&quoted(a)) {
@@ -466,6 +512,40 @@ mod tests {
         let via_serde: Hierarchy =
             serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(h, via_serde);
+    }
+
+    #[test]
+    fn yaml_gives_the_same_tree_and_errors_name_lines() {
+        let yaml = "国内: [政治, 経済, 社会・地方]\n国際:\n  政治:\n  経済: []\n  紛争: {}\nスポーツ: []\n";
+        let h = Hierarchy::parse_yaml(yaml, Path::new("h.yaml")).unwrap();
+        assert_eq!(h, parse(TREE).unwrap());
+
+        let dup = "国内: [政治]\n国際:\n  - 経済\n  - 経済\n";
+        let e = Hierarchy::parse_yaml(dup, Path::new("h.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("h.yaml:4:"), "{e}");
+        assert!(e.contains("appears twice under \"国際\""), "{e}");
+
+        let syntax = "国内: [政治\n国際: []\n";
+        let e = Hierarchy::parse_yaml(syntax, Path::new("h.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("h.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn from_file_picks_the_syntax_by_extension() {
+        let dir = std::env::temp_dir().join(format!("tokken-tree-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml = dir.join("tree.yml");
+        std::fs::write(&yaml, "a: [b, c]\nd:\n").unwrap();
+        let json = dir.join("tree.json");
+        std::fs::write(&json, r#"{"a": ["b", "c"], "d": null}"#).unwrap();
+        let from_yaml = Hierarchy::from_file(&yaml).unwrap();
+        assert_eq!(from_yaml, Hierarchy::from_file(&json).unwrap());
+        assert_eq!(from_yaml.leaf_paths(), ["d", "a/b", "a/c"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
