@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors};
 use tokken_model::config::BertConfig;
 use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
-use tokken_model::train::{LoraConfig, LossConfig, TrainMode, TrainSetup};
+use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
 use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig};
+use tokken_model::{BatchInput, BertParams};
 use tokken_tokenizer::vocab_build::{
     build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
 };
@@ -227,4 +228,112 @@ pub fn train_config(model: PathBuf, train: PathBuf) -> TrainConfig {
         template: None,
         dtype: Default::default(),
     }
+}
+
+/// `mode` with LoRA r 4 / alpha 8 on `targets`, `loss`, no dropout (the gradient fixtures'
+/// settings).
+pub fn grad_setup(mode: TrainMode, targets: &[&str], loss: LossConfig) -> TrainSetup {
+    TrainSetup {
+        mode,
+        lora: LoraConfig {
+            r: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+            target_modules: targets.iter().map(|s| s.to_string()).collect(),
+        },
+        loss,
+        hidden_dropout: 0.0,
+        attention_dropout: 0.0,
+        classifier_dropout: 0.0,
+    }
+}
+
+/// Gradient parity with a torch fixture (`param.*`, inputs, `labels`, `loss`, `grad.*`):
+/// the tiny model (with a new head over `labels` when given; its values come from the
+/// fixture) under `setup` must have exactly torch's trainable tensors, and after one
+/// forward/backward the loss within 1e-5 relative and every gradient within `rel_tol` of
+/// its tensor's max |reference|. Key biases have an exactly zero gradient (softmax is
+/// shift-invariant), so a tensor's scale is floored at 1% of the case's largest gradient.
+pub fn check_grad_case(file: &str, setup: TrainSetup, labels: Option<Vec<String>>, rel_tol: f32) {
+    let fx: BTreeMap<String, FixtureTensor> = read_fixture(file);
+    let mut base = BertParams::load(&tiny_dir()).expect("tiny model loads");
+    if let Some(labels) = labels {
+        base.config.id2label = labels;
+        base.classifier = None;
+    }
+    let multi = setup.loss.multi_label;
+    let mut model = TrainModel::new(base, setup, 7).expect("train model");
+
+    let state: Vec<(String, Vec<f32>, Vec<usize>)> = fx
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("param.")
+                .map(|n| (n.to_string(), v.f32(), v.shape.clone()))
+        })
+        .collect();
+    let mut ours = model.trainable_names();
+    ours.sort();
+    let mut theirs: Vec<String> = state.iter().map(|s| s.0.clone()).collect();
+    theirs.sort();
+    assert_eq!(
+        ours, theirs,
+        "{file}: trainable tensors differ from torch's"
+    );
+    model.load_state(&state).expect("load_state");
+
+    let ids = fx["input_ids"].u32();
+    let type_ids = fx["token_type_ids"].u32();
+    let mask = fx["attention_mask"].u8();
+    let (b, t) = (fx["input_ids"].shape[0], fx["input_ids"].shape[1]);
+    let batch = BatchInput {
+        ids: &ids,
+        type_ids: &type_ids,
+        mask: &mask,
+        b,
+        t,
+    };
+    let single: Vec<i32> = fx["labels"].values.iter().map(|&v| v as i32).collect();
+    let multi_targets = fx["labels"].f32();
+    let targets = if multi {
+        Targets::Multi(&multi_targets)
+    } else {
+        Targets::Single(&single)
+    };
+    let loss = model
+        .forward_backward(&batch, &targets, 0, 1.0)
+        .expect("forward_backward");
+    let want_loss = fx["loss"].values[0] as f32;
+    println!("{file}: loss {loss} (torch {want_loss})");
+    assert!(
+        (loss - want_loss).abs() <= 1e-5 * want_loss.abs().max(1.0),
+        "{file}: loss {loss} vs torch {want_loss}"
+    );
+
+    let max_abs = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let floor = 0.01
+        * fx.iter()
+            .filter(|(k, _)| k.starts_with("grad."))
+            .map(|(_, v)| max_abs(&v.f32()))
+            .fold(0.0f32, f32::max);
+    assert!(floor > 0.0, "{file}: torch gradients are all zero");
+    let mut failures = Vec::new();
+    let mut seen = 0;
+    for p in model.trainable_mut() {
+        let want = fx[&format!("grad.{}", p.name)].f32();
+        let scale = max_abs(&want).max(floor);
+        if let Some(f) = compare(p.name, p.grad, &want, rel_tol * scale) {
+            failures.push(f);
+        }
+        seen += 1;
+    }
+    let torch_grads = fx.keys().filter(|k| k.starts_with("grad.")).count();
+    assert_eq!(
+        seen, torch_grads,
+        "{file}: trainable tensor count differs from torch's gradients"
+    );
+    assert!(
+        failures.is_empty(),
+        "{file}: gradients differ:\n{}",
+        failures.join("\n")
+    );
 }
