@@ -294,12 +294,7 @@ fn train() -> BertParams {
         let mut params: Vec<OptimParam> = model
             .trainable_mut()
             .into_iter()
-            .map(|p| OptimParam {
-                name: p.name,
-                value: p.value,
-                grad: p.grad,
-                weight_decay: p.weight_decay,
-            })
+            .map(OptimParam::from)
             .collect();
         opt.update(&mut params, 5e-3).unwrap();
     }

@@ -19,6 +19,19 @@ pub struct OptimParam<'a> {
     pub weight_decay: bool,
 }
 
+/// A model's trainable parameter ([`crate::train::TrainModel::trainable_mut`]) as the
+/// optimizer sees it.
+impl<'a> From<crate::train::trainable::ParamMut<'a>> for OptimParam<'a> {
+    fn from(p: crate::train::trainable::ParamMut<'a>) -> OptimParam<'a> {
+        OptimParam {
+            name: p.name,
+            value: p.value,
+            grad: p.grad,
+            weight_decay: p.weight_decay,
+        }
+    }
+}
+
 /// AdamW hyper-parameters other than the learning rate (which the schedule sets per step).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamWConfig {

@@ -213,12 +213,7 @@ impl Trainer {
                 .model
                 .trainable_mut()
                 .into_iter()
-                .map(|p| OptimParam {
-                    name: p.name,
-                    value: p.value,
-                    grad: p.grad,
-                    weight_decay: p.weight_decay,
-                })
+                .map(OptimParam::from)
                 .collect();
             self.optimizer.update(&mut params, lr)?
         };
