@@ -4,16 +4,10 @@
 use std::process::Output;
 
 mod common;
-use common::{check, command, no_dictionary, read_json, scratch, tiny_dir};
+use common::{check, command, no_dictionary, on_tiny, read_json, scratch, tiny_dir};
 
 fn explain(args: &[&str]) -> Output {
-    command()
-        .arg("explain")
-        .arg("--model")
-        .arg(tiny_dir())
-        .args(args)
-        .output()
-        .expect("tokken-cli runs")
+    on_tiny("explain", args)
 }
 
 #[test]

@@ -40,6 +40,17 @@ pub fn cli<S: AsRef<OsStr>>(args: &[S]) -> Output {
     command().args(args).output().expect("tokken-cli runs")
 }
 
+/// Runs `tokken-cli <subcommand> --model <tiny fixture> <args>`.
+pub fn on_tiny(subcommand: &str, args: &[&str]) -> Output {
+    command()
+        .arg(subcommand)
+        .arg("--model")
+        .arg(tiny_dir())
+        .args(args)
+        .output()
+        .expect("tokken-cli runs")
+}
+
 /// True, after a "skipping" line, when the command failed for want of a MeCab dictionary.
 pub fn no_dictionary(out: &Output) -> bool {
     let stderr = String::from_utf8_lossy(&out.stderr);
