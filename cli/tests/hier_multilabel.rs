@@ -10,6 +10,7 @@ use std::process::Output;
 
 mod common;
 use common::{command, json_lines, read_json, repo, s, scratch};
+use serde_json::Value;
 
 /// tokken-cli on two threads.
 fn cli(args: &[&str]) -> Output {
@@ -64,6 +65,25 @@ fn finetune(model: &Path, out: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     ok(&args);
+}
+
+/// `eval` of `run` on `data` with `--json` and `--report` into `dir`: stdout, the JSON, the
+/// HTML page.
+fn eval_reports(run: &Path, data: &Path, dir: &Path) -> (String, Value, String) {
+    let (json, html) = (dir.join("eval.json"), dir.join("eval.html"));
+    let stdout = ok(&[
+        "eval",
+        "--model",
+        s(run),
+        "--data",
+        s(data),
+        "--json",
+        s(&json),
+        "--report",
+        s(&html),
+    ]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    (stdout, read_json(&json), page)
 }
 
 #[test]
@@ -128,21 +148,8 @@ fn hierarchical_run_predicts_tree_paths_and_reports_levels() {
     }
 
     // eval: per-level metrics in the text, the JSON and the HTML report
-    let json = dir.join("eval.json");
-    let html = dir.join("eval.html");
-    let stdout = ok(&[
-        "eval",
-        "--model",
-        s(&run),
-        "--data",
-        s(&test),
-        "--json",
-        s(&json),
-        "--report",
-        s(&html),
-    ]);
+    let (stdout, m, page) = eval_reports(&run, &test, &dir);
     assert!(stdout.contains("level 2:"), "{stdout}");
-    let m = read_json(&json);
     let h = &m["hierarchy"];
     let levels = h["levels"].as_array().unwrap();
     assert_eq!(levels.len(), 2);
@@ -171,7 +178,6 @@ fn hierarchical_run_predicts_tree_paths_and_reports_levels() {
         h["hierarchical_f1"].as_f64().unwrap()
     );
     assert!(l1 > 0.3, "level-1 accuracy {l1}");
-    let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<h2>Hierarchy</h2>") && page.contains("id=\"levels\""));
 
     // merge cannot express per-level softmaxes as a plain BertForSequenceClassification
@@ -247,21 +253,8 @@ fn multi_label_run_predicts_label_sets_at_its_thresholds() {
     }
 
     // eval: subset accuracy, Hamming loss, micro / macro F1 with the saved thresholds
-    let json = dir.join("eval.json");
-    let html = dir.join("eval.html");
-    let stdout = ok(&[
-        "eval",
-        "--model",
-        s(&run),
-        "--data",
-        s(&test),
-        "--json",
-        s(&json),
-        "--report",
-        s(&html),
-    ]);
+    let (stdout, m, page) = eval_reports(&run, &test, &dir);
     assert!(stdout.contains("Hamming loss"), "{stdout}");
-    let m = read_json(&json);
     let ml = &m["multi_label"];
     assert_eq!(ml["thresholds_from"], "thresholds.json");
     assert_eq!(ml["subset_accuracy"], m["accuracy"]);
@@ -274,7 +267,6 @@ fn multi_label_run_predicts_label_sets_at_its_thresholds() {
         ml["macro_f1"].as_f64().unwrap(),
         ml["subset_accuracy"].as_f64().unwrap()
     );
-    let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<h2>Multi-label</h2>") && page.contains("id=\"thresholds\""));
 
     // merge keeps the thresholds: the merged model predicts the same label sets
