@@ -75,14 +75,8 @@ pub struct Args {
     /// Reliability bins for the calibration error.
     #[arg(long, default_value_t = 10, value_name = "N")]
     bins: usize,
-    /// Safety filter: a prediction whose probability is below P abstains (label
-    /// --abstain-label); abstained examples are left out of accuracy / F1 and the coverage
-    /// is reported. The coverage-vs-accuracy curve is always in --json and --report.
-    #[arg(long, value_name = "P")]
-    min_confidence: Option<f32>,
-    /// The label of an abstaining prediction.
-    #[arg(long, default_value = tokken_model::abstain::DEFAULT_ABSTAIN_LABEL, value_name = "LABEL")]
-    abstain_label: String,
+    #[command(flatten)]
+    abstain: crate::abstain_arg::AbstainArgs,
     /// MeCab dictionary directory (default: unidic-lite, found automatically).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
@@ -173,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 )
             })?
     };
-    if multi_label && args.min_confidence.is_some() {
+    if multi_label && args.abstain.min_confidence.is_some() {
         anyhow::bail!("--min-confidence: the safety filter applies to single-label models; this one is multi-label (it has per-label thresholds)");
     }
     let eval_options = EvalOptions {
@@ -181,8 +175,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         calibration_bins: args.bins,
         length_bounds,
         slice_by: args.slice_by.clone(),
-        min_confidence: args.min_confidence,
-        abstain_label: args.abstain_label.clone(),
+        min_confidence: args.abstain.min_confidence()?,
+        abstain_label: args.abstain.abstain_label.clone(),
         ..EvalOptions::default()
     };
     let evaluation = evaluate(&clf, &data, &eval_options, &mut |done, _| {
@@ -199,13 +193,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tokken_model::abstain::Selective::from_results(
                 &evaluation.results,
                 num_labels,
-                args.min_confidence,
-                &args.abstain_label,
+                args.abstain.min_confidence,
+                &args.abstain.abstain_label,
             )
         })
         .transpose()?;
     let covered = |r: &tokken_model::evaluate::ExampleResult| {
-        args.min_confidence.is_none_or(|p| r.score >= p)
+        args.abstain.min_confidence.is_none_or(|p| r.score >= p)
     };
     if let Some(a) = selective.as_ref().and_then(|s| s.abstain.as_ref()) {
         println!(

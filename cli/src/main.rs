@@ -2,6 +2,7 @@
 //!
 //! One file per subcommand; each only parses flags and calls library APIs.
 
+mod abstain_arg;
 mod bench;
 mod bias;
 mod compare;

@@ -62,14 +62,8 @@ pub struct Args {
     /// Include the raw logits as "logits".
     #[arg(long)]
     output_logits: bool,
-    /// Safety filter: when the best label's probability is below P, output the abstain label
-    /// (--abstain-label) as "label" with "abstained": true ("score" and "probs" stay the
-    /// model's). Pick P from the coverage-vs-accuracy curve of `eval --json/--report`.
-    #[arg(long, value_name = "P")]
-    min_confidence: Option<f32>,
-    /// The label of an abstaining prediction.
-    #[arg(long, default_value = tokken_model::abstain::DEFAULT_ABSTAIN_LABEL, value_name = "LABEL")]
-    abstain_label: String,
+    #[command(flatten)]
+    abstain: crate::abstain_arg::AbstainArgs,
     /// MeCab dictionary directory (default: unidic-lite, found automatically).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
@@ -94,9 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
     }
-    if let Some(p) = args.min_confidence {
-        tokken_model::abstain::check_min_confidence(p)?;
-    }
+    args.abstain.min_confidence()?;
     let dtype: DType = args
         .dtype
         .parse()
@@ -212,13 +204,13 @@ fn emit(clf: &Classifier, args: &Args, items: &[Item], out: &mut dyn Write) -> a
 
 /// The safety filter: below --min-confidence the record's label becomes the abstain label.
 fn abstain(rec: &mut Value, args: &Args, p: &Prediction) {
-    let Some(min) = args.min_confidence else {
+    let Some(min) = args.abstain.min_confidence else {
         return;
     };
     if let Value::Object(r) = rec {
         let abstained = tokken_model::abstain::abstains(p.score, min);
         if abstained {
-            r.insert("label".into(), json!(args.abstain_label));
+            r.insert("label".into(), json!(args.abstain.abstain_label));
         }
         r.insert("abstained".into(), json!(abstained));
     }
