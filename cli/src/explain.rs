@@ -168,6 +168,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
+    if model
+        .join(tokken_model::hierarchy::run_dir::HIERARCHY_FILE)
+        .is_file()
+    {
+        // Its logits are per tree node, each softmax over siblings only: explaining one node
+        // logit with probabilities over all nodes would mislabel the prediction.
+        bail!(
+            "{}: the model is hierarchical (hierarchy.json); explain supports flat single- and \
+             multi-label models only so far",
+            model.display()
+        );
+    }
     let params = tokken_model::run::load_params(&model)
         .with_context(|| format!("loading {}", model.display()))?;
     let tok = Tokenizer::from_model_dir(&model, args.dicdir.as_deref())

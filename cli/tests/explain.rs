@@ -271,18 +271,11 @@ fn shortcut_report_json_and_html() {
 
 #[test]
 fn a_templated_run_is_refused() {
-    let dir = scratch("template");
-    let model = dir.join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    for f in std::fs::read_dir(tiny_dir()).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
-    }
-    std::fs::write(
-        model.join("template.json"),
+    let model = tiny_copy_with(
+        "template",
+        "template.json",
         r#"{"name": "cot-x", "mode": "pair", "steps": "まずかんがえる"}"#,
-    )
-    .unwrap();
+    );
     let out = command()
         .args(["explain", "--model"])
         .arg(&model)
@@ -292,4 +285,30 @@ fn a_templated_run_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("template `cot-x`"), "{err}");
+}
+
+#[test]
+fn a_hierarchical_run_is_refused() {
+    let model = tiny_copy_with("hierarchy", "hierarchy.json", r#"{"a": ["b"], "c": []}"#);
+    let out = command()
+        .args(["explain", "--model"])
+        .arg(&model)
+        .arg("えいが")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hierarchical"), "{err}");
+}
+
+/// A copy of the tiny fixture model with one extra run file.
+fn tiny_copy_with(name: &str, file: &str, contents: &str) -> std::path::PathBuf {
+    let model = scratch(name).join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in std::fs::read_dir(tiny_dir()).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(model.join(file), contents).unwrap();
+    model
 }
