@@ -100,34 +100,46 @@ fn assert_bitwise(label: &str, case: &Case, got: &[f32], want: &[f32]) {
     }
 }
 
+/// `C = alpha·X·Wᵀ + beta·C0` through the ordinary (packing) GEMM on `kernel`.
+fn unpacked_f32(kernel: Kernel, case: &Case, x: &[f32], w: &[f32], c0: &[f32]) -> Vec<f32> {
+    let mut c = c0.to_vec();
+    sgemm_with(
+        kernel,
+        Trans::N,
+        Trans::T,
+        case.m,
+        case.n,
+        case.k,
+        case.alpha,
+        x,
+        case.ldx,
+        w,
+        case.k,
+        case.beta,
+        &mut c,
+        case.ldc,
+    );
+    c
+}
+
+/// The same product from prepacked weights.
+fn prepacked(case: &Case, x: &[f32], packed: &PackedWeight, c0: &[f32]) -> Vec<f32> {
+    let mut c = c0.to_vec();
+    gemm_prepacked(
+        case.m, case.alpha, x, case.ldx, packed, case.beta, &mut c, case.ldc,
+    );
+    c
+}
+
 #[test]
 fn prepacked_f32_equals_sgemm_bitwise_on_every_kernel() {
     let mut rng = StdRng::seed_from_u64(7);
     for kernel in Kernel::available() {
         for case in cases(11, 40) {
             let (x, w, c0) = operands(&mut rng, &case);
-            let mut want = c0.clone();
-            sgemm_with(
-                kernel,
-                Trans::N,
-                Trans::T,
-                case.m,
-                case.n,
-                case.k,
-                case.alpha,
-                &x,
-                case.ldx,
-                &w,
-                case.k,
-                case.beta,
-                &mut want,
-                case.ldc,
-            );
+            let want = unpacked_f32(kernel, &case, &x, &w, &c0);
             let packed = PackedWeight::from_f32(PackedKind::F32(kernel), &w, case.n, case.k);
-            let mut got = c0.clone();
-            gemm_prepacked(
-                case.m, case.alpha, &x, case.ldx, &packed, case.beta, &mut got, case.ldc,
-            );
+            let got = prepacked(&case, &x, &packed, &c0);
             assert_bitwise(kernel.name(), &case, &got, &want);
         }
     }
@@ -162,10 +174,7 @@ fn prepacked_bf16_equals_gemm_f32_bf16_bitwise_on_every_path() {
                 PackedWeight::from_bf16(PackedKind::Bf16(kernel), &wb, case.n, case.k),
                 PackedWeight::from_f32(PackedKind::Bf16(kernel), &w, case.n, case.k),
             ] {
-                let mut got = c0.clone();
-                gemm_prepacked(
-                    case.m, case.alpha, &x, case.ldx, &packed, case.beta, &mut got, case.ldc,
-                );
+                let got = prepacked(&case, &x, &packed, &c0);
                 assert_bitwise(kernel.name(), &case, &got, &want);
             }
         }
@@ -181,28 +190,9 @@ fn prepacked_general_beta_within_rounding() {
         for mut case in cases(13, 10) {
             case.beta = -0.3;
             let (x, w, c0) = operands(&mut rng, &case);
-            let mut want = c0.clone();
-            sgemm_with(
-                kernel,
-                Trans::N,
-                Trans::T,
-                case.m,
-                case.n,
-                case.k,
-                case.alpha,
-                &x,
-                case.ldx,
-                &w,
-                case.k,
-                case.beta,
-                &mut want,
-                case.ldc,
-            );
+            let want = unpacked_f32(kernel, &case, &x, &w, &c0);
             let packed = PackedWeight::from_f32(PackedKind::F32(kernel), &w, case.n, case.k);
-            let mut got = c0.clone();
-            gemm_prepacked(
-                case.m, case.alpha, &x, case.ldx, &packed, case.beta, &mut got, case.ldc,
-            );
+            let got = prepacked(&case, &x, &packed, &c0);
             for (g, w) in got.iter().zip(&want) {
                 let tol = 4.0 * f32::EPSILON * (1.0 + w.abs());
                 assert!(
