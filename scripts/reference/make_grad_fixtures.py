@@ -74,6 +74,34 @@ def clean(name):
     return name
 
 
+def save_fixture(case, model, batch, y, loss, seed, extra=None):
+    """Write grads-<case>.safetensors (batch, labels, loss, every trainable tensor and its
+    gradient, plus `extra` tensors); returns how many trainable tensors it holds."""
+    ids, types, mask = batch
+    tensors = {
+        "input_ids": ids,
+        "token_type_ids": types,
+        "attention_mask": mask,
+        "labels": y.contiguous(),
+        "loss": loss.detach().float().reshape(1),
+        **(extra or {}),
+    }
+    n = 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        key = clean(name)
+        tensors[f"param.{key}"] = p.detach().float().contiguous()
+        tensors[f"grad.{key}"] = p.grad.float().contiguous()
+        n += 1
+    # one metadata key: safetensors writes a multi-key map in random order (not reproducible)
+    meta = {"made_with": f"torch {torch.__version__}, transformers "
+            f"{__import__('transformers').__version__}, peft {__import__('peft').__version__}, "
+            f"seed {seed}"}
+    save_file(tensors, os.path.join(FIX, f"grads-{case}.safetensors"), metadata=meta)
+    return n
+
+
 def run_case(case, gen, batch, labels_single, labels_multi):
     ids, types, mask = batch
     model = load_model()
@@ -103,26 +131,7 @@ def run_case(case, gen, batch, labels_single, labels_multi):
         y = labels_single
         loss = F.cross_entropy(logits, y)
     loss.backward()
-    tensors = {
-        "input_ids": ids,
-        "token_type_ids": types,
-        "attention_mask": mask,
-        "labels": y.contiguous(),
-        "loss": loss.detach().float().reshape(1),
-    }
-    n = 0
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        key = clean(name)
-        tensors[f"param.{key}"] = p.detach().float().contiguous()
-        tensors[f"grad.{key}"] = p.grad.float().contiguous()
-        n += 1
-    # one metadata key: safetensors writes a multi-key map in random order (not reproducible)
-    meta = {"made_with": f"torch {torch.__version__}, transformers "
-            f"{__import__('transformers').__version__}, peft {__import__('peft').__version__}, "
-            f"seed {SEED}"}
-    save_file(tensors, os.path.join(FIX, f"grads-{case}.safetensors"), metadata=meta)
+    n = save_fixture(case, model, batch, y, loss, seed=SEED)
     print(f"{case}: loss {loss.item():.6f}, {n} trainable tensors", file=sys.stderr)
 
 

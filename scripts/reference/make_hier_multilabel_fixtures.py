@@ -26,50 +26,27 @@ Cases:
 Run from the repo root:  .venv-ref/bin/python scripts/reference/make_hier_multilabel_fixtures.py
 """
 
-import os
 import sys
 
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
-from safetensors.torch import save_file
-from transformers import BertForSequenceClassification
 
-ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
-FIX = os.path.join(ROOT, "model", "tests", "fixtures")
-MODEL_DIR = os.path.join(FIX, "tiny-bert")
+# the tiny model, batch layout and fixture file of the plain gradient fixtures
+from make_grad_fixtures import make_batch, save_fixture
+from make_grad_fixtures import load_model as load_tiny_model
+
 SEED = 2468
-PAD, CLS, SEP = 0, 2, 3
 
 TOP = 3  # level-1 nodes: 国内, 国際, スポーツ
 PARENT = {3: 0, 4: 0, 5: 1, 6: 1, 7: 1}  # level-2 node -> its parent
 CHILDREN = {0: [3, 4], 1: [5, 6, 7], 2: []}
 
 
-def make_batch(gen, vocab):
-    """Five sequences of lengths 9, 4, 12, 6, 12 padded to 12; the third is a pair."""
-    lengths = [9, 4, 12, 6, 12]
-    t = max(lengths)
-    ids = torch.full((len(lengths), t), PAD, dtype=torch.long)
-    types = torch.zeros((len(lengths), t), dtype=torch.long)
-    mask = torch.zeros((len(lengths), t), dtype=torch.long)
-    for i, n in enumerate(lengths):
-        body = torch.randint(5, vocab, (n - 2,), generator=gen)
-        ids[i, :n] = torch.cat([torch.tensor([CLS]), body, torch.tensor([SEP])])
-        mask[i, :n] = 1
-        if i == 2:
-            types[i, 6:n] = 1
-    return ids, types, mask
-
 
 def load_model(num_labels, gen):
-    model = BertForSequenceClassification.from_pretrained(
-        MODEL_DIR,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        classifier_dropout=0.0,
-        attn_implementation="eager",
-    )
+    """The tiny model with a fresh random classifier of `num_labels` rows."""
+    model = load_tiny_model()
     c = model.config.hidden_size
     model.classifier = torch.nn.Linear(c, num_labels)
     with torch.no_grad():
@@ -95,12 +72,6 @@ def hierarchical_loss(logits, leaves, weights):
     level2 = F.cross_entropy(masked, y2, ignore_index=-100, reduction="sum")
     return (weights[0] * level1 + weights[1] * level2) / b
 
-
-def clean(name):
-    name = name.removeprefix("base_model.model.")
-    name = name.replace(".lora_A.default.", ".lora_A.").replace(".lora_B.default.", ".lora_B.")
-    name = name.replace(".modules_to_save.default.", ".")
-    return name
 
 
 def run_case(case, gen, batch):
@@ -136,34 +107,14 @@ def run_case(case, gen, batch):
     else:
         loss = F.binary_cross_entropy_with_logits(logits, y.double())
     loss.backward()
-    tensors = {
-        "input_ids": ids,
-        "token_type_ids": types,
-        "attention_mask": mask,
-        "labels": y.contiguous(),
-        "loss": loss.detach().float().reshape(1),
-        **extra,
-    }
-    n = 0
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        key = clean(name)
-        tensors[f"param.{key}"] = p.detach().float().contiguous()
-        tensors[f"grad.{key}"] = p.grad.float().contiguous()
-        n += 1
-    # one metadata key: safetensors writes a multi-key map in random order (not reproducible)
-    meta = {"made_with": f"torch {torch.__version__}, transformers "
-            f"{__import__('transformers').__version__}, peft {__import__('peft').__version__}, "
-            f"seed {SEED}"}
-    save_file(tensors, os.path.join(FIX, f"grads-{case}.safetensors"), metadata=meta)
+    n = save_fixture(case, model, batch, y, loss, seed=SEED, extra=extra)
     print(f"{case}: loss {loss.item():.6f}, {n} trainable tensors, {b} rows", file=sys.stderr)
 
 
 def main():
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
-    vocab = BertForSequenceClassification.from_pretrained(MODEL_DIR).config.vocab_size
+    vocab = load_tiny_model().config.vocab_size
     batch = make_batch(gen, vocab)
     for case in ["hier_lora", "hier_head", "multilabel_head"]:
         run_case(case, gen, batch)
