@@ -231,38 +231,29 @@ fn shortcut_report_json_and_html() {
     assert!(page.starts_with("<!DOCTYPE html>") && page.contains("Shortcut report"));
     assert!(page.contains("predicted スポーツ") && page.contains("predicted 経済"));
 
+    // `--report` on `contents` must fail; its stderr
+    let report_error = |contents: &str| {
+        std::fs::write(&data, contents).unwrap();
+        let bad = explain(&[
+            "--report",
+            "--input",
+            data.to_str().unwrap(),
+            "--steps",
+            "4",
+        ]);
+        assert!(!bad.status.success());
+        String::from_utf8_lossy(&bad.stderr).into_owned()
+    };
+
     // a label the model does not know names the file and line
-    std::fs::write(
-        &data,
+    let err = report_error(
         "{\"text\": \"えいが\", \"label\": \"映画\"}\n{\"text\": \"あ\", \"label\": \"天気\"}\n",
-    )
-    .unwrap();
-    let bad = explain(&[
-        "--report",
-        "--input",
-        data.to_str().unwrap(),
-        "--steps",
-        "4",
-    ]);
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
+    );
     assert!(err.contains("dev.jsonl:2") && err.contains("天気"), "{err}");
 
     // a text pair is refused, not silently explained without its second text
-    std::fs::write(
-        &data,
-        "{\"text\": \"えいが\", \"text_pair\": \"みる\", \"label\": \"映画\"}\n",
-    )
-    .unwrap();
-    let bad = explain(&[
-        "--report",
-        "--input",
-        data.to_str().unwrap(),
-        "--steps",
-        "4",
-    ]);
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
+    let err =
+        report_error("{\"text\": \"えいが\", \"text_pair\": \"みる\", \"label\": \"映画\"}\n");
     assert!(
         err.contains("dev.jsonl:1") && err.contains("pairs"),
         "{err}"
