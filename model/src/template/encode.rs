@@ -22,11 +22,14 @@ use crate::error::{ModelError, Result};
 
 /// Encodes texts (and pairs) with an optional template, truncated to `max_length` tokens
 /// (specials included), unpadded.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct TemplateEncoder<'t> {
     tokenizer: &'t Tokenizer,
     template: Option<&'t Template>,
     max_length: usize,
+    /// A pair-mode template's steps as token ids (segment A is tokenized on its own, so
+    /// once for all texts); empty otherwise.
+    steps_ids: Vec<u32>,
 }
 
 impl<'t> TemplateEncoder<'t> {
@@ -35,10 +38,17 @@ impl<'t> TemplateEncoder<'t> {
         template: Option<&'t Template>,
         max_length: usize,
     ) -> TemplateEncoder<'t> {
+        let mut steps = Encoding::default();
+        if let Some(t) = template.filter(|t| t.mode == TemplateMode::Pair) {
+            tokenizer
+                .worker()
+                .encode_into(&t.steps, None, &raw_options(), &mut steps);
+        }
         TemplateEncoder {
             tokenizer,
             template,
             max_length,
+            steps_ids: steps.ids,
         }
     }
 
@@ -83,7 +93,7 @@ impl<'t> TemplateEncoder<'t> {
             Some(t) => match t.mode {
                 TemplateMode::Pair => {
                     debug_assert!(pair.is_none(), "checked by encode_items");
-                    self.encode_pair_mode(worker, &t.steps, text, &mut out);
+                    self.encode_pair_mode(worker, text, &mut out);
                 }
                 TemplateMode::Prefix => {
                     self.encode_prefix_mode(worker, t.prefix_parts(), text, pair, &mut out)
@@ -103,28 +113,22 @@ impl<'t> TemplateEncoder<'t> {
     }
 
     /// `[CLS] steps [SEP] text [SEP]`, steps cut first.
-    fn encode_pair_mode(
-        &self,
-        worker: &mut Worker<'_>,
-        steps: &str,
-        text: &str,
-        out: &mut Encoding,
-    ) {
+    fn encode_pair_mode(&self, worker: &mut Worker<'_>, text: &str, out: &mut Encoding) {
         let mut raw = Encoding::default();
-        worker.encode_into(steps, Some(text), &raw_options(), &mut raw);
-        let len_a = segment_a_len(&raw);
-        let len_b = raw.len() - len_a;
+        worker.encode_into(text, None, &raw_options(), &mut raw);
+        let len_a = self.steps_ids.len();
+        let len_b = raw.len();
         let remove = (len_a + len_b + 3).saturating_sub(self.max_length);
         let cut_a = remove.min(len_a);
         let keep_a = len_a - cut_a;
         let keep_b = len_b - (remove - cut_a).min(len_b);
         let (cls, sep) = (self.tokenizer.cls_id(), self.tokenizer.sep_id());
         push(out, cls, 0, (0, 0));
-        for &id in &raw.ids[..keep_a] {
+        for &id in &self.steps_ids[..keep_a] {
             push(out, id, 0, (0, 0));
         }
         push(out, sep, 0, (0, 0));
-        for i in len_a..len_a + keep_b {
+        for i in 0..keep_b {
             push(out, raw.ids[i], 1, raw.offsets[i]);
         }
         push(out, sep, 1, (0, 0));
