@@ -70,18 +70,18 @@ if [ ! -d .gpu-bin ] && command -v cargo >/dev/null; then
 fi
 
 step "NVRTC compile test (this machine's NVRTC)"
-timeout 120 bash -c "$(declare -f run_test); run_test cuda_nvrtc_compile every_kernel --nocapture" 2>&1 |
+timeout 90 bash -c "$(declare -f run_test); run_test cuda_nvrtc_compile every_kernel --nocapture" 2>&1 |
   tee "$OUT/nvrtc.txt" | tail -20 || status=1
 grep -q "test result: ok. 1 passed" "$OUT/nvrtc.txt" && ! grep -q "skipping" "$OUT/nvrtc.txt" || status=1
 
 step "CUDA kernels vs CPU reference"
-timeout 240 bash -c "$(declare -f run_test); run_test cuda_kernels --nocapture --test-threads=1" 2>&1 |
+timeout 150 bash -c "$(declare -f run_test); run_test cuda_kernels --nocapture --test-threads=1" 2>&1 |
   tee "$OUT/cuda_kernels.txt" | grep -E "^test |skipping|panicked|result|error" || status=1
 grep -q "skipping:" "$OUT/cuda_kernels.txt" && { echo "CUDA tests were skipped: no usable device"; status=1; }
 grep -q "test result: ok" "$OUT/cuda_kernels.txt" || status=1
 
 step "bf16 ceiling (PyTorch matmul, 8192^3)"
-timeout 90 python3 - <<'PY' 2>&1 | tee "$OUT/ceiling.txt"
+timeout 45 python3 - <<'PY' 2>&1 | tee "$OUT/ceiling.txt"
 import json, time
 try:
     import torch
@@ -99,8 +99,11 @@ except Exception as e:
 PY
 
 step "kernel benches"
-timeout 180 bash -c "$(declare -f run_test); run_test cuda_bench --ignored --nocapture" 2>&1 |
+timeout 90 bash -c "$(declare -f run_test); run_test cuda_bench --ignored --nocapture" 2>&1 |
   tee "$OUT/bench_raw.txt" | grep -E "^BENCH|skipping|panicked" || status=1
+
+step "PyTorch + PEFT reference (LoRA fine-tune 32 x 128, one-headline latency)"
+PYTHONUNBUFFERED=1 timeout 90 python3 scripts/reference/peft_lora_baseline.py 2>&1 | tee "$OUT/torch.txt" | grep -E "^TORCH|Error" || true
 
 step "summary"
 python3 - "$OUT" <<'PY' | tee "$OUT/summary.json"
@@ -114,7 +117,10 @@ rows = [json.loads(l[6:]) for l in open(os.path.join(out, "bench_raw.txt")) if l
 for r in rows:
     if ceil and "tflops" in r:
         r["fraction_of_bf16_ceiling"] = round(r["tflops"] / ceil, 3)
-print(json.dumps({"bf16_ceiling_tflops": ceil, "results": rows}, indent=1))
+torch_rows = []
+if os.path.exists(os.path.join(out, "torch.txt")):
+    torch_rows = [json.loads(l[6:]) for l in open(os.path.join(out, "torch.txt")) if l.startswith("TORCH ")]
+print(json.dumps({"bf16_ceiling_tflops": ceil, "results": rows, "torch_reference": torch_rows}, indent=1))
 PY
 echo "gpu-check status: $status (0 = all CUDA tests passed)"
 exit $status
