@@ -57,7 +57,10 @@ extern "C" __global__ void __launch_bounds__(256)
         const float mu = mean[row], rs = rstd[row];
         float sd = 0.0f, sdx = 0.0f;
         for (int c = threadIdx.x; c < C; c += blockDim.x) {
-            const float dn = dy[c] * gamma[c];
+            // __fmul_rn: dn is rounded once, as on the CPU; a product fused into the FMA
+            // below would leave its rounding residual in dn - mean_d, which rstd (up to
+            // 1/sqrt(eps) = 1e6 on a constant row) blows up into a visible error.
+            const float dn = __fmul_rn(dy[c], gamma[c]);
             sd += dn;
             sdx += dn * ((x[c] - mu) * rs);
         }
@@ -67,7 +70,7 @@ extern "C" __global__ void __launch_bounds__(256)
         // Each thread owns the same columns in every row, so pg/pb need no synchronisation.
         for (int c = threadIdx.x; c < C; c += blockDim.x) {
             const float xhat = (x[c] - mu) * rs;
-            const float dn = dy[c] * gamma[c];
+            const float dn = __fmul_rn(dy[c], gamma[c]);
             dx[c] = rs * (dn - mean_d - xhat * mean_dx);
             pg[c] += dy[c] * xhat;
             pb[c] += dy[c];
