@@ -126,12 +126,70 @@ pub(crate) unsafe fn update_tile_scalar(
     }
 }
 
+/// Where the driver gets op(B)'s NR-column panels for one task: packed on the fly from the
+/// operand ([`PackB`]) or taken from a copy packed once (`super::packed_b`). Both give the
+/// same panels, so the product is the same bit for bit.
+pub(crate) trait BPanels<E>: Sync {
+    /// Run `f` on the panels of columns `[j0, j0 + ncols)` (`j0` a multiple of NR) over K
+    /// `[pc, pc + kc)`, laid out as [`pack`] lays them out (`ceil(ncols / NR)` panels).
+    fn with_panels<R>(
+        &self,
+        pc: usize,
+        kc: usize,
+        j0: usize,
+        ncols: usize,
+        f: impl FnOnce(&[E]) -> R,
+    ) -> R;
+}
+
+/// op(B) packed per task into the worker's own buffer: `b` seen as `n x k`, values
+/// converted by `conv` while packing.
+pub(crate) struct PackB<'a, S, F> {
+    pub b: View<'a, S>,
+    pub conv: F,
+    /// NR of the kernel.
+    pub nr: usize,
+    /// G of the kernel.
+    pub g: usize,
+}
+
+impl<'a, S, F> PackB<'a, S, F> {
+    /// Panels for micro-kernel `K`'s NR and G.
+    pub(crate) fn new<K: Micro>(_kern: K, b: View<'a, S>, conv: F) -> Self {
+        PackB {
+            b,
+            conv,
+            nr: K::NR,
+            g: K::G,
+        }
+    }
+}
+
+impl<S: Copy + Sync, E: bytemuck::Pod + Default, F: Fn(S) -> E + Sync + Copy> BPanels<E>
+    for PackB<'_, S, F>
+{
+    fn with_panels<R>(
+        &self,
+        pc: usize,
+        kc: usize,
+        j0: usize,
+        ncols: usize,
+        f: impl FnOnce(&[E]) -> R,
+    ) -> R {
+        let len = ncols.div_ceil(self.nr) * panel_len(self.nr, kc, self.g);
+        with_buf(&BUF_B, len, |bpack: &mut [E]| {
+            pack_any::<S, E>(self.g, self.b, j0, ncols, pc, kc, self.nr, bpack, self.conv);
+            f(bpack)
+        })
+    }
+}
+
 /// `C = alpha * op(A) * op(B) + beta * C` through micro-kernel `kern`; `a` is op(A) as
-/// `m x k`, `b` is op(B) seen as `n x k`, values converted by `conv_a` / `conv_b` while
-/// packing. Arguments must already be validated (see `check_args`). `parallel` allows the
+/// `m x k`, values converted by `conv_a` while packing; op(B) (`k x n`) comes as panels
+/// from `b`. Arguments must already be validated (see `check_args`). `parallel` allows the
 /// global rayon pool.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
+pub(crate) fn gemm<K: Micro, SA: Copy + Sync>(
     kern: K,
     m: usize,
     n: usize,
@@ -139,8 +197,7 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
     alpha: f32,
     a: View<'_, SA>,
     conv_a: impl Fn(SA) -> K::E + Sync + Copy,
-    b: View<'_, SB>,
-    conv_b: impl Fn(SB) -> K::E + Sync + Copy,
+    b: &impl BPanels<K::E>,
     beta: f32,
     c: &mut [f32],
     ldc: usize,
@@ -191,8 +248,7 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, SB: Copy + Sync>(
                     let p_hi = (p_lo + plan.mpanels_per_task).min(mpanels);
                     let npanels = ncols.div_ceil(nr_);
                     let blen = panel_len(nr_, kc, g);
-                    with_buf(&BUF_B, npanels * blen, |bpack: &mut [K::E]| {
-                        pack_any::<SB, K::E>(g, b, j0, ncols, pc, kc, nr_, bpack, conv_b);
+                    b.with_panels(pc, kc, j0, ncols, |bpack: &[K::E]| {
                         for ip in p_lo..p_hi {
                             let row = ic + ip * mr_;
                             let mr = mr_.min(ic + mc - row);

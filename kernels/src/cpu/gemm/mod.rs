@@ -14,6 +14,8 @@
 //!   even) times bf16 B (pre-converted weights); what a bf16 forward pass uses.
 //! - [`gemm_prepacked`] — `X · Wᵀ` with the weight packed once ([`PackedWeight`]), bit for
 //!   bit the matching `sgemm` / `gemm_f32_bf16` call without re-packing W each time.
+//! - [`gemm_packed_b`] — `op(A) · op(B)` with op(B) packed once ([`PackedB`], either
+//!   orientation of a frozen weight), bit for bit the matching `sgemm` / `gemm_f32_bf16`.
 //! - [`reference_sgemm`] — scalar f64-accumulating reference, for tests.
 //! - `*_with` variants force a [`Kernel`] / [`Bf16Kernel`] (tests, benches).
 //!
@@ -32,6 +34,7 @@
 mod batched;
 mod driver;
 mod pack;
+mod packed_b;
 mod portable;
 mod prepacked;
 mod reference;
@@ -50,6 +53,7 @@ use std::sync::OnceLock;
 use half::bf16 as Bf16;
 
 pub use batched::{sgemm_batched, sgemm_batched_with};
+pub use packed_b::{gemm_packed_b, PackedB};
 pub use prepacked::{gemm_prepacked, PackedKind, PackedWeight};
 pub use reference::reference_sgemm;
 
@@ -245,43 +249,37 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     ldc: usize,
     parallel: bool,
 ) {
+    fn go<K: driver::Micro<E = f32>, SA: Copy + Sync, SB: Copy + Sync>(
+        kern: K,
+        (m, n, k, alpha): (usize, usize, usize, f32),
+        a: View<'_, SA>,
+        conv_a: impl Fn(SA) -> f32 + Sync + Copy,
+        b: View<'_, SB>,
+        conv_b: impl Fn(SB) -> f32 + Sync + Copy,
+        (beta, c, ldc, parallel): (f32, &mut [f32], usize, bool),
+    ) {
+        let bp = driver::PackB::new(kern, b, conv_b);
+        driver::gemm(kern, m, n, k, alpha, a, conv_a, &bp, beta, c, ldc, parallel)
+    }
+    let dims = (m, n, k, alpha);
+    let out = (beta, c, ldc, parallel);
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
             let kern = avx512::Avx512F32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            driver::gemm(
-                kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel,
-            )
+            go(kern, dims, a, conv_a, b, conv_b, out)
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
             let kern = avx2::Avx2F32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            driver::gemm(
-                kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel,
-            )
+            go(kern, dims, a, conv_a, b, conv_b, out)
         }
         #[cfg(target_arch = "aarch64")]
         Kernel::Neon => {
             let kern = neon::NeonF32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            driver::gemm(
-                kern, m, n, k, alpha, a, conv_a, b, conv_b, beta, c, ldc, parallel,
-            )
+            go(kern, dims, a, conv_a, b, conv_b, out)
         }
-        Kernel::Portable => driver::gemm(
-            portable::PortableF32,
-            m,
-            n,
-            k,
-            alpha,
-            a,
-            conv_a,
-            b,
-            conv_b,
-            beta,
-            c,
-            ldc,
-            parallel,
-        ),
+        Kernel::Portable => go(portable::PortableF32, dims, a, conv_a, b, conv_b, out),
         #[allow(unreachable_patterns)]
         _ => unavailable(kernel.name()),
     }
@@ -406,7 +404,8 @@ pub fn gemm_bf16_with(
             #[cfg(target_arch = "x86_64")]
             if let Some(kern) = bf16::Avx512Bf16::new() {
                 let id = |x: Bf16| x;
-                driver::gemm(kern, m, n, k, alpha, va, id, vb, id, beta, c, ldc, true);
+                let bp = driver::PackB::new(kern, vb, id);
+                driver::gemm(kern, m, n, k, alpha, va, id, &bp, beta, c, ldc, true);
                 return;
             }
             unavailable(kernel.name());
@@ -479,8 +478,8 @@ pub fn gemm_f32_bf16_with(
             #[cfg(target_arch = "x86_64")]
             if let Some(kern) = bf16::Avx512Bf16::new() {
                 let round = pack::f32_to_bf16;
-                let id = |x: Bf16| x;
-                driver::gemm(kern, m, n, k, alpha, va, round, vb, id, beta, c, ldc, true);
+                let bp = driver::PackB::new(kern, vb, |x: Bf16| x);
+                driver::gemm(kern, m, n, k, alpha, va, round, &bp, beta, c, ldc, true);
                 return;
             }
             unavailable(kernel.name());

@@ -45,15 +45,90 @@ impl PackedKind {
     }
 }
 
-/// One K block of the packed weight.
+/// One K block of a packed operand.
 #[derive(Clone, Copy, Debug)]
-struct KBlock {
+pub(crate) struct KBlock {
     /// First K index.
-    pc: usize,
+    pub pc: usize,
     /// K values in the block.
-    kc: usize,
+    pub kc: usize,
     /// Start of the block's panels, in packed elements.
-    offset: usize,
+    pub offset: usize,
+}
+
+/// An operand packed once into `r`-row panels (MR rows of A or NR columns of B) per K block,
+/// in the layout of [`super::pack`] with the driver's K blocks; each block starts on a
+/// 64-byte boundary.
+pub(crate) struct Panels {
+    pub blocks: Vec<KBlock>,
+    /// 64-byte aligned packed elements (f32, or bf16 for the `vdpbf16ps` path).
+    data: Vec<Chunk>,
+    /// Packed elements in `data`.
+    len: usize,
+}
+
+impl Panels {
+    /// Pack all `rows` rows of `src` (seen as `rows x k`) into `r`-row panels for micro-kernel
+    /// `K`, in parallel over panels.
+    pub(crate) fn pack<K: Micro, S: Copy + Sync>(
+        _kern: K,
+        r: usize,
+        src: View<'_, S>,
+        rows: usize,
+        k: usize,
+        conv: impl Fn(S) -> K::E + Sync + Copy,
+    ) -> Panels {
+        let g = K::G;
+        let panels = rows.div_ceil(r);
+        let kc_max = if k == 0 { 1 } else { k_block_len::<K>(k) };
+        let align = 64 / std::mem::size_of::<K::E>();
+        let mut blocks = Vec::new();
+        let mut len = 0;
+        let mut pc = 0;
+        while pc < k {
+            let kc = kc_max.min(k - pc);
+            blocks.push(KBlock {
+                pc,
+                kc,
+                offset: len,
+            });
+            len += (panels * panel_len(r, kc, g)).div_ceil(align) * align;
+            pc += kc;
+        }
+        let mut data = vec![
+            <Chunk as bytemuck::Zeroable>::zeroed();
+            (len * std::mem::size_of::<K::E>()).div_ceil(64)
+        ];
+        {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
+            let elems: &mut [K::E] = &mut bytemuck::cast_slice_mut(bytes)[..len];
+            for blk in &blocks {
+                let plen = panel_len(r, blk.kc, g);
+                let out = &mut elems[blk.offset..blk.offset + panels * plen];
+                // 16 panels per rayon job: big enough to amortise, small enough to balance.
+                let per = 16;
+                out.par_chunks_mut(per * plen)
+                    .enumerate()
+                    .for_each(|(t, chunk)| {
+                        let r0 = t * per * r;
+                        let n = (per * r).min(rows - r0);
+                        pack_any::<S, K::E>(g, src, r0, n, blk.pc, blk.kc, r, chunk, conv);
+                    });
+            }
+        }
+        Panels { blocks, data, len }
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<Chunk>()
+    }
+
+    /// The packed elements.
+    pub(crate) fn elems<E: bytemuck::Pod>(&self) -> &[E] {
+        let bytes: &[u8] = bytemuck::cast_slice(&self.data);
+        &bytemuck::cast_slice(bytes)[..self.len]
+    }
 }
 
 /// A weight `W` `[N, K]` packed into the A-panel layout of one micro-kernel (see the module
@@ -62,11 +137,7 @@ pub struct PackedWeight {
     kind: PackedKind,
     n: usize,
     k: usize,
-    blocks: Vec<KBlock>,
-    /// 64-byte aligned packed elements (f32, or bf16 for the `vdpbf16ps` path).
-    data: Vec<Chunk>,
-    /// Packed elements in `data`.
-    len: usize,
+    panels: Panels,
 }
 
 impl std::fmt::Debug for PackedWeight {
@@ -132,12 +203,7 @@ impl PackedWeight {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.data.len() * std::mem::size_of::<Chunk>()
-    }
-
-    fn elems<E: bytemuck::Pod>(&self) -> &[E] {
-        let bytes: &[u8] = bytemuck::cast_slice(&self.data);
-        &bytemuck::cast_slice(bytes)[..self.len]
+        self.panels.bytes()
     }
 }
 
@@ -188,63 +254,22 @@ macro_rules! with_bf16_micro {
     }};
 }
 
-use {with_bf16_micro, with_f32_micro};
+pub(crate) use {with_bf16_micro, with_f32_micro};
 
-/// Pack all of `w` (`[n, k]`) into MR-row panels per K block, in parallel over panels.
+/// Pack all of `w` (`[n, k]`) into MR-row panels per K block.
 fn pack_weight<K: Micro, S: Copy + Sync>(
-    _kern: K,
+    kern: K,
     kind: PackedKind,
     w: View<'_, S>,
     n: usize,
     k: usize,
     conv: impl Fn(S) -> K::E + Sync + Copy,
 ) -> PackedWeight {
-    let (mr, g) = (K::MR, K::G);
-    let mpanels = n.div_ceil(mr);
-    let kc_max = if k == 0 { 1 } else { k_block_len::<K>(k) };
-    // Each block starts on a 64-byte boundary.
-    let align = 64 / std::mem::size_of::<K::E>();
-    let mut blocks = Vec::new();
-    let mut len = 0;
-    let mut pc = 0;
-    while pc < k {
-        let kc = kc_max.min(k - pc);
-        blocks.push(KBlock {
-            pc,
-            kc,
-            offset: len,
-        });
-        len += (mpanels * panel_len(mr, kc, g)).div_ceil(align) * align;
-        pc += kc;
-    }
-    let mut data = vec![
-        <Chunk as bytemuck::Zeroable>::zeroed();
-        (len * std::mem::size_of::<K::E>()).div_ceil(64)
-    ];
-    {
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
-        let elems: &mut [K::E] = &mut bytemuck::cast_slice_mut(bytes)[..len];
-        for blk in &blocks {
-            let alen = panel_len(mr, blk.kc, g);
-            let out = &mut elems[blk.offset..blk.offset + mpanels * alen];
-            // 16 panels per rayon job: big enough to amortise, small enough to balance.
-            let per = 16;
-            out.par_chunks_mut(per * alen)
-                .enumerate()
-                .for_each(|(t, chunk)| {
-                    let r0 = t * per * mr;
-                    let rows = (per * mr).min(n - r0);
-                    pack_any::<S, K::E>(g, w, r0, rows, blk.pc, blk.kc, mr, chunk, conv);
-                });
-        }
-    }
     PackedWeight {
         kind,
         n,
         k,
-        blocks,
-        data,
-        len,
+        panels: Panels::pack(kern, K::MR, w, n, k, conv),
     }
 }
 
@@ -322,12 +347,12 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
     let (mr_, nr_, g) = (K::MR, K::NR, K::G);
     let wpanels = n.div_ceil(mr_);
     let xpanels = m.div_ceil(nr_);
-    let welems: &[K::E] = w.elems();
+    let welems: &[K::E] = w.panels.elems();
     let shared = SharedC {
         ptr: c.as_mut_ptr(),
         len: c.len(),
     };
-    for blk in &w.blocks {
+    for blk in &w.panels.blocks {
         let (pc, kc) = (blk.pc, blk.kc);
         let kg = kc.div_ceil(g);
         let beta_pc = if pc == 0 { beta } else { 1.0 };
