@@ -104,8 +104,10 @@ pub const ADAMW: Source = source!(
     ]
 );
 
+pub const STRIDED: Source = source!("strided.cu", ["copy_cols_f32"]);
+
 /// Every compilation unit (the NVRTC test checks this matches the directory listing).
-pub const ALL: [Source; 8] = [
+pub const ALL: [Source; 9] = [
     GEMM,
     SGEMM,
     ATTENTION,
@@ -114,4 +116,5 @@ pub const ALL: [Source; 8] = [
     EMBEDDING,
     XENT,
     ADAMW,
+    STRIDED,
 ];
