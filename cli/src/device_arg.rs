@@ -1,11 +1,14 @@
 //! `--device cpu|cuda[:N]`, shared by predict, eval, finetune and bench.
 //!
-//! The CUDA kernels exist (tokken-kernels, feature `cuda`) but the model's forward and
-//! backward do not run on them yet, so a CUDA device is validated (built? present?) and then
-//! refused with a clear message rather than silently running on the CPU.
+//! With `--features cuda`, `predict` and `eval` run the encoder on the GPU
+//! (`tokken_model::cuda::CudaBert`, attached to the classifier with [`DeviceArg::attach`]).
+//! Fine-tuning on CUDA is not wired into the trainer yet: [`DeviceArg::resolve_for_training`]
+//! refuses it with a message saying so. A CPU build refuses `cuda` when parsing
+//! ("CUDA support not built").
 
 use anyhow::bail;
 use tokken_engine::Device;
+use tokken_model::Classifier;
 
 /// The compute device flag.
 #[derive(clap::Args, Debug, Clone)]
@@ -21,16 +24,38 @@ pub struct DeviceArg {
 }
 
 impl DeviceArg {
-    /// The device, after checking it can be used for this command.
+    /// The device for inference (predict, eval), after checking it can be used.
     pub fn resolve(&self) -> anyhow::Result<Device> {
         let device: Device = self.device.parse()?;
         device.check_available()?;
+        Ok(device)
+    }
+
+    /// The device for fine-tuning: the CPU only for now.
+    pub fn resolve_for_training(&self) -> anyhow::Result<Device> {
+        let device = self.resolve()?;
         if device != Device::Cpu {
             bail!(
-                "--device {device}: the model does not run on CUDA yet (the CUDA kernels are built \
-                 and tested on their own, see docs/STATUS.md); use --device cpu"
+                "--device {device}: fine-tuning does not run on CUDA from the CLI yet (the LoRA \
+                 step exists as tokken_model::cuda::CudaLoraStep but the trainer loop does not \
+                 call it); use --device cpu"
             );
         }
         Ok(device)
+    }
+
+    /// `clf` running its forward on `device` (unchanged on the CPU).
+    pub fn attach(&self, device: Device, clf: Classifier) -> anyhow::Result<Classifier> {
+        match device {
+            Device::Cpu => Ok(clf),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                use anyhow::Context;
+                let dev = tokken_model::cuda::open_device(n)?;
+                let gpu = tokken_model::cuda::CudaBert::new(dev, clf.params())
+                    .with_context(|| format!("uploading the model to cuda:{n}"))?;
+                Ok(clf.with_backend(Box::new(gpu)))
+            }
+        }
     }
 }

@@ -88,7 +88,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    args.device.resolve()?;
+    let device = args.device.resolve()?;
     if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
     }
@@ -104,6 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
+        // the GPU keeps its own bf16 copy: no host packing
+        prepack: device == tokken_engine::Device::Cpu,
         ..Default::default()
     };
     let requested = args
@@ -126,6 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_run_files(&model)
     })()
     .with_context(|| format!("loading {}", model.display()))?;
+    let clf = args.device.attach(device, clf)?;
     let multi_label = clf.is_multi_label();
     let label_field = match (&args.label_field, clf.hierarchy()) {
         (Some(f), _) => f.clone(),

@@ -176,7 +176,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    args.device.resolve()?;
+    args.device.resolve_for_training()?;
     let mut trainer = match &args.resume {
         Some(dir) => {
             let t = Trainer::resume(dir).with_context(|| format!("resuming {}", dir.display()))?;

@@ -84,7 +84,7 @@ struct Item {
 const CHUNK: usize = 4096;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    args.device.resolve()?;
+    let device = args.device.resolve()?;
     if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
     }
@@ -98,7 +98,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         max_length: args.max_length,
         dicdir: args.dicdir.clone(),
-        prepack: !args.no_prepack,
+        // the GPU keeps its own bf16 copy: no host packing
+        prepack: !args.no_prepack && device == tokken_engine::Device::Cpu,
         template: args
             .template
             .as_deref()
@@ -109,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let model = crate::model_arg::resolve(&args.model)?;
     let clf = Classifier::load_with(&model, options)
         .with_context(|| format!("loading {}", model.display()))?;
+    let clf = args.device.attach(device, clf)?;
 
     let write = |out: &mut dyn Write| -> anyhow::Result<()> {
         if !args.texts.is_empty() {

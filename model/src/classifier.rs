@@ -78,6 +78,14 @@ pub struct Prediction {
     pub label_set: Vec<usize>,
 }
 
+/// Computes a batch's `[B, NL]` logits in place of the CPU forward (`cuda::CudaBert` with
+/// `--device cuda`).
+pub trait LogitsBackend: Send + Sync {
+    fn logits(&self, input: &BatchInput<'_>) -> Result<Vec<f32>>;
+    /// Where it runs (`cuda:0`), for messages.
+    fn name(&self) -> String;
+}
+
 /// A loaded sequence classifier: tokenizer + BERT + head.
 pub struct Classifier {
     params: BertParams,
@@ -89,6 +97,8 @@ pub struct Classifier {
     hierarchy: Option<Hierarchy>,
     /// Per-label thresholds of a multi-label run (`thresholds.json`).
     thresholds: Option<Vec<f32>>,
+    /// Runs the forward instead of the CPU ([`Classifier::with_backend`]).
+    backend: Option<Box<dyn LogitsBackend>>,
 }
 
 impl Classifier {
@@ -190,7 +200,14 @@ impl Classifier {
             arenas: Mutex::new(Vec::new()),
             hierarchy: None,
             thresholds: None,
+            backend: None,
         })
+    }
+
+    /// Run every forward on `backend` (e.g. a GPU) instead of the CPU.
+    pub fn with_backend(mut self, backend: Box<dyn LogitsBackend>) -> Classifier {
+        self.backend = Some(backend);
+        self
     }
 
     /// Label names by class index (a hierarchical model's classes are its leaf paths).
@@ -299,6 +316,9 @@ impl Classifier {
             b,
             t,
         };
+        if let Some(backend) = &self.backend {
+            return backend.logits(&input);
+        }
         bert_forward(&self.params, &input, arena, ForwardOptions::default())?;
         Ok(arena.logits().to_vec())
     }

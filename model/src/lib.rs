@@ -19,6 +19,8 @@ pub mod bias;
 pub mod classifier;
 pub mod compare;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod data;
 pub mod embeddings;
 pub mod error;

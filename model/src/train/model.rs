@@ -669,6 +669,19 @@ impl TrainModel {
         self.params.zero_grads();
     }
 
+    /// What a device backend (`crate::cuda::CudaLoraStep`) reads and writes: the frozen
+    /// base, where every trainable lives, the setup, the parameter values and the gradient
+    /// arena (gradients accumulate there as in [`TrainModel::forward_backward`]).
+    pub fn parts_mut(&mut self) -> (&BertParams, &Slots, &TrainSetup, &[f32], &mut [f32]) {
+        (
+            &self.base,
+            &self.slots,
+            &self.setup,
+            &self.params.values,
+            &mut self.params.grads,
+        )
+    }
+
     /// Every trainable tensor with its gradient, for the optimizer.
     pub fn trainable_mut(&mut self) -> Vec<ParamMut<'_>> {
         self.params.params_mut()

@@ -1,0 +1,292 @@
+//! [`CudaBert`]: inference on a CUDA device, the device twin of [`crate::forward::bert_forward`].
+//!
+//! Embeddings → L × layer run on the device ([`super::weights::DeviceEncoder`]); each
+//! sequence's [CLS] row of the last hidden state (`[B, C]`, a few KB) is then copied back
+//! and the pooler (dense + tanh) and classifier run on the host with the CPU code
+//! ([`crate::pooler::pooler_forward`], [`crate::head::classifier_forward`]): on B rows they
+//! cost microseconds, need no extra kernel (tanh), and keep the head bit-identical to the
+//! CPU's for the same hidden state.
+
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::CudaSlice;
+use tokken_kernels::cuda::attention::attention_forward_cuda;
+use tokken_kernels::cuda::elementwise::{gelu_forward_cuda, residual_forward_cuda};
+use tokken_kernels::cuda::embedding::embedding_forward_cuda;
+use tokken_kernels::cuda::layernorm::layernorm_forward_cuda;
+use tokken_kernels::cuda::CudaDevice;
+
+use super::glue::{copy_cols, linear_forward, to_bf16, Block};
+use super::weights::{DeviceEncoder, DeviceLayer};
+use crate::error::{ModelError, Result};
+use crate::forward::BatchInput;
+use crate::head::classifier_forward;
+use crate::params::BertParams;
+use crate::pooler::pooler_forward;
+
+/// A BERT classifier whose encoder runs on a CUDA device.
+pub struct CudaBert {
+    dev: Arc<CudaDevice>,
+    encoder: DeviceEncoder,
+    /// The host parameters (shared tensor storage, not a copy): input checks, and the
+    /// pooler and classifier as loaded (f32 or bf16).
+    params: BertParams,
+    /// One forward at a time on the device's stream (the buffers are per call).
+    busy: Mutex<()>,
+}
+
+/// Per-call device buffers of the forward for one (B, T).
+struct Buffers {
+    /// [B, T] key mask
+    mask: CudaSlice<u8>,
+    /// [B, T, C] the hidden state (layer input, then output)
+    hidden: CudaSlice<f32>,
+    /// [B, T, C]
+    sum: CudaSlice<f32>,
+    /// [B, T, C] bf16 copy of a GEMM input
+    x16: CudaSlice<u16>,
+    /// [B, T, 3C]
+    qkv: CudaSlice<f32>,
+    /// [B, T, C]
+    atty: CudaSlice<f32>,
+    /// [B, NH, T]
+    lse: CudaSlice<f32>,
+    /// [B, T, C]
+    ln1: CudaSlice<f32>,
+    /// [B, T, I]
+    fch: CudaSlice<f32>,
+    /// [B, T, I]
+    fch_act: CudaSlice<f32>,
+    /// [B, T, I] bf16 copy of the activation
+    fch16: CudaSlice<u16>,
+    /// [B*T]
+    mean: CudaSlice<f32>,
+    /// [B*T]
+    rstd: CudaSlice<f32>,
+}
+
+impl Buffers {
+    fn new(dev: &CudaDevice, input: &BatchInput<'_>, enc: &DeviceEncoder) -> Result<Buffers> {
+        let cfg = &enc.config;
+        let (bt, c, i) = (input.b * input.t, cfg.hidden_size, cfg.intermediate_size);
+        let a = &dev.alloc;
+        Ok(Buffers {
+            mask: dev.upload(input.mask)?,
+            hidden: a.alloc(bt * c)?,
+            sum: a.alloc(bt * c)?,
+            x16: a.alloc(bt * c)?,
+            qkv: a.alloc(bt * 3 * c)?,
+            atty: a.alloc(bt * c)?,
+            lse: a.alloc(input.b * cfg.num_attention_heads * input.t)?,
+            ln1: a.alloc(bt * c)?,
+            fch: a.alloc(bt * i)?,
+            fch_act: a.alloc(bt * i)?,
+            fch16: a.alloc(bt * i)?,
+            mean: a.alloc(bt)?,
+            rstd: a.alloc(bt)?,
+        })
+    }
+
+    fn recycle(self, dev: &CudaDevice) {
+        let a = &dev.alloc;
+        for f in [
+            self.hidden,
+            self.sum,
+            self.qkv,
+            self.atty,
+            self.lse,
+            self.ln1,
+            self.fch,
+            self.fch_act,
+            self.mean,
+            self.rstd,
+        ] {
+            a.recycle(f);
+        }
+        a.recycle(self.x16);
+        a.recycle(self.fch16);
+    }
+}
+
+impl CudaBert {
+    /// Uploads `params` (dense weights as bf16) to `dev`.
+    pub fn new(dev: Arc<CudaDevice>, params: &BertParams) -> Result<CudaBert> {
+        let encoder = DeviceEncoder::upload(&dev, params)?;
+        dev.synchronize()?;
+        Ok(CudaBert {
+            dev,
+            encoder,
+            params: BertParams {
+                prepacked: None,
+                ..params.clone()
+            },
+            busy: Mutex::new(()),
+        })
+    }
+
+    pub fn device(&self) -> &Arc<CudaDevice> {
+        &self.dev
+    }
+
+    /// [B, C] last hidden state of each sequence's first ([CLS]) token.
+    pub fn cls_hidden(&self, input: &BatchInput<'_>) -> Result<Vec<f32>> {
+        let cfg = &self.encoder.config;
+        input.check(&self.params)?;
+        let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let dev = &*self.dev;
+        let (b, t, c) = (input.b, input.t, cfg.hidden_size);
+        let mut s = Buffers::new(dev, input, &self.encoder)?;
+        let result = (|| -> Result<Vec<f32>> {
+            self.encode(&mut s, input)?;
+            let mut cls = dev.alloc.alloc::<f32>(b * c)?;
+            copy_cols(
+                dev,
+                &mut cls,
+                Block::dense(c),
+                &s.hidden,
+                Block::dense(t * c),
+                b,
+                c,
+                0.0,
+            )?;
+            let host = dev.download(&cls)?;
+            dev.alloc.recycle(cls);
+            Ok(host)
+        })();
+        s.recycle(dev);
+        result
+    }
+
+    /// [B, NL] logits (HF `BertForSequenceClassification` at inference).
+    pub fn logits(&self, input: &BatchInput<'_>) -> Result<Vec<f32>> {
+        let (pooler, classifier) = match (&self.params.pooler, &self.params.classifier) {
+            (Some(p), Some(c)) => (p, c),
+            _ => {
+                return Err(ModelError::NoHead(
+                    "the model has no pooler or classification head: nothing to predict".into(),
+                ))
+            }
+        };
+        let (b, c) = (input.b, self.encoder.config.hidden_size);
+        let cls = self.cls_hidden(input)?;
+        let mut pooled = vec![0.0f32; b * c];
+        let mut scratch = vec![0.0f32; b * c];
+        // the [CLS] rows are sequences of length 1 for the pooler
+        pooler_forward(&mut pooled, &mut scratch, &cls, pooler, b, 1, c)?;
+        let mut logits = vec![0.0f32; b * classifier.out_features];
+        classifier_forward(&mut logits, &pooled, classifier, b)?;
+        Ok(logits)
+    }
+
+    /// Embeddings and every layer; the last hidden state is left in `s.hidden`.
+    fn encode(&self, s: &mut Buffers, input: &BatchInput<'_>) -> Result<()> {
+        let dev = &*self.dev;
+        let enc = &self.encoder;
+        let cfg = &enc.config;
+        let (b, t, c) = (input.b, input.t, cfg.hidden_size);
+        let bt = b * t;
+        let eps = cfg.layer_norm_eps as f32;
+        embedding_forward_cuda(
+            dev,
+            &mut s.sum,
+            input.ids,
+            input.type_ids,
+            &enc.word,
+            &enc.position,
+            &enc.token_type,
+            b,
+            t,
+            c,
+        )?;
+        let ln = &enc.embeddings_layer_norm;
+        layernorm_forward_cuda(
+            dev,
+            &mut s.hidden,
+            &mut s.mean,
+            &mut s.rstd,
+            &s.sum,
+            &ln.w,
+            &ln.b,
+            bt,
+            c,
+            eps,
+        )?;
+        for layer in &enc.layers {
+            self.layer(s, layer, input)?;
+        }
+        Ok(())
+    }
+
+    /// One `BertLayer` in place on `s.hidden` (as [`crate::layer`]'s `layer_forward`).
+    fn layer(&self, s: &mut Buffers, p: &DeviceLayer, input: &BatchInput<'_>) -> Result<()> {
+        let dev = &*self.dev;
+        let cfg = &self.encoder.config;
+        let (b, t, c, nh) = (input.b, input.t, cfg.hidden_size, cfg.num_attention_heads);
+        let bt = b * t;
+        let eps = cfg.layer_norm_eps as f32;
+        // attention.self: fused q|k|v projection, then scaled dot-product attention
+        to_bf16(dev, &mut s.x16, &s.hidden)?;
+        linear_forward(dev, &mut s.qkv, &s.x16, &p.qkv, bt)?;
+        attention_forward_cuda(
+            dev,
+            &mut s.atty,
+            &mut s.lse,
+            &s.qkv,
+            &s.mask,
+            b,
+            t,
+            c,
+            nh,
+            None,
+        )?;
+        // attention.output: dense + residual + LayerNorm
+        to_bf16(dev, &mut s.x16, &s.atty)?;
+        linear_forward(dev, &mut s.ln1, &s.x16, &p.attention_output, bt)?;
+        residual_forward_cuda(dev, &mut s.sum, &s.ln1, &s.hidden)?;
+        let ln = &p.attention_layer_norm;
+        layernorm_forward_cuda(
+            dev,
+            &mut s.ln1,
+            &mut s.mean,
+            &mut s.rstd,
+            &s.sum,
+            &ln.w,
+            &ln.b,
+            bt,
+            c,
+            eps,
+        )?;
+        // intermediate: dense + GELU
+        to_bf16(dev, &mut s.x16, &s.ln1)?;
+        linear_forward(dev, &mut s.fch, &s.x16, &p.intermediate, bt)?;
+        gelu_forward_cuda(dev, &mut s.fch_act, &s.fch)?;
+        // output: dense + residual + LayerNorm
+        to_bf16(dev, &mut s.fch16, &s.fch_act)?;
+        linear_forward(dev, &mut s.atty, &s.fch16, &p.output, bt)?;
+        residual_forward_cuda(dev, &mut s.sum, &s.atty, &s.ln1)?;
+        let ln = &p.output_layer_norm;
+        layernorm_forward_cuda(
+            dev,
+            &mut s.hidden,
+            &mut s.mean,
+            &mut s.rstd,
+            &s.sum,
+            &ln.w,
+            &ln.b,
+            bt,
+            c,
+            eps,
+        )?;
+        Ok(())
+    }
+}
+
+impl crate::classifier::LogitsBackend for CudaBert {
+    fn logits(&self, input: &BatchInput<'_>) -> Result<Vec<f32>> {
+        CudaBert::logits(self, input)
+    }
+
+    fn name(&self) -> String {
+        format!("cuda:{}", self.dev.ordinal())
+    }
+}

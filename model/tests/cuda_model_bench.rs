@@ -1,0 +1,187 @@
+//! GPU bench of the model on CUDA (ignored: `scripts/gpu-check.sh` runs it with
+//! `--ignored`). Prints one JSON object per line prefixed `BENCH `:
+//! - the LoRA fine-tune step of a randomly initialised BERT-base (v3 shape: vocab 32768, 12
+//!   layers, C 768, 12 heads, I 3072, 9 labels) at batch 32 × 128, set up as
+//!   `scripts/reference/peft_lora_baseline.py` (r 8, alpha 8, query + value, LoRA dropout 0,
+//!   hidden / attention / classifier dropout 0.1, no padding, AdamW without clipping):
+//!   median step time over 20 steps after 5 warm-ups, forward + backward + optimizer;
+//! - one headline (1 × 24 tokens) predicted by `CudaBert`: median latency over 50 after 10
+//!   warm-ups; and batch 32 × 128 inference throughput.
+#![cfg(feature = "cuda")]
+
+use std::time::Instant;
+
+use tokken_model::config::BertConfig;
+use tokken_model::cuda::{open_device, CudaBert, CudaLoraStep};
+use tokken_model::init::init_params;
+use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
+use tokken_model::trainer::optimizer::OptimParam;
+use tokken_model::trainer::{AdamW, AdamWConfig};
+use tokken_model::BatchInput;
+
+fn bert_base_v3() -> BertConfig {
+    let mut cfg = BertConfig::preset("base", 32768, 9).expect("preset");
+    cfg.max_position_embeddings = 512;
+    cfg
+}
+
+/// Median of `samples` (seconds).
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// A full batch (no padding) of pseudo-random ids in 5..32768.
+fn batch(b: usize, t: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<u8>) {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let ids = (0..b * t)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            5 + (x % (32768 - 5)) as u32
+        })
+        .collect();
+    (ids, vec![0; b * t], vec![1; b * t])
+}
+
+#[test]
+#[ignore = "GPU bench: scripts/gpu-check.sh runs it"]
+fn cuda_model_bench() {
+    let dev = match open_device(0) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("skipping: no CUDA device: {e}");
+            return;
+        }
+    };
+    let cfg = bert_base_v3();
+    let params = init_params(&cfg, 0).expect("random BERT-base");
+
+    // one headline: 1 x 24 tokens
+    let gpu = CudaBert::new(dev.clone(), &params).expect("upload");
+    let (ids, types, mask) = batch(1, 24, 1);
+    let one = BatchInput {
+        ids: &ids,
+        type_ids: &types,
+        mask: &mask,
+        b: 1,
+        t: 24,
+    };
+    for _ in 0..10 {
+        gpu.logits(&one).expect("predict");
+    }
+    let lat: Vec<f64> = (0..50)
+        .map(|_| {
+            let s = Instant::now();
+            gpu.logits(&one).expect("predict");
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    println!(
+        "BENCH {{\"what\":\"predict one headline 1 x 24 tokens\",\"model\":\"bert-base v3 shape, random\",\"ms\":{:.4}}}",
+        median(lat) * 1e3
+    );
+    // inference throughput at 32 x 128
+    let (ids, types, mask) = batch(32, 128, 2);
+    let big = BatchInput {
+        ids: &ids,
+        type_ids: &types,
+        mask: &mask,
+        b: 32,
+        t: 128,
+    };
+    for _ in 0..3 {
+        gpu.logits(&big).expect("predict");
+    }
+    let inf: Vec<f64> = (0..10)
+        .map(|_| {
+            let s = Instant::now();
+            gpu.logits(&big).expect("predict");
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    let inf = median(inf);
+    println!(
+        "BENCH {{\"what\":\"inference forward 32 x 128\",\"ms\":{:.3},\"tokens_per_s\":{:.1}}}",
+        inf * 1e3,
+        32.0 * 128.0 / inf
+    );
+    drop(gpu);
+
+    // LoRA fine-tune step at 32 x 128
+    let setup = TrainSetup {
+        mode: TrainMode::Lora,
+        lora: LoraConfig {
+            r: 8,
+            alpha: 8.0,
+            dropout: 0.0,
+            target_modules: vec!["query".into(), "value".into()],
+        },
+        loss: LossConfig::default(),
+        hidden_dropout: 0.1,
+        attention_dropout: 0.1,
+        classifier_dropout: 0.1,
+    };
+    let mut model = TrainModel::new(params, setup, 0).expect("train model");
+    let mut step = CudaLoraStep::new(dev, &mut model).expect("cuda step");
+    let names: Vec<(String, usize)> = model
+        .trainable_mut()
+        .iter()
+        .map(|p| (p.name.to_string(), p.value.len()))
+        .collect();
+    let trainable: usize = names.iter().map(|n| n.1).sum();
+    let mut opt = AdamW::new(
+        AdamWConfig {
+            max_grad_norm: None,
+            ..AdamWConfig::default()
+        },
+        &names,
+    );
+    let (b, t) = (32, 128);
+    let (ids, types, mask) = batch(b, t, 3);
+    let input = BatchInput {
+        ids: &ids,
+        type_ids: &types,
+        mask: &mask,
+        b,
+        t,
+    };
+    let targets: Vec<i32> = (0..b).map(|r| (ids[r * t] % 9) as i32).collect();
+    let mut one_step = |s: u64| -> f32 {
+        model.zero_grads();
+        let loss = step
+            .forward_backward(&mut model, &input, &Targets::Single(&targets), None, s, 1.0)
+            .expect("step");
+        let mut p: Vec<OptimParam<'_>> = model
+            .trainable_mut()
+            .into_iter()
+            .map(OptimParam::from)
+            .collect();
+        opt.update(&mut p, 1e-4).expect("update");
+        loss
+    };
+    for s in 0..5 {
+        one_step(s);
+    }
+    let mut losses = Vec::new();
+    let times: Vec<f64> = (0..20)
+        .map(|s| {
+            let start = Instant::now();
+            losses.push(one_step(100 + s));
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    let med = median(times);
+    assert!(
+        losses.iter().all(|l| l.is_finite()),
+        "non-finite loss: {losses:?}"
+    );
+    println!(
+        "BENCH {{\"what\":\"lora finetune step (r 8, query+value, dropout 0.1, bf16 frozen weights)\",\"batch\":{b},\"seq\":{t},\"step_ms\":{:.3},\"tokens_per_s\":{:.1},\"trainable_params\":{trainable},\"first_loss\":{:.4},\"last_loss\":{:.4}}}",
+        med * 1e3,
+        (b * t) as f64 / med,
+        losses[0],
+        losses[losses.len() - 1]
+    );
+}
