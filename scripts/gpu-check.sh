@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU check for tokken's CUDA kernels, one script, well under 8 minutes on an H200.
+# GPU check for tokken's CUDA kernels and the model on CUDA, one script, under ~6 minutes
+# on an H200 (step timeouts sum to < 10 minutes, one device call).
 #
 #   scripts/gpu-check.sh prepare   on a machine with cargo (no GPU needed): builds the CUDA
 #                                  test binaries (release, --features cuda) into .gpu-bin/
@@ -9,21 +10,27 @@
 #
 # The GPU machines of this project have nvcc, PyTorch and NVRTC but no Rust toolchain and no
 # network, so the binaries travel (device tool: carry [".gpu-bin"]). Steps: NVRTC compile of
-# every kernel for this GPU's toolkit, every kernel against the CPU reference, kernel benches
-# (BENCH JSON lines) and the card's bf16 ceiling measured with PyTorch. Results go to $OUT
-# (default target/gpu-check) and stdout; the last line says whether all CUDA tests passed.
+# every kernel for this GPU's toolkit, every kernel against the CPU reference, the BERT model
+# on CUDA against the CPU path (model/tests/cuda_model.rs), kernel and model benches (BENCH
+# JSON lines: GEMM/attention TFLOP/s, LoRA fine-tune step and one-headline latency), the
+# card's bf16 ceiling and the PyTorch + PEFT reference. Results go to $OUT (default
+# target/gpu-check, at most 8 files) and stdout; the last line says whether all CUDA tests
+# passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-TESTS="cuda_nvrtc_compile cuda_kernels cuda_bench"
+KERNEL_TESTS="cuda_nvrtc_compile cuda_kernels cuda_bench"
+MODEL_TESTS="cuda_model cuda_model_bench"
 
 if [ "${1:-}" = prepare ]; then
   set -e
   grep -qx '/.gpu-bin/' .git/info/exclude 2>/dev/null || echo '/.gpu-bin/' >>.git/info/exclude
   rm -rf .gpu-bin && mkdir -p .gpu-bin
-  args=""
-  for t in $TESTS; do args="$args --test $t"; done
-  cargo test --release -p tokken-kernels --features cuda --no-run --message-format=json $args |
-    python3 -c '
+  build() {  # PACKAGE TEST...
+    local pkg=$1; shift
+    local args=""
+    for t in "$@"; do args="$args --test $t"; done
+    cargo test --release -p "$pkg" --features cuda --no-run --message-format=json $args |
+      python3 -c '
 import json, shutil, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -31,7 +38,11 @@ for line in sys.stdin:
         shutil.copy(m["executable"], ".gpu-bin/" + m["target"]["name"])
         print("prepared .gpu-bin/" + m["target"]["name"])
 '
-  command -v strip >/dev/null && strip --strip-debug .gpu-bin/* || true
+  }
+  build tokken-kernels $KERNEL_TESTS
+  build tokken-model $MODEL_TESTS
+  # symbols too: the device tool carries at most 64 MiB
+  command -v strip >/dev/null && strip .gpu-bin/* || true
   du -sh .gpu-bin
   exit 0
 fi
@@ -54,10 +65,12 @@ fi
 # run_test NAME [test args...]: the prepared binary, else cargo.
 run_test() {
   local name=$1; shift
+  local pkg=tokken-kernels
+  case "$name" in cuda_model*) pkg=tokken-model ;; esac
   if [ -x ".gpu-bin/$name" ]; then
     ".gpu-bin/$name" "$@"
   elif command -v cargo >/dev/null; then
-    cargo test --release -p tokken-kernels --features cuda --test "$name" -- "$@"
+    cargo test --release -p "$pkg" --features cuda --test "$name" -- "$@"
   else
     echo "no .gpu-bin/$name and no cargo: run 'scripts/gpu-check.sh prepare' where cargo is, carry .gpu-bin"
     return 1
@@ -67,18 +80,25 @@ run_test() {
 if [ ! -d .gpu-bin ] && command -v cargo >/dev/null; then
   step "build (release, --features cuda)"
   timeout 300 cargo test --release -p tokken-kernels --features cuda --no-run 2>&1 | tail -3 || status=1
+  timeout 300 cargo test --release -p tokken-model --features cuda --no-run --test cuda_model --test cuda_model_bench 2>&1 | tail -3 || status=1
 fi
 
 step "NVRTC compile test (this machine's NVRTC)"
-timeout 90 bash -c "$(declare -f run_test); run_test cuda_nvrtc_compile every_kernel --nocapture" 2>&1 |
+timeout 60 bash -c "$(declare -f run_test); run_test cuda_nvrtc_compile every_kernel --nocapture" 2>&1 |
   tee "$OUT/nvrtc.txt" | tail -20 || status=1
 grep -q "test result: ok. 1 passed" "$OUT/nvrtc.txt" && ! grep -q "skipping" "$OUT/nvrtc.txt" || status=1
 
 step "CUDA kernels vs CPU reference"
-timeout 150 bash -c "$(declare -f run_test); run_test cuda_kernels --nocapture --test-threads=1" 2>&1 |
+timeout 120 bash -c "$(declare -f run_test); run_test cuda_kernels --nocapture --test-threads=1" 2>&1 |
   tee "$OUT/cuda_kernels.txt" | grep -E "^test |skipping|panicked|result|error" || status=1
 grep -q "skipping:" "$OUT/cuda_kernels.txt" && { echo "CUDA tests were skipped: no usable device"; status=1; }
 grep -q "test result: ok" "$OUT/cuda_kernels.txt" || status=1
+
+step "BERT on CUDA vs the CPU path (forward, LoRA gradients, 20 training steps)"
+timeout 100 bash -c "$(declare -f run_test); run_test cuda_model --nocapture --test-threads=1" 2>&1 |
+  tee "$OUT/cuda_model.txt" | grep -E "^test |skipping|panicked|result|error|losses" || status=1
+grep -q "skipping:" "$OUT/cuda_model.txt" && { echo "model CUDA tests were skipped: no usable device"; status=1; }
+grep -q "test result: ok" "$OUT/cuda_model.txt" || status=1
 
 step "bf16 ceiling (PyTorch matmul, 8192^3)"
 timeout 45 python3 - <<'PY' 2>&1 | tee "$OUT/ceiling.txt"
@@ -102,6 +122,11 @@ step "kernel benches"
 timeout 90 bash -c "$(declare -f run_test); run_test cuda_bench --ignored --nocapture" 2>&1 |
   tee "$OUT/bench_raw.txt" | grep -E "^BENCH|skipping|panicked" || status=1
 
+step "model benches (LoRA fine-tune 32 x 128, one-headline predict; BERT-base shape, random)"
+timeout 75 bash -c "$(declare -f run_test); run_test cuda_model_bench --ignored --nocapture" 2>&1 |
+  tee -a "$OUT/bench_raw.txt" | grep -E "^BENCH|skipping|panicked" || status=1
+grep -q '^BENCH {"what":"lora finetune step' "$OUT/bench_raw.txt" || { echo "model bench gave no LoRA step figure"; status=1; }
+
 step "PyTorch + PEFT reference (LoRA fine-tune 32 x 128, one-headline latency)"
 PYTHONUNBUFFERED=1 timeout 90 python3 scripts/reference/peft_lora_baseline.py 2>&1 | tee "$OUT/torch.txt" | grep -E "^TORCH|Error" || true
 
@@ -120,7 +145,22 @@ for r in rows:
 torch_rows = []
 if os.path.exists(os.path.join(out, "torch.txt")):
     torch_rows = [json.loads(l[6:]) for l in open(os.path.join(out, "torch.txt")) if l.startswith("TORCH ")]
-print(json.dumps({"bf16_ceiling_tflops": ceil, "results": rows, "torch_reference": torch_rows}, indent=1))
+def find(rs, word):
+    return next((r for r in rs if word in r.get("what", "")), None)
+vs = {}
+ours, theirs = find(rows, "lora finetune step"), find(torch_rows, "lora finetune step")
+if ours and theirs:
+    vs["lora_tokens_per_s_vs_torch_peft"] = round(ours["tokens_per_s"] / theirs["tokens_per_s"], 3)
+    vs["lora_target"] = ">= 1.5"
+ours = find(rows, "predict one headline")
+theirs = [r for r in torch_rows if "predict one headline" in r.get("what", "")]
+if ours:
+    vs["predict_one_headline_ms"] = ours["ms"]
+    vs["predict_target_ms"] = "<= 1"
+    for r in theirs:
+        vs["predict_speedup_vs_torch_" + r.get("dtype", "?")] = round(r["ms"] / ours["ms"], 2)
+print(json.dumps({"bf16_ceiling_tflops": ceil, "results": rows, "torch_reference": torch_rows, "vs_torch": vs}, indent=1))
 PY
+echo "gpu-check took ${SECONDS}s"
 echo "gpu-check status: $status (0 = all CUDA tests passed)"
 exit $status
