@@ -1,13 +1,13 @@
 //! `--device cpu|cuda[:N]`, shared by predict, eval, finetune and bench.
 //!
 //! With `--features cuda`, `predict` and `eval` run the encoder on the GPU
-//! (`tokken_model::cuda::CudaBert`, attached to the classifier with [`DeviceArg::attach`]).
-//! Fine-tuning on CUDA is not wired into the trainer yet: [`DeviceArg::resolve_for_training`]
-//! refuses it with a message saying so. A CPU build refuses `cuda` when parsing
-//! ("CUDA support not built").
+//! (`tokken_model::cuda::CudaBert`, attached to the classifier with [`DeviceArg::attach`])
+//! and `finetune` runs each LoRA forward + backward there (`tokken_model::cuda::CudaLoraStep`,
+//! [`DeviceArg::attach_trainer`]; other modes are refused with a message). A CPU build
+//! refuses `cuda` when parsing ("CUDA support not built").
 
-use anyhow::bail;
 use tokken_engine::Device;
+use tokken_model::trainer::Trainer;
 use tokken_model::Classifier;
 
 /// The compute device flag.
@@ -31,17 +31,21 @@ impl DeviceArg {
         Ok(device)
     }
 
-    /// The device for fine-tuning: the CPU only for now.
-    pub fn resolve_for_training(&self) -> anyhow::Result<Device> {
-        let device = self.resolve()?;
-        if device != Device::Cpu {
-            bail!(
-                "--device {device}: fine-tuning does not run on CUDA from the CLI yet (the LoRA \
-                 step exists as tokken_model::cuda::CudaLoraStep but the trainer loop does not \
-                 call it); use --device cpu"
-            );
+    /// `trainer` computing its micro-batches on `device` (unchanged on the CPU). On CUDA
+    /// the frozen base runs in bf16 whatever `--dtype` says; evaluation stays on the CPU.
+    pub fn attach_trainer(&self, device: Device, trainer: &mut Trainer) -> anyhow::Result<()> {
+        match device {
+            Device::Cpu => Ok(()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                use anyhow::Context;
+                let dev = tokken_model::cuda::open_device(n)?;
+                let step = tokken_model::cuda::CudaLoraStep::new(dev, &mut trainer.model)
+                    .with_context(|| format!("setting up training on cuda:{n}"))?;
+                trainer.cuda = Some(step);
+                Ok(())
+            }
         }
-        Ok(device)
     }
 
     /// `clf` running its forward on `device` (unchanged on the CPU).

@@ -176,7 +176,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    args.device.resolve_for_training()?;
+    let device = args.device.resolve()?;
     let mut trainer = match &args.resume {
         Some(dir) => {
             let t = Trainer::resume(dir).with_context(|| format!("resuming {}", dir.display()))?;
@@ -195,6 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     trainer.stop_after = args.stop_after;
+    args.device.attach_trainer(device, &mut trainer)?;
     eprintln!(
         "{} train / {} eval examples, {} labels, mode {:?}, {} trainable parameters, {} steps",
         trainer.train.len(),

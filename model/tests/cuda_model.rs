@@ -8,7 +8,8 @@
 //! rounds its f32 operand to bf16 while packing). Against the CPU with the *same bf16
 //! weights* the only differences are f32 summation orders (~1e-6 relative) and the rare
 //! bf16 rounding they flip (one element off by 2^-8 relative), so those comparisons are
-//! tight (2e-3 of the tensor's scale). Against the *f32* CPU forward each GEMM input and
+//! tight: 3e-3 (hidden states) to 5e-3 (logits, gradients) of the tensor's scale, where a
+//! wrong layout, mask or missing term is off by O(1). Against the *f32* CPU forward each GEMM input and
 //! weight carries bf16's 2^-9 relative rounding; over K-term dot products with random signs
 //! that stays ~2^-9 relative per layer and LayerNorm keeps it from growing, so a few layers
 //! land well under 2e-2 of the logits' scale (the bound used).
@@ -29,7 +30,10 @@ use tokken_model::train::{
 };
 use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
+use tokken_model::trainer::{Event, TrainConfig, Trainer};
 use tokken_model::{bert_forward, BatchInput, BertParams};
+
+mod common;
 
 /// The device, or None after printing why the test is skipped.
 fn device() -> Option<Arc<CudaDevice>> {
@@ -198,7 +202,7 @@ fn cuda_forward_matches_cpu_forward() {
             &format!("{case} [CLS] vs CPU bf16"),
             &gpu_cls,
             &cls16,
-            2e-3,
+            3e-3,
             1.0,
         );
         // the head runs on the host from the downloaded rows: bf16 pooler/classifier as the CPU's
@@ -208,7 +212,7 @@ fn cuda_forward_matches_cpu_forward() {
             &format!("{case} logits vs CPU bf16"),
             &gpu16_logits,
             &logits16,
-            2e-3,
+            5e-3,
             1e-2,
         );
 
@@ -390,7 +394,7 @@ fn cuda_lora_gradients_match_cpu_bf16_training() {
         // eval logits first (no dropout)
         let gl = step.forward_logits(&mut gpu, &input).expect("gpu logits");
         let cl = cpu.forward_logits(&input).expect("cpu logits").to_vec();
-        assert_close(&format!("{name}: eval logits"), &gl, &cl, 2e-3, 1e-2);
+        assert_close(&format!("{name}: eval logits"), &gl, &cl, 5e-3, 1e-2);
 
         let seed = 1234 + k as u64;
         let want = cpu
@@ -408,10 +412,10 @@ fn cuda_lora_gradients_match_cpu_bf16_training() {
             .expect("gpu step");
         println!("{name}: loss GPU {got} CPU {want}");
         assert!(
-            (got - want).abs() <= 1e-3 * want.abs().max(1.0),
+            (got - want).abs() <= 2e-3 * want.abs().max(1.0),
             "{name}: loss {got} vs CPU {want}"
         );
-        assert_grads_close(name, &mut gpu, &mut cpu, 2e-3);
+        assert_grads_close(name, &mut gpu, &mut cpu, 5e-3);
 
         // gradients accumulate (+=) over calls like the CPU's, with the loss scale applied
         step.forward_backward(
@@ -425,7 +429,7 @@ fn cuda_lora_gradients_match_cpu_bf16_training() {
         .expect("gpu step 2");
         cpu.forward_backward(&input, &Targets::Single(&targets), seed, 0.5)
             .expect("cpu step 2");
-        assert_grads_close(&format!("{name} accumulated"), &mut gpu, &mut cpu, 2e-3);
+        assert_grads_close(&format!("{name} accumulated"), &mut gpu, &mut cpu, 5e-3);
     }
 }
 
@@ -608,4 +612,105 @@ fn tolerances_hold_for_the_cpu_bf16_proxy() {
         last < first,
         "training does not reduce the loss ({first} -> {last})"
     );
+}
+
+/// A run dir's inputs for the trainer comparison: 64 synthetic "headlines" over a small
+/// alphabet (the label is the first character's class), a tiny char-vocabulary model, LoRA
+/// with hidden and classifier dropout on bf16 frozen weights, 2 epochs of batch 8.
+fn trainer_setup(name: &str) -> (std::path::PathBuf, TrainConfig) {
+    let dir = common::scratch(name);
+    let alphabet: Vec<char> = "あいうえおかきくけこさしすせそたちつてと".chars().collect();
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut lines = String::new();
+    let mut texts = Vec::new();
+    for _ in 0..64 {
+        let len = rng.random_range(3..20);
+        let text: String = (0..len)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+            .collect();
+        let first = alphabet
+            .iter()
+            .position(|&c| text.starts_with(c))
+            .expect("in alphabet");
+        let label = ["a", "b", "c"][first % 3];
+        lines.push_str(&format!(
+            "{{\"text\": \"{text}\", \"label\": \"{label}\"}}\n"
+        ));
+        texts.push(text);
+    }
+    let data = dir.join("train.jsonl");
+    std::fs::write(&data, lines).expect("write data");
+    let labels = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    let model_dir = common::tiny_char_model(
+        &dir,
+        "model",
+        texts.iter().map(String::as_str),
+        1,
+        labels,
+        1,
+    );
+    let mut config = TrainConfig {
+        epochs: 2,
+        batch_size: 8,
+        lr: 3e-3,
+        max_length: 24,
+        seed: 5,
+        dtype: TrainDtype::Bf16,
+        ..common::train_config(model_dir, data)
+    };
+    config.setup.mode = TrainMode::Lora;
+    config.setup.hidden_dropout = 0.1;
+    config.setup.classifier_dropout = 0.1;
+    (dir, config)
+}
+
+/// Every step's loss of a whole training run.
+fn run_losses(trainer: &mut Trainer) -> Vec<f64> {
+    let mut losses = Vec::new();
+    trainer
+        .run(&mut |e| {
+            if let Event::Step { loss, .. } = e {
+                losses.push(*loss);
+            }
+        })
+        .expect("training run");
+    losses
+}
+
+/// Runs without a GPU: the setup the trainer comparison uses trains on the CPU (16 steps,
+/// finite losses), so the GPU test below fails only for a GPU reason.
+#[test]
+fn trainer_setup_of_the_cuda_comparison_runs_on_the_cpu() {
+    let (dir, config) = trainer_setup("cuda-trainer-cpu");
+    let mut cpu = Trainer::new(config, &dir.join("run")).expect("cpu trainer");
+    let losses = run_losses(&mut cpu);
+    println!("trainer CPU losses {losses:?}");
+    assert_eq!(losses.len(), 16);
+    assert!(losses.iter().all(|l| l.is_finite()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The trainer's loop with `Trainer::cuda` set (what `finetune --device cuda` runs) follows
+/// the CPU trainer step for step: tokenized padded batches of varying length (the device
+/// buffers are reallocated per shape), LoRA with hidden and classifier dropout, AdamW with
+/// clipping, a linear schedule.
+#[test]
+fn trainer_loop_on_cuda_follows_the_cpu_trainer() {
+    let Some(dev) = device() else { return };
+    let (dir, config) = trainer_setup("cuda-trainer");
+    let mut cpu = Trainer::new(config.clone(), &dir.join("cpu")).expect("cpu trainer");
+    let mut gpu = Trainer::new(config, &dir.join("gpu")).expect("gpu trainer");
+    gpu.cuda = Some(CudaLoraStep::new(dev, &mut gpu.model).expect("cuda step"));
+    let (lc, lg) = (run_losses(&mut cpu), run_losses(&mut gpu));
+    println!("trainer CPU losses {lc:?}");
+    println!("trainer GPU losses {lg:?}");
+    assert_eq!(lc.len(), 16);
+    assert_eq!(lg.len(), 16);
+    for (s, (g, c)) in lg.iter().zip(&lc).enumerate() {
+        assert!(
+            (g - c).abs() <= 5e-3 * c.abs().max(1.0),
+            "step {s}: GPU loss {g} vs CPU {c}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -58,6 +58,10 @@ pub struct Trainer {
     pub out: PathBuf,
     /// Stop (as if interrupted, with a checkpoint) after this many steps in all.
     pub stop_after: Option<u64>,
+    /// Run each micro-batch's forward + backward on this GPU (`--device cuda`, LoRA);
+    /// the optimizer, schedule, evaluation and checkpoints stay on the CPU.
+    #[cfg(feature = "cuda")]
+    pub cuda: Option<crate::cuda::CudaLoraStep>,
 }
 
 impl Trainer {
@@ -171,6 +175,24 @@ impl Trainer {
         Ok(())
     }
 
+    /// One micro-batch's forward + backward ([`TrainModel::forward_backward_weighted`]), on
+    /// the GPU when [`Trainer::cuda`] is set.
+    fn micro_step(
+        &mut self,
+        input: &crate::forward::BatchInput<'_>,
+        targets: &Targets<'_>,
+        weights: Option<&[f32]>,
+        seed: u64,
+        scale: f32,
+    ) -> Result<f32> {
+        #[cfg(feature = "cuda")]
+        if let Some(step) = self.cuda.as_mut() {
+            return step.forward_backward(&mut self.model, input, targets, weights, seed, scale);
+        }
+        self.model
+            .forward_backward_weighted(input, targets, weights, seed, scale)
+    }
+
     /// One optimizer step over the micro-batches `group` (the loss is the mean over all
     /// their examples, so accumulation equals one large batch).
     fn train_step(
@@ -195,13 +217,7 @@ impl Trainer {
             };
             let seed = dropout_seed(self.config.seed, self.state.step, micro as u64);
             let weights = (!batch.weights.is_empty()).then_some(&batch.weights[..]);
-            let l = self.model.forward_backward_weighted(
-                &batch.input(),
-                &targets,
-                weights,
-                seed,
-                scale,
-            )?;
+            let l = self.micro_step(&batch.input(), &targets, weights, seed, scale)?;
             if !l.is_finite() {
                 return Err(self.non_finite("loss", l));
             }

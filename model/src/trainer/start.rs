@@ -144,6 +144,8 @@ impl Trainer {
             eval,
             out: out.to_path_buf(),
             stop_after: None,
+            #[cfg(feature = "cuda")]
+            cuda: None,
         })
     }
 }
