@@ -17,8 +17,9 @@ use crate::config::{MecabDic, TokenizerConfig};
 use crate::dicdir::find_dicdir;
 use crate::error::TokenizerError;
 use crate::normalize::{Normalized, Piece, SpecialTokens};
+use crate::subword_cache::SubwordCache;
 use crate::vocab::Vocab;
-use crate::wordpiece::{split_surface, SubwordMode};
+use crate::wordpiece::SubwordMode;
 
 /// HF `TruncationStrategy` (truncation side: right).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -318,6 +319,7 @@ impl Tokenizer {
             norm: Normalized::new(),
             morphemes: Vec::new(),
             scratch: String::new(),
+            subwords: SubwordCache::default(),
             first: Sequence::default(),
             second: Sequence::default(),
         }
@@ -455,6 +457,8 @@ pub struct Worker<'t> {
     norm: Normalized,
     morphemes: Vec<Morpheme>,
     scratch: String,
+    /// WordPiece results of recent surfaces.
+    subwords: SubwordCache,
     first: Sequence,
     second: Sequence,
 }
@@ -548,6 +552,7 @@ impl Worker<'_> {
             norm,
             morphemes,
             scratch,
+            subwords,
             first,
             second: second_seq,
         } = self;
@@ -597,7 +602,7 @@ impl Worker<'_> {
                             (surface, None)
                         };
                         let norm_ref: &Normalized = norm;
-                        split_surface(
+                        subwords.split(
                             &tok.vocab,
                             tok.config.subword,
                             tok.unk_id,

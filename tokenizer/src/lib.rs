@@ -16,6 +16,7 @@ pub mod dict;
 pub mod encoder;
 pub mod error;
 pub mod normalize;
+mod subword_cache;
 pub mod vocab;
 pub mod vocab_build;
 pub mod wordpiece;

@@ -132,19 +132,44 @@ impl Normalized {
     /// `ｶﾞ` -> `ガ`.
     pub fn nfkc(&mut self, piece: &str) {
         self.clear();
-        let mut seg_start = 0; // byte
-        let mut seg_char = 0u32; // original char index of the segment start
-        let mut chars = 0u32;
-        for (i, c) in piece.char_indices() {
-            if i > seg_start && is_boundary_before(c) {
-                self.push_segment(&piece[seg_start..i], seg_char, chars);
-                seg_start = i;
-                seg_char = chars;
+        let mut i = 0; // byte
+        let mut chars = 0u32; // original chars before `i`
+        while i < piece.len() {
+            // A run of characters that are NFKC on their own and start a segment: copied as
+            // they are, one segment each, except that the last one joins the non-starters
+            // that follow it (か + U+3099 -> が).
+            let (run_end, run_chars, last_start) = stable_run(piece, i);
+            if run_end > i {
+                let joins = piece[run_end..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !is_boundary_before(c));
+                let (end, n) = if joins {
+                    (last_start, run_chars - 1)
+                } else {
+                    (run_end, run_chars)
+                };
+                self.push_stable(&piece[i..end], chars);
+                chars += n;
+                i = end;
+                if !joins {
+                    continue;
+                }
             }
-            chars += 1;
-        }
-        if seg_start < piece.len() {
-            self.push_segment(&piece[seg_start..], seg_char, chars);
+            // One segment: the character at `i` and every one up to the next boundary.
+            let mut rest = piece[i..].char_indices();
+            let mut end = piece.len();
+            let mut n = 0;
+            for (k, c) in rest.by_ref() {
+                if k > 0 && is_boundary_before(c) {
+                    end = i + k;
+                    break;
+                }
+                n += 1;
+            }
+            self.push_segment(&piece[i..end], chars, chars + n);
+            chars += n;
+            i = end;
         }
     }
 
@@ -185,6 +210,19 @@ impl Normalized {
         }
     }
 
+    /// Appends `run`, characters that are NFKC and their own segment, the first being
+    /// original char `first_char`.
+    fn push_stable(&mut self, run: &str, first_char: u32) {
+        self.text.push_str(run);
+        let mut k = first_char;
+        for &b in run.as_bytes() {
+            // A lead byte starts the next character.
+            k += (b & 0xC0 != 0x80) as u32;
+            self.char_start.push(k - 1);
+            self.char_end.push(k);
+        }
+    }
+
     #[inline]
     fn push_char(&mut self, c: char, start: u32, end: u32) {
         self.text.push(c);
@@ -196,12 +234,36 @@ impl Normalized {
     }
 }
 
+/// The run of [`is_fast_stable`] characters at byte `i` of `text`: its byte end, its
+/// number of characters and the byte start of its last character.
+#[inline]
+fn stable_run(text: &str, i: usize) -> (usize, u32, usize) {
+    let mut end = i;
+    let mut n = 0;
+    let mut last = i;
+    for c in text[i..].chars() {
+        if !is_fast_stable(c) {
+            break;
+        }
+        last = end;
+        end += c.len_utf8();
+        n += 1;
+    }
+    (end, n, last)
+}
+
 /// Characters that are already NFKC on their own and never interact with neighbours
 /// (the common ASCII, kana and kanji fast path).
 #[inline]
 fn is_fast_stable(c: char) -> bool {
     matches!(c as u32,
-        0x20..=0x7E | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x30FC..=0x30FE | 0x4E00..=0x9FFF)
+        0x20..=0x7E
+        | 0x3001..=0x3002 // 、。
+        | 0x3005 // 々
+        | 0x3008..=0x3011 // 〈〉《》「」『』【】
+        | 0x3041..=0x3096
+        | 0x30A1..=0x30FE
+        | 0x4E00..=0x9FFF)
 }
 
 /// A single char that is NFKC by itself and a starter.
@@ -336,10 +398,29 @@ mod tests {
         assert_eq!(n.original_span(emoji + 4, emoji + 8), (5, 6));
     }
 
+    /// The plain form of [`Normalized::nfkc`] (no fast runs): a segment starts at the first
+    /// character and at every boundary, and each is normalized on its own.
+    fn segment_by_segment(piece: &str) -> Normalized {
+        let mut n = Normalized::new();
+        let (mut seg_start, mut seg_char, mut chars) = (0, 0u32, 0u32);
+        for (i, c) in piece.char_indices() {
+            if i > seg_start && is_boundary_before(c) {
+                n.push_segment(&piece[seg_start..i], seg_char, chars);
+                seg_start = i;
+                seg_char = chars;
+            }
+            chars += 1;
+        }
+        if seg_start < piece.len() {
+            n.push_segment(&piece[seg_start..], seg_char, chars);
+        }
+        n
+    }
+
     #[test]
     fn segmented_nfkc_equals_whole_string_nfkc() {
         // Composition, reordering, Hangul jamo, compatibility forms, ASCII and kana mixed.
-        let alphabet: Vec<char> = "aAｱｶﾞﾟ゙゚か\u{3099}\u{309A}e\u{301}\u{327}\u{323}\u{1100}\u{1161}\u{11A8}가①㍻ﬁＡ　\u{a0}漢字。、！？\u{2028}\u{fb01}\u{1e9b}\u{212b}\u{f900}😀"
+        let alphabet: Vec<char> = "aAｱｶﾞﾟ゙゚か\u{3099}\u{309A}e\u{301}\u{327}\u{323}\u{1100}\u{1161}\u{11A8}가①㍻ﬁＡ　\u{a0}漢字。、！？「」々・ヾ\u{2028}\u{fb01}\u{1e9b}\u{212b}\u{f900}😀"
             .chars()
             .collect();
         let mut n = Normalized::new();
@@ -361,7 +442,31 @@ mod tests {
             let whole: String = s.nfkc().collect();
             assert_eq!(n.text, whole, "input {s:?}");
             assert_eq!(n.char_start.len(), n.text.len());
+            let r = segment_by_segment(&s);
+            assert_eq!(
+                (&n.char_start, &n.char_end),
+                (&r.char_start, &r.char_end),
+                "input {s:?}"
+            );
         }
+    }
+
+    /// Every fast-path character is its own NFKC, a starter, and never composes with what
+    /// precedes it (quick check Yes): what the slow path would have found.
+    #[test]
+    fn fast_stable_characters_are_nfkc_starters() {
+        let mut checked = 0;
+        for c in (0..0x11000u32)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_fast_stable(c))
+        {
+            let alone: String = std::iter::once(c).nfkc().collect();
+            assert_eq!(alone, c.to_string(), "{c:?} U+{:04X}", c as u32);
+            assert_eq!(canonical_combining_class(c), 0, "U+{:04X}", c as u32);
+            assert_eq!(is_nfkc_quick(std::iter::once(c)), IsNormalized::Yes);
+            checked += 1;
+        }
+        assert!(checked > 20_000);
     }
 
     #[test]

@@ -149,11 +149,11 @@ struct TokenTable {
 }
 
 /// Longest key packed inline: 15 bytes, the 16th holds the length.
-const INLINE: usize = 15;
+pub(crate) const INLINE: usize = 15;
 
 /// `key` (at most [`INLINE`] bytes) zero-padded, with its length in the last byte.
 #[inline]
-fn pack(key: &[u8]) -> [u64; 2] {
+pub(crate) fn pack(key: &[u8]) -> [u64; 2] {
     let mut buf = [0u8; 16];
     buf[..key.len()].copy_from_slice(key);
     buf[15] = key.len() as u8;
@@ -161,6 +161,15 @@ fn pack(key: &[u8]) -> [u64; 2] {
         u64::from_le_bytes(buf[..8].try_into().unwrap()),
         u64::from_le_bytes(buf[8..].try_into().unwrap()),
     ]
+}
+
+/// FxHash of a [`pack`]ed key; its high bits are well mixed.
+#[inline]
+pub(crate) fn hash_packed(key: [u64; 2]) -> u64 {
+    let mut h = FxHasher::default();
+    h.add(key[0]);
+    h.add(key[1]);
+    h.hash
 }
 
 /// Open addressing with linear probing over packed keys, at most half full.
@@ -197,10 +206,7 @@ impl InlineTable {
 
     #[inline]
     fn home(&self, key: [u64; 2]) -> usize {
-        let mut h = FxHasher::default();
-        h.add(key[0]);
-        h.add(key[1]);
-        (h.hash >> (64 - self.bits)) as usize
+        (hash_packed(key) >> (64 - self.bits)) as usize
     }
 
     fn insert(&mut self, key: [u64; 2], id: u32) {
