@@ -272,3 +272,67 @@ fn packed_b_short_a_panics_clearly() {
     let mut c = vec![0.0f32; 6];
     gemm_packed_b(Trans::N, 2, 1.0, &[1.0; 7], 4, &pb, 0.0, &mut c, 3);
 }
+
+/// f32 kernels that read a row-major A in place (AVX-512: `tile_rows`) give the same bits as
+/// packing it: the same product with A's rows at a stride that is read in place (`k + 3`)
+/// and at one that is always packed (a multiple of 4 KiB, which would thrash L1), through
+/// both `sgemm_with` and `gemm_packed_b`, on every kernel and 1–2 threads.
+#[test]
+fn a_read_in_place_equals_packed_a_bitwise() {
+    let mut rng = StdRng::seed_from_u64(26);
+    for kernel in Kernel::available() {
+        for &(m, n, k) in &[(300usize, 70usize, 200usize), (13, 33, 1000), (29, 64, 1)] {
+            let a = random_vec(&mut rng, m * k);
+            let w = random_vec(&mut rng, n * k);
+            let at_stride = |lda: usize| {
+                let mut out = vec![0.0f32; (m - 1) * lda + k];
+                for (i, row) in a.chunks_exact(k).enumerate() {
+                    out[i * lda..i * lda + k].copy_from_slice(row);
+                }
+                out
+            };
+            let (in_place, packed) = ((at_stride(k + 3), k + 3), (at_stride(1024), 1024));
+            let pb = PackedB::from_f32(PackedKind::F32(kernel), Trans::T, &w, k, k, n);
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let run = |(x, lda): &(Vec<f32>, usize)| {
+                    pool.install(|| {
+                        let mut c1 = vec![0.0f32; m * n];
+                        sgemm_with(
+                            kernel,
+                            Trans::N,
+                            Trans::T,
+                            m,
+                            n,
+                            k,
+                            1.0,
+                            x,
+                            *lda,
+                            &w,
+                            k,
+                            0.0,
+                            &mut c1,
+                            n,
+                        );
+                        let mut c2 = vec![1.0f32; m * n];
+                        gemm_packed_b(Trans::N, m, 0.5, x, *lda, &pb, 1.0, &mut c2, n);
+                        (bits(&c1), bits(&c2))
+                    })
+                };
+                assert_eq!(
+                    run(&in_place),
+                    run(&packed),
+                    "{} {m}x{n}x{k}, {threads} threads",
+                    kernel.name()
+                );
+            }
+        }
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}

@@ -49,6 +49,25 @@ impl Micro for Avx512F32 {
         // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
         unsafe { tile_f32(kg, a, b, c, ldc, alpha, beta, mr, nr) }
     }
+
+    const DIRECT_A: bool = true;
+
+    unsafe fn tile_rows(
+        self,
+        kc: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        alpha: f32,
+        beta: f32,
+        mr: usize,
+        nr: usize,
+    ) {
+        // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
+        unsafe { tile_f32_rows(kc, a, lda, b, c, ldc, alpha, beta, mr, nr) }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -77,6 +96,42 @@ unsafe fn tile_f32(
         _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PF * MR) as *const i8);
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let av = _mm512_set1_ps(unsafe { *ap.add(r) });
+            acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
+            acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
+        }
+    }
+    unsafe { store_tile(&acc, c, ldc, alpha, beta, mr, nr) }
+}
+
+/// [`tile_f32`] reading A in place: row `i` of the tile is `a + i * lda` (rows past `mr`
+/// repeat the last valid row; their sums are discarded). The FMAs are those of
+/// `tile_f32` on the packed panel, in the same order, so the result is the same bit for
+/// bit, without the packing pass over A.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_f32_rows(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+    mr: usize,
+    nr: usize,
+) {
+    prefetch_tile(c, ldc, mr, nr);
+    let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda));
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        // SAFETY (whole loop): the B panel holds kc * NR elements, 64-byte aligned; each
+        // row holds kc readable values (caller).
+        let bp = unsafe { b.add(p * NR) };
+        let b0 = unsafe { _mm512_load_ps(bp) };
+        let b1 = unsafe { _mm512_load_ps(bp.add(16)) };
+        for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
+            let av = _mm512_set1_ps(unsafe { *row.add(p) });
             acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
             acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
         }

@@ -108,8 +108,9 @@ pub fn sgemm_batched_with(
     let id = |x: f32| x;
     let item = |i: usize, ci: &mut [f32], parallel: bool| {
         let (ai, bi) = (va.at(i * stride_a), vb.at(i * stride_b));
+        let rows_a = (ta == Trans::N).then(|| (&a[i * stride_a..], lda));
         run_f32(
-            kernel, m, n, k, alpha, ai, id, bi, id, beta, ci, ldc, parallel,
+            kernel, m, n, k, alpha, ai, id, rows_a, bi, id, beta, ci, ldc, parallel,
         );
     };
     let threads = rayon::current_num_threads();

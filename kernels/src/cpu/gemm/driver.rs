@@ -64,6 +64,32 @@ pub(crate) trait Micro: Copy + Send + Sync {
         mr: usize,
         nr: usize,
     );
+
+    /// Whether [`Micro::tile_rows`] exists (f32 kernels that can read A in place).
+    const DIRECT_A: bool = false;
+
+    /// [`Micro::tile`] with A read in place: `mr` f32 rows of `kc` values at `a`, row stride
+    /// `lda`, instead of a packed panel. Same arithmetic in the same order as `tile` on the
+    /// packed panel of those rows, so the same result bit for bit.
+    ///
+    /// # Safety
+    /// As [`Micro::tile`], and `a + i * lda + p` valid for reads for `i < mr`, `p < kc`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_rows(
+        self,
+        _kc: usize,
+        _a: *const f32,
+        _lda: usize,
+        _b: *const Self::E,
+        _c: *mut f32,
+        _ldc: usize,
+        _alpha: f32,
+        _beta: f32,
+        _mr: usize,
+        _nr: usize,
+    ) {
+        unreachable!("gemm: this kernel packs A (internal)")
+    }
 }
 
 /// C as a raw pointer shared by tasks that write disjoint tiles (each tile is bounds-checked
@@ -184,19 +210,33 @@ impl<S: Copy + Sync, E: bytemuck::Pod + Default, F: Fn(S) -> E + Sync + Copy> BP
     }
 }
 
-/// `C = alpha * op(A) * op(B) + beta * C` through micro-kernel `kern`; `a` is op(A) as
-/// `m x k`, values converted by `conv_a` while packing; op(B) (`k x n`) comes as panels
-/// from `b`. Arguments must already be validated (see `check_args`). `parallel` allows the
-/// global rayon pool.
+/// How the driver reads op(A) (`m x k`).
+pub(crate) enum ASource<'a, SA, F> {
+    /// Packed per (row block, K block) into MR-row panels, values converted by `F`.
+    Pack(View<'a, SA>, F),
+    /// f32 stored `[m, k]` with row stride `lda`, read in place by [`Micro::tile_rows`]
+    /// (only for kernels with [`Micro::DIRECT_A`]).
+    Rows(&'a [f32], usize),
+}
+
+/// Whether op(A) may be read in place (see [`ASource::Rows`]): the kernel supports it, A
+/// needs no conversion and is stored row-major, and its row stride does not map all MR
+/// rows onto a few L1 sets (a multiple of 4 KiB does, and would thrash L1).
+pub(crate) fn direct_a<K: Micro>(ta: super::Trans, lda: usize) -> bool {
+    K::DIRECT_A && ta == super::Trans::N && !(lda * 4).is_multiple_of(4096)
+}
+
+/// `C = alpha * op(A) * op(B) + beta * C` through micro-kernel `kern`; op(A) (`m x k`) from
+/// `a`, op(B) (`k x n`) as panels from `b`. Arguments must already be validated (see
+/// `check_args`). `parallel` allows the global rayon pool.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm<K: Micro, SA: Copy + Sync>(
+pub(crate) fn gemm<K: Micro, SA: Copy + Sync, FA: Fn(SA) -> K::E + Sync + Copy>(
     kern: K,
     m: usize,
     n: usize,
     k: usize,
     alpha: f32,
-    a: View<'_, SA>,
-    conv_a: impl Fn(SA) -> K::E + Sync + Copy,
+    a: ASource<'_, SA, FA>,
     b: &impl BPanels<K::E>,
     beta: f32,
     c: &mut [f32],
@@ -232,10 +272,9 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync>(
             let kg = kc.div_ceil(g);
             let beta_pc = if pc == 0 { beta } else { 1.0 };
             let alen = panel_len(mr_, kc, g);
-            with_buf(&BUF_A, mpanels * alen, |apack: &mut [K::E]| {
-                pack_block::<K, SA>(a, ic, mc, pc, kc, apack, conv_a, threads);
-                let apack: &[K::E] = apack;
-
+            // All tasks of this (ic, pc) step, with A panel `ip` from `apack` (packed) or
+            // in place (`apack` None).
+            let run = |apack: Option<&[K::E]>| {
                 let plan = Plan::new::<K>(n, mpanels, threads);
                 let task = |t: usize| {
                     let (tn, tm) = (t % plan.ntasks_n, t / plan.ntasks_n);
@@ -252,27 +291,56 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync>(
                         for ip in p_lo..p_hi {
                             let row = ic + ip * mr_;
                             let mr = mr_.min(ic + mc - row);
-                            let ap = &apack[ip * alen..(ip + 1) * alen];
+                            let ap = apack.map(|ap| &ap[ip * alen..(ip + 1) * alen]);
                             for jp in 0..npanels {
                                 let col = j0 + jp * nr_;
                                 let nr = nr_.min(j0 + ncols - col);
                                 let bp = &bpack[jp * blen..(jp + 1) * blen];
                                 let cp = shared.tile(row * ldc + col, mr, nr, ldc);
-                                // SAFETY: panel lengths are exact (slices above); the tile
-                                // lies inside C (asserted) and no other task writes it.
-                                unsafe {
-                                    kern.tile(
-                                        kg,
-                                        ap.as_ptr(),
-                                        bp.as_ptr(),
-                                        cp,
-                                        ldc,
-                                        alpha,
-                                        beta_pc,
-                                        mr,
-                                        nr,
-                                    )
-                                };
+                                match (ap, &a) {
+                                    // SAFETY: panel lengths are exact (slices above); the
+                                    // tile lies inside C (asserted) and no other task
+                                    // writes it.
+                                    (Some(ap), _) => unsafe {
+                                        kern.tile(
+                                            kg,
+                                            ap.as_ptr(),
+                                            bp.as_ptr(),
+                                            cp,
+                                            ldc,
+                                            alpha,
+                                            beta_pc,
+                                            mr,
+                                            nr,
+                                        )
+                                    },
+                                    (None, ASource::Rows(data, lda)) => {
+                                        let at = row * lda + pc;
+                                        assert!(
+                                            at + (mr - 1) * lda + kc <= data.len(),
+                                            "gemm: A rows out of bounds (internal error)"
+                                        );
+                                        // SAFETY: rows `row..row + mr`, K `pc..pc + kc` lie
+                                        // in `data` (asserted); B and C as above.
+                                        unsafe {
+                                            kern.tile_rows(
+                                                kc,
+                                                data.as_ptr().add(at),
+                                                *lda,
+                                                bp.as_ptr(),
+                                                cp,
+                                                ldc,
+                                                alpha,
+                                                beta_pc,
+                                                mr,
+                                                nr,
+                                            )
+                                        }
+                                    }
+                                    (None, ASource::Pack(..)) => {
+                                        unreachable!("gemm: packed A without panels")
+                                    }
+                                }
                             }
                         }
                     });
@@ -283,7 +351,22 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync>(
                 } else {
                     (0..ntasks).for_each(task);
                 }
-            });
+            };
+            match &a {
+                ASource::Pack(view, conv_a) => {
+                    with_buf(&BUF_A, mpanels * alen, |apack: &mut [K::E]| {
+                        pack_block::<K, SA>(*view, ic, mc, pc, kc, apack, *conv_a, threads);
+                        run(Some(apack))
+                    })
+                }
+                ASource::Rows(..) => {
+                    assert!(
+                        K::DIRECT_A,
+                        "gemm: kernel cannot read A in place (internal)"
+                    );
+                    run(None)
+                }
+            }
         }
     }
 }

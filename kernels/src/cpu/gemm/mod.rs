@@ -26,7 +26,9 @@
 //! Implementation (BLIS-style, `driver.rs`): operands are packed (`pack.rs`, transposes and
 //! strides handled there) into MR-row panels of A and NR-column panels of B, blocked by
 //! KC / MC / NB, and a register-blocked micro-kernel chosen at run time
-//! computes each MR x NR tile: AVX-512F 14x32 (`avx512.rs`), AVX512-BF16 14x32
+//! computes each MR x NR tile: AVX-512F 14x32 (`avx512.rs`; it reads a row-major f32 A in
+//! place instead of packing it, same bits, unless the row stride is a multiple of 4 KiB),
+//! AVX512-BF16 14x32
 //! (`bf16.rs`, `vdpbf16ps`), AVX2+FMA 6x16 (`avx2.rs`), NEON 8x12 (`neon.rs`), or the
 //! portable `wide` 4x16 (`portable.rs`). Large products run on rayon's global pool; small
 //! ones (under 2^22 flops) stay on the calling thread.
@@ -231,8 +233,12 @@ fn unavailable(name: &str) -> ! {
     panic!("gemm: kernel {name} is not available on this CPU")
 }
 
+/// f32 rows of A read in place (see [`run_f32`]).
+type RowsA<'a> = Option<(&'a [f32], usize)>;
+
 /// Run an f32 kernel over already-validated operands; values converted to f32 by the
-/// `conv_*` functions while packing.
+/// `conv_*` functions while packing. `rows_a`: A as f32 rows that need no conversion
+/// (stored `[m, k]`, row stride), which a kernel may read in place instead of packing.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     kernel: Kernel,
@@ -242,6 +248,7 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     alpha: f32,
     a: View<'_, SA>,
     conv_a: impl Fn(SA) -> f32 + Sync + Copy,
+    rows_a: RowsA<'_>,
     b: View<'_, SB>,
     conv_b: impl Fn(SB) -> f32 + Sync + Copy,
     beta: f32,
@@ -252,14 +259,19 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     fn go<K: driver::Micro<E = f32>, SA: Copy + Sync, SB: Copy + Sync>(
         kern: K,
         (m, n, k, alpha): (usize, usize, usize, f32),
-        a: View<'_, SA>,
-        conv_a: impl Fn(SA) -> f32 + Sync + Copy,
+        (a, conv_a, rows_a): (View<'_, SA>, impl Fn(SA) -> f32 + Sync + Copy, RowsA<'_>),
         b: View<'_, SB>,
         conv_b: impl Fn(SB) -> f32 + Sync + Copy,
         (beta, c, ldc, parallel): (f32, &mut [f32], usize, bool),
     ) {
         let bp = driver::PackB::new(kern, b, conv_b);
-        driver::gemm(kern, m, n, k, alpha, a, conv_a, &bp, beta, c, ldc, parallel)
+        let a = match rows_a {
+            Some((rows, lda)) if driver::direct_a::<K>(Trans::N, lda) => {
+                driver::ASource::Rows(rows, lda)
+            }
+            _ => driver::ASource::Pack(a, conv_a),
+        };
+        driver::gemm(kern, m, n, k, alpha, a, &bp, beta, c, ldc, parallel)
     }
     let dims = (m, n, k, alpha);
     let out = (beta, c, ldc, parallel);
@@ -267,19 +279,26 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
             let kern = avx512::Avx512F32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            go(kern, dims, a, conv_a, b, conv_b, out)
+            go(kern, dims, (a, conv_a, rows_a), b, conv_b, out)
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
             let kern = avx2::Avx2F32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            go(kern, dims, a, conv_a, b, conv_b, out)
+            go(kern, dims, (a, conv_a, rows_a), b, conv_b, out)
         }
         #[cfg(target_arch = "aarch64")]
         Kernel::Neon => {
             let kern = neon::NeonF32::new().unwrap_or_else(|| unavailable(kernel.name()));
-            go(kern, dims, a, conv_a, b, conv_b, out)
+            go(kern, dims, (a, conv_a, rows_a), b, conv_b, out)
         }
-        Kernel::Portable => go(portable::PortableF32, dims, a, conv_a, b, conv_b, out),
+        Kernel::Portable => go(
+            portable::PortableF32,
+            dims,
+            (a, conv_a, rows_a),
+            b,
+            conv_b,
+            out,
+        ),
         #[allow(unreachable_patterns)]
         _ => unavailable(kernel.name()),
     }
@@ -341,7 +360,10 @@ pub fn sgemm_with(
     check_args(ta, tb, m, n, k, a.len(), lda, b.len(), ldb, c.len(), ldc);
     let id = |x: f32| x;
     let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
-    run_f32(kernel, m, n, k, alpha, va, id, vb, id, beta, c, ldc, true);
+    let rows_a = (ta == Trans::N).then_some((a, lda));
+    run_f32(
+        kernel, m, n, k, alpha, va, id, rows_a, vb, id, beta, c, ldc, true,
+    );
 }
 
 /// bf16 GEMM: bf16 A and B, f32 accumulation, f32 C (same layout contract as [`sgemm`]).
@@ -405,14 +427,17 @@ pub fn gemm_bf16_with(
             if let Some(kern) = bf16::Avx512Bf16::new() {
                 let id = |x: Bf16| x;
                 let bp = driver::PackB::new(kern, vb, id);
-                driver::gemm(kern, m, n, k, alpha, va, id, &bp, beta, c, ldc, true);
+                let va = driver::ASource::Pack(va, id);
+                driver::gemm(kern, m, n, k, alpha, va, &bp, beta, c, ldc, true);
                 return;
             }
             unavailable(kernel.name());
         }
         Bf16Kernel::F32(f) => {
             let widen = |x: Bf16| x.to_f32();
-            run_f32(f, m, n, k, alpha, va, widen, vb, widen, beta, c, ldc, true);
+            run_f32(
+                f, m, n, k, alpha, va, widen, None, vb, widen, beta, c, ldc, true,
+            );
         }
     }
 }
@@ -479,7 +504,8 @@ pub fn gemm_f32_bf16_with(
             if let Some(kern) = bf16::Avx512Bf16::new() {
                 let round = pack::f32_to_bf16;
                 let bp = driver::PackB::new(kern, vb, |x: Bf16| x);
-                driver::gemm(kern, m, n, k, alpha, va, round, &bp, beta, c, ldc, true);
+                let va = driver::ASource::Pack(va, round);
+                driver::gemm(kern, m, n, k, alpha, va, &bp, beta, c, ldc, true);
                 return;
             }
             unavailable(kernel.name());
@@ -487,7 +513,9 @@ pub fn gemm_f32_bf16_with(
         Bf16Kernel::F32(f) => {
             let round = |x: f32| pack::f32_to_bf16(x).to_f32();
             let widen = |x: Bf16| x.to_f32();
-            run_f32(f, m, n, k, alpha, va, round, vb, widen, beta, c, ldc, true);
+            run_f32(
+                f, m, n, k, alpha, va, round, None, vb, widen, beta, c, ldc, true,
+            );
         }
     }
 }

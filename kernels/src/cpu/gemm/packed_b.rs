@@ -17,7 +17,7 @@
 
 use half::bf16 as Bf16;
 
-use super::driver::{self, BPanels, Micro};
+use super::driver::{self, ASource, BPanels, Micro};
 use super::pack::{f32_to_bf16, panel_len, View};
 use super::prepacked::{with_bf16_micro, with_f32_micro, Panels};
 use super::{check_operand, unavailable, Bf16Kernel, Kernel, PackedKind, Trans};
@@ -178,29 +178,40 @@ pub fn gemm_packed_b(
     let (k, n) = (b.k, b.n);
     check_operand("a", ta, m, k, a.len(), lda);
     check_operand("c", Trans::N, m, n, c.len(), ldc);
-    let av = View::a(ta, a, lda);
+    let av = Operand { ta, a, lda };
     match b.kind {
         PackedKind::F32(kernel) => {
             let id = |v: f32| v;
-            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, id, b, beta, c, ldc))
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, id, true, b, beta, c, ldc))
         }
         PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
             let round = |v: f32| f32_to_bf16(v).to_f32();
-            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, round, b, beta, c, ldc))
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, round, false, b, beta, c, ldc))
         }
         PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
-            with_bf16_micro!(kern => run(kern, m, alpha, av, f32_to_bf16, b, beta, c, ldc))
+            with_bf16_micro!(kern => run(kern, m, alpha, av, f32_to_bf16, false, b, beta, c, ldc))
         }
     }
 }
 
+/// op(A) as given to [`gemm_packed_b`].
+#[derive(Clone, Copy)]
+struct Operand<'a> {
+    ta: Trans,
+    a: &'a [f32],
+    lda: usize,
+}
+
+/// The product on kernel `kern`; `exact` says `conv_a` is the identity, so A may be read in
+/// place when the kernel can.
 #[allow(clippy::too_many_arguments)]
 fn run<K: Micro>(
     kern: K,
     m: usize,
     alpha: f32,
-    a: View<'_, f32>,
+    a: Operand<'_>,
     conv_a: impl Fn(f32) -> K::E + Sync + Copy,
+    exact: bool,
     b: &PackedB,
     beta: f32,
     c: &mut [f32],
@@ -212,7 +223,10 @@ fn run<K: Micro>(
         nr: K::NR,
         g: K::G,
     };
-    driver::gemm(
-        kern, m, b.n, b.k, alpha, a, conv_a, &src, beta, c, ldc, true,
-    );
+    let asrc = if exact && driver::direct_a::<K>(a.ta, a.lda) {
+        ASource::Rows(a.a, a.lda)
+    } else {
+        ASource::Pack(View::a(a.ta, a.a, a.lda), conv_a)
+    };
+    driver::gemm(kern, m, b.n, b.k, alpha, asrc, &src, beta, c, ldc, true);
 }
