@@ -2,12 +2,15 @@
 //! memory-mapped) or trainable (f32 in the arena), and its backward:
 //! `dx = dy · W` (input gradient, only when something below needs it),
 //! `dW += dyᵀ · x`, `db += Σ_rows dy` (only for trainable weights).
+//! Frozen weights packed once ([`super::frozen_packed`]) skip the per-call packing of W;
+//! the results are bit for bit the same.
 
 use half::bf16;
 use tokken_engine::DType;
 use tokken_kernels::cpu::bias::bias_backward;
-use tokken_kernels::cpu::gemm::{gemm_f32_bf16, sgemm, Trans};
+use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_packed_b, sgemm, Trans};
 
+use super::frozen_packed::DensePacked;
 use crate::error::{ModelError, Result};
 use crate::params::LinearParams;
 
@@ -27,11 +30,14 @@ pub struct Dense<'a> {
     pub n: usize,
     /// K (in features)
     pub k: usize,
+    /// W packed once (frozen weights), used instead of `w` by the GEMMs.
+    pub packed: Option<&'a DensePacked>,
 }
 
 impl<'a> Dense<'a> {
-    /// A frozen layer of the base model.
-    pub fn frozen(lin: &'a LinearParams) -> Result<Dense<'a>> {
+    /// A frozen layer of the base model, with its packed copies if any (they must have been
+    /// packed from `lin.weight`).
+    pub fn frozen(lin: &'a LinearParams, packed: Option<&'a DensePacked>) -> Result<Dense<'a>> {
         let w = match lin.weight.dtype() {
             DType::F32 => WeightRef::F32(lin.weight.as_f32()?),
             DType::BF16 => WeightRef::Bf16(lin.weight.as_bf16()?),
@@ -46,6 +52,7 @@ impl<'a> Dense<'a> {
             b: lin.bias.as_f32()?,
             n: lin.out_features,
             k: lin.in_features,
+            packed,
         })
     }
 
@@ -56,6 +63,7 @@ impl<'a> Dense<'a> {
             b,
             n,
             k,
+            packed: None,
         }
     }
 }
@@ -89,6 +97,10 @@ pub fn dense_forward(out: &mut [f32], inp: &[f32], d: &Dense<'_>, rows: usize) {
     for row in out.chunks_exact_mut(d.n) {
         row.copy_from_slice(d.b);
     }
+    if let Some(p) = d.packed {
+        gemm_packed_b(Trans::N, rows, 1.0, inp, d.k, p.forward(), 1.0, out, d.n);
+        return;
+    }
     gemm_w(
         Trans::N,
         Trans::T,
@@ -115,6 +127,21 @@ pub fn dense_backward_input(
     rows: usize,
 ) {
     let beta = if accumulate { 1.0 } else { 0.0 };
+    if let Some(p) = d.packed {
+        let dinp = &mut dinp[..rows * d.k];
+        gemm_packed_b(
+            Trans::N,
+            rows,
+            1.0,
+            dout,
+            d.n,
+            p.input_grad(),
+            beta,
+            dinp,
+            d.k,
+        );
+        return;
+    }
     gemm_w(
         Trans::N,
         Trans::N,

@@ -26,6 +26,7 @@ pub mod backward;
 pub mod dense;
 pub mod embeddings_backward;
 pub mod forward;
+pub mod frozen_packed;
 pub mod head_backward;
 pub mod layer_backward;
 pub mod lora;

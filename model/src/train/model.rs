@@ -8,6 +8,7 @@ use super::activations::{ActShape, TrainActivations};
 use super::backward::train_backward;
 use super::dense::Dense;
 use super::forward::train_forward;
+use super::frozen_packed::FrozenPacked;
 use super::lora::{LoraDropout, LoraSite};
 use super::loss::loss_forward_backward_weighted;
 use super::rng::{site_seed, Rng};
@@ -139,6 +140,8 @@ pub struct Ctx<'a> {
     /// Carry the backward down to the inputs even where nothing trains: d(embeddings sum)
     /// = d(`inputs_embeds`) is left in `grads.dresid` ([`TrainModel::input_gradient`]).
     pub input_grad: bool,
+    /// Frozen dense weights packed once (None: every GEMM packs W itself).
+    pub packed: Option<&'a FrozenPacked>,
 }
 
 impl<'a> Ctx<'a> {
@@ -164,7 +167,7 @@ impl<'a> Ctx<'a> {
                 frozen.out_features,
                 frozen.in_features,
             )),
-            None => Dense::frozen(frozen),
+            None => Dense::frozen(frozen, self.packed.and_then(|p| p.get(frozen))),
         }
     }
 
@@ -233,6 +236,8 @@ pub struct TrainModel {
     slots: Slots,
     params: Trainable,
     acts: TrainActivations,
+    /// Frozen dense weights packed once (filled on first use); None: packed per call.
+    packed: Option<FrozenPacked>,
 }
 
 /// An owned f32 copy of a tensor's values.
@@ -493,23 +498,42 @@ impl TrainModel {
             )));
         }
         let classifier = add_linear(&mut p, "classifier", &classifier)?;
+        let slots = Slots {
+            embeddings,
+            layers,
+            pooler,
+            pooler_lora,
+            classifier,
+        };
+        let packed = Some(FrozenPacked::new(&base, &slots));
         Ok(TrainModel {
             base,
             setup,
-            slots: Slots {
-                embeddings,
-                layers,
-                pooler,
-                pooler_lora,
-                classifier,
-            },
+            slots,
             params: p,
             acts: TrainActivations::default(),
+            packed,
         })
     }
 
     pub fn setup(&self) -> &TrainSetup {
         &self.setup
+    }
+
+    /// Pack the frozen dense weights once (on, the default) or on every GEMM call (off:
+    /// frees the packed copies; see [`super::frozen_packed`] for the memory trade-off).
+    /// The results are bit for bit the same either way.
+    pub fn set_prepack(&mut self, on: bool) {
+        if !on {
+            self.packed = None;
+        } else if self.packed.is_none() {
+            self.packed = Some(FrozenPacked::new(&self.base, &self.slots));
+        }
+    }
+
+    /// Bytes of the frozen weights' packed copies made so far.
+    pub fn prepacked_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, FrozenPacked::bytes)
     }
 
     pub fn config(&self) -> &crate::config::BertConfig {
@@ -569,32 +593,35 @@ impl TrainModel {
         loss_scale: f32,
     ) -> Result<f32> {
         batch.check(&self.base)?;
-        let shape = self.act_shape(batch.b, batch.t);
-        let mut acts = self.acts.views(&shape);
-        let ctx = Ctx {
-            base: &self.base,
-            slots: &self.slots,
-            values: &self.params.values,
-            setup: &self.setup,
-            drop_seed: Some(dropout_seed),
-            inputs_embeds: None,
-            input_grad: false,
-        };
-        train_forward(&ctx, &mut acts, batch)?;
-        let loss = loss_forward_backward_weighted(
-            acts.grads.dlogits,
-            acts.logits,
-            targets,
-            example_weights,
-            &self.setup.loss,
-            batch.b,
-            shape.labels,
-        )?;
-        for d in acts.grads.dlogits.iter_mut() {
-            *d *= loss_scale;
-        }
-        train_backward(&ctx, &mut self.params.grads, &mut acts, batch)?;
-        Ok(loss)
+        on_pool(|| {
+            let shape = self.act_shape(batch.b, batch.t);
+            let mut acts = self.acts.views(&shape);
+            let ctx = Ctx {
+                base: &self.base,
+                slots: &self.slots,
+                values: &self.params.values,
+                setup: &self.setup,
+                drop_seed: Some(dropout_seed),
+                inputs_embeds: None,
+                input_grad: false,
+                packed: self.packed.as_ref(),
+            };
+            train_forward(&ctx, &mut acts, batch)?;
+            let loss = loss_forward_backward_weighted(
+                acts.grads.dlogits,
+                acts.logits,
+                targets,
+                example_weights,
+                &self.setup.loss,
+                batch.b,
+                shape.labels,
+            )?;
+            for d in acts.grads.dlogits.iter_mut() {
+                *d *= loss_scale;
+            }
+            train_backward(&ctx, &mut self.params.grads, &mut acts, batch)?;
+            Ok(loss)
+        })
     }
 
     /// Eval-mode logits `[B, NL]` (no dropout) with the current parameters.
@@ -610,6 +637,7 @@ impl TrainModel {
             drop_seed: None,
             inputs_embeds: None,
             input_grad: false,
+            packed: self.packed.as_ref(),
         };
         train_forward(&ctx, &mut acts, batch)?;
         Ok(acts.logits)
@@ -651,6 +679,7 @@ impl TrainModel {
             drop_seed: None,
             inputs_embeds,
             input_grad: true,
+            packed: self.packed.as_ref(),
         };
         train_forward(&ctx, &mut acts, batch)?;
         acts.grads.dlogits.copy_from_slice(dlogits);
@@ -851,6 +880,13 @@ impl TrainModel {
         });
         Ok(out)
     }
+}
+
+/// Run `f` on a worker of rayon's global pool: the many parallel kernels of a step then
+/// fork and join inside the pool instead of each waking the pool from outside and blocking
+/// the calling thread (results do not depend on the thread).
+fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
 }
 
 #[allow(clippy::too_many_arguments)]
