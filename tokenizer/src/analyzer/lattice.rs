@@ -245,10 +245,10 @@ impl Lattice {
 
         // 2. Every token of every dictionary prefix match.
         let first = self.nodes.len();
-        let words = &dict.sys_words[..];
+        let words = dict.sys_words.as_slice();
         let nodes = &mut self.nodes;
         let key = &text[begin2..end];
-        let darts = dict.sys.darts();
+        let darts = dict.sys_darts();
         // Resume after the first character from the precomputed table when it is in the BMP.
         let (from, start) = match bmp_code(key) {
             Some((code, l)) => (dict.first_char_node[code], l),

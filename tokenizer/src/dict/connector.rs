@@ -19,7 +19,8 @@ use crate::dict::token::Token;
 use crate::error::TokenizerError;
 
 /// What the lattice reads of a token: context ids in the [`Connector`]'s numbering.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct WordIds {
     /// Left context id (connector row), renumbered.
     pub left: u16,
@@ -252,7 +253,7 @@ mod tests {
         assert!(checked > 100_000);
         assert_eq!(c.cost(c.boundary_right(), c.boundary_left()), m.cost(0, 0));
         let t = Token::from_raw(dict.sys.tokens()[1234]);
-        let w = dict.sys_words[1234];
+        let w = dict.sys_words.as_slice()[1234];
         assert_eq!(c.cost(w.right, w.left), m.cost(t.right_id, t.left_id));
         assert_eq!(w.word_cost, t.word_cost);
     }

@@ -20,6 +20,11 @@ impl<'a> DoubleArray<'a> {
         DoubleArray { units }
     }
 
+    /// The units, as stored.
+    pub fn units(&self) -> &'a [[u32; 2]] {
+        self.units
+    }
+
     /// Number of units.
     pub fn len(&self) -> usize {
         self.units.len()

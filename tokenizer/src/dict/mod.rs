@@ -7,6 +7,7 @@ pub mod connector;
 pub mod darts;
 pub mod dic_file;
 pub mod dicrc;
+pub mod huge_copy;
 pub mod matrix;
 pub mod token;
 
@@ -18,8 +19,10 @@ use memmap2::Mmap;
 use crate::error::TokenizerError;
 use char_property::{CharInfo, CharProperty};
 use connector::{Connector, WordIds};
+use darts::DoubleArray;
 use dic_file::{split_value, DicFile, DicType};
 use dicrc::Dicrc;
+use huge_copy::HugeCopy;
 use matrix::Matrix;
 
 /// A whole compiled MeCab dictionary directory.
@@ -47,7 +50,9 @@ pub struct Dictionary {
     /// The connection costs in a cache-friendly numbering of the context ids.
     pub conn: Connector,
     /// [sys lexsize] what the lattice reads of each `sys.dic` token, in `conn`'s numbering.
-    pub sys_words: Vec<WordIds>,
+    pub sys_words: HugeCopy<WordIds>,
+    /// `sys.dic`'s double array, copied into huge pages.
+    sys_units: HugeCopy<[u32; 2]>,
     /// [unk lexsize] the same for `unk.dic`.
     pub unk_words: Vec<WordIds>,
 }
@@ -100,7 +105,8 @@ impl Dictionary {
         let space = chars.info(0x20);
         let first_char_node = first_char_nodes(&sys);
         let conn = Connector::new(&matrix, &sys, &unk)?;
-        let sys_words = conn.table(&sys);
+        let sys_words = HugeCopy::new(&conn.table(&sys), sys.path())?;
+        let sys_units = HugeCopy::new(sys.darts().units(), sys.path())?;
         let unk_words = conn.table(&unk);
         Ok(Dictionary {
             dir: dir.to_path_buf(),
@@ -114,8 +120,15 @@ impl Dictionary {
             first_char_node,
             conn,
             sys_words,
+            sys_units,
             unk_words,
         })
+    }
+
+    /// `sys.dic`'s double array (from the huge-page copy).
+    #[inline]
+    pub fn sys_darts(&self) -> DoubleArray<'_> {
+        DoubleArray::new(self.sys_units.as_slice())
     }
 
     /// The directory the dictionary was read from.
