@@ -72,6 +72,7 @@ pub(crate) fn panel_len(r: usize, kc: usize, g: usize) -> usize {
 /// `r` rows each (layout in the module docs), converting each value with `conv`.
 /// `out` must hold at least `ceil(rows / r) * panel_len(r, kc, G)` elements.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
     src: View<'_, S>,
     r0: usize,
@@ -181,6 +182,7 @@ pub(crate) fn pack<S: Copy, E: bytemuck::Pod + Default, const G: usize>(
 }
 
 /// Move four staged rows (`tmp[t * kg + g]`, t < 4) to `panel[g * r + i + t]`.
+#[inline(always)]
 fn scatter_rows4(tmp: &[u32], kg: usize, panel: &mut [u32], r: usize, i: usize) {
     let rows = [
         &tmp[..kg],
