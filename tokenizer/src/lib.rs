@@ -15,6 +15,7 @@ pub mod dicdir;
 pub mod dict;
 pub mod encoder;
 pub mod error;
+pub mod huge_copy;
 pub mod normalize;
 mod subword_cache;
 pub mod vocab;

@@ -7,7 +7,6 @@ pub mod connector;
 pub mod darts;
 pub mod dic_file;
 pub mod dicrc;
-pub mod huge_copy;
 pub mod matrix;
 pub mod token;
 
@@ -17,12 +16,12 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::TokenizerError;
+use crate::huge_copy::HugeCopy;
 use char_property::{CharInfo, CharProperty};
 use connector::{Connector, WordIds};
 use darts::DoubleArray;
 use dic_file::{split_value, DicFile, DicType};
 use dicrc::Dicrc;
-use huge_copy::HugeCopy;
 use matrix::Matrix;
 
 /// A whole compiled MeCab dictionary directory.
@@ -105,8 +104,8 @@ impl Dictionary {
         let space = chars.info(0x20);
         let first_char_node = first_char_nodes(&sys);
         let conn = Connector::new(&matrix, &sys, &unk)?;
-        let sys_words = HugeCopy::new(&conn.table(&sys), sys.path())?;
-        let sys_units = HugeCopy::new(sys.darts().units(), sys.path())?;
+        let sys_words = HugeCopy::new(&conn.table(&sys));
+        let sys_units = HugeCopy::new(sys.darts().units());
         let unk_words = conn.table(&unk);
         Ok(Dictionary {
             dir: dir.to_path_buf(),
