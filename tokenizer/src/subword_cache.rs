@@ -16,7 +16,9 @@ const SLOTS: usize = 4096;
 const PIECES: usize = 4;
 
 /// One memoized surface: its [`pack`]ed bytes and its pieces, contiguous from byte 0.
-#[derive(Clone, Copy, Debug, Default)]
+/// All zeros is an empty slot.
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 struct Slot {
     key: [u64; 2],
     /// [PIECES] token ids.
@@ -25,14 +27,18 @@ struct Slot {
     ends: [u8; PIECES],
     /// Number of pieces; 0 marks an empty slot.
     len: u8,
+    _pad: [u8; 3],
 }
+
+/// A slot's bytes, for allocating the table as zeroed memory (which the system hands out
+/// lazily): a worker that encodes one short text touches a few pages, not 160 KB.
+type SlotWords = [u64; 5];
 
 /// WordPiece results of recent surfaces.
 #[derive(Debug, Default)]
 pub(crate) struct SubwordCache {
-    /// [SLOTS], allocated at the first WordPiece split (a worker for character
-    /// subwords or for one short text should not pay for it).
-    slots: Vec<Slot>,
+    /// [SLOTS] slots, allocated at the first WordPiece split.
+    slots: Vec<SlotWords>,
 }
 
 impl SubwordCache {
@@ -53,11 +59,12 @@ impl SubwordCache {
             return;
         }
         if self.slots.is_empty() {
-            self.slots = vec![Slot::default(); SLOTS];
+            self.slots = vec![[0; 5]; SLOTS];
         }
+        let slots: &mut [Slot] = bytemuck::cast_slice_mut(&mut self.slots[..]);
         let key = pack(surface.as_bytes());
         let i = (hash_packed(key) >> (64 - SLOTS.trailing_zeros())) as usize;
-        let slot = &self.slots[i];
+        let slot = &slots[i];
         if slot.len > 0 && slot.key == key {
             let mut start = 0;
             for (&id, &end) in slot.ids.iter().zip(&slot.ends).take(slot.len as usize) {
@@ -84,7 +91,7 @@ impl SubwordCache {
             covered = e;
         });
         if tiles && covered == surface.len() && fresh.len > 0 {
-            self.slots[i] = fresh;
+            slots[i] = fresh;
         }
     }
 }
