@@ -21,7 +21,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokken_engine::{DType, Tensor, Weights};
 use tokken_model::arena::{Arena, ForwardOptions};
-use tokken_model::config::BertConfig;
+use tokken_model::config::{BertConfig, HiddenAct};
+use tokken_model::cuda::glue::alloc_error;
+use tokken_model::cuda::weights::check_supported;
 use tokken_model::cuda::{open_device, CudaBert, CudaDevice, CudaLoraStep};
 use tokken_model::init::init_tensors;
 use tokken_model::train::precision::base_for_training;
@@ -31,7 +33,7 @@ use tokken_model::train::{
 use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
 use tokken_model::trainer::{Event, TrainConfig, Trainer};
-use tokken_model::{bert_forward, BatchInput, BertParams};
+use tokken_model::{bert_forward, BatchInput, BertParams, ModelError};
 
 mod common;
 
@@ -264,6 +266,108 @@ fn cuda_forward_refuses_bad_input_with_the_cpu_message() {
     let long = TestBatch::new(&[65], 65, 50, 3);
     let err = gpu.logits(&long.input()).expect_err("too long").to_string();
     assert!(err.contains("max_position_embeddings"), "{err}");
+}
+
+/// Runs without a GPU: a model the kernels cannot compute exactly is refused with a
+/// message naming the reason (the CUDA path has only exact-erf GELU; a tanh-GELU, ReLU or
+/// SiLU model would otherwise run with the wrong activation), and BERT shapes are accepted.
+#[test]
+fn unsupported_configs_are_refused_before_any_device_work() {
+    let ok = config(64, 2, 4, 128, 97, 3);
+    check_supported(&ok).expect("tiny gelu BERT runs on CUDA");
+    let base = BertConfig::preset("base", 32768, 9).expect("preset");
+    check_supported(&base).expect("BERT-base runs on CUDA");
+    for (act, name) in [
+        (HiddenAct::GeluTanh, "gelu_new"),
+        (HiddenAct::Relu, "relu"),
+        (HiddenAct::Silu, "silu"),
+    ] {
+        let cfg = BertConfig {
+            hidden_act: act,
+            ..ok.clone()
+        };
+        let err = check_supported(&cfg).expect_err(name).to_string();
+        assert!(err.contains(name) && err.contains("--device cpu"), "{err}");
+    }
+    let odd = config(60, 1, 4, 128, 97, 3);
+    let err = check_supported(&odd).expect_err("C = 60").to_string();
+    assert!(err.contains("multiples of 8"), "{err}");
+    let odd_i = config(64, 1, 4, 100, 97, 3);
+    let err = check_supported(&odd_i).expect_err("I = 100").to_string();
+    assert!(err.contains("multiples of 8"), "{err}");
+    let wide = config(512, 1, 2, 512, 97, 3);
+    let err = check_supported(&wide)
+        .expect_err("head size 256")
+        .to_string();
+    assert!(err.contains("head size 256"), "{err}");
+}
+
+/// Runs without a GPU: a device allocation failing for lack of memory is reported as such,
+/// with what was being allocated and what to try; other errors pass through unchanged.
+#[test]
+fn out_of_device_memory_is_a_clear_error() {
+    let oom = ModelError::Other(
+        "CUDA: CUDA driver: DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".into(),
+    );
+    let msg = alloc_error(oom, "the activations", "a smaller --batch-size").to_string();
+    assert!(
+        msg.starts_with("out of GPU memory allocating the activations")
+            && msg.contains("CUDA_ERROR_OUT_OF_MEMORY")
+            && msg.ends_with("try a smaller --batch-size"),
+        "{msg}"
+    );
+    let other =
+        ModelError::Other("CUDA: CUDA driver: DriverError(CUDA_ERROR_LAUNCH_FAILED)".into());
+    let msg = alloc_error(other, "the activations", "x").to_string();
+    assert_eq!(
+        msg,
+        "CUDA: CUDA driver: DriverError(CUDA_ERROR_LAUNCH_FAILED)"
+    );
+}
+
+/// Bit patterns of a float vector (the CUDA kernels are deterministic: no atomics).
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// `CudaBert` and `CudaLoraStep` keep their device buffers for the last (B, T) and
+/// reallocate when it changes: a shape, another shape, the first again give the same bits
+/// as a fresh instance for each (no stale mask, hidden state or activation survives).
+#[test]
+fn cuda_buffers_follow_the_batch_shape() {
+    let Some(dev) = device() else { return };
+    let cfg = config(64, 2, 4, 128, 97, 3);
+    let params = random_bert(&cfg, 41);
+    let a = TestBatch::new(&[9, 3], 9, cfg.vocab_size, 42);
+    let b = TestBatch::new(&[5, 14, 1], 14, cfg.vocab_size, 43);
+    // same shape as `a`, other tokens and padding
+    let a2 = TestBatch::new(&[2, 9], 9, cfg.vocab_size, 44);
+    let fresh = |batch: &TestBatch| {
+        CudaBert::new(dev.clone(), &params)
+            .expect("upload")
+            .logits(&batch.input())
+            .expect("fresh logits")
+    };
+    let gpu = CudaBert::new(dev.clone(), &params).expect("upload");
+    for (k, batch) in [&a, &b, &a2, &a].into_iter().enumerate() {
+        let got = gpu.logits(&batch.input()).expect("logits");
+        assert_eq!(bits(&got), bits(&fresh(batch)), "CudaBert call {k}");
+    }
+
+    let setup = lora_setup(&["query", "value"], 0.1, 0.0, 0.1, LossConfig::default());
+    let (_, mut model) = twin_models(&params, &setup, 3);
+    let (_, mut fresh_model) = twin_models(&params, &setup, 3);
+    let mut step = CudaLoraStep::new(dev.clone(), &mut model).expect("cuda step");
+    for (k, batch) in [&a, &b, &a2, &a].into_iter().enumerate() {
+        let got = step
+            .forward_logits(&mut model, &batch.input())
+            .expect("logits");
+        let mut fresh_step = CudaLoraStep::new(dev.clone(), &mut fresh_model).expect("step");
+        let want = fresh_step
+            .forward_logits(&mut fresh_model, &batch.input())
+            .expect("fresh logits");
+        assert_eq!(bits(&got), bits(&want), "CudaLoraStep call {k}");
+    }
 }
 
 /// LoRA on `targets` with the given dropouts (attention dropout stays 0: its GPU mask is not

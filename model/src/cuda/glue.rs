@@ -2,7 +2,8 @@
 //! copies (`kernels/cuda/strided.cu`), bf16 uploads, zeroing and driver-error conversion.
 
 use cudarc::driver::{
-    CudaSlice, DevicePtr, DevicePtrMut, DriverError, LaunchConfig, PushKernelArg,
+    CudaSlice, DevicePtr, DevicePtrMut, DeviceRepr, DriverError, LaunchConfig, PushKernelArg,
+    ValidAsZeroBits,
 };
 use half::bf16;
 use tokken_engine::{DType, Tensor};
@@ -13,6 +14,28 @@ use crate::error::{ModelError, Result};
 /// A driver error as a model error.
 pub fn driver(e: DriverError) -> ModelError {
     CudaError::from(e).into()
+}
+
+/// A zero-filled device buffer of `n` elements, allocated on its own (not from the pool:
+/// the model's buffers live as long as their batch shape).
+pub fn dev_alloc<T: DeviceRepr + ValidAsZeroBits>(
+    dev: &CudaDevice,
+    n: usize,
+) -> Result<CudaSlice<T>> {
+    dev.stream().alloc_zeros::<T>(n.max(1)).map_err(driver)
+}
+
+/// An error while allocating `what`: out of device memory becomes a message that says so
+/// and suggests `hint`; any other error is returned unchanged.
+pub fn alloc_error(e: ModelError, what: &str, hint: &str) -> ModelError {
+    let msg = e.to_string();
+    if msg.contains("OUT_OF_MEMORY") {
+        ModelError::Other(format!(
+            "out of GPU memory allocating {what} ({msg}); try {hint}"
+        ))
+    } else {
+        e
+    }
 }
 
 /// Elements a `rows x cols` block with row stride `ld` spans.
@@ -118,11 +141,6 @@ pub fn f32_values(t: &Tensor) -> Result<Vec<f32>> {
 /// Uploads a tensor as f32.
 pub fn upload_f32(dev: &CudaDevice, t: &Tensor) -> Result<CudaSlice<f32>> {
     Ok(dev.upload(&f32_values(t)?)?)
-}
-
-/// A zero-filled f32 buffer (a pooled one when available).
-pub fn zeros(dev: &CudaDevice, n: usize) -> Result<CudaSlice<f32>> {
-    Ok(dev.alloc.zeros::<f32>(n)?)
 }
 
 /// Sets every element of `buf` to 0.

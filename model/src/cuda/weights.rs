@@ -5,7 +5,7 @@
 use cudarc::driver::CudaSlice;
 use tokken_kernels::cuda::CudaDevice;
 
-use super::glue::{bf16_bits, upload_f32};
+use super::glue::{alloc_error, bf16_bits, upload_f32};
 use crate::config::{BertConfig, HiddenAct};
 use crate::error::{ModelError, Result};
 use crate::params::{BertParams, LayerNormParams, LinearParams};
@@ -101,6 +101,16 @@ impl DeviceEncoder {
     /// Uploads `params`' embeddings and layers (dense weights converted to bf16 once).
     pub fn upload(dev: &CudaDevice, params: &BertParams) -> Result<DeviceEncoder> {
         check_supported(&params.config)?;
+        Self::upload_tensors(dev, params).map_err(|e| {
+            alloc_error(
+                e,
+                "the encoder's weights on the GPU",
+                "--device cpu, or a GPU with more free memory",
+            )
+        })
+    }
+
+    fn upload_tensors(dev: &CudaDevice, params: &BertParams) -> Result<DeviceEncoder> {
         let e = &params.embeddings;
         Ok(DeviceEncoder {
             config: params.config.clone(),
