@@ -42,7 +42,10 @@ use tokken_kernels::cuda::gemm::sgemm_cuda;
 use tokken_kernels::cuda::layernorm::{layernorm_backward_cuda, layernorm_forward_cuda};
 use tokken_kernels::cuda::CudaDevice;
 
-use super::glue::{copy, copy_cols, driver, linear_backward_input, linear_forward, to_bf16, Block};
+use super::glue::{
+    alloc_error, copy, copy_cols, dev_alloc, driver, linear_backward_input, linear_forward,
+    to_bf16, Block,
+};
 use super::weights::{DeviceEncoder, DeviceLinear};
 use crate::error::{ModelError, Result};
 use crate::forward::BatchInput;
@@ -154,13 +157,6 @@ struct Acts {
     lora_dxd: Option<ByWidth<f32>>,
 }
 
-fn alloc<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
-    dev: &CudaDevice,
-    n: usize,
-) -> Result<CudaSlice<T>> {
-    dev.stream().alloc_zeros::<T>(n.max(1)).map_err(driver)
-}
-
 impl Acts {
     fn new(
         dev: &CudaDevice,
@@ -178,7 +174,7 @@ impl Acts {
             cfg.num_hidden_layers,
         );
         let bt = b * t;
-        let f = |n: usize| alloc::<f32>(dev, n);
+        let f = |n: usize| dev_alloc::<f32>(dev, n);
         let width = |n_c: usize, n_i: usize| -> Result<ByWidth<f32>> {
             Ok(ByWidth {
                 c: f(n_c)?,
@@ -219,11 +215,11 @@ impl Acts {
             layers,
             tmp: f(bt * c)?,
             x16: ByWidth {
-                c: alloc::<u16>(dev, bt * c)?,
-                i: alloc::<u16>(dev, bt * i)?,
+                c: dev_alloc::<u16>(dev, bt * c)?,
+                i: dev_alloc::<u16>(dev, bt * i)?,
                 width_c: c,
             },
-            x16_qkv: alloc::<u16>(dev, bt * 3 * c)?,
+            x16_qkv: dev_alloc::<u16>(dev, bt * 3 * c)?,
             cls: f(b * c)?,
             dcls: f(b * c)?,
             dout: f(bt * c)?,
@@ -314,7 +310,8 @@ fn lora_forward(
             dropout_cuda(dev, xd, call.x, p, seed)?;
             xd
         }
-        _ => call.x,
+        (Some(_), None) => return Err(no_dropout_scratch()),
+        (None, _) => call.x,
     };
     sgemm_cuda(
         dev,
@@ -456,9 +453,10 @@ fn lora_backward(
         sc.dh,
         r,
     )?;
-    let (drop, mut xd_buf) = match (call.drop, sc.xd) {
-        (Some(d), Some(buf)) => (Some(d), Some(buf)),
-        _ => (None, None),
+    let (drop, mut xd_buf, dxd_buf) = match (call.drop, sc.xd, sc.dxd) {
+        (Some(d), Some(xd), Some(dxd)) => (Some(d), Some(xd), Some(dxd)),
+        (Some(_), _, _) => return Err(no_dropout_scratch()),
+        (None, _, _) => (None, None, None),
     };
     let xd: &CudaSlice<f32> = match (drop, xd_buf.as_deref_mut()) {
         (Some((p, seed)), Some(buf)) => {
@@ -485,7 +483,7 @@ fn lora_backward(
         k,
     )?;
     if let Some(dx) = dx {
-        match (drop, xd_buf, sc.dxd) {
+        match (drop, xd_buf, dxd_buf) {
             (Some((p, seed)), Some(xd_buf), Some(dxd_buf)) => {
                 let dxd = dxd_buf.get(k);
                 sgemm_cuda(
@@ -528,6 +526,20 @@ fn lora_backward(
         }
     }
     Ok(())
+}
+
+/// The error of a site whose saved LoRA hidden is missing (allocated per site: a bug).
+fn no_saved_h(l: usize, m: usize) -> ModelError {
+    ModelError::Other(format!(
+        "CUDA LoRA step: layer {l} module {m} has an adapter but no saved hidden"
+    ))
+}
+
+/// The error of LoRA dropout requested without its scratch buffers (allocated with the
+/// activations when `lora_dropout > 0`: a bug). Computing without the mask would silently
+/// give the gradients of another model.
+fn no_dropout_scratch() -> ModelError {
+    ModelError::Other("CUDA LoRA step: LoRA dropout without its scratch buffers".into())
 }
 
 /// `out = dropout(x) + residual` (plain sum without dropout), the CPU's `dropout_residual`.
@@ -601,16 +613,19 @@ impl CudaLoraStep {
                         layer: l,
                         module: m,
                         site: s.clone(),
-                        a: alloc::<f32>(&dev, r * s.k)?,
-                        b: alloc::<f32>(&dev, s.n * r)?,
-                        da: alloc::<f32>(&dev, r * s.k)?,
-                        db: alloc::<f32>(&dev, s.n * r)?,
+                        a: dev_alloc::<f32>(&dev, r * s.k)?,
+                        b: dev_alloc::<f32>(&dev, s.n * r)?,
+                        da: dev_alloc::<f32>(&dev, r * s.k)?,
+                        db: dev_alloc::<f32>(&dev, s.n * r)?,
                     });
                 }
             }
         }
+        if sites.is_empty() {
+            return refuse("no LoRA adapter in the encoder layers");
+        }
         let staged: usize = sites.iter().map(|s| s.a.len() + s.b.len()).sum();
-        let stage = alloc::<f32>(&dev, staged)?;
+        let stage = dev_alloc::<f32>(&dev, staged)?;
         dev.synchronize()?;
         Ok(CudaLoraStep {
             dev,
@@ -757,18 +772,31 @@ impl CudaLoraStep {
     /// The activation buffers for `batch`'s shape (reallocated when it changes).
     fn acts_for(&mut self, ctx: &Ctx<'_>, batch: &BatchInput<'_>) -> Result<Acts> {
         let lora_dropout = ctx.setup.lora.dropout > 0.0;
-        let reuse = matches!(&self.acts, Some(a) if a.b == batch.b && a.t == batch.t
-            && a.lora_xd.is_some() == lora_dropout);
-        let mut acts = match (reuse, self.acts.take()) {
-            (true, Some(a)) => a,
-            _ => Acts::new(
-                &self.dev,
-                &self.encoder.config,
-                &self.sites,
-                ctx.setup.lora.r,
-                lora_dropout,
-                batch,
-            )?,
+        let mut acts = match self.acts.take() {
+            Some(a) if a.b == batch.b && a.t == batch.t && a.lora_xd.is_some() == lora_dropout => a,
+            old => {
+                // free the previous shape's activations first: both at once would double
+                // the peak (a match on a temporary keeps it alive to the end of the statement)
+                drop(old);
+                Acts::new(
+                    &self.dev,
+                    &self.encoder.config,
+                    &self.sites,
+                    ctx.setup.lora.r,
+                    lora_dropout,
+                    batch,
+                )
+                .map_err(|e| {
+                    alloc_error(
+                        e,
+                        &format!(
+                            "the training activations of a {} x {} batch",
+                            batch.b, batch.t
+                        ),
+                        "a smaller --batch-size (with --grad-accum to keep the effective batch) or --max-length",
+                    )
+                })?
+            }
         };
         self.dev
             .stream()
@@ -874,7 +902,7 @@ impl CudaLoraStep {
         linear_forward(dev, &mut s.qkv, a.x16.get(c), &p.qkv, bt)?;
         for m in 0..3 {
             if let Some(site) = sites_of(m) {
-                let h = s.lora_h[m].as_mut().expect("allocated per site");
+                let h = s.lora_h[m].as_mut().ok_or_else(|| no_saved_h(l, m))?;
                 let lc = lora_call(ctx, inp, 3 * c, bt, site);
                 lora_forward(
                     dev,
@@ -903,7 +931,7 @@ impl CudaLoraStep {
         to_bf16(dev, a.x16.get(c), &s.atty)?;
         linear_forward(dev, &mut a.tmp, a.x16.get(c), &p.attention_output, bt)?;
         if let Some(site) = sites_of(3) {
-            let h = s.lora_h[3].as_mut().expect("allocated per site");
+            let h = s.lora_h[3].as_mut().ok_or_else(|| no_saved_h(l, 3))?;
             let lc = lora_call(ctx, &s.atty, c, bt, site);
             lora_forward(
                 dev,
@@ -939,7 +967,7 @@ impl CudaLoraStep {
         to_bf16(dev, a.x16.get(c), &s.ln1)?;
         linear_forward(dev, &mut s.fch, a.x16.get(c), &p.intermediate, bt)?;
         if let Some(site) = sites_of(4) {
-            let h = s.lora_h[4].as_mut().expect("allocated per site");
+            let h = s.lora_h[4].as_mut().ok_or_else(|| no_saved_h(l, 4))?;
             let lc = lora_call(ctx, &s.ln1, i, bt, site);
             lora_forward(
                 dev,
@@ -956,7 +984,7 @@ impl CudaLoraStep {
         to_bf16(dev, a.x16.get(i), &s.fch_act)?;
         linear_forward(dev, &mut a.tmp, a.x16.get(i), &p.output, bt)?;
         if let Some(site) = sites_of(5) {
-            let h = s.lora_h[5].as_mut().expect("allocated per site");
+            let h = s.lora_h[5].as_mut().ok_or_else(|| no_saved_h(l, 5))?;
             let lc = lora_call(ctx, &s.fch_act, c, bt, site);
             lora_forward(
                 dev,
@@ -1198,7 +1226,7 @@ impl CudaLoraStep {
         }
         for m in 0..3 {
             if let Some(site) = sites.iter_mut().find(|s| s.module == m) {
-                let h = s.lora_h[m].as_ref().expect("allocated per site");
+                let h = s.lora_h[m].as_ref().ok_or_else(|| no_saved_h(l, m))?;
                 let call = LoraCall {
                     x: inp,
                     ld: 3 * c,
