@@ -108,72 +108,76 @@ pub fn bert_forward(
     opts: ForwardOptions,
 ) -> Result<()> {
     input.check(params)?;
-    let cfg = &params.config;
-    let (b, t, c, nh) = (input.b, input.t, cfg.hidden_size, cfg.num_attention_heads);
-    let n = b * t * c;
-    arena.prepare(cfg, b, t, opts);
-    let slot_of = |i: usize| hidden_slot(opts, i);
-    let a = arena.views();
+    // On a worker of rayon's pool, so the kernels' fork-joins stay inside the pool instead
+    // of each waking it from this thread (at one headline they are most of the cost).
+    rayon::scope(|_| {
+        let cfg = &params.config;
+        let (b, t, c, nh) = (input.b, input.t, cfg.hidden_size, cfg.num_attention_heads);
+        let n = b * t * c;
+        arena.prepare(cfg, b, t, opts);
+        let slot_of = |i: usize| hidden_slot(opts, i);
+        let a = arena.views();
 
-    embeddings_forward(
-        &mut a.hidden[slot_of(0) * n..(slot_of(0) + 1) * n],
-        a.resid,
-        a.ln_mean,
-        a.ln_rstd,
-        input.ids,
-        input.type_ids,
-        &params.embeddings,
-        b,
-        t,
-        c,
-        cfg.layer_norm_eps as f32,
-    )?;
-
-    let probs_len = b * nh * t * t;
-    for (l, layer) in params.layers.iter().enumerate() {
-        // hidden slots l (input) and l+1 (output) are distinct, so split between them
-        let (src, dst) = (slot_of(l), slot_of(l + 1));
-        let (inp, out) = if src < dst {
-            let (lo, hi) = a.hidden.split_at_mut(dst * n);
-            (&lo[src * n..(src + 1) * n], &mut hi[..n])
-        } else {
-            let (lo, hi) = a.hidden.split_at_mut(src * n);
-            (&hi[..n], &mut lo[dst * n..(dst + 1) * n])
-        };
-        let probs = if opts.output_attentions {
-            Some(&mut a.probs[l * probs_len..(l + 1) * probs_len])
-        } else {
-            None
-        };
-        let scratch = LayerScratch {
-            qkv: &mut *a.qkv,
-            atty: &mut *a.atty,
-            lse: &mut *a.lse,
-            resid: &mut *a.resid,
-            ln_attn: &mut *a.ln_attn,
-            fch: &mut *a.fch,
-            fch_act: &mut *a.fch_act,
-            ln_mean: &mut *a.ln_mean,
-            ln_rstd: &mut *a.ln_rstd,
-        };
-        let packed = params.layer_prepacked(l);
-        layer_forward(
-            out, scratch, probs, inp, input.mask, layer, packed, cfg, b, t,
+        embeddings_forward(
+            &mut a.hidden[slot_of(0) * n..(slot_of(0) + 1) * n],
+            a.resid,
+            a.ln_mean,
+            a.ln_rstd,
+            input.ids,
+            input.type_ids,
+            &params.embeddings,
+            b,
+            t,
+            c,
+            cfg.layer_norm_eps as f32,
         )?;
-    }
 
-    let last = slot_of(params.layers.len());
-    let last_hidden = &a.hidden[last * n..(last + 1) * n];
-    let (mut has_pooled, mut has_logits) = (false, false);
-    if let Some(pooler) = &params.pooler {
-        pooler_forward(a.pooled, a.cls, last_hidden, pooler, b, t, c)?;
-        has_pooled = true;
-        if let Some(classifier) = &params.classifier {
-            classifier_forward(a.logits, a.pooled, classifier, b)?;
-            has_logits = true;
+        let probs_len = b * nh * t * t;
+        for (l, layer) in params.layers.iter().enumerate() {
+            // hidden slots l (input) and l+1 (output) are distinct, so split between them
+            let (src, dst) = (slot_of(l), slot_of(l + 1));
+            let (inp, out) = if src < dst {
+                let (lo, hi) = a.hidden.split_at_mut(dst * n);
+                (&lo[src * n..(src + 1) * n], &mut hi[..n])
+            } else {
+                let (lo, hi) = a.hidden.split_at_mut(src * n);
+                (&hi[..n], &mut lo[dst * n..(dst + 1) * n])
+            };
+            let probs = if opts.output_attentions {
+                Some(&mut a.probs[l * probs_len..(l + 1) * probs_len])
+            } else {
+                None
+            };
+            let scratch = LayerScratch {
+                qkv: &mut *a.qkv,
+                atty: &mut *a.atty,
+                lse: &mut *a.lse,
+                resid: &mut *a.resid,
+                ln_attn: &mut *a.ln_attn,
+                fch: &mut *a.fch,
+                fch_act: &mut *a.fch_act,
+                ln_mean: &mut *a.ln_mean,
+                ln_rstd: &mut *a.ln_rstd,
+            };
+            let packed = params.layer_prepacked(l);
+            layer_forward(
+                out, scratch, probs, inp, input.mask, layer, packed, cfg, b, t,
+            )?;
         }
-    }
-    arena.has_pooled = has_pooled;
-    arena.has_logits = has_logits;
-    Ok(())
+
+        let last = slot_of(params.layers.len());
+        let last_hidden = &a.hidden[last * n..(last + 1) * n];
+        let (mut has_pooled, mut has_logits) = (false, false);
+        if let Some(pooler) = &params.pooler {
+            pooler_forward(a.pooled, a.cls, last_hidden, pooler, b, t, c)?;
+            has_pooled = true;
+            if let Some(classifier) = &params.classifier {
+                classifier_forward(a.logits, a.pooled, classifier, b)?;
+                has_logits = true;
+            }
+        }
+        arena.has_pooled = has_pooled;
+        arena.has_logits = has_logits;
+        Ok(())
+    })
 }
