@@ -26,7 +26,11 @@
 //! SIMT GEMMs on the f32 activations, as the CPU's.
 //!
 //! Not supported (refused at construction): full fine-tuning, head-only training (no
-//! device work), LoRA on `bert.pooler.dense`.
+//! device work), LoRA on `bert.pooler.dense`, a model the kernels cannot compute exactly
+//! ([`super::weights::check_supported`]: e.g. an activation other than exact GELU).
+//!
+//! Device memory: the activations of the last batch shape are kept and reused; a new
+//! (B, T) frees them before allocating its own.
 
 use std::sync::Arc;
 
