@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::CudaSlice;
 use tokken_kernels::cuda::attention::attention_forward_cuda;
 use tokken_kernels::cuda::elementwise::{gelu_forward_cuda, residual_forward_cuda};
-use tokken_kernels::cuda::embedding::embedding_forward_cuda;
-use tokken_kernels::cuda::layernorm::layernorm_forward_cuda;
 use tokken_kernels::cuda::CudaDevice;
 
-use super::glue::{alloc_error, copy_cols, dev_alloc, driver, linear_forward, to_bf16, Block};
+use super::glue::{
+    alloc_error, cls_rows, dev_alloc, driver, embeddings_forward, layer_norm, linear_forward,
+    to_bf16,
+};
 use super::weights::{DeviceEncoder, DeviceLayer};
 use crate::error::{ModelError, Result};
 use crate::forward::BatchInput;
@@ -148,16 +149,7 @@ impl CudaBert {
             .memcpy_htod(input.mask, &mut s.mask)
             .map_err(driver)?;
         self.encode(s, input)?;
-        copy_cols(
-            dev,
-            &mut s.cls,
-            Block::dense(c),
-            &s.hidden,
-            Block::dense(t * c),
-            b,
-            c,
-            0.0,
-        )?;
+        cls_rows(dev, &mut s.cls, &s.hidden, b, t, c)?;
         Ok(dev.download(&s.cls)?)
     }
 
@@ -186,34 +178,14 @@ impl CudaBert {
     fn encode(&self, s: &mut Buffers, input: &BatchInput<'_>) -> Result<()> {
         let dev = &*self.dev;
         let enc = &self.encoder;
-        let cfg = &enc.config;
-        let (b, t, c) = (input.b, input.t, cfg.hidden_size);
-        let bt = b * t;
-        let eps = cfg.layer_norm_eps as f32;
-        embedding_forward_cuda(
+        embeddings_forward(
             dev,
-            &mut s.sum,
-            input.ids,
-            input.type_ids,
-            &enc.word,
-            &enc.position,
-            &enc.token_type,
-            b,
-            t,
-            c,
-        )?;
-        let ln = &enc.embeddings_layer_norm;
-        layernorm_forward_cuda(
-            dev,
+            enc,
+            input,
             &mut s.hidden,
             &mut s.mean,
             &mut s.rstd,
-            &s.sum,
-            &ln.w,
-            &ln.b,
-            bt,
-            c,
-            eps,
+            &mut s.sum,
         )?;
         for layer in &enc.layers {
             self.layer(s, layer, input)?;
@@ -227,7 +199,6 @@ impl CudaBert {
         let cfg = &self.encoder.config;
         let (b, t, c, nh) = (input.b, input.t, cfg.hidden_size, cfg.num_attention_heads);
         let bt = b * t;
-        let eps = cfg.layer_norm_eps as f32;
         // attention.self: fused q|k|v projection, then scaled dot-product attention
         to_bf16(dev, &mut s.x16, &s.hidden)?;
         linear_forward(dev, &mut s.qkv, &s.x16, &p.qkv, bt)?;
@@ -248,17 +219,15 @@ impl CudaBert {
         linear_forward(dev, &mut s.ln1, &s.x16, &p.attention_output, bt)?;
         residual_forward_cuda(dev, &mut s.sum, &s.ln1, &s.hidden)?;
         let ln = &p.attention_layer_norm;
-        layernorm_forward_cuda(
+        layer_norm(
             dev,
+            cfg,
+            ln,
+            bt,
             &mut s.ln1,
             &mut s.mean,
             &mut s.rstd,
             &s.sum,
-            &ln.w,
-            &ln.b,
-            bt,
-            c,
-            eps,
         )?;
         // intermediate: dense + GELU
         to_bf16(dev, &mut s.x16, &s.ln1)?;
@@ -269,17 +238,15 @@ impl CudaBert {
         linear_forward(dev, &mut s.atty, &s.fch16, &p.output, bt)?;
         residual_forward_cuda(dev, &mut s.sum, &s.atty, &s.ln1)?;
         let ln = &p.output_layer_norm;
-        layernorm_forward_cuda(
+        layer_norm(
             dev,
+            cfg,
+            ln,
+            bt,
             &mut s.hidden,
             &mut s.mean,
             &mut s.rstd,
             &s.sum,
-            &ln.w,
-            &ln.b,
-            bt,
-            c,
-            eps,
         )?;
         Ok(())
     }

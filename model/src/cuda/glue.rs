@@ -162,9 +162,13 @@ pub fn copy(dev: &CudaDevice, dst: &mut CudaSlice<f32>, src: &CudaSlice<f32>) ->
 
 use tokken_kernels::cpu::gemm::Trans;
 use tokken_kernels::cuda::elementwise::cast_to_half_cuda;
+use tokken_kernels::cuda::embedding::embedding_forward_cuda;
 use tokken_kernels::cuda::gemm::{gemm_cuda, Half};
+use tokken_kernels::cuda::layernorm::layernorm_forward_cuda;
 
-use super::weights::DeviceLinear;
+use super::weights::{DeviceEncoder, DeviceLayerNorm, DeviceLinear};
+use crate::config::BertConfig;
+use crate::forward::BatchInput;
 
 /// `dst16 = bf16(src)` (round to nearest even), the GEMMs' activation input.
 pub fn to_bf16(dev: &CudaDevice, dst16: &mut CudaSlice<u16>, src: &CudaSlice<f32>) -> Result<()> {
@@ -232,4 +236,73 @@ pub fn linear_backward_input(
         None,
         None,
     )?)
+}
+
+/// `out = LayerNorm(x)` with `ln` over `rows` rows of C (`cfg`'s hidden size and epsilon);
+/// each row's mean and 1/std land in `mean`, `rstd` `[rows]` (what the backward reads).
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm(
+    dev: &CudaDevice,
+    cfg: &BertConfig,
+    ln: &DeviceLayerNorm,
+    rows: usize,
+    out: &mut CudaSlice<f32>,
+    mean: &mut CudaSlice<f32>,
+    rstd: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+) -> Result<()> {
+    let (c, eps) = (cfg.hidden_size, cfg.layer_norm_eps as f32);
+    Ok(layernorm_forward_cuda(
+        dev, out, mean, rstd, x, &ln.w, &ln.b, rows, c, eps,
+    )?)
+}
+
+/// `BertEmbeddings` without dropout: `sum` = word + position + token type rows `[B*T, C]`,
+/// then `out = LayerNorm(sum)` (mean and 1/std into `mean`, `rstd` `[B*T]`).
+pub fn embeddings_forward(
+    dev: &CudaDevice,
+    enc: &DeviceEncoder,
+    input: &BatchInput<'_>,
+    out: &mut CudaSlice<f32>,
+    mean: &mut CudaSlice<f32>,
+    rstd: &mut CudaSlice<f32>,
+    sum: &mut CudaSlice<f32>,
+) -> Result<()> {
+    let cfg = &enc.config;
+    let (b, t) = (input.b, input.t);
+    embedding_forward_cuda(
+        dev,
+        sum,
+        input.ids,
+        input.type_ids,
+        &enc.word,
+        &enc.position,
+        &enc.token_type,
+        b,
+        t,
+        cfg.hidden_size,
+    )?;
+    let ln = &enc.embeddings_layer_norm;
+    layer_norm(dev, cfg, ln, b * t, out, mean, rstd, sum)
+}
+
+/// `cls[B, C]` = each sequence's first ([CLS]) row of `hidden` `[B, T, C]`.
+pub fn cls_rows(
+    dev: &CudaDevice,
+    cls: &mut CudaSlice<f32>,
+    hidden: &CudaSlice<f32>,
+    b: usize,
+    t: usize,
+    c: usize,
+) -> Result<()> {
+    copy_cols(
+        dev,
+        cls,
+        Block::dense(c),
+        hidden,
+        Block::dense(t * c),
+        b,
+        c,
+        0.0,
+    )
 }

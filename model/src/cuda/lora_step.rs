@@ -41,14 +41,13 @@ use tokken_kernels::cuda::attention::{attention_backward_cuda, attention_forward
 use tokken_kernels::cuda::elementwise::{
     accumulate_cuda, dropout_cuda, gelu_backward_cuda, gelu_forward_cuda, residual_forward_cuda,
 };
-use tokken_kernels::cuda::embedding::embedding_forward_cuda;
 use tokken_kernels::cuda::gemm::sgemm_cuda;
-use tokken_kernels::cuda::layernorm::{layernorm_backward_cuda, layernorm_forward_cuda};
+use tokken_kernels::cuda::layernorm::layernorm_backward_cuda;
 use tokken_kernels::cuda::CudaDevice;
 
 use super::glue::{
-    alloc_error, copy, copy_cols, dev_alloc, driver, linear_backward_input, linear_forward,
-    to_bf16, Block,
+    alloc_error, cls_rows, copy, copy_cols, dev_alloc, driver, embeddings_forward, layer_norm,
+    linear_backward_input, linear_forward, to_bf16, Block,
 };
 use super::weights::{DeviceEncoder, DeviceLinear};
 use crate::error::{ModelError, Result};
@@ -821,36 +820,17 @@ impl CudaLoraStep {
     fn forward_in(&self, ctx: &Ctx<'_>, batch: &BatchInput<'_>, a: &mut Acts) -> Result<HeadActs> {
         let dev = &*self.dev;
         let enc = &self.encoder;
-        let cfg = &enc.config;
-        let (b, t, c) = (batch.b, batch.t, cfg.hidden_size);
-        let bt = b * t;
-        let eps = cfg.layer_norm_eps as f32;
+        let (b, t, c) = (batch.b, batch.t, enc.config.hidden_size);
 
         // embeddings: sum of the three tables, LayerNorm, dropout
-        embedding_forward_cuda(
+        embeddings_forward(
             dev,
-            &mut a.emb_sum,
-            batch.ids,
-            batch.type_ids,
-            &enc.word,
-            &enc.position,
-            &enc.token_type,
-            b,
-            t,
-            c,
-        )?;
-        let ln = &enc.embeddings_layer_norm;
-        layernorm_forward_cuda(
-            dev,
+            enc,
+            batch,
             &mut a.tmp,
             &mut a.emb_mean,
             &mut a.emb_rstd,
-            &a.emb_sum,
-            &ln.w,
-            &ln.b,
-            bt,
-            c,
-            eps,
+            &mut a.emb_sum,
         )?;
         match ctx.hidden_drop(site::EMBEDDINGS) {
             Some((p, seed)) => dropout_cuda(dev, &mut a.hidden[0], &a.tmp, p, seed)?,
@@ -862,16 +842,7 @@ impl CudaLoraStep {
 
         // pooler and classifier on the host, on the [CLS] rows
         let last = &a.hidden[enc.layers.len()];
-        copy_cols(
-            dev,
-            &mut a.cls,
-            Block::dense(c),
-            last,
-            Block::dense(t * c),
-            b,
-            c,
-            0.0,
-        )?;
+        cls_rows(dev, &mut a.cls, last, b, t, c)?;
         let cls = dev.download(&a.cls)?;
         head_forward(ctx, cls, b)
     }
@@ -895,7 +866,6 @@ impl CudaLoraStep {
             cfg.intermediate_size,
         );
         let bt = b * t;
-        let eps = cfg.layer_norm_eps as f32;
         let (lo, hi) = a.hidden.split_at_mut(l + 1);
         let (inp, out) = (&lo[l], &mut hi[0]);
         let s = &mut a.layers[l];
@@ -955,17 +925,15 @@ impl CudaLoraStep {
             ctx.hidden_drop(site::attention_output(l)),
         )?;
         let ln = &p.attention_layer_norm;
-        layernorm_forward_cuda(
+        layer_norm(
             dev,
+            cfg,
+            ln,
+            bt,
             &mut s.ln1,
             &mut s.mean1,
             &mut s.rstd1,
             &s.resid1,
-            &ln.w,
-            &ln.b,
-            bt,
-            c,
-            eps,
         )?;
         // intermediate: dense (+ LoRA), GELU
         to_bf16(dev, a.x16.get(c), &s.ln1)?;
@@ -1008,18 +976,7 @@ impl CudaLoraStep {
             ctx.hidden_drop(site::ffn_output(l)),
         )?;
         let ln = &p.output_layer_norm;
-        layernorm_forward_cuda(
-            dev,
-            out,
-            &mut s.mean2,
-            &mut s.rstd2,
-            &s.resid2,
-            &ln.w,
-            &ln.b,
-            bt,
-            c,
-            eps,
-        )?;
+        layer_norm(dev, cfg, ln, bt, out, &mut s.mean2, &mut s.rstd2, &s.resid2)?;
         Ok(())
     }
 
