@@ -152,12 +152,18 @@ struct Acts {
     /// [C] gradients of frozen LayerNorm parameters (never read)
     sink_gamma: CudaSlice<f32>,
     sink_beta: CudaSlice<f32>,
-    /// LoRA scratch: [B*T, R] dh; [B*T, max N] a module's output block or its gradient
-    lora_dh: CudaSlice<f32>,
-    lora_y: CudaSlice<f32>,
+    lora: LoraScratch,
+}
+
+/// Scratch of the LoRA products ([`lora_forward`], [`lora_backward`]).
+struct LoraScratch {
+    /// [B*T, R] dh
+    dh: CudaSlice<f32>,
+    /// [B*T, max N] a module's output block or its gradient
+    y: CudaSlice<f32>,
     /// [B*T, K] dropout(x) and the masked input gradient (LoRA dropout only)
-    lora_xd: Option<ByWidth<f32>>,
-    lora_dxd: Option<ByWidth<f32>>,
+    xd: Option<ByWidth<f32>>,
+    dxd: Option<ByWidth<f32>>,
 }
 
 impl Acts {
@@ -237,17 +243,19 @@ impl Acts {
             dsum: f(b * nh * t)?,
             sink_gamma: f(c)?,
             sink_beta: f(c)?,
-            lora_dh: f(bt * r)?,
-            lora_y: f(bt * c.max(i))?,
-            lora_xd: if lora_dropout {
-                Some(width(bt * c, bt * i)?)
-            } else {
-                None
-            },
-            lora_dxd: if lora_dropout {
-                Some(width(bt * c, bt * i)?)
-            } else {
-                None
+            lora: LoraScratch {
+                dh: f(bt * r)?,
+                y: f(bt * c.max(i))?,
+                xd: if lora_dropout {
+                    Some(width(bt * c, bt * i)?)
+                } else {
+                    None
+                },
+                dxd: if lora_dropout {
+                    Some(width(bt * c, bt * i)?)
+                } else {
+                    None
+                },
             },
         })
     }
@@ -302,12 +310,11 @@ fn lora_forward(
     y: &mut CudaSlice<f32>,
     h: &mut CudaSlice<f32>,
     call: &LoraCall<'_>,
-    lora_y: &mut CudaSlice<f32>,
-    lora_xd: Option<&mut ByWidth<f32>>,
+    sc: &mut LoraScratch,
 ) -> Result<()> {
     let (n, k, col) = (s.site.n, s.site.k, s.site.col);
     let (rows, r) = (call.rows, call.r);
-    let xd: &CudaSlice<f32> = match (call.drop, lora_xd) {
+    let xd: &CudaSlice<f32> = match (call.drop, sc.xd.as_mut()) {
         (Some((p, seed)), Some(buf)) => {
             let xd = buf.get(k);
             dropout_cuda(dev, xd, call.x, p, seed)?;
@@ -364,7 +371,7 @@ fn lora_forward(
             &s.b,
             r,
             0.0,
-            lora_y,
+            &mut sc.y,
             n,
         )?;
         copy_cols(
@@ -374,7 +381,7 @@ fn lora_forward(
                 offset: col,
                 ld: call.ld,
             },
-            lora_y,
+            &sc.y,
             Block::dense(n),
             rows,
             n,
@@ -382,14 +389,6 @@ fn lora_forward(
         )?;
     }
     Ok(())
-}
-
-/// Scratch of [`lora_backward`].
-struct LoraBackScratch<'a> {
-    dh: &'a mut CudaSlice<f32>,
-    dy: &'a mut CudaSlice<f32>,
-    xd: Option<&'a mut ByWidth<f32>>,
-    dxd: Option<&'a mut ByWidth<f32>>,
 }
 
 /// The CPU's `lora_backward`: `dB += scale · dyᵀ h`, `dh = scale · dy B`,
@@ -402,7 +401,7 @@ fn lora_backward(
     dy_full: &CudaSlice<f32>,
     h: &CudaSlice<f32>,
     call: &LoraCall<'_>,
-    sc: LoraBackScratch<'_>,
+    sc: &mut LoraScratch,
 ) -> Result<()> {
     let (n, k, col) = (s.site.n, s.site.k, s.site.col);
     let (rows, r) = (call.rows, call.r);
@@ -411,7 +410,7 @@ fn lora_backward(
     } else {
         copy_cols(
             dev,
-            sc.dy,
+            &mut sc.y,
             Block::dense(n),
             dy_full,
             Block {
@@ -422,7 +421,7 @@ fn lora_backward(
             n,
             0.0,
         )?;
-        sc.dy
+        &sc.y
     };
     sgemm_cuda(
         dev,
@@ -453,10 +452,10 @@ fn lora_backward(
         &s.b,
         r,
         0.0,
-        sc.dh,
+        &mut sc.dh,
         r,
     )?;
-    let (drop, mut xd_buf, dxd_buf) = match (call.drop, sc.xd, sc.dxd) {
+    let (drop, mut xd_buf, dxd_buf) = match (call.drop, sc.xd.as_mut(), sc.dxd.as_mut()) {
         (Some(d), Some(xd), Some(dxd)) => (Some(d), Some(xd), Some(dxd)),
         (Some(_), _, _) => return Err(no_dropout_scratch()),
         (None, _, _) => (None, None, None),
@@ -477,7 +476,7 @@ fn lora_backward(
         k,
         rows,
         1.0,
-        sc.dh,
+        &sc.dh,
         r,
         xd,
         k,
@@ -497,7 +496,7 @@ fn lora_backward(
                     k,
                     r,
                     1.0,
-                    sc.dh,
+                    &sc.dh,
                     r,
                     &s.a,
                     k,
@@ -518,7 +517,7 @@ fn lora_backward(
                 k,
                 r,
                 1.0,
-                sc.dh,
+                &sc.dh,
                 r,
                 &s.a,
                 k,
@@ -776,7 +775,7 @@ impl CudaLoraStep {
     fn acts_for(&mut self, ctx: &Ctx<'_>, batch: &BatchInput<'_>) -> Result<Acts> {
         let lora_dropout = ctx.setup.lora.dropout > 0.0;
         let mut acts = match self.acts.take() {
-            Some(a) if a.b == batch.b && a.t == batch.t && a.lora_xd.is_some() == lora_dropout => a,
+            Some(a) if a.b == batch.b && a.t == batch.t && a.lora.xd.is_some() == lora_dropout => a,
             old => {
                 // free the previous shape's activations first: both at once would double
                 // the peak (a match on a temporary keeps it alive to the end of the statement)
@@ -878,15 +877,7 @@ impl CudaLoraStep {
             if let Some(site) = sites_of(m) {
                 let h = s.lora_h[m].as_mut().ok_or_else(|| no_saved_h(l, m))?;
                 let lc = lora_call(ctx, inp, 3 * c, bt, site);
-                lora_forward(
-                    dev,
-                    site,
-                    &mut s.qkv,
-                    h,
-                    &lc,
-                    &mut a.lora_y,
-                    a.lora_xd.as_mut(),
-                )?;
+                lora_forward(dev, site, &mut s.qkv, h, &lc, &mut a.lora)?;
             }
         }
         attention_forward_cuda(
@@ -907,15 +898,7 @@ impl CudaLoraStep {
         if let Some(site) = sites_of(3) {
             let h = s.lora_h[3].as_mut().ok_or_else(|| no_saved_h(l, 3))?;
             let lc = lora_call(ctx, &s.atty, c, bt, site);
-            lora_forward(
-                dev,
-                site,
-                &mut a.tmp,
-                h,
-                &lc,
-                &mut a.lora_y,
-                a.lora_xd.as_mut(),
-            )?;
+            lora_forward(dev, site, &mut a.tmp, h, &lc, &mut a.lora)?;
         }
         dropout_residual(
             dev,
@@ -941,15 +924,7 @@ impl CudaLoraStep {
         if let Some(site) = sites_of(4) {
             let h = s.lora_h[4].as_mut().ok_or_else(|| no_saved_h(l, 4))?;
             let lc = lora_call(ctx, &s.ln1, i, bt, site);
-            lora_forward(
-                dev,
-                site,
-                &mut s.fch,
-                h,
-                &lc,
-                &mut a.lora_y,
-                a.lora_xd.as_mut(),
-            )?;
+            lora_forward(dev, site, &mut s.fch, h, &lc, &mut a.lora)?;
         }
         gelu_forward_cuda(dev, &mut s.fch_act, &s.fch)?;
         // output: dense (+ LoRA), dropout, residual, LayerNorm
@@ -958,15 +933,7 @@ impl CudaLoraStep {
         if let Some(site) = sites_of(5) {
             let h = s.lora_h[5].as_mut().ok_or_else(|| no_saved_h(l, 5))?;
             let lc = lora_call(ctx, &s.fch_act, c, bt, site);
-            lora_forward(
-                dev,
-                site,
-                &mut a.tmp,
-                h,
-                &lc,
-                &mut a.lora_y,
-                a.lora_xd.as_mut(),
-            )?;
+            lora_forward(dev, site, &mut a.tmp, h, &lc, &mut a.lora)?;
         }
         dropout_residual(
             dev,
@@ -1091,12 +1058,7 @@ impl CudaLoraStep {
             &s.fch_act,
             (c, bt, r, scale),
             ctx,
-            LoraBackScratch {
-                dh: &mut a.lora_dh,
-                dy: &mut a.lora_y,
-                xd: a.lora_xd.as_mut(),
-                dxd: a.lora_dxd.as_mut(),
-            },
+            &mut a.lora,
         )?;
         // residual into the attention block output, then GELU and intermediate.dense
         copy(dev, &mut a.dln1, &a.dresid)?;
@@ -1113,12 +1075,7 @@ impl CudaLoraStep {
             &s.ln1,
             (i, bt, r, scale),
             ctx,
-            LoraBackScratch {
-                dh: &mut a.lora_dh,
-                dy: &mut a.lora_y,
-                xd: a.lora_xd.as_mut(),
-                dxd: a.lora_dxd.as_mut(),
-            },
+            &mut a.lora,
         )?;
         // attention.output.LayerNorm, its dropout, the residual into the layer input
         layernorm_backward_cuda(
@@ -1157,12 +1114,7 @@ impl CudaLoraStep {
             &s.atty,
             (c, bt, r, scale),
             ctx,
-            LoraBackScratch {
-                dh: &mut a.lora_dh,
-                dy: &mut a.lora_y,
-                xd: a.lora_xd.as_mut(),
-                dxd: a.lora_dxd.as_mut(),
-            },
+            &mut a.lora,
         )?;
         // attention.self
         attention_backward_cuda(
@@ -1203,12 +1155,7 @@ impl CudaLoraStep {
                     &a.dqkv,
                     h,
                     &call,
-                    LoraBackScratch {
-                        dh: &mut a.lora_dh,
-                        dy: &mut a.lora_y,
-                        xd: a.lora_xd.as_mut(),
-                        dxd: a.lora_dxd.as_mut(),
-                    },
+                    &mut a.lora,
                 )?;
             }
         }
@@ -1233,7 +1180,7 @@ fn module_backward(
     x: &CudaSlice<f32>,
     (n, rows, r, scale): (usize, usize, usize, f32),
     ctx: &Ctx<'_>,
-    sc: LoraBackScratch<'_>,
+    sc: &mut LoraScratch,
 ) -> Result<()> {
     let mut dx = dx;
     if let Some(dx) = dx.as_deref_mut() {
