@@ -1017,7 +1017,6 @@ impl CudaLoraStep {
             cfg.intermediate_size,
         );
         let bt = b * t;
-        let (r, scale) = (ctx.lora_rank(), ctx.lora_scale());
         let s = &a.layers[l];
         let inp = &a.hidden[l];
         let mut sites: Vec<&mut DeviceSite> =
@@ -1037,14 +1036,8 @@ impl CudaLoraStep {
             bt,
             c,
         )?;
-        let dfo_dropped = match ctx.hidden_drop(site::ffn_output(l)) {
-            Some((pr, seed)) => {
-                dropout_cuda(dev, &mut a.dtmp, &a.dresid, pr, seed)?;
-                true
-            }
-            None => false,
-        };
-        let dfo = if dfo_dropped { &a.dtmp } else { &a.dresid };
+        let drop = ctx.hidden_drop(site::ffn_output(l));
+        let dfo = dropout_grad(dev, &mut a.dtmp, &a.dresid, drop)?;
         // output.dense: dfch_act = dfo · W (+ LoRA)
         module_backward(
             dev,
@@ -1053,10 +1046,9 @@ impl CudaLoraStep {
             dfo,
             &p.output,
             a.x16.get(c),
-            sites.iter_mut().find(|s| s.module == 5).map(|s| &mut **s),
-            s.lora_h[5].as_ref(),
+            adapter(&mut sites, &s.lora_h, 5)?,
             &s.fch_act,
-            (c, bt, r, scale),
+            (c, bt),
             ctx,
             &mut a.lora,
         )?;
@@ -1070,10 +1062,9 @@ impl CudaLoraStep {
             &a.dfch,
             &p.intermediate,
             a.x16.get(i),
-            sites.iter_mut().find(|s| s.module == 4).map(|s| &mut **s),
-            s.lora_h[4].as_ref(),
+            adapter(&mut sites, &s.lora_h, 4)?,
             &s.ln1,
-            (i, bt, r, scale),
+            (i, bt),
             ctx,
             &mut a.lora,
         )?;
@@ -1094,14 +1085,8 @@ impl CudaLoraStep {
         if need_dinp {
             copy(dev, &mut a.dinp, &a.dresid)?;
         }
-        let dao_dropped = match ctx.hidden_drop(site::attention_output(l)) {
-            Some((pr, seed)) => {
-                dropout_cuda(dev, &mut a.dtmp, &a.dresid, pr, seed)?;
-                true
-            }
-            None => false,
-        };
-        let dao = if dao_dropped { &a.dtmp } else { &a.dresid };
+        let drop = ctx.hidden_drop(site::attention_output(l));
+        let dao = dropout_grad(dev, &mut a.dtmp, &a.dresid, drop)?;
         module_backward(
             dev,
             Some(&mut a.datty),
@@ -1109,10 +1094,9 @@ impl CudaLoraStep {
             dao,
             &p.attention_output,
             a.x16.get(c),
-            sites.iter_mut().find(|s| s.module == 3).map(|s| &mut **s),
-            s.lora_h[3].as_ref(),
+            adapter(&mut sites, &s.lora_h, 3)?,
             &s.atty,
-            (c, bt, r, scale),
+            (c, bt),
             ctx,
             &mut a.lora,
         )?;
@@ -1138,16 +1122,8 @@ impl CudaLoraStep {
             linear_backward_input(dev, &mut a.dinp, true, &a.x16_qkv, &p.qkv, bt)?;
         }
         for m in 0..3 {
-            if let Some(site) = sites.iter_mut().find(|s| s.module == m) {
-                let h = s.lora_h[m].as_ref().ok_or_else(|| no_saved_h(l, m))?;
-                let call = LoraCall {
-                    x: inp,
-                    ld: 3 * c,
-                    rows: bt,
-                    r,
-                    scale,
-                    drop: ctx.lora_drop(&site.site),
-                };
+            if let Some((site, h)) = adapter(&mut sites, &s.lora_h, m)? {
+                let call = lora_call(ctx, inp, 3 * c, bt, site);
                 lora_backward(
                     dev,
                     site,
@@ -1163,10 +1139,44 @@ impl CudaLoraStep {
     }
 }
 
+/// Module `m`'s adapter among one layer's `sites`, with the hidden `[rows, R]` its forward
+/// saved in `lora_h`, when the module has one.
+fn adapter<'a>(
+    sites: &'a mut [&mut DeviceSite],
+    lora_h: &'a [Option<CudaSlice<f32>>; 6],
+    m: usize,
+) -> Result<Option<(&'a mut DeviceSite, &'a CudaSlice<f32>)>> {
+    let Some(site) = sites.iter_mut().find(|s| s.module == m) else {
+        return Ok(None);
+    };
+    let h = lora_h[m]
+        .as_ref()
+        .ok_or_else(|| no_saved_h(site.layer, m))?;
+    Ok(Some((&mut **site, h)))
+}
+
+/// The gradient through a dropout site: `dy` itself without dropout, else `dy` masked and
+/// scaled as the forward (same seed) into `scratch` (the CPU's `dropout_backward`).
+fn dropout_grad<'a>(
+    dev: &CudaDevice,
+    scratch: &'a mut CudaSlice<f32>,
+    dy: &'a CudaSlice<f32>,
+    drop: Option<(f32, u64)>,
+) -> Result<&'a CudaSlice<f32>> {
+    match drop {
+        Some((p, seed)) => {
+            dropout_cuda(dev, scratch, dy, p, seed)?;
+            Ok(scratch)
+        }
+        None => Ok(dy),
+    }
+}
+
 /// Backward of one frozen dense module with at most one adapter covering all its output
 /// columns (attention.output, intermediate, output): `dx (= or +=) dy · W`, then the
-/// adapter's gradients and its `dx` term (the CPU's `module_backward`). `dims` is
-/// (N, rows, R, scale); `dy16` is bf16 scratch `[rows, N]`.
+/// adapter's gradients and its `dx` term (the CPU's `module_backward`). `adapter` is the
+/// module's site and saved hidden ([`adapter`]); `dims` is (N, rows); `dy16` is bf16
+/// scratch `[rows, N]`.
 #[allow(clippy::too_many_arguments)]
 fn module_backward(
     dev: &CudaDevice,
@@ -1175,10 +1185,9 @@ fn module_backward(
     dy: &CudaSlice<f32>,
     w: &DeviceLinear,
     dy16: &mut CudaSlice<u16>,
-    site: Option<&mut DeviceSite>,
-    h: Option<&CudaSlice<f32>>,
+    adapter: Option<(&mut DeviceSite, &CudaSlice<f32>)>,
     x: &CudaSlice<f32>,
-    (n, rows, r, scale): (usize, usize, usize, f32),
+    (n, rows): (usize, usize),
     ctx: &Ctx<'_>,
     sc: &mut LoraScratch,
 ) -> Result<()> {
@@ -1187,15 +1196,8 @@ fn module_backward(
         to_bf16(dev, dy16, dy)?;
         linear_backward_input(dev, dx, accumulate, dy16, w, rows)?;
     }
-    if let (Some(site), Some(h)) = (site, h) {
-        let call = LoraCall {
-            x,
-            ld: n,
-            rows,
-            r,
-            scale,
-            drop: ctx.lora_drop(&site.site),
-        };
+    if let Some((site, h)) = adapter {
+        let call = lora_call(ctx, x, n, rows, site);
         lora_backward(dev, site, dx, dy, h, &call, sc)?;
     }
     Ok(())
