@@ -52,12 +52,13 @@ use super::glue::{
 use super::weights::{DeviceEncoder, DeviceLinear};
 use crate::error::{ModelError, Result};
 use crate::forward::BatchInput;
+use crate::params::BertParams;
 use crate::train::dense::{dense_backward_input, dense_backward_params, dense_forward, Dense};
 use crate::train::lora::{LoraDropout, LoraSite};
 use crate::train::loss::loss_forward_backward_weighted;
-use crate::train::model::{site, Ctx};
+use crate::train::model::{site, Ctx, Slots};
 use crate::train::trainable::two_mut;
-use crate::train::{Targets, TrainMode, TrainModel};
+use crate::train::{Targets, TrainMode, TrainModel, TrainSetup};
 
 /// One adapter on the device: A `[R, K]`, B `[N, R]` and their gradients.
 struct DeviceSite {
@@ -657,17 +658,7 @@ impl CudaLoraStep {
     ) -> Result<f32> {
         let (base, slots, setup, values, grads) = model.parts_mut();
         batch.check(base)?;
-        let ctx = Ctx {
-            base,
-            slots,
-            values,
-            setup,
-            drop_seed: Some(dropout_seed),
-            inputs_embeds: None,
-            input_grad: false,
-            // the host head's pooler GEMM is [B, C] · Wᵀ: not worth packing
-            packed: None,
-        };
+        let ctx = host_ctx(base, slots, setup, values, Some(dropout_seed));
         self.upload_adapters(&ctx)?;
         let mut head = self.forward(&ctx, batch)?;
         let (b, labels) = (batch.b, base.config.num_labels());
@@ -699,17 +690,7 @@ impl CudaLoraStep {
     ) -> Result<Vec<f32>> {
         let (base, slots, setup, values, _) = model.parts_mut();
         batch.check(base)?;
-        let ctx = Ctx {
-            base,
-            slots,
-            values,
-            setup,
-            drop_seed: None,
-            inputs_embeds: None,
-            input_grad: false,
-            // the host head's pooler GEMM is [B, C] · Wᵀ: not worth packing
-            packed: None,
-        };
+        let ctx = host_ctx(base, slots, setup, values, None);
         self.upload_adapters(&ctx)?;
         Ok(self.forward(&ctx, batch)?.logits)
     }
@@ -1201,6 +1182,28 @@ fn module_backward(
         lora_backward(dev, site, dx, dy, h, &call, sc)?;
     }
     Ok(())
+}
+
+/// The CPU context of one call over a model's parts: dropout seeded by `drop_seed` (None:
+/// eval mode), no input embeddings or input gradient, and no packed weights (the host
+/// head's pooler GEMM is [B, C] · Wᵀ: not worth packing).
+fn host_ctx<'a>(
+    base: &'a BertParams,
+    slots: &'a Slots,
+    setup: &'a TrainSetup,
+    values: &'a [f32],
+    drop_seed: Option<u64>,
+) -> Ctx<'a> {
+    Ctx {
+        base,
+        slots,
+        values,
+        setup,
+        drop_seed,
+        inputs_embeds: None,
+        input_grad: false,
+        packed: None,
+    }
 }
 
 /// The head forward on the host (the end of the CPU's `train_forward`): pooler dense +
