@@ -30,6 +30,7 @@ use tokken_model::train::precision::base_for_training;
 use tokken_model::train::{
     LoraConfig, LossConfig, Targets, TrainDtype, TrainMode, TrainModel, TrainSetup,
 };
+use tokken_model::trainer::batching::PaddedBatch;
 use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
 use tokken_model::trainer::{Event, TrainConfig, Trainer};
@@ -84,45 +85,26 @@ fn random_bert(cfg: &BertConfig, seed: u64) -> BertParams {
     BertParams::from_weights(cfg, &weights, "random").expect("params")
 }
 
-/// A padded batch: row r has `lens[r]` real tokens (random ids, type 0 then 1), then
-/// padding (id 0, mask 0).
-struct TestBatch {
-    ids: Vec<u32>,
-    type_ids: Vec<u32>,
-    mask: Vec<u8>,
-    b: usize,
-    t: usize,
-}
-
-impl TestBatch {
-    fn new(lens: &[usize], t: usize, vocab: usize, seed: u64) -> TestBatch {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let b = lens.len();
-        let (mut ids, mut type_ids, mut mask) = (vec![0; b * t], vec![0; b * t], vec![0; b * t]);
-        for (r, &len) in lens.iter().enumerate() {
-            for j in 0..len {
-                ids[r * t + j] = rng.random_range(1..vocab as u32);
-                type_ids[r * t + j] = u32::from(j >= len / 2 && len > 2);
-                mask[r * t + j] = 1;
-            }
-        }
-        TestBatch {
-            ids,
-            type_ids,
-            mask,
-            b,
-            t,
+/// A padded batch (the trainer's own batch type): row r has `lens[r]` real tokens (random
+/// ids, type 0 then 1), then padding (id 0, mask 0).
+fn padded_batch(lens: &[usize], t: usize, vocab: usize, seed: u64) -> PaddedBatch {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let b = lens.len();
+    let (mut ids, mut type_ids, mut mask) = (vec![0; b * t], vec![0; b * t], vec![0; b * t]);
+    for (r, &len) in lens.iter().enumerate() {
+        for j in 0..len {
+            ids[r * t + j] = rng.random_range(1..vocab as u32);
+            type_ids[r * t + j] = u32::from(j >= len / 2 && len > 2);
+            mask[r * t + j] = 1;
         }
     }
-
-    fn input(&self) -> BatchInput<'_> {
-        BatchInput {
-            ids: &self.ids,
-            type_ids: &self.type_ids,
-            mask: &self.mask,
-            b: self.b,
-            t: self.t,
-        }
+    PaddedBatch {
+        ids,
+        type_ids,
+        mask,
+        b,
+        t,
+        ..PaddedBatch::default()
     }
 }
 
@@ -185,7 +167,7 @@ fn cuda_forward_matches_cpu_forward() {
     let Some(dev) = device() else { return };
     for (k, (cfg, lens, t)) in forward_cases().into_iter().enumerate() {
         let params = random_bert(&cfg, 10 + k as u64);
-        let batch = TestBatch::new(&lens, t, cfg.vocab_size, 100 + k as u64);
+        let batch = padded_batch(&lens, t, cfg.vocab_size, 100 + k as u64);
         let input = batch.input();
         let gpu = CudaBert::new(dev.clone(), &params).expect("upload");
         let gpu_cls = gpu.cls_hidden(&input).expect("cuda cls");
@@ -256,14 +238,14 @@ fn cuda_forward_refuses_bad_input_with_the_cpu_message() {
     let cfg = config(64, 1, 4, 128, 50, 2);
     let params = random_bert(&cfg, 1);
     let gpu = CudaBert::new(dev, &params).expect("upload");
-    let mut batch = TestBatch::new(&[4], 4, 50, 2);
+    let mut batch = padded_batch(&[4], 4, 50, 2);
     batch.ids[2] = 50;
     let err = gpu
         .logits(&batch.input())
         .expect_err("id out of range")
         .to_string();
     assert!(err.contains("outside the vocabulary"), "{err}");
-    let long = TestBatch::new(&[65], 65, 50, 3);
+    let long = padded_batch(&[65], 65, 50, 3);
     let err = gpu.logits(&long.input()).expect_err("too long").to_string();
     assert!(err.contains("max_position_embeddings"), "{err}");
 }
@@ -338,11 +320,11 @@ fn cuda_buffers_follow_the_batch_shape() {
     let Some(dev) = device() else { return };
     let cfg = config(64, 2, 4, 128, 97, 3);
     let params = random_bert(&cfg, 41);
-    let a = TestBatch::new(&[9, 3], 9, cfg.vocab_size, 42);
-    let b = TestBatch::new(&[5, 14, 1], 14, cfg.vocab_size, 43);
+    let a = padded_batch(&[9, 3], 9, cfg.vocab_size, 42);
+    let b = padded_batch(&[5, 14, 1], 14, cfg.vocab_size, 43);
     // same shape as `a`, other tokens and padding
-    let a2 = TestBatch::new(&[2, 9], 9, cfg.vocab_size, 44);
-    let fresh = |batch: &TestBatch| {
+    let a2 = padded_batch(&[2, 9], 9, cfg.vocab_size, 44);
+    let fresh = |batch: &PaddedBatch| {
         CudaBert::new(dev.clone(), &params)
             .expect("upload")
             .logits(&batch.input())
@@ -488,7 +470,7 @@ fn cuda_lora_gradients_match_cpu_bf16_training() {
     for (k, (name, cfg, setup, lens, t)) in cases.into_iter().enumerate() {
         let params = random_bert(&cfg, 20 + k as u64);
         let (mut cpu, mut gpu) = twin_models(&params, &setup, 7);
-        let batch = TestBatch::new(&lens, t, cfg.vocab_size, 200 + k as u64);
+        let batch = padded_batch(&lens, t, cfg.vocab_size, 200 + k as u64);
         let input = batch.input();
         let targets: Vec<i32> = (0..lens.len())
             .map(|r| (r % cfg.num_labels()) as i32)
@@ -566,7 +548,7 @@ fn cuda_lora_training_follows_cpu_for_20_steps() {
     let (mut losses_cpu, mut losses_gpu) = (Vec::new(), Vec::new());
     for s in 0..20u64 {
         // a fixed set of 4 batches with learnable labels (the label is the first token's parity)
-        let batch = TestBatch::new(&[16, 11, 16, 6, 9, 16], 16, cfg.vocab_size, 300 + s % 4);
+        let batch = padded_batch(&[16, 11, 16, 6, 9, 16], 16, cfg.vocab_size, 300 + s % 4);
         let targets: Vec<i32> = (0..6).map(|r| (batch.ids[r * 16] % 3) as i32).collect();
         let input = batch.input();
         cpu.zero_grads();
@@ -661,7 +643,7 @@ fn cuda_lora_step_refuses_what_it_does_not_run() {
 fn tolerances_hold_for_the_cpu_bf16_proxy() {
     for (k, (cfg, lens, t)) in forward_cases().into_iter().enumerate() {
         let params = random_bert(&cfg, 10 + k as u64);
-        let batch = TestBatch::new(&lens, t, cfg.vocab_size, 100 + k as u64);
+        let batch = padded_batch(&lens, t, cfg.vocab_size, 100 + k as u64);
         let input = batch.input();
         let (cls16, logits16) = cpu_forward(&params.to_dtype(DType::BF16).expect("bf16"), &input);
         let (cls32, logits32) = cpu_forward(&params, &input);
@@ -695,7 +677,7 @@ fn tolerances_hold_for_the_cpu_bf16_proxy() {
     let mut opt = AdamW::new(AdamWConfig::default(), &names);
     let mut losses = Vec::new();
     for s in 0..20u64 {
-        let batch = TestBatch::new(&[16, 11, 16, 6, 9, 16], 16, cfg.vocab_size, 300 + s % 4);
+        let batch = padded_batch(&[16, 11, 16, 6, 9, 16], 16, cfg.vocab_size, 300 + s % 4);
         let targets: Vec<i32> = (0..6).map(|r| (batch.ids[r * 16] % 3) as i32).collect();
         cpu.zero_grads();
         losses.push(
