@@ -15,9 +15,9 @@ use tokken_model::config::BertConfig;
 use tokken_model::cuda::{open_device, CudaBert, CudaLoraStep};
 use tokken_model::init::init_params;
 use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
+use tokken_model::trainer::batching::PaddedBatch;
 use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
-use tokken_model::BatchInput;
 
 fn bert_base_v3() -> BertConfig {
     let mut cfg = BertConfig::preset("base", 32768, 9).expect("preset");
@@ -32,7 +32,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 }
 
 /// A full batch (no padding) of pseudo-random ids in 5..32768.
-fn batch(b: usize, t: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<u8>) {
+fn batch(b: usize, t: usize, seed: u64) -> PaddedBatch {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let ids = (0..b * t)
         .map(|_| {
@@ -42,7 +42,29 @@ fn batch(b: usize, t: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<u8>) {
             5 + (x % (32768 - 5)) as u32
         })
         .collect();
-    (ids, vec![0; b * t], vec![1; b * t])
+    PaddedBatch {
+        ids,
+        type_ids: vec![0; b * t],
+        mask: vec![1; b * t],
+        b,
+        t,
+        ..PaddedBatch::default()
+    }
+}
+
+/// Median seconds of `runs` calls of `f` after `warmups` untimed ones.
+fn median_secs(warmups: usize, runs: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmups {
+        f();
+    }
+    let times = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(times)
 }
 
 #[test]
@@ -60,48 +82,21 @@ fn cuda_model_bench() {
 
     // one headline: 1 x 24 tokens
     let gpu = CudaBert::new(dev.clone(), &params).expect("upload");
-    let (ids, types, mask) = batch(1, 24, 1);
-    let one = BatchInput {
-        ids: &ids,
-        type_ids: &types,
-        mask: &mask,
-        b: 1,
-        t: 24,
-    };
-    for _ in 0..10 {
+    let headline = batch(1, 24, 1);
+    let one = headline.input();
+    let lat = median_secs(10, 50, || {
         gpu.logits(&one).expect("predict");
-    }
-    let lat: Vec<f64> = (0..50)
-        .map(|_| {
-            let s = Instant::now();
-            gpu.logits(&one).expect("predict");
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
+    });
     println!(
         "BENCH {{\"what\":\"predict one headline 1 x 24 tokens\",\"model\":\"bert-base v3 shape, random\",\"ms\":{:.4}}}",
-        median(lat) * 1e3
+        lat * 1e3
     );
     // inference throughput at 32 x 128
-    let (ids, types, mask) = batch(32, 128, 2);
-    let big = BatchInput {
-        ids: &ids,
-        type_ids: &types,
-        mask: &mask,
-        b: 32,
-        t: 128,
-    };
-    for _ in 0..3 {
+    let full = batch(32, 128, 2);
+    let big = full.input();
+    let inf = median_secs(3, 10, || {
         gpu.logits(&big).expect("predict");
-    }
-    let inf: Vec<f64> = (0..10)
-        .map(|_| {
-            let s = Instant::now();
-            gpu.logits(&big).expect("predict");
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    let inf = median(inf);
+    });
     println!(
         "BENCH {{\"what\":\"inference forward 32 x 128\",\"ms\":{:.3},\"tokens_per_s\":{:.1}}}",
         inf * 1e3,
@@ -139,15 +134,9 @@ fn cuda_model_bench() {
         &names,
     );
     let (b, t) = (32, 128);
-    let (ids, types, mask) = batch(b, t, 3);
-    let input = BatchInput {
-        ids: &ids,
-        type_ids: &types,
-        mask: &mask,
-        b,
-        t,
-    };
-    let targets: Vec<i32> = (0..b).map(|r| (ids[r * t] % 9) as i32).collect();
+    let data = batch(b, t, 3);
+    let input = data.input();
+    let targets: Vec<i32> = (0..b).map(|r| (data.ids[r * t] % 9) as i32).collect();
     let mut one_step = |s: u64| -> f32 {
         model.zero_grads();
         let loss = step
