@@ -27,9 +27,7 @@ use tokken_model::cuda::weights::check_supported;
 use tokken_model::cuda::{open_device, CudaBert, CudaDevice, CudaLoraStep};
 use tokken_model::init::init_tensors;
 use tokken_model::train::precision::base_for_training;
-use tokken_model::train::{
-    LoraConfig, LossConfig, Targets, TrainDtype, TrainMode, TrainModel, TrainSetup,
-};
+use tokken_model::train::{LossConfig, Targets, TrainDtype, TrainMode, TrainModel, TrainSetup};
 use tokken_model::trainer::batching::PaddedBatch;
 use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
@@ -352,8 +350,8 @@ fn cuda_buffers_follow_the_batch_shape() {
     }
 }
 
-/// LoRA on `targets` with the given dropouts (attention dropout stays 0: its GPU mask is not
-/// the CPU's, see `cuda::lora_step`).
+/// LoRA r 4 / alpha 8 on `targets` (`common::grad_setup`) with the given dropouts
+/// (attention dropout stays 0: its GPU mask is not the CPU's, see `cuda::lora_step`).
 fn lora_setup(
     targets: &[&str],
     hidden: f32,
@@ -361,19 +359,11 @@ fn lora_setup(
     lora: f32,
     loss: LossConfig,
 ) -> TrainSetup {
-    TrainSetup {
-        mode: TrainMode::Lora,
-        lora: LoraConfig {
-            r: 4,
-            alpha: 8.0,
-            dropout: lora,
-            target_modules: targets.iter().map(|s| s.to_string()).collect(),
-        },
-        loss,
-        hidden_dropout: hidden,
-        attention_dropout: 0.0,
-        classifier_dropout: classifier,
-    }
+    let mut setup = common::grad_setup(TrainMode::Lora, targets, loss);
+    setup.lora.dropout = lora;
+    setup.hidden_dropout = hidden;
+    setup.classifier_dropout = classifier;
+    setup
 }
 
 /// Two identical LoRA models (CPU and GPU side) over the bf16 base, with every lora_B set
