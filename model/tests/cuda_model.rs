@@ -29,7 +29,6 @@ use tokken_model::init::init_tensors;
 use tokken_model::train::precision::base_for_training;
 use tokken_model::train::{LossConfig, Targets, TrainDtype, TrainMode, TrainModel, TrainSetup};
 use tokken_model::trainer::batching::PaddedBatch;
-use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
 use tokken_model::trainer::{Event, TrainConfig, Trainer};
 use tokken_model::{bert_forward, BatchInput, BertParams, ModelError};
@@ -520,21 +519,9 @@ fn cuda_lora_training_follows_cpu_for_20_steps() {
     let mut cpu = TrainModel::new(base.clone(), setup.clone(), 3).expect("cpu model");
     let mut gpu = TrainModel::new(base, setup, 3).expect("gpu model");
     let mut step = CudaLoraStep::new(dev, &mut gpu).expect("cuda step");
-    let names: Vec<(String, usize)> = cpu
-        .trainable_mut()
-        .iter()
-        .map(|p| (p.name.to_string(), p.value.len()))
-        .collect();
+    let names = common::trainable_sizes(&mut cpu);
     let adamw = AdamWConfig::default();
     let (mut opt_cpu, mut opt_gpu) = (AdamW::new(adamw, &names), AdamW::new(adamw, &names));
-    let update = |m: &mut TrainModel, opt: &mut AdamW| {
-        let mut params: Vec<OptimParam<'_>> = m
-            .trainable_mut()
-            .into_iter()
-            .map(OptimParam::from)
-            .collect();
-        opt.update(&mut params, 5e-3).expect("update");
-    };
     let (mut losses_cpu, mut losses_gpu) = (Vec::new(), Vec::new());
     for s in 0..20u64 {
         // a fixed set of 4 batches with learnable labels (the label is the first token's parity)
@@ -556,8 +543,8 @@ fn cuda_lora_training_follows_cpu_for_20_steps() {
                 1.0,
             )
             .expect("gpu");
-        update(&mut cpu, &mut opt_cpu);
-        update(&mut gpu, &mut opt_gpu);
+        common::adamw_update(&mut cpu, &mut opt_cpu, 5e-3);
+        common::adamw_update(&mut gpu, &mut opt_gpu, 5e-3);
         losses_cpu.push(lc);
         losses_gpu.push(lg);
     }
@@ -659,12 +646,7 @@ fn tolerances_hold_for_the_cpu_bf16_proxy() {
     let base = base_for_training(random_bert(&cfg, 31), TrainDtype::Bf16, TrainMode::Lora)
         .expect("bf16 base");
     let mut cpu = TrainModel::new(base, setup, 3).expect("cpu model");
-    let names: Vec<(String, usize)> = cpu
-        .trainable_mut()
-        .iter()
-        .map(|p| (p.name.to_string(), p.value.len()))
-        .collect();
-    let mut opt = AdamW::new(AdamWConfig::default(), &names);
+    let mut opt = AdamW::new(AdamWConfig::default(), &common::trainable_sizes(&mut cpu));
     let mut losses = Vec::new();
     for s in 0..20u64 {
         let batch = padded_batch(&[16, 11, 16, 6, 9, 16], 16, cfg.vocab_size, 300 + s % 4);
@@ -674,12 +656,7 @@ fn tolerances_hold_for_the_cpu_bf16_proxy() {
             cpu.forward_backward(&batch.input(), &Targets::Single(&targets), 77 + s, 1.0)
                 .expect("cpu"),
         );
-        let mut params: Vec<OptimParam<'_>> = cpu
-            .trainable_mut()
-            .into_iter()
-            .map(OptimParam::from)
-            .collect();
-        opt.update(&mut params, 5e-3).expect("update");
+        common::adamw_update(&mut cpu, &mut opt, 5e-3);
     }
     println!("CPU losses {losses:?}");
     let first: f32 = losses[..4].iter().sum();

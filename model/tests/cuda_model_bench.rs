@@ -16,8 +16,9 @@ use tokken_model::cuda::{open_device, CudaBert, CudaLoraStep};
 use tokken_model::init::init_params;
 use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
 use tokken_model::trainer::batching::PaddedBatch;
-use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
+
+mod common;
 
 fn bert_base_v3() -> BertConfig {
     let mut cfg = BertConfig::preset("base", 32768, 9).expect("preset");
@@ -120,11 +121,7 @@ fn cuda_model_bench() {
     };
     let mut model = TrainModel::new(params, setup, 0).expect("train model");
     let mut step = CudaLoraStep::new(dev, &mut model).expect("cuda step");
-    let names: Vec<(String, usize)> = model
-        .trainable_mut()
-        .iter()
-        .map(|p| (p.name.to_string(), p.value.len()))
-        .collect();
+    let names = common::trainable_sizes(&mut model);
     let trainable: usize = names.iter().map(|n| n.1).sum();
     let mut opt = AdamW::new(
         AdamWConfig {
@@ -142,12 +139,7 @@ fn cuda_model_bench() {
         let loss = step
             .forward_backward(&mut model, &input, &Targets::Single(&targets), None, s, 1.0)
             .expect("step");
-        let mut p: Vec<OptimParam<'_>> = model
-            .trainable_mut()
-            .into_iter()
-            .map(OptimParam::from)
-            .collect();
-        opt.update(&mut p, 1e-4).expect("update");
+        common::adamw_update(&mut model, &mut opt, 1e-4);
         loss
     };
     for s in 0..5 {

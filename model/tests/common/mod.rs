@@ -9,7 +9,8 @@ use safetensors::{Dtype, SafeTensors};
 use tokken_model::config::BertConfig;
 use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
 use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
-use tokken_model::trainer::{AdamWConfig, ScheduleKind, TrainConfig};
+use tokken_model::trainer::optimizer::OptimParam;
+use tokken_model::trainer::{AdamW, AdamWConfig, ScheduleKind, TrainConfig};
 use tokken_model::{BatchInput, BertParams};
 use tokken_tokenizer::vocab_build::{
     build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
@@ -336,4 +337,23 @@ pub fn check_grad_case(file: &str, setup: TrainSetup, labels: Option<Vec<String>
         "{file}: gradients differ:\n{}",
         failures.join("\n")
     );
+}
+
+/// Every trainable tensor's name and length, what [`AdamW::new`] takes.
+pub fn trainable_sizes(model: &mut TrainModel) -> Vec<(String, usize)> {
+    model
+        .trainable_mut()
+        .iter()
+        .map(|p| (p.name.to_string(), p.value.len()))
+        .collect()
+}
+
+/// One AdamW update at `lr` of every trainable tensor of `model` from its gradients.
+pub fn adamw_update(model: &mut TrainModel, opt: &mut AdamW, lr: f64) {
+    let mut params: Vec<OptimParam<'_>> = model
+        .trainable_mut()
+        .into_iter()
+        .map(OptimParam::from)
+        .collect();
+    opt.update(&mut params, lr).expect("update");
 }
