@@ -5,7 +5,8 @@
 //! Output, one JSON object per line: the peak (`"kind": "peak"`), then the step timing
 //! (`"kind": "train_step"`) with the achieved GFLOP/s (forward FLOPs × 2 for the backward's
 //! input-gradient GEMMs; frozen weights get no weight-gradient GEMMs, LoRA's are not counted)
-//! and `VmHWM` from `/proc/self/status`.
+//! and `VmHWM` from `/proc/self/status`; `prepacked_mib` is the part of it taken by the frozen
+//! weights' packed copies (`tokken_model::train::frozen_packed`).
 
 use std::time::Instant;
 
@@ -199,6 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "cpu_s_per_step": cpu_per_step,
             "cpu_s_per_step_per_thread": cpu_per_step.map(|c| (c / threads as f64 * 1e3).round() / 1e3),
             "trainable_params": model.num_trainable(),
+            "prepacked_mib": (model.prepacked_bytes() as f64 / 1048576.0 * 10.0).round() / 10.0,
             "loss": loss,
             "peak_rss_mib": status_mib("VmHWM:"),
             "rss_mib": status_mib("VmRSS:"),
