@@ -274,14 +274,20 @@ fn packed_b_short_a_panics_clearly() {
 }
 
 /// f32 kernels that read a row-major A in place (AVX-512: `tile_rows`) give the same bits as
-/// packing it: the same product with A's rows at a stride that is read in place (`k + 3`)
-/// and at one that is always packed (a multiple of 4 KiB, which would thrash L1), through
-/// both `sgemm_with` and `gemm_packed_b`, on every kernel and 1–2 threads.
+/// packing it: the same product with A stored transposed (always packed) and row-major at
+/// a stride `k + 3` (one 14-row pass) and at a multiple of 4 KiB (two 7-row passes, as such
+/// rows alias in L1), through both `sgemm_with` and `gemm_packed_b`, on every kernel and
+/// 1–2 threads.
 #[test]
 fn a_read_in_place_equals_packed_a_bitwise() {
     let mut rng = StdRng::seed_from_u64(26);
     for kernel in Kernel::available() {
-        for &(m, n, k) in &[(300usize, 70usize, 200usize), (13, 33, 1000), (29, 64, 1)] {
+        for &(m, n, k) in &[
+            (300usize, 70usize, 200usize),
+            (13, 33, 1000),
+            (29, 64, 1),
+            (25, 40, 300),
+        ] {
             let a = random_vec(&mut rng, m * k);
             let w = random_vec(&mut rng, n * k);
             let at_stride = |lda: usize| {
@@ -291,19 +297,30 @@ fn a_read_in_place_equals_packed_a_bitwise() {
                 }
                 out
             };
-            let (in_place, packed) = ((at_stride(k + 3), k + 3), (at_stride(1024), 1024));
+            // A stored transposed is always packed: the reference. Row-major A is read in
+            // place, in one pass (stride k + 3) or, at a 4 KiB multiple, in two half-tile
+            // passes (AVX-512).
+            let mut a_t = vec![0.0f32; k * m];
+            for (i, row) in a.chunks_exact(k).enumerate() {
+                for (p, &v) in row.iter().enumerate() {
+                    a_t[p * m + i] = v;
+                }
+            }
+            let packed = (Trans::T, a_t, m);
+            let in_place = (Trans::N, at_stride(k + 3), k + 3);
+            let aliased = (Trans::N, at_stride(1024), 1024);
             let pb = PackedB::from_f32(PackedKind::F32(kernel), Trans::T, &w, k, k, n);
             for threads in [1, 2] {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
                     .unwrap();
-                let run = |(x, lda): &(Vec<f32>, usize)| {
+                let run = |(ta, x, lda): &(Trans, Vec<f32>, usize)| {
                     pool.install(|| {
                         let mut c1 = vec![0.0f32; m * n];
                         sgemm_with(
                             kernel,
-                            Trans::N,
+                            *ta,
                             Trans::T,
                             m,
                             n,
@@ -318,16 +335,19 @@ fn a_read_in_place_equals_packed_a_bitwise() {
                             n,
                         );
                         let mut c2 = vec![1.0f32; m * n];
-                        gemm_packed_b(Trans::N, m, 0.5, x, *lda, &pb, 1.0, &mut c2, n);
+                        gemm_packed_b(*ta, m, 0.5, x, *lda, &pb, 1.0, &mut c2, n);
                         (bits(&c1), bits(&c2))
                     })
                 };
-                assert_eq!(
-                    run(&in_place),
-                    run(&packed),
-                    "{} {m}x{n}x{k}, {threads} threads",
-                    kernel.name()
-                );
+                let reference = run(&packed);
+                for (what, case) in [("in place", &in_place), ("aliased", &aliased)] {
+                    assert_eq!(
+                        run(case),
+                        reference,
+                        "{} {what} {m}x{n}x{k}, {threads} threads",
+                        kernel.name()
+                    );
+                }
             }
         }
     }

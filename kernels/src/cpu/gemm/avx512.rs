@@ -21,6 +21,8 @@ impl Avx512F32 {
 
 const MR: usize = 14;
 const NR: usize = 32;
+/// Rows per pass of [`tile_f32_rows`] when A's rows alias in L1 (see `tile_rows`).
+const HALF: usize = MR / 2;
 /// How many K steps ahead the A panel is prefetched (measured best of 16, 32, 64 with
 /// prepacked weights streaming from memory).
 const PF: usize = 32;
@@ -65,8 +67,22 @@ impl Micro for Avx512F32 {
         mr: usize,
         nr: usize,
     ) {
-        // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
-        unsafe { tile_f32_rows(kc, a, lda, b, c, ldc, alpha, beta, mr, nr) }
+        if !(lda * 4).is_multiple_of(4096) {
+            // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
+            return unsafe { tile_f32_rows::<MR>(kc, a, lda, b, c, ldc, alpha, beta, mr, nr) };
+        }
+        // Rows a multiple of 4 KiB apart share one L1 set (8 ways): 14 of them evict each
+        // other before their line's 16 values are used. Two passes of at most 7 rows fit.
+        // Each C element gets the same FMAs in the same order, so the same bits.
+        let top = mr.min(HALF);
+        // SAFETY: as above; rows `top..mr` are rows of this tile.
+        unsafe {
+            tile_f32_rows::<HALF>(kc, a, lda, b, c, ldc, alpha, beta, top, nr);
+            if mr > HALF {
+                let (a2, c2) = (a.add(HALF * lda), c.add(HALF * ldc));
+                tile_f32_rows::<HALF>(kc, a2, lda, b, c2, ldc, alpha, beta, mr - HALF, nr);
+            }
+        }
     }
 }
 
@@ -103,13 +119,13 @@ unsafe fn tile_f32(
     unsafe { store_tile(&acc, c, ldc, alpha, beta, mr, nr) }
 }
 
-/// [`tile_f32`] reading A in place: row `i` of the tile is `a + i * lda` (rows past `mr`
-/// repeat the last valid row; their sums are discarded). The FMAs are those of
-/// `tile_f32` on the packed panel, in the same order, so the result is the same bit for
-/// bit, without the packing pass over A.
+/// [`tile_f32`] reading A in place, `R` (at most MR) rows: row `i` of the tile is
+/// `a + i * lda` (rows past `mr <= R` repeat the last valid row; their sums are discarded).
+/// The FMAs are those of `tile_f32` on the packed panel, in the same order, so the result
+/// is the same bit for bit, without the packing pass over A.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_f32_rows(
+unsafe fn tile_f32_rows<const R: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -122,8 +138,8 @@ unsafe fn tile_f32_rows(
     nr: usize,
 ) {
     prefetch_tile(c, ldc, mr, nr);
-    let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda));
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let rows: [*const f32; R] = std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda));
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
     for p in 0..kc {
         // SAFETY (whole loop): the B panel holds kc * NR elements, 64-byte aligned; each
         // row holds kc readable values (caller).
@@ -153,14 +169,15 @@ pub(crate) fn prefetch_tile(c: *mut f32, ldc: usize, mr: usize, nr: usize) {
     }
 }
 
-/// Write `alpha * acc + beta * C` for the valid `mr x nr` part of a 14 x 32 tile, with
-/// lane masks for a partial last column block (masked-off lanes are never touched).
+/// Write `alpha * acc + beta * C` for the valid `mr x nr` part of an `R x 32` tile
+/// (R = 14, or 7 in half passes), with lane masks for a partial last column block
+/// (masked-off lanes are never touched).
 ///
 /// # Safety
 /// AVX-512F present; `c + i * ldc + j` valid for `i < mr`, `j < nr`.
 #[inline(always)]
-pub(crate) unsafe fn store_tile(
-    acc: &[[__m512; 2]; MR],
+pub(crate) unsafe fn store_tile<const R: usize>(
+    acc: &[[__m512; 2]; R],
     c: *mut f32,
     ldc: usize,
     alpha: f32,

@@ -219,11 +219,11 @@ pub(crate) enum ASource<'a, SA, F> {
     Rows(&'a [f32], usize),
 }
 
-/// Whether op(A) may be read in place (see [`ASource::Rows`]): the kernel supports it, A
-/// needs no conversion and is stored row-major, and its row stride does not map all MR
-/// rows onto a few L1 sets (a multiple of 4 KiB does, and would thrash L1).
-pub(crate) fn direct_a<K: Micro>(ta: super::Trans, lda: usize) -> bool {
-    K::DIRECT_A && ta == super::Trans::N && !(lda * 4).is_multiple_of(4096)
+/// Whether op(A) may be read in place (see [`ASource::Rows`]): the kernel supports it and
+/// A needs no conversion and is stored row-major. (Row strides that alias in L1, multiples
+/// of 4 KiB, are the kernel's concern: see `Avx512F32::tile_rows`.)
+pub(crate) fn direct_a<K: Micro>(ta: super::Trans, _lda: usize) -> bool {
+    K::DIRECT_A && ta == super::Trans::N
 }
 
 /// `C = alpha * op(A) * op(B) + beta * C` through micro-kernel `kern`; op(A) (`m x k`) from
