@@ -47,6 +47,9 @@ pub struct Args {
     /// Vocabulary size (BERT-japanese-v3's by default).
     #[arg(long, default_value_t = 32768)]
     vocab_size: usize,
+    /// Pack the frozen weights on every GEMM call (as `finetune --no-prepack`).
+    #[arg(long)]
+    no_prepack: bool,
 }
 
 /// A `/proc/self/status` field in MiB (Linux only).
@@ -124,6 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         classifier_dropout: 0.1,
     };
     let mut model = TrainModel::new(params, setup, 0)?;
+    model.set_prepack(!args.no_prepack);
     let slots: Vec<(String, usize)> = model
         .trainable_mut()
         .iter()
