@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{read_fixture, tiny_dir};
+use common::{adamw_update, read_fixture, tiny_dir, trainable_sizes};
 use tokken_model::explain::attention::rollout;
 use tokken_model::explain::explanation::explain_tokens;
 use tokken_model::explain::grad_input::grad_input;
@@ -17,7 +17,6 @@ use tokken_model::explain::shortcuts::{shortcut_report, ShortcutOptions};
 use tokken_model::explain::{Baseline, ExplainOptions, Explainer, Explanation, Method, SpecialIds};
 use tokken_model::init::init_params;
 use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
-use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig};
 use tokken_model::{BatchInput, BertConfig, BertParams};
 
@@ -260,12 +259,7 @@ fn train() -> BertParams {
         classifier_dropout: 0.0,
     };
     let mut model = TrainModel::new(init_params(&cfg, 7).unwrap(), setup, 7).unwrap();
-    let names: Vec<(String, usize)> = model
-        .trainable_mut()
-        .iter()
-        .map(|p| (p.name.to_string(), p.value.len()))
-        .collect();
-    let mut opt = AdamW::new(AdamWConfig::default(), &names);
+    let mut opt = AdamW::new(AdamWConfig::default(), &trainable_sizes(&mut model));
     let mut rng = Rng(42);
     let (b, t) = (32, CONTENT + 2);
     for step in 0..600u64 {
@@ -291,12 +285,7 @@ fn train() -> BertParams {
         if step % 100 == 0 || step == 599 {
             println!("train step {step}: loss {loss:.4}");
         }
-        let mut params: Vec<OptimParam> = model
-            .trainable_mut()
-            .into_iter()
-            .map(OptimParam::from)
-            .collect();
-        opt.update(&mut params, 5e-3).unwrap();
+        adamw_update(&mut model, &mut opt, 5e-3);
     }
     model.merged().unwrap()
 }

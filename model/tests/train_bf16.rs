@@ -5,15 +5,15 @@
 
 mod common;
 
-use common::tiny_dir;
+use common::{adamw_update, perturb_trainable, tiny_dir, trainable_sizes, PaddedBatch};
 use tokken_engine::DType;
 use tokken_model::train::precision::base_for_training;
 use tokken_model::train::{
     ConfigDropouts, LoraConfig, LossConfig, Targets, TrainDtype, TrainMode, TrainModel, TrainSetup,
 };
-use tokken_model::trainer::optimizer::{AdamW, AdamWConfig, OptimParam};
+use tokken_model::trainer::optimizer::{AdamW, AdamWConfig};
 use tokken_model::trainer::{TrainConfig, Trainer};
-use tokken_model::{BatchInput, BertParams};
+use tokken_model::BertParams;
 
 /// Relative L2 error allowed per gradient tensor, `‖g_bf16 − g_f32‖ / ‖g_f32‖`. bf16 keeps
 /// 8 significant bits (unit roundoff 2^-9 ≈ 0.2 %); the frozen weights and both inputs of
@@ -22,45 +22,9 @@ use tokken_model::{BatchInput, BertParams};
 /// (median ≈ 1.3 %), loss within 0.3 %.
 const GRAD_REL_TOL: f64 = 5e-2;
 
-struct Batch {
-    ids: Vec<u32>,
-    types: Vec<u32>,
-    mask: Vec<u8>,
-    labels: Vec<i32>,
-}
-
-const B: usize = 6;
-const T: usize = 11;
-
-fn batch() -> Batch {
-    let lengths = [11usize, 6, 3, 9, 11, 7];
-    let mut x = Batch {
-        ids: vec![0; B * T],
-        types: vec![0; B * T],
-        mask: vec![0; B * T],
-        labels: (0..B as i32).map(|i| i % 3).collect(),
-    };
-    for (i, &n) in lengths.iter().enumerate() {
-        for j in 0..n {
-            x.ids[i * T + j] = if j == 0 {
-                2
-            } else {
-                5 + ((i * 37 + j * 11) % 100) as u32
-            };
-            x.mask[i * T + j] = 1;
-        }
-    }
-    x
-}
-
-fn input(x: &Batch) -> BatchInput<'_> {
-    BatchInput {
-        ids: &x.ids,
-        type_ids: &x.types,
-        mask: &x.mask,
-        b: B,
-        t: T,
-    }
+/// The shared padded batch over 100 ids, one segment, 3 labels.
+fn batch() -> PaddedBatch {
+    PaddedBatch::new(3, 100, false)
 }
 
 fn setup(mode: TrainMode) -> TrainSetup {
@@ -84,18 +48,14 @@ fn model(dtype: TrainDtype) -> TrainModel {
     let base = BertParams::load(&tiny_dir()).unwrap();
     let base = base_for_training(base, dtype, TrainMode::Lora).unwrap();
     let mut m = TrainModel::new(base, setup(TrainMode::Lora), 7).unwrap();
-    for (i, p) in m.trainable_mut().into_iter().enumerate() {
-        for (j, v) in p.value.iter_mut().enumerate() {
-            *v += 0.05 * (((i * 131 + j * 71) % 17) as f32 - 8.0) / 8.0;
-        }
-    }
+    perturb_trainable(&mut m);
     m
 }
 
-fn grads(m: &mut TrainModel, x: &Batch) -> (f32, Vec<(String, Vec<f32>)>) {
+fn grads(m: &mut TrainModel, x: &PaddedBatch) -> (f32, Vec<(String, Vec<f32>)>) {
     m.zero_grads();
     let loss = m
-        .forward_backward(&input(x), &Targets::Single(&x.labels), 0, 1.0)
+        .forward_backward(&x.input(), &Targets::Single(&x.labels), 0, 1.0)
         .unwrap();
     let g = m
         .trainable_mut()
@@ -144,30 +104,15 @@ fn bf16_gradients_match_f32_within_tolerance() {
 fn bf16_adamw_steps_lower_the_loss() {
     let x = batch();
     let mut m = model(TrainDtype::Bf16);
-    let slots: Vec<(String, usize)> = m
-        .trainable_mut()
-        .iter()
-        .map(|p| (p.name.to_string(), p.value.len()))
-        .collect();
-    let mut opt = AdamW::new(AdamWConfig::default(), &slots);
+    let mut opt = AdamW::new(AdamWConfig::default(), &trainable_sizes(&mut m));
     let mut losses = Vec::new();
     for _ in 0..15 {
         m.zero_grads();
         let loss = m
-            .forward_backward(&input(&x), &Targets::Single(&x.labels), 0, 1.0)
+            .forward_backward(&x.input(), &Targets::Single(&x.labels), 0, 1.0)
             .unwrap();
         losses.push(loss);
-        let mut ps: Vec<OptimParam<'_>> = m
-            .trainable_mut()
-            .into_iter()
-            .map(|p| OptimParam {
-                name: p.name,
-                value: p.value,
-                grad: p.grad,
-                weight_decay: p.weight_decay,
-            })
-            .collect();
-        opt.update(&mut ps, 5e-3).unwrap();
+        adamw_update(&mut m, &mut opt, 5e-3);
     }
     println!("bf16 losses {losses:?}");
     assert!(

@@ -6,16 +6,19 @@
 //! The model is sized so the GEMMs take the parallel path and the FFN's K (1,600) spans two
 //! K blocks.
 
+mod common;
+
+use common::{adamw_update, perturb_trainable, trainable_sizes, PaddedBatch, BATCH_B, BATCH_T};
 use tokken_model::init::init_params;
 use tokken_model::train::precision::base_for_training;
 use tokken_model::train::{
     ConfigDropouts, LoraConfig, LossConfig, Targets, TrainDtype, TrainMode, TrainModel, TrainSetup,
 };
-use tokken_model::trainer::optimizer::{AdamW, AdamWConfig, OptimParam};
-use tokken_model::{BatchInput, BertConfig};
+use tokken_model::trainer::optimizer::{AdamW, AdamWConfig};
+use tokken_model::BertConfig;
 
-const B: usize = 6;
-const T: usize = 11;
+const B: usize = BATCH_B;
+const T: usize = BATCH_T;
 const LABELS: usize = 3;
 
 fn config() -> BertConfig {
@@ -26,44 +29,9 @@ fn config() -> BertConfig {
     cfg
 }
 
-struct Batch {
-    ids: Vec<u32>,
-    types: Vec<u32>,
-    mask: Vec<u8>,
-    labels: Vec<i32>,
-}
-
-/// A padded batch (lengths 3..11).
-fn batch() -> Batch {
-    let lengths = [11usize, 6, 3, 9, 11, 7];
-    let mut x = Batch {
-        ids: vec![0; B * T],
-        types: vec![0; B * T],
-        mask: vec![0; B * T],
-        labels: (0..B as i32).map(|i| i % LABELS as i32).collect(),
-    };
-    for (i, &n) in lengths.iter().enumerate() {
-        for j in 0..n {
-            x.ids[i * T + j] = if j == 0 {
-                2
-            } else {
-                5 + ((i * 37 + j * 11) % 190) as u32
-            };
-            x.types[i * T + j] = u32::from(j > n / 2);
-            x.mask[i * T + j] = 1;
-        }
-    }
-    x
-}
-
-fn input(x: &Batch) -> BatchInput<'_> {
-    BatchInput {
-        ids: &x.ids,
-        type_ids: &x.types,
-        mask: &x.mask,
-        b: B,
-        t: T,
-    }
+/// The shared padded batch over 190 ids, two segments.
+fn batch() -> PaddedBatch {
+    PaddedBatch::new(LABELS, 190, true)
 }
 
 fn model(dtype: TrainDtype, mode: TrainMode, prepack: bool) -> TrainModel {
@@ -82,12 +50,7 @@ fn model(dtype: TrainDtype, mode: TrainMode, prepack: bool) -> TrainModel {
     let setup = TrainSetup::with_dropouts(mode, lora, LossConfig::default(), d);
     let mut m = TrainModel::new(base, setup, 7).unwrap();
     m.set_prepack(prepack);
-    // LoRA B starts at zero, which would make every A gradient zero at the first step.
-    for (i, p) in m.trainable_mut().into_iter().enumerate() {
-        for (j, v) in p.value.iter_mut().enumerate() {
-            *v += 0.05 * (((i * 131 + j * 71) % 17) as f32 - 8.0) / 8.0;
-        }
-    }
+    perturb_trainable(&mut m);
     m
 }
 
@@ -97,33 +60,27 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 /// Everything a few training steps produce: per step the loss and every gradient, then the
 /// eval logits and an input gradient.
-fn run(m: &mut TrainModel, x: &Batch) -> Vec<(String, Vec<u32>)> {
+fn run(m: &mut TrainModel, x: &PaddedBatch) -> Vec<(String, Vec<u32>)> {
     let mut out = Vec::new();
-    let slots: Vec<(String, usize)> = m
-        .trainable_mut()
-        .iter()
-        .map(|p| (p.name.to_string(), p.value.len()))
-        .collect();
-    let mut opt = AdamW::new(AdamWConfig::default(), &slots);
+    let mut opt = AdamW::new(AdamWConfig::default(), &trainable_sizes(m));
     for step in 0..3u64 {
         m.zero_grads();
         let loss = m
-            .forward_backward(&input(x), &Targets::Single(&x.labels), step, 1.0)
+            .forward_backward(&x.input(), &Targets::Single(&x.labels), step, 1.0)
             .unwrap();
         out.push((format!("step {step} loss"), bits(&[loss])));
-        let mut ps: Vec<OptimParam<'_>> = m.trainable_mut().into_iter().map(Into::into).collect();
-        for p in &ps {
+        for p in m.trainable_mut() {
             out.push((format!("step {step} grad {}", p.name), bits(p.grad)));
         }
-        opt.update(&mut ps, 1e-2).unwrap();
+        adamw_update(m, &mut opt, 1e-2);
     }
-    let logits = m.forward_logits(&input(x)).unwrap().to_vec();
+    let logits = m.forward_logits(&x.input()).unwrap().to_vec();
     out.push(("eval logits".into(), bits(&logits)));
     let c = m.config().hidden_size;
     let dlogits: Vec<f32> = (0..B * LABELS).map(|i| (i % 5) as f32 - 2.0).collect();
     let mut dembeds = vec![0.0f32; B * T * c];
     let logits = m
-        .input_gradient(&input(x), None, &dlogits, &mut dembeds)
+        .input_gradient(&x.input(), None, &dlogits, &mut dembeds)
         .unwrap();
     out.push(("input_gradient logits".into(), bits(&logits)));
     out.push(("input_gradient d(inputs_embeds)".into(), bits(&dembeds)));
@@ -181,7 +138,7 @@ fn head_only_packs_only_the_forward_orientation() {
     let mut lora = model(TrainDtype::F32, TrainMode::Lora, true);
     for m in [&mut head, &mut lora] {
         m.zero_grads();
-        m.forward_backward(&input(&x), &Targets::Single(&x.labels), 0, 1.0)
+        m.forward_backward(&x.input(), &Targets::Single(&x.labels), 0, 1.0)
             .unwrap();
     }
     let (h, l) = (head.prepacked_bytes(), lora.prepacked_bytes());

@@ -357,3 +357,65 @@ pub fn adamw_update(model: &mut TrainModel, opt: &mut AdamW, lr: f64) {
         .collect();
     opt.update(&mut params, lr).expect("update");
 }
+
+/// Rows in [`PaddedBatch`].
+pub const BATCH_B: usize = 6;
+/// Tokens per row in [`PaddedBatch`].
+pub const BATCH_T: usize = 11;
+
+/// A fixed padded batch `[BATCH_B, BATCH_T]` (row lengths 11, 6, 3, 9, 11, 7): id 2 first,
+/// then ids in `5..5 + id_span`, label `row % labels`.
+pub struct PaddedBatch {
+    pub ids: Vec<u32>,
+    pub types: Vec<u32>,
+    pub mask: Vec<u8>,
+    pub labels: Vec<i32>,
+}
+
+impl PaddedBatch {
+    /// With `two_segments`, each row's tokens past half its length get type id 1.
+    pub fn new(labels: usize, id_span: usize, two_segments: bool) -> PaddedBatch {
+        let (b, t) = (BATCH_B, BATCH_T);
+        let lengths = [11usize, 6, 3, 9, 11, 7];
+        let mut x = PaddedBatch {
+            ids: vec![0; b * t],
+            types: vec![0; b * t],
+            mask: vec![0; b * t],
+            labels: (0..b as i32).map(|i| i % labels as i32).collect(),
+        };
+        for (i, &n) in lengths.iter().enumerate() {
+            for j in 0..n {
+                x.ids[i * t + j] = if j == 0 {
+                    2
+                } else {
+                    5 + ((i * 37 + j * 11) % id_span) as u32
+                };
+                if two_segments {
+                    x.types[i * t + j] = u32::from(j > n / 2);
+                }
+                x.mask[i * t + j] = 1;
+            }
+        }
+        x
+    }
+
+    pub fn input(&self) -> BatchInput<'_> {
+        BatchInput {
+            ids: &self.ids,
+            type_ids: &self.types,
+            mask: &self.mask,
+            b: BATCH_B,
+            t: BATCH_T,
+        }
+    }
+}
+
+/// Shifts every trainable value by a fixed pattern in ±0.05 so no tensor is zero (LoRA B
+/// starts at zero, which would make every A gradient zero at the first step).
+pub fn perturb_trainable(model: &mut TrainModel) {
+    for (i, p) in model.trainable_mut().into_iter().enumerate() {
+        for (j, v) in p.value.iter_mut().enumerate() {
+            *v += 0.05 * (((i * 131 + j * 71) % 17) as f32 - 8.0) / 8.0;
+        }
+    }
+}
