@@ -9,36 +9,21 @@
 //! the unrounded A within that plus `2^-8 * |alpha| sum_p |a_ip b_pj|` (one bf16 rounding).
 //! Padding of C outside the `m x n` view must be untouched.
 
+mod common;
+
+use common::gemm::{initial_c, random_dim, random_pad, random_vec, stored, Case, SENTINEL};
 use half::bf16;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokken_kernels::cpu::gemm::*;
 
-/// One random problem: shapes, transposes, scalars, leading dims with padding.
-#[derive(Clone, Debug)]
-struct Case {
-    ta: Trans,
-    tb: Trans,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    beta: f32,
-    lda: usize,
-    ldb: usize,
-    ldc: usize,
-}
-
 impl Case {
     fn random(rng: &mut StdRng) -> Case {
-        let dim = |rng: &mut StdRng| {
-            if rng.random_bool(0.5) {
-                rng.random_range(1..=20)
-            } else {
-                rng.random_range(1..=300)
-            }
-        };
-        let (m, n, k) = (dim(rng), dim(rng), dim(rng));
+        let (m, n, k) = (
+            random_dim(rng, 300),
+            random_dim(rng, 300),
+            random_dim(rng, 300),
+        );
         Case::with_shape(rng, m, n, k)
     }
 
@@ -51,16 +36,9 @@ impl Case {
             }
         };
         let (ta, tb) = (tr(rng), tr(rng));
-        let pad = |rng: &mut StdRng| {
-            if rng.random_bool(0.5) {
-                0
-            } else {
-                rng.random_range(1..7)
-            }
-        };
-        let lda = if ta == Trans::N { k } else { m } + pad(rng);
-        let ldb = if tb == Trans::N { n } else { k } + pad(rng);
-        let ldc = n + pad(rng);
+        let lda = stored(ta, m, k).1 + random_pad(rng);
+        let ldb = stored(tb, k, n).1 + random_pad(rng);
+        let ldc = n + random_pad(rng);
         let alpha = [1.0, -0.5, 1.75][rng.random_range(0..3)];
         let beta = [0.0, 0.0, 1.0, -0.3][rng.random_range(0..4)];
         Case {
@@ -76,51 +54,6 @@ impl Case {
             ldc,
         }
     }
-
-    fn a_len(&self) -> usize {
-        stored_len(self.ta, self.m, self.k, self.lda)
-    }
-    fn b_len(&self) -> usize {
-        stored_len(self.tb, self.k, self.n, self.ldb)
-    }
-    fn c_len(&self) -> usize {
-        stored_len(Trans::N, self.m, self.n, self.ldc)
-    }
-}
-
-/// Elements a `rows x cols` op(X) stored with `ld` spans (the exact minimum).
-fn stored_len(t: Trans, rows: usize, cols: usize, ld: usize) -> usize {
-    let (sr, sc) = if t == Trans::N {
-        (rows, cols)
-    } else {
-        (cols, rows)
-    };
-    if sr == 0 || sc == 0 {
-        0
-    } else {
-        (sr - 1) * ld + sc
-    }
-}
-
-fn random_vec(rng: &mut StdRng, len: usize) -> Vec<f32> {
-    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-}
-
-/// Initial C: NaN inside the view when beta == 0 (must be ignored), random otherwise;
-/// the padding between rows gets a sentinel that must survive.
-const SENTINEL: f32 = 12345.0;
-fn initial_c(rng: &mut StdRng, case: &Case) -> Vec<f32> {
-    let mut c = vec![SENTINEL; case.c_len()];
-    for i in 0..case.m {
-        for j in 0..case.n {
-            c[i * case.ldc + j] = if case.beta == 0.0 {
-                f32::NAN
-            } else {
-                rng.random_range(-1.0..1.0)
-            };
-        }
-    }
-    c
 }
 
 /// Reference result and the per-element error scale `|alpha| |A||B| + |beta C0|`.

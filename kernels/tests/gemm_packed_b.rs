@@ -4,42 +4,22 @@
 //! every beta, padded strides, several K blocks and 1–3 threads. The unpacked GEMMs are
 //! themselves checked against the scalar reference in `gemm.rs`.
 
+mod common;
+
+use common::gemm::{
+    assert_bitwise, operands, random_pad, random_vec, shapes, stored, unpacked_gemm, Case,
+};
 use half::bf16;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tokken_kernels::cpu::gemm::*;
 
-/// One random `C[m, n] = alpha op(A) op(B) + beta C` problem with padded leading dims.
-#[derive(Clone, Debug)]
-struct Case {
-    ta: Trans,
-    tb: Trans,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    beta: f32,
-    lda: usize,
-    ldb: usize,
-    ldc: usize,
-}
-
-fn random_vec(rng: &mut StdRng, len: usize) -> Vec<f32> {
-    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-}
-
-/// Stored rows x columns of an operand `op(X)` of `rows x cols`.
-fn stored(t: Trans, rows: usize, cols: usize) -> (usize, usize) {
-    match t {
-        Trans::N => (rows, cols),
-        Trans::T => (cols, rows),
-    }
-}
-
+/// Training-like shapes (scaled down), tile edges, several K blocks and odd K for bf16
+/// pairs, then `count` random ones, over both orientations of A and B, every beta and
+/// padded strides.
 fn cases(seed: u64, count: usize) -> Vec<Case> {
     let mut rng = StdRng::seed_from_u64(seed);
-    // Training-like shapes (scaled down), tile edges, several K blocks, odd K for bf16 pairs.
-    let mut shapes = vec![
+    let fixed = [
         (64, 96, 64),
         (100, 40, 1537),
         (1, 5, 3),
@@ -48,27 +28,10 @@ fn cases(seed: u64, count: usize) -> Vec<Case> {
         (33, 13, 3073),
         (29, 70, 7),
     ];
-    for _ in 0..count {
-        let dim = |rng: &mut StdRng, hi: usize| {
-            if rng.random_bool(0.5) {
-                rng.random_range(1..=20)
-            } else {
-                rng.random_range(1..=hi)
-            }
-        };
-        shapes.push((dim(&mut rng, 200), dim(&mut rng, 200), dim(&mut rng, 300)));
-    }
-    shapes
+    shapes(&mut rng, &fixed, count)
         .into_iter()
         .enumerate()
         .map(|(i, (m, n, k))| {
-            let pad = |rng: &mut StdRng| {
-                if rng.random_bool(0.5) {
-                    0
-                } else {
-                    rng.random_range(1..7)
-                }
-            };
             let ta = [Trans::N, Trans::T][i % 2];
             let tb = [Trans::T, Trans::N][(i / 2) % 2];
             Case {
@@ -79,43 +42,12 @@ fn cases(seed: u64, count: usize) -> Vec<Case> {
                 k,
                 alpha: [1.0, -0.5, 1.75][i % 3],
                 beta: [0.0, 1.0, -0.3][(i / 3) % 3],
-                lda: stored(ta, m, k).1 + pad(&mut rng),
-                ldb: stored(tb, k, n).1 + pad(&mut rng),
-                ldc: n + pad(&mut rng),
+                lda: stored(ta, m, k).1 + random_pad(&mut rng),
+                ldb: stored(tb, k, n).1 + random_pad(&mut rng),
+                ldc: n + random_pad(&mut rng),
             }
         })
         .collect()
-}
-
-/// Operands of a case: A, B, and an initial C (NaN inside the view when beta is 0).
-fn operands(rng: &mut StdRng, c: &Case) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (ar, _) = stored(c.ta, c.m, c.k);
-    let (br, bc) = stored(c.tb, c.k, c.n);
-    let (_, ac) = stored(c.ta, c.m, c.k);
-    let a = random_vec(rng, (ar - 1) * c.lda + ac);
-    let b = random_vec(rng, (br - 1) * c.ldb + bc);
-    let mut c0 = vec![777.0f32; (c.m - 1) * c.ldc + c.n];
-    for i in 0..c.m {
-        for j in 0..c.n {
-            c0[i * c.ldc + j] = if c.beta == 0.0 {
-                f32::NAN
-            } else {
-                rng.random_range(-1.0..1.0)
-            };
-        }
-    }
-    (a, b, c0)
-}
-
-fn assert_bitwise(label: &str, case: &Case, got: &[f32], want: &[f32]) {
-    if let Some((i, (g, w))) = got
-        .iter()
-        .zip(want)
-        .enumerate()
-        .find(|(_, (g, w))| g.to_bits() != w.to_bits())
-    {
-        panic!("{label} {case:?}: element {i} differs: packed B {g} vs unpacked {w}");
-    }
 }
 
 fn packed(case: &Case, a: &[f32], b: &PackedB, c0: &[f32]) -> Vec<f32> {
@@ -132,20 +64,12 @@ fn packed_b_f32_equals_sgemm_bitwise_on_every_kernel() {
     for kernel in Kernel::available() {
         for case in cases(22, 40) {
             let (a, b, c0) = operands(&mut rng, &case);
+            let kind = PackedKind::F32(kernel);
             let mut want = c0.clone();
-            sgemm_with(
-                kernel, case.ta, case.tb, case.m, case.n, case.k, case.alpha, &a, case.lda, &b,
-                case.ldb, case.beta, &mut want, case.ldc,
-            );
-            let pb = PackedB::from_f32(
-                PackedKind::F32(kernel),
-                case.tb,
-                &b,
-                case.ldb,
-                case.k,
-                case.n,
-            );
-            assert_bitwise(kernel.name(), &case, &packed(&case, &a, &pb, &c0), &want);
+            unpacked_gemm(kind, &case, &a, &b, &mut want);
+            let pb = PackedB::from_f32(kind, case.tb, &b, case.ldb, case.k, case.n);
+            let what = format!("{} {case:?}", kernel.name());
+            assert_bitwise(what, &packed(&case, &a, &pb, &c0), &want);
         }
     }
 }
@@ -157,18 +81,16 @@ fn packed_b_bf16_equals_gemm_f32_bf16_bitwise_on_every_path() {
         for case in cases(24, 40) {
             let (a, b, c0) = operands(&mut rng, &case);
             let bb: Vec<bf16> = b.iter().map(|&v| bf16::from_f32(v)).collect();
-            let mut want = c0.clone();
-            gemm_f32_bf16_with(
-                kernel, case.ta, case.tb, case.m, case.n, case.k, case.alpha, &a, case.lda, &bb,
-                case.ldb, case.beta, &mut want, case.ldc,
-            );
-            // Packed from the bf16 operand, and from f32 (rounded while packing): the same.
             let kind = PackedKind::Bf16(kernel);
+            let mut want = c0.clone();
+            unpacked_gemm(kind, &case, &a, &b, &mut want);
+            // Packed from the bf16 operand, and from f32 (rounded while packing): the same.
+            let what = format!("{} {case:?}", kernel.name());
             for pb in [
                 PackedB::from_bf16(kind, case.tb, &bb, case.ldb, case.k, case.n),
                 PackedB::from_f32(kind, case.tb, &b, case.ldb, case.k, case.n),
             ] {
-                assert_bitwise(kernel.name(), &case, &packed(&case, &a, &pb, &c0), &want);
+                assert_bitwise(&what, &packed(&case, &a, &pb, &c0), &want);
             }
         }
     }
@@ -184,46 +106,25 @@ fn packed_b_training_orientations_bitwise_across_threads() {
     for kind in [PackedKind::best_f32(), PackedKind::best_bf16()] {
         let fwd = PackedB::from_f32(kind, Trans::T, &w, k, k, n);
         let bwd = PackedB::from_f32(kind, Trans::N, &w, k, n, k);
-        let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
         for m in [1, 37, 300] {
             let x = random_vec(&mut rng, m * k);
             let dy = random_vec(&mut rng, m * n);
+            // op(W) of `inner x cols`, W stored [n, k].
             let unpacked = |tb: Trans, a: &[f32], cols: usize, inner: usize| {
+                let case = Case {
+                    ta: Trans::N,
+                    tb,
+                    m,
+                    n: cols,
+                    k: inner,
+                    alpha: 1.0,
+                    beta: 0.0,
+                    lda: inner,
+                    ldb: k,
+                    ldc: cols,
+                };
                 let mut c = vec![0.0f32; m * cols];
-                match kind {
-                    PackedKind::F32(kern) => sgemm_with(
-                        kern,
-                        Trans::N,
-                        tb,
-                        m,
-                        cols,
-                        inner,
-                        1.0,
-                        a,
-                        inner,
-                        &w,
-                        k,
-                        0.0,
-                        &mut c,
-                        cols,
-                    ),
-                    PackedKind::Bf16(kern) => gemm_f32_bf16_with(
-                        kern,
-                        Trans::N,
-                        tb,
-                        m,
-                        cols,
-                        inner,
-                        1.0,
-                        a,
-                        inner,
-                        &wb,
-                        k,
-                        0.0,
-                        &mut c,
-                        cols,
-                    ),
-                }
+                unpacked_gemm(kind, &case, a, &w, &mut c);
                 c
             };
             let want_y = unpacked(Trans::T, &x, n, k);
@@ -240,13 +141,9 @@ fn packed_b_training_orientations_bitwise_across_threads() {
                     gemm_packed_b(Trans::N, m, 1.0, &dy, n, &bwd, 0.0, &mut dx, k);
                     (y, dx)
                 });
-                let same =
-                    |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
-                assert!(same(&y, &want_y), "{kind:?} m {m} threads {threads}: X·Wᵀ");
-                assert!(
-                    same(&dx, &want_dx),
-                    "{kind:?} m {m} threads {threads}: dY·W"
-                );
+                let what = format!("{kind:?} m {m} threads {threads}");
+                assert_bitwise(format!("{what}: X·Wᵀ"), &y, &want_y);
+                assert_bitwise(format!("{what}: dY·W"), &dx, &want_dx);
             }
         }
     }
