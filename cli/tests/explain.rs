@@ -267,29 +267,27 @@ fn a_templated_run_is_refused() {
         "template.json",
         r#"{"name": "cot-x", "mode": "pair", "steps": "まずかんがえる"}"#,
     );
-    let out = command()
-        .args(["explain", "--model"])
-        .arg(&model)
-        .arg("えいが")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = explain_refused(&model);
     assert!(err.contains("template `cot-x`"), "{err}");
 }
 
 #[test]
 fn a_hierarchical_run_is_refused() {
     let model = tiny_copy_with("hierarchy", "hierarchy.json", r#"{"a": ["b"], "c": []}"#);
+    let err = explain_refused(&model);
+    assert!(err.contains("hierarchical"), "{err}");
+}
+
+/// Runs `explain --model MODEL えいが`, asserts it fails and returns its stderr.
+fn explain_refused(model: &std::path::Path) -> String {
     let out = command()
         .args(["explain", "--model"])
-        .arg(&model)
+        .arg(model)
         .arg("えいが")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hierarchical"), "{err}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A copy of the tiny fixture model with one extra run file.
