@@ -2,11 +2,14 @@
 //! CPU can run: bit for bit equal to `sgemm_with` / `gemm_f32_bf16_with` (`Trans::N`,
 //! `Trans::T`) for beta 0 and 1 over randomized shapes, strides and thread counts, and
 //! within one rounding of it for other beta. The unpacked GEMMs are themselves checked
-//! against the scalar reference in `gemm.rs`.
+//! against the scalar reference in `gemm.rs`. `gemm_prepacked_bias` (bias and residual
+//! added while C is written back) against that GEMM followed by the separate bias pass.
 
 mod common;
 
-use common::gemm::{assert_bitwise, operands, random_pad, random_vec, shapes, unpacked_gemm, Case};
+use common::gemm::{
+    assert_bitwise, operands, random_pad, random_vec, shapes, unpacked_gemm, Case, SENTINEL,
+};
 use half::bf16;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -148,6 +151,162 @@ fn prepacked_is_bitwise_identical_across_thread_counts() {
             );
         }
     }
+}
+
+/// Every packed kind this CPU runs: each f32 kernel and each bf16 path.
+fn all_kinds() -> Vec<PackedKind> {
+    let f32s = Kernel::available().into_iter().map(PackedKind::F32);
+    let bf16s = Bf16Kernel::available().into_iter().map(PackedKind::Bf16);
+    f32s.chain(bf16s).collect()
+}
+
+/// `c += residual + bias` (or `+= bias`) over the `m x n` view: the separate pass the
+/// dense layer made after a beta = 0 GEMM.
+fn bias_pass(
+    c: &mut [f32],
+    m: usize,
+    n: usize,
+    ldc: usize,
+    bias: &[f32],
+    res: Option<(&[f32], usize)>,
+) {
+    for t in 0..m {
+        for f in 0..n {
+            let o = &mut c[t * ldc + f];
+            match res {
+                Some((r, ldr)) => *o += r[t * ldr + f] + bias[f],
+                None => *o += bias[f],
+            }
+        }
+    }
+}
+
+/// `gemm_prepacked_bias` equals the unpacked GEMM (beta = 0) followed by the bias pass,
+/// bit for bit: bias only and bias + residual, padded strides of X, C and the residual,
+/// m from 1 to 70 (one token panel to three), K in one and two K blocks (odd K for the
+/// bf16 pairs), 1–3 threads (small m with several threads packs X split along K), every
+/// kind. With one K block it is also the unpacked layer that starts C at `residual + bias`
+/// and accumulates onto it (beta = 1). C's padding and nothing else is left untouched.
+#[test]
+fn prepacked_bias_equals_gemm_then_bias_pass_bitwise() {
+    let mut rng = StdRng::seed_from_u64(14);
+    let pools: Vec<rayon::ThreadPool> = (1..=3)
+        .map(|t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let ms = [1, 2, 13, 14, 31, 32, 33, 50, 64, 70];
+    let nks = [(29, 40), (96, 200), (45, 1600), (300, 1600), (20, 3073)];
+    for kind in all_kinds() {
+        for (ci, &(n, k)) in nks.iter().enumerate() {
+            let w = random_vec(&mut rng, n * k);
+            let packed = PackedWeight::from_f32(kind, &w, n, k);
+            let bias = random_vec(&mut rng, n);
+            for (mi, &m) in ms.iter().enumerate() {
+                let case = Case {
+                    ta: Trans::N,
+                    tb: Trans::T,
+                    m,
+                    n,
+                    k,
+                    alpha: 1.0,
+                    beta: 0.0,
+                    lda: k + random_pad(&mut rng),
+                    ldb: k,
+                    ldc: n + random_pad(&mut rng),
+                };
+                let ldr = n + random_pad(&mut rng);
+                let x = random_vec(&mut rng, case.a_len());
+                let res = random_vec(&mut rng, (m - 1) * ldr + n);
+                let mut c0 = vec![SENTINEL; case.c_len()];
+                for t in 0..m {
+                    c0[t * case.ldc..t * case.ldc + n].fill(f32::NAN);
+                }
+                let threads = 1 + (ci + mi) % 3;
+                pools[threads - 1].install(|| {
+                    for residual in [None, Some((&res[..], ldr))] {
+                        let what = format!(
+                            "{kind:?} {case:?} ldr {ldr} residual {} threads {threads}",
+                            residual.is_some()
+                        );
+                        let mut want = c0.clone();
+                        unpacked_gemm(kind, &case, &x, &w, &mut want);
+                        bias_pass(&mut want, m, n, case.ldc, &bias, residual);
+                        let mut got = c0.clone();
+                        gemm_prepacked_bias(
+                            m, &x, case.lda, &packed, &bias, residual, &mut got, case.ldc,
+                        );
+                        assert_bitwise(&what, &got, &want);
+                        if k <= 1536 {
+                            let mut start = c0.clone();
+                            for t in 0..m {
+                                start[t * case.ldc..t * case.ldc + n].fill(0.0);
+                            }
+                            bias_pass(&mut start, m, n, case.ldc, &bias, residual);
+                            let beta1 = Case {
+                                beta: 1.0,
+                                ..case.clone()
+                            };
+                            unpacked_gemm(kind, &beta1, &x, &w, &mut start);
+                            assert_bitwise(format!("{what} (beta = 1 layer)"), &got, &start);
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn prepacked_bias_degenerate_shapes() {
+    // k = 0: C = 0 + (residual + bias), as the GEMM's zeros plus the bias pass.
+    let packed = PackedWeight::from_f32(PackedKind::best_f32(), &[], 3, 0);
+    let bias = [1.5, -0.0, 2.0];
+    let res = [-0.0, -0.0, 1.0, 9.0, 0.5, 0.25, -1.0, 7.0];
+    let mut c = vec![f32::NAN; 7];
+    gemm_prepacked_bias(2, &[], 1, &packed, &bias, Some((&res, 5)), &mut c, 4);
+    // Row 0 = [0 + (-0 + 1.5), 0 + (-0 + -0) = +0, 0 + (1 + 2)], padding, row 1.
+    let want = [1.5, 0.0, 3.0, f32::NAN, 1.75, -1.0, 9.0];
+    for (i, (g, w)) in c.iter().zip(want).enumerate() {
+        assert!(
+            g.to_bits() == w.to_bits() || (i == 3 && g.is_nan()),
+            "{i}: {g} vs {w}"
+        );
+    }
+    // m = 0: nothing touched.
+    let packed = PackedWeight::from_f32(PackedKind::best_f32(), &[1.0; 6], 3, 2);
+    let mut c = vec![5.0f32; 3];
+    gemm_prepacked_bias(0, &[], 2, &packed, &bias, None, &mut c, 3);
+    assert_eq!(c, vec![5.0; 3]);
+}
+
+#[test]
+#[should_panic(expected = "bias has 2 elements")]
+fn prepacked_bias_wrong_bias_length_panics_clearly() {
+    let packed = PackedWeight::from_f32(PackedKind::best_f32(), &[1.0; 12], 3, 4);
+    let mut c = vec![0.0f32; 6];
+    gemm_prepacked_bias(2, &[1.0; 8], 4, &packed, &[1.0; 2], None, &mut c, 3);
+}
+
+#[test]
+#[should_panic(expected = "residual has")]
+fn prepacked_bias_short_residual_panics_clearly() {
+    let packed = PackedWeight::from_f32(PackedKind::best_f32(), &[1.0; 12], 3, 4);
+    let mut c = vec![0.0f32; 6];
+    let res = [0.0f32; 5];
+    gemm_prepacked_bias(
+        2,
+        &[1.0; 8],
+        4,
+        &packed,
+        &[1.0; 3],
+        Some((&res, 3)),
+        &mut c,
+        3,
+    );
 }
 
 #[test]

@@ -13,7 +13,8 @@
 //! - [`gemm_f32_bf16`] — f32 A (activations, rounded to bf16 while packing, round to nearest
 //!   even) times bf16 B (pre-converted weights); what a bf16 forward pass uses.
 //! - [`gemm_prepacked`] — `X · Wᵀ` with the weight packed once ([`PackedWeight`]), bit for
-//!   bit the matching `sgemm` / `gemm_f32_bf16` call without re-packing W each time.
+//!   bit the matching `sgemm` / `gemm_f32_bf16` call without re-packing W each time;
+//!   [`gemm_prepacked_bias`] also adds a bias (and a residual) as it writes C back.
 //! - [`gemm_packed_b`] — `op(A) · op(B)` with op(B) packed once ([`PackedB`], either
 //!   orientation of a frozen weight), bit for bit the matching `sgemm` / `gemm_f32_bf16`.
 //! - [`reference_sgemm`] — scalar f64-accumulating reference, for tests.
@@ -40,6 +41,7 @@ mod packed_b;
 mod portable;
 mod prepacked;
 mod reference;
+mod transpose_tile;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -56,7 +58,7 @@ use half::bf16 as Bf16;
 
 pub use batched::{sgemm_batched, sgemm_batched_with};
 pub use packed_b::{gemm_packed_b, PackedB};
-pub use prepacked::{gemm_prepacked, PackedKind, PackedWeight};
+pub use prepacked::{gemm_prepacked, gemm_prepacked_bias, PackedKind, PackedWeight};
 pub use reference::reference_sgemm;
 
 use pack::View;

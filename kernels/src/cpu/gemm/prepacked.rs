@@ -6,12 +6,19 @@
 //! So the product is computed transposed, `Cᵀ = W · Xᵀ`: W takes the micro-kernel's A role
 //! (MR-row panels over K, packed once here, streamed once per call) and X the B role (NR
 //! columns per panel: 32 tokens fill the 14 x 32 AVX-512 tile exactly). Each tile is handed
-//! to the unchanged micro-kernel through a small transposed copy of the C tile, so every
-//! kernel keeps its own arithmetic: the result is bit for bit that of [`super::sgemm_with`] /
+//! to the unchanged micro-kernel as a tile on the stack, kept there across the K blocks and
+//! copied transposed into C once (`transpose_tile.rs`), so every kernel keeps its own
+//! arithmetic: the result is bit for bit that of [`super::sgemm_with`] /
 //! [`super::gemm_f32_bf16_with`] (`Trans::N`, `Trans::T`) on the same kernel whenever
 //! `beta` is 0 or 1 (the dot products run in the same K order and K blocks, FMA is
 //! commutative in its two factors; for other `beta` a kernel's partial-tile update may round
 //! once more, ≤ 1 ulp).
+//!
+//! [`gemm_prepacked_bias`] is a dense layer's forward in one pass: the bias (and residual)
+//! is added while the tile is written back, in the order the separate pass used.
+//!
+//! X is packed once per call for all K blocks; with fewer token panels than threads (one
+//! headline is one panel) the panels are split along K so every thread packs a part.
 //!
 //! Memory: a packed copy is a second copy of the weights (K rounded up to the pair size
 //! for bf16, N to a multiple of MR); memory-mapped f32 weights stay mapped but are no
@@ -22,6 +29,7 @@ use rayon::prelude::*;
 
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
 use super::pack::{f32_to_bf16, panel_len, with_buf, Chunk, View, BUF_A};
+use super::transpose_tile::{read_t, write_t, TileAdd};
 use super::{check_operand, unavailable, Bf16Kernel, Kernel, Trans};
 
 /// Which GEMM a [`PackedWeight`] reproduces.
@@ -288,21 +296,111 @@ pub fn gemm_prepacked(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let (n, k) = (w.n, w.k);
-    check_operand("x", Trans::N, m, k, x.len(), ldx);
-    check_operand("c", Trans::N, m, n, c.len(), ldc);
+    check_operand("x", Trans::N, m, w.k, x.len(), ldx);
+    check_operand("c", Trans::N, m, w.n, c.len(), ldc);
+    run_xwt(m, alpha, x, ldx, w, beta, c, ldc, None)
+}
+
+/// A dense layer in one pass: `C[m, N] = X[m, K] · Wᵀ + (residual[m, N] + bias[N])`, or
+/// `+ bias[N]` without a residual (`(values, row stride)`), the additions done while each
+/// tile is written back. C is write-only. Bit for bit
+/// `gemm_prepacked(m, 1.0, x, ldx, w, 0.0, c, ldc)` followed by
+/// `c[t][f] += residual[t][f] + bias[f]` (or `+= bias[f]`), so bit for bit the unpacked
+/// layer that starts C at `residual + bias` and accumulates the GEMM onto it (beta = 1).
+/// Panics on short slices or leading dimensions, or a bias that is not `[N]`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_prepacked_bias(
+    m: usize,
+    x: &[f32],
+    ldx: usize,
+    w: &PackedWeight,
+    bias: &[f32],
+    residual: Option<(&[f32], usize)>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check_operand("x", Trans::N, m, w.k, x.len(), ldx);
+    check_operand("c", Trans::N, m, w.n, c.len(), ldc);
+    assert_eq!(
+        bias.len(),
+        w.n,
+        "gemm: bias has {} elements but W has {} output features",
+        bias.len(),
+        w.n
+    );
+    if let Some((r, ldr)) = residual {
+        check_operand("residual", Trans::N, m, w.n, r.len(), ldr);
+    }
+    let epi = Epilogue { bias, residual };
+    run_xwt(m, 1.0, x, ldx, w, 0.0, c, ldc, Some(epi))
+}
+
+/// What [`gemm_prepacked_bias`] adds to the product: `residual + bias` or `bias`.
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    /// `[N]`
+    bias: &'a [f32],
+    /// `[m, N]` with its row stride.
+    residual: Option<(&'a [f32], usize)>,
+}
+
+impl<'a> Epilogue<'a> {
+    /// The part of the epilogue for the C tile of tokens `tok..`, features `feat..feat + mr`.
+    fn tile(&self, tok: usize, feat: usize, mr: usize) -> TileAdd<'a> {
+        TileAdd {
+            bias: &self.bias[feat..feat + mr],
+            residual: self.residual.map(|(r, ldr)| (&r[tok * ldr + feat..], ldr)),
+        }
+    }
+
+    /// `C += residual + bias` (or `+= bias`) over the `m x n` view, in the scalar order of
+    /// the tile write-back (for products with nothing to multiply).
+    fn add_to(&self, c: &mut [f32], m: usize, n: usize, ldc: usize) {
+        for t in 0..m {
+            let row = &mut c[t * ldc..t * ldc + n];
+            match self.residual {
+                Some((r, ldr)) => {
+                    let r_row = &r[t * ldr..t * ldr + n];
+                    for ((o, r), b) in row.iter_mut().zip(r_row).zip(self.bias) {
+                        *o += r + b;
+                    }
+                }
+                None => {
+                    for (o, b) in row.iter_mut().zip(self.bias) {
+                        *o += b;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`gemm_xwt`] on the micro-kernel of `w.kind()`, X converted as that GEMM converts it.
+#[allow(clippy::too_many_arguments)]
+fn run_xwt(
+    m: usize,
+    alpha: f32,
+    x: &[f32],
+    ldx: usize,
+    w: &PackedWeight,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+    epi: Option<Epilogue<'_>>,
+) {
     let xv = View::b(Trans::T, x, ldx);
+    let out = (beta, c, ldc, epi);
     match w.kind {
         PackedKind::F32(kernel) => {
             let id = |v: f32| v;
-            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, id, w, beta, c, ldc))
+            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, id, w, out))
         }
         PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
             let round = |v: f32| f32_to_bf16(v).to_f32();
-            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, round, w, beta, c, ldc))
+            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, round, w, out))
         }
         PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
-            with_bf16_micro!(kern => gemm_xwt(kern, m, alpha, xv, f32_to_bf16, w, beta, c, ldc))
+            with_bf16_micro!(kern => gemm_xwt(kern, m, alpha, xv, f32_to_bf16, w, out))
         }
     }
 }
@@ -314,10 +412,14 @@ const MAX_TILE: usize = 14 * 32;
 #[repr(C, align(64))]
 struct Tile([f32; MAX_TILE]);
 
-/// The driver for [`gemm_prepacked`]: `Cᵀ = W · Xᵀ`, W's panels from `w`, X packed per
-/// K block into NR-token panels (once, shared by the tasks); tasks split W panels (and
-/// token panels when there are many tokens).
-#[allow(clippy::too_many_arguments)]
+/// The driver for [`gemm_prepacked`]: `Cᵀ = W · Xᵀ`, W's panels from `w`, X packed once
+/// per call for all K blocks into NR-token panels (shared by the tasks); tasks split W
+/// panels (and token panels when there are many tokens). Each C tile stays on the stack
+/// across the K blocks (the first block applies `beta`, later ones accumulate: the kernel
+/// calls of the K-block-outer loop nest, on the same values, as C would only have held an
+/// exact copy of the tile in between) and is written back once, transposed, with the
+/// epilogue.
+#[allow(clippy::type_complexity)]
 fn gemm_xwt<K: Micro, SX: Copy + Sync>(
     kern: K,
     m: usize,
@@ -325,9 +427,7 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
     x: View<'_, SX>,
     conv_x: impl Fn(SX) -> K::E + Sync + Copy,
     w: &PackedWeight,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
+    (beta, c, ldc, epi): (f32, &mut [f32], usize, Option<Epilogue<'_>>),
 ) {
     let n = w.n;
     if m == 0 || n == 0 {
@@ -335,6 +435,9 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
     }
     if w.k == 0 || alpha == 0.0 {
         scale_c(c, m, n, ldc, beta);
+        if let Some(e) = epi {
+            e.add_to(c, m, n, ldc);
+        }
         return;
     }
     assert!(K::MR * K::NR <= MAX_TILE, "gemm: tile too large (internal)");
@@ -348,68 +451,59 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
     let wpanels = n.div_ceil(mr_);
     let xpanels = m.div_ceil(nr_);
     let welems: &[K::E] = w.panels.elems();
+    let blocks = &w.panels.blocks;
+    // X's panels block after block, each block 64-byte aligned.
+    let align = 64 / std::mem::size_of::<K::E>();
+    let mut xoffs = Vec::with_capacity(blocks.len());
+    let mut xlen = 0;
+    for blk in blocks {
+        xoffs.push(xlen);
+        xlen += (xpanels * panel_len(nr_, blk.kc, g)).div_ceil(align) * align;
+    }
     let shared = SharedC {
         ptr: c.as_mut_ptr(),
         len: c.len(),
     };
-    for blk in &w.panels.blocks {
-        let (pc, kc) = (blk.pc, blk.kc);
-        let kg = kc.div_ceil(g);
-        let beta_pc = if pc == 0 { beta } else { 1.0 };
-        let alen = panel_len(mr_, kc, g);
-        let blen = panel_len(nr_, kc, g);
-        let wblock = &welems[blk.offset..blk.offset + wpanels * alen];
-        with_buf(&BUF_A, xpanels * blen, |xpack: &mut [K::E]| {
-            if threads > 1 && xpanels > 1 {
-                let per = xpanels.div_ceil(threads);
-                xpack
-                    .par_chunks_mut(per * blen)
-                    .enumerate()
-                    .for_each(|(t, chunk)| {
-                        let r0 = t * per * nr_;
-                        let rows = (per * nr_).min(m - r0);
-                        pack_any::<SX, K::E>(g, x, r0, rows, pc, kc, nr_, chunk, conv_x);
-                    });
-            } else {
-                pack_any::<SX, K::E>(g, x, 0, m, pc, kc, nr_, xpack, conv_x);
+    with_buf(&BUF_A, xlen, |xpack: &mut [K::E]| {
+        pack_x::<K, SX>(x, m, blocks, &xoffs, xpack, conv_x, threads);
+        let xpack: &[K::E] = xpack;
+        let plan = Plan::new::<K>(m, wpanels, threads);
+        let task = |t: usize| {
+            let (tn, tm) = (t % plan.ntasks_n, t / plan.ntasks_n);
+            let j0 = tn * plan.cols_per_task;
+            if j0 >= m {
+                return;
             }
-            let xpack: &[K::E] = xpack;
-            let plan = Plan::new::<K>(m, wpanels, threads);
-            let task = |t: usize| {
-                let (tn, tm) = (t % plan.ntasks_n, t / plan.ntasks_n);
-                let j0 = tn * plan.cols_per_task;
-                if j0 >= m {
-                    return;
-                }
-                let ntok = plan.cols_per_task.min(m - j0);
-                let p_lo = tm * plan.mpanels_per_task;
-                let p_hi = (p_lo + plan.mpanels_per_task).min(wpanels);
-                let mut tile = Tile([0.0; MAX_TILE]);
-                for ip in p_lo..p_hi {
-                    let feat = ip * mr_;
-                    let mr = mr_.min(n - feat);
-                    let ap = &wblock[ip * alen..(ip + 1) * alen];
-                    for jp in 0..ntok.div_ceil(nr_) {
-                        let tok = j0 + jp * nr_;
-                        let nr = nr_.min(j0 + ntok - tok);
-                        let xp0 = tok / nr_ * blen;
-                        let bp = &xpack[xp0..xp0 + blen];
-                        // C tile rows tok.., columns feat..: as the kernel's (feat x tok) tile.
-                        let cp = shared.tile(tok * ldc + feat, nr, mr, ldc);
-                        let t = &mut tile.0;
-                        if beta_pc != 0.0 {
-                            for j in 0..nr {
-                                for i in 0..mr {
-                                    // SAFETY: inside the tile asserted by `shared.tile`.
-                                    t[i * nr_ + j] = unsafe { *cp.add(j * ldc + i) };
-                                }
-                            }
-                        }
+            let ntok = plan.cols_per_task.min(m - j0);
+            let p_lo = tm * plan.mpanels_per_task;
+            let p_hi = (p_lo + plan.mpanels_per_task).min(wpanels);
+            let mut tile = Tile([0.0; MAX_TILE]);
+            for ip in p_lo..p_hi {
+                let feat = ip * mr_;
+                let mr = mr_.min(n - feat);
+                for jp in 0..ntok.div_ceil(nr_) {
+                    let tok = j0 + jp * nr_;
+                    let nr = nr_.min(j0 + ntok - tok);
+                    // C tile rows tok.., columns feat..: as the kernel's (feat x tok) tile.
+                    let cp = shared.tile(tok * ldc + feat, nr, mr, ldc);
+                    let t = &mut tile.0;
+                    if beta != 0.0 {
+                        // SAFETY: inside the C tile asserted by `shared.tile`.
+                        unsafe { read_t(cp, ldc, t, nr_, mr, nr) };
+                    }
+                    for (blk, &xoff) in blocks.iter().zip(&xoffs) {
+                        let alen = panel_len(mr_, blk.kc, g);
+                        let blen = panel_len(nr_, blk.kc, g);
+                        let a0 = blk.offset + ip * alen;
+                        let ap = &welems[a0..a0 + alen];
+                        let b0 = xoff + tok / nr_ * blen;
+                        let bp = &xpack[b0..b0 + blen];
+                        let beta_pc = if blk.pc == 0 { beta } else { 1.0 };
                         // SAFETY: panel lengths are exact (slices above); `tile` holds
                         // MR x NR >= mr x nr values with row stride NR.
                         unsafe {
                             kern.tile(
-                                kg,
+                                blk.kc.div_ceil(g),
                                 ap.as_ptr(),
                                 bp.as_ptr(),
                                 t.as_mut_ptr(),
@@ -420,21 +514,67 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
                                 nr,
                             )
                         };
-                        for j in 0..nr {
-                            for i in 0..mr {
-                                // SAFETY: as above; no other task writes this tile.
-                                unsafe { *cp.add(j * ldc + i) = t[i * nr_ + j] };
-                            }
-                        }
                     }
+                    let add = epi.map(|e| e.tile(tok, feat, mr));
+                    // SAFETY: as above; no other task writes this tile.
+                    unsafe { write_t(t, nr_, cp, ldc, mr, nr, add) };
                 }
-            };
-            let ntasks = plan.ntasks_n * plan.ntasks_m;
-            if threads > 1 && ntasks > 1 {
-                (0..ntasks).into_par_iter().for_each(task);
-            } else {
-                (0..ntasks).for_each(task);
             }
-        });
+        };
+        let ntasks = plan.ntasks_n * plan.ntasks_m;
+        if threads > 1 && ntasks > 1 {
+            (0..ntasks).into_par_iter().for_each(task);
+        } else {
+            (0..ntasks).for_each(task);
+        }
+    });
+}
+
+/// Pack X (`m` tokens x K) for every K block: block `b`'s NR-token panels at `offs[b]` in
+/// `xpack`. With several threads the panels are packed in parallel, and when there are
+/// fewer panels than threads (one headline: 32 tokens, one panel) each panel is also cut
+/// along K, at K-group boundaries, into one piece per thread: a piece is a contiguous run
+/// of its panel (layout in `pack`), so the packed bytes are the same.
+fn pack_x<K: Micro, SX: Copy + Sync>(
+    x: View<'_, SX>,
+    m: usize,
+    blocks: &[KBlock],
+    offs: &[usize],
+    xpack: &mut [K::E],
+    conv: impl Fn(SX) -> K::E + Sync + Copy,
+    threads: usize,
+) {
+    let (nr, g) = (K::NR, K::G);
+    let xpanels = m.div_ceil(nr);
+    let parts = if threads > xpanels {
+        threads.div_ceil(xpanels)
+    } else {
+        1
+    };
+    // (first token, first K index, K values, output) of each piece.
+    let mut pieces: Vec<(usize, usize, usize, &mut [K::E])> = Vec::new();
+    let mut rest = xpack;
+    let mut at = 0;
+    for (blk, &off) in blocks.iter().zip(offs) {
+        let blen = panel_len(nr, blk.kc, g);
+        let (block, tail) = std::mem::take(&mut rest)[off - at..].split_at_mut(xpanels * blen);
+        rest = tail;
+        at = off + xpanels * blen;
+        // K values per piece, a whole number of groups.
+        let kstep = blk.kc.div_ceil(g).div_ceil(parts) * g;
+        for (q, panel) in block.chunks_mut(blen).enumerate() {
+            for (s, piece) in panel.chunks_mut(kstep * nr).enumerate() {
+                let k0 = s * kstep;
+                pieces.push((q * nr, blk.pc + k0, kstep.min(blk.kc - k0), piece));
+            }
+        }
+    }
+    let run = |(r0, p0, kc, out): (usize, usize, usize, &mut [K::E])| {
+        pack_any::<SX, K::E>(g, x, r0, nr.min(m - r0), p0, kc, nr, out, conv)
+    };
+    if threads > 1 && pieces.len() > 1 {
+        pieces.into_par_iter().for_each(run);
+    } else {
+        pieces.into_iter().for_each(run);
     }
 }
