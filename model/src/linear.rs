@@ -1,7 +1,7 @@
 //! Dense layer forward: `y = x · Wᵀ + b (+ residual)` with W stored `[out, in]`.
 
 use tokken_engine::DType;
-use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_prepacked, sgemm, Trans};
+use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_prepacked_bias, sgemm, Trans};
 
 use crate::error::{ModelError, Result};
 use crate::params::LinearParams;
@@ -9,7 +9,8 @@ use crate::prepacked::Prepacked;
 
 /// Above this many rows the plain GEMM is faster than the prepacked one: packing W per
 /// call is amortised over many rows, and the prepacked path's transposed tile copies cost
-/// a few percent (measured crossover on Zen 4 between 384 and 1024 rows).
+/// a few percent (measured crossover on Zen 4 between 384 and 1024 rows, before the
+/// copies were vectorised).
 pub const PREPACKED_MAX_ROWS: usize = 512;
 
 /// `out[rows, out] = inp[rows, in] · Wᵀ + bias (+ residual[rows, out])`.
@@ -44,26 +45,10 @@ pub fn linear_forward_packed(
         .filter(|_| rows <= PREPACKED_MAX_ROWS)
         .and_then(|p| p.get(&lin.weight))
     {
-        // The GEMM writes X·Wᵀ (beta = 0: no read-back of C through the transposed tiles),
-        // then `acc + (residual + bias)`: the same roundings as the beta = 1 path below.
-        gemm_prepacked(rows, 1.0, inp, k, pw, 0.0, out, n);
-        let res_rows = residual.map(|r| r[..rows * n].chunks_exact(n));
-        match res_rows {
-            Some(res_rows) => {
-                for (o_row, r_row) in out.chunks_exact_mut(n).zip(res_rows) {
-                    for ((o, r), b) in o_row.iter_mut().zip(r_row).zip(bias) {
-                        *o += r + b;
-                    }
-                }
-            }
-            None => {
-                for o_row in out.chunks_exact_mut(n) {
-                    for (o, b) in o_row.iter_mut().zip(bias) {
-                        *o += b;
-                    }
-                }
-            }
-        }
+        // X·Wᵀ + (residual + bias) in one pass, the additions made as each tile is written
+        // back: the same roundings as the beta = 1 path below.
+        let residual = residual.map(|r| (&r[..rows * n], n));
+        gemm_prepacked_bias(rows, inp, k, pw, bias, residual, out, n);
         return Ok(());
     }
     // Start from bias (+ residual) and let the GEMM accumulate onto it (beta = 1).
