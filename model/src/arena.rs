@@ -10,6 +10,25 @@ pub struct ForwardOptions {
     pub output_hidden_states: bool,
     /// Keep every layer's attention probabilities (HF `output_attentions`).
     pub output_attentions: bool,
+    /// Compute the last layer's dense blocks only for each sequence's first ([CLS]) row,
+    /// which is all the pooler and classifier read: logits and pooled output are bit for
+    /// bit those of the full pass, for ~6 % fewer FLOPs at BERT-base. The last hidden state
+    /// then holds only its [CLS] rows. Ignored when hidden states or attentions are kept.
+    pub cls_rows_only: bool,
+}
+
+impl ForwardOptions {
+    /// Just the logits (and pooled output), as fast as possible: [`Self::cls_rows_only`].
+    pub const LOGITS: ForwardOptions = ForwardOptions {
+        output_hidden_states: false,
+        output_attentions: false,
+        cls_rows_only: true,
+    };
+
+    /// Whether the last layer runs only on the [CLS] rows (see [`Self::cls_rows_only`]).
+    pub(crate) fn last_layer_cls_only(&self) -> bool {
+        self.cls_rows_only && !self.output_hidden_states && !self.output_attentions
+    }
 }
 
 /// Index of the [B, T, C] hidden-state slot holding hidden state `i` (0 = embeddings
@@ -224,7 +243,8 @@ impl Arena {
     }
 
     /// [B, T, C] hidden state `i` (0 = embeddings output, `l + 1` = layer `l`'s output).
-    /// Without `output_hidden_states` only the last computed one is valid.
+    /// Without `output_hidden_states` only the last computed one is valid, and with
+    /// [`ForwardOptions::cls_rows_only`] only the [CLS] rows of the last one.
     pub fn hidden_state(&self, i: usize) -> &[f32] {
         let n = self.b * self.t * self.c;
         let slot = hidden_slot(self.opts, i);

@@ -319,7 +319,7 @@ impl Classifier {
         if let Some(backend) = &self.backend {
             return backend.logits(&input);
         }
-        bert_forward(&self.params, &input, arena, ForwardOptions::default())?;
+        bert_forward(&self.params, &input, arena, ForwardOptions::LOGITS)?;
         Ok(arena.logits().to_vec())
     }
 

@@ -7,7 +7,7 @@ use crate::arena::{hidden_slot, Arena, ForwardOptions};
 use crate::embeddings::embeddings_forward;
 use crate::error::{ModelError, Result};
 use crate::head::classifier_forward;
-use crate::layer::{layer_forward, LayerScratch};
+use crate::layer::{layer_forward, LayerRows, LayerScratch, RowScratch};
 use crate::params::BertParams;
 use crate::pooler::pooler_forward;
 
@@ -152,16 +152,23 @@ pub fn bert_forward(
                 qkv: &mut *a.qkv,
                 atty: &mut *a.atty,
                 lse: &mut *a.lse,
-                resid: &mut *a.resid,
-                ln_attn: &mut *a.ln_attn,
-                fch: &mut *a.fch,
-                fch_act: &mut *a.fch_act,
-                ln_mean: &mut *a.ln_mean,
-                ln_rstd: &mut *a.ln_rstd,
+                rows: RowScratch {
+                    resid: &mut *a.resid,
+                    ln_attn: &mut *a.ln_attn,
+                    fch: &mut *a.fch,
+                    fch_act: &mut *a.fch_act,
+                    ln_mean: &mut *a.ln_mean,
+                    ln_rstd: &mut *a.ln_rstd,
+                },
+            };
+            let rows = if l + 1 == params.layers.len() && opts.last_layer_cls_only() {
+                LayerRows::ClsOnly
+            } else {
+                LayerRows::All
             };
             let packed = params.layer_prepacked(l);
             layer_forward(
-                out, scratch, probs, inp, input.mask, layer, packed, cfg, b, t,
+                out, scratch, probs, inp, input.mask, layer, packed, cfg, b, t, rows,
             )?;
         }
 

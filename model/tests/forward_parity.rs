@@ -50,6 +50,7 @@ fn run(params: &BertParams, inp: &Inputs, opts: ForwardOptions) -> Arena {
 const ALL: ForwardOptions = ForwardOptions {
     output_hidden_states: true,
     output_attentions: true,
+    cls_rows_only: false,
 };
 
 #[test]

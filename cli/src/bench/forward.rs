@@ -5,7 +5,9 @@
 //! memory (`"kind": "model"`), then one line per shape (`"kind": "forward"`). FLOPs counted:
 //! every GEMM (2·m·n·k: QKV, attention output, FFN up and down, pooler, classifier) and
 //! attention's two batched products (QKᵀ and PV: 2 · 2·B·NH·T·T·HS); embeddings,
-//! LayerNorm, softmax and GELU are not counted.
+//! LayerNorm, softmax and GELU are not counted. Like `predict`, the last layer's dense
+//! blocks after attention run only on the [CLS] rows (`--all-rows` to run them on every
+//! token); the FLOPs count what runs.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,6 +45,10 @@ pub struct Args {
     /// as before prepacking; mapped f32 weights stay zero-copy).
     #[arg(long)]
     no_prepack: bool,
+    /// Run the last layer's dense blocks on every token, not just the [CLS] rows the
+    /// classifier reads (predict and eval compute only those).
+    #[arg(long)]
+    all_rows: bool,
 }
 
 /// A `/proc/self/status` memory field in MiB (Linux; None elsewhere).
@@ -73,7 +79,9 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 /// FLOPs of one forward pass over a [B, T] batch (see module docs).
-fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
+/// FLOPs of one forward; with `cls_rows_only` the last layer's dense blocks after
+/// attention count B rows instead of B*T (what that option computes).
+fn forward_flops(cfg: &BertConfig, b: usize, t: usize, cls_rows_only: bool) -> f64 {
     let (c, i, l) = (
         cfg.hidden_size as f64,
         cfg.intermediate_size as f64,
@@ -81,10 +89,15 @@ fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
     );
     let (bf, tf) = (b as f64, t as f64);
     let tokens = bf * tf;
-    let gemms_per_layer = 2.0 * tokens * (3.0 * c * c + c * c + 2.0 * c * i);
+    let qkv = 2.0 * 3.0 * c * c;
+    let after_attention = 2.0 * (c * c + 2.0 * c * i);
     let attention_per_layer = 4.0 * bf * tf * tf * c;
+    let last_rows = if cls_rows_only { bf } else { tokens };
+    let layers = l * (tokens * qkv + attention_per_layer)
+        + (l - 1.0) * tokens * after_attention
+        + last_rows * after_attention;
     let head = 2.0 * bf * c * c + 2.0 * bf * c * cfg.num_labels() as f64;
-    l * (gemms_per_layer + attention_per_layer) + head
+    layers + head
 }
 
 fn parse_shape(s: &str) -> anyhow::Result<(usize, usize)> {
@@ -190,6 +203,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                "rss_mib_after_prepack": rss()})
     );
 
+    let opts = ForwardOptions {
+        cls_rows_only: !args.all_rows,
+        ..ForwardOptions::default()
+    };
     let mut arena = Arena::new();
     for (b, t) in shapes {
         anyhow::ensure!(
@@ -214,14 +231,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             b,
             t,
         };
-        bert_forward(&params, &input, &mut arena, ForwardOptions::default())?; // warm-up
+        bert_forward(&params, &input, &mut arena, opts)?; // warm-up
         let mut times = Vec::new();
         let budget = Duration::from_secs_f64(args.seconds);
         let start = Instant::now();
         let cpu_start = cpu_seconds();
         while times.len() < 3 || start.elapsed() < budget {
             let t0 = Instant::now();
-            bert_forward(&params, &input, &mut arena, ForwardOptions::default())?;
+            bert_forward(&params, &input, &mut arena, opts)?;
             times.push(t0.elapsed().as_secs_f64());
         }
         let cpu_ms = cpu_start
@@ -230,11 +247,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         let best = times[0];
-        let flops = forward_flops(&cfg, b, t);
+        let flops = forward_flops(&cfg, b, t, opts.cls_rows_only);
         let gflops = flops / median / 1e9;
         println!(
             "{}",
-            json!({"kind": "forward", "dtype": args.dtype, "prepacked": !args.no_prepack, "batch": b, "tokens": t,
+            json!({"kind": "forward", "dtype": args.dtype, "prepacked": !args.no_prepack,
+                   "cls_rows_only": opts.cls_rows_only, "batch": b, "tokens": t,
                    "runs": times.len(), "ms_median": round(median * 1e3), "ms_best": round(best * 1e3),
                    "sequences_per_s": round(b as f64 / median), "tokens_per_s": round((b * t) as f64 / median),
                    "gflop": round(flops / 1e9), "gflops": round(gflops),

@@ -148,7 +148,7 @@ impl Explainer {
 
     /// Logits and probabilities of one sequence (the inference forward).
     pub fn scores(&mut self, ids: &[u32]) -> Result<Scores> {
-        let logits = self.forward(ids, ForwardOptions::default())?;
+        let logits = self.forward(ids, ForwardOptions::LOGITS)?;
         Ok(self.to_scores(logits))
     }
 
@@ -182,8 +182,8 @@ impl Explainer {
     /// Attention probabilities of one sequence: per layer `[NH, T, T]` (row = query).
     pub fn attentions(&mut self, ids: &[u32]) -> Result<(Scores, Vec<Vec<f32>>)> {
         let opts = ForwardOptions {
-            output_hidden_states: false,
             output_attentions: true,
+            ..ForwardOptions::default()
         };
         let logits = self.forward(ids, opts)?;
         let layers = (0..self.params.layers.len())
