@@ -21,9 +21,17 @@ pub struct ActShape {
     pub pooler_lora: bool,
     /// Attention-probability dropout is on: keep P per layer (see [`super::attention_dropout`]).
     pub attn_probs: bool,
+    /// The last layer is computed after its attention for the [CLS] rows only (all the
+    /// head reads): its post-attention activations are `[B, ..]` (see [`Acts::cls_last`]).
+    pub cls_last: bool,
+    /// With `cls_last`, a parameter of the last layer after its attention trains: keep the
+    /// zero-padded scratch of [`GradScratch::pad_dy`] .. `pad_stats`.
+    pub cls_params: bool,
 }
 
-/// Saved activations of one layer.
+/// Saved activations of one layer. In the last layer with [`Acts::cls_last`], everything
+/// after the attention (`resid1` .. `rstd2`, the LoRA hiddens of modules 3..6) holds the B
+/// [CLS] rows only (`[B, ..]` instead of `[B, T, ..]`).
 pub struct LayerActs<'a> {
     /// [B, T, 3C] q | k | v
     pub qkv: &'a mut [f32],
@@ -51,6 +59,10 @@ pub struct LayerActs<'a> {
     pub rstd2: &'a mut [f32],
     /// Per module, [B*T, R] LoRA hidden `dropout(x) · Aᵀ` (empty without LoRA).
     pub lora_h: Vec<&'a mut [f32]>,
+    /// [B, C] the [CLS] rows of `atty` (last layer with `cls_last`; else empty)
+    pub cls_atty: &'a mut [f32],
+    /// [B, C] the [CLS] rows of the layer input (last layer with `cls_last`; else empty)
+    pub cls_inp: &'a mut [f32],
 }
 
 /// Every view of the arena for one step.
@@ -61,13 +73,17 @@ pub struct Acts<'a> {
     pub emb_mean: &'a mut [f32],
     /// [B*T]
     pub emb_rstd: &'a mut [f32],
-    /// L+1 × [B, T, C]: embeddings output (after dropout), then each layer's output.
+    /// L+1 × [B, T, C]: embeddings output (after dropout), then each layer's output (the
+    /// last one empty with `cls_last`: that layer writes `cls` only).
     pub hidden: Vec<&'a mut [f32]>,
     pub layers: Vec<LayerActs<'a>>,
     /// [B, T, C] a dense output before its dropout; the embeddings LayerNorm output
     pub tmp: &'a mut [f32],
     /// [B, C] the [CLS] rows of the last hidden state
     pub cls: &'a mut [f32],
+    /// The last layer runs after its attention on the [CLS] rows only: the head reads
+    /// nothing else of the last hidden state, so its other rows get no gradient either.
+    pub cls_last: bool,
     /// [B, C] tanh(pooler.dense(cls))
     pub pooled: &'a mut [f32],
     /// [B, C] dropout(pooled), the classifier input
@@ -121,6 +137,17 @@ pub struct GradScratch<'a> {
     pub sink_gamma: &'a mut [f32],
     /// [C]
     pub sink_beta: &'a mut [f32],
+    /// [B*T, max(C, I)] with `cls_params`: an output gradient of the last layer's [CLS]
+    /// rows padded with zero rows to the whole batch, so its parameter gradients sum the
+    /// rows exactly as the full path does (same kernels, same blocking; zero rows add
+    /// exact zeros). Else empty.
+    pub pad_dy: &'a mut [f32],
+    /// [B*T, max(C, I)] the matching input, zero-padded (with `cls_params`)
+    pub pad_x: &'a mut [f32],
+    /// [B*T, R] a LoRA hidden, zero-padded (with `cls_params` and LoRA)
+    pub pad_h: &'a mut [f32],
+    /// [2, B*T] LayerNorm mean and rstd, zero-padded (with `cls_params`)
+    pub pad_stats: &'a mut [f32],
 }
 
 /// Hands out consecutive slices; with too small a buffer it only counts (first pass).
@@ -149,27 +176,49 @@ fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
     let emb_sum = k.take(bt * c);
     let emb_mean = k.take(bt);
     let emb_rstd = k.take(bt);
-    let hidden = (0..=s.lora.len()).map(|_| k.take(bt * c)).collect();
+    let nl = s.lora.len();
+    let cls_last = s.cls_last && nl > 0;
+    let pad = cls_last && s.cls_params;
+    let hidden = (0..=nl)
+        .map(|l| k.take(if l == nl && cls_last { 0 } else { bt * c }))
+        .collect();
     let layers = s
         .lora
         .iter()
-        .map(|has| LayerActs {
-            qkv: k.take(bt * 3 * c),
-            atty: k.take(bt * c),
-            lse: k.take(b * s.nh * t),
-            probs: k.take(if s.attn_probs { b * s.nh * t * t } else { 0 }),
-            resid1: k.take(bt * c),
-            mean1: k.take(bt),
-            rstd1: k.take(bt),
-            ln1: k.take(bt * c),
-            fch: k.take(bt * i),
-            resid2: k.take(bt * c),
-            mean2: k.take(bt),
-            rstd2: k.take(bt),
-            lora_h: has
-                .iter()
-                .map(|&on| k.take(if on { bt * r } else { 0 }))
-                .collect(),
+        .enumerate()
+        .map(|(l, has)| {
+            let cls = cls_last && l + 1 == nl;
+            // rows after the attention
+            let n = if cls { b } else { bt };
+            LayerActs {
+                qkv: k.take(bt * 3 * c),
+                atty: k.take(bt * c),
+                lse: k.take(b * s.nh * t),
+                probs: k.take(if s.attn_probs { b * s.nh * t * t } else { 0 }),
+                resid1: k.take(n * c),
+                mean1: k.take(n),
+                rstd1: k.take(n),
+                ln1: k.take(n * c),
+                fch: k.take(n * i),
+                resid2: k.take(n * c),
+                mean2: k.take(n),
+                rstd2: k.take(n),
+                lora_h: has
+                    .iter()
+                    .enumerate()
+                    .map(|(m, &on)| {
+                        k.take(if !on {
+                            0
+                        } else if m < 3 {
+                            bt * r
+                        } else {
+                            n * r
+                        })
+                    })
+                    .collect(),
+                cls_atty: k.take(if cls { b * c } else { 0 }),
+                cls_inp: k.take(if cls { b * c } else { 0 }),
+            }
         })
         .collect();
     Acts {
@@ -180,6 +229,7 @@ fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
         layers,
         tmp: k.take(bt * c),
         cls: k.take(b * c),
+        cls_last,
         pooled: k.take(b * c),
         pooled_d: k.take(b * c),
         logits: k.take(b * s.labels),
@@ -204,6 +254,10 @@ fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
             dcls: k.take(b * c),
             sink_gamma: k.take(c),
             sink_beta: k.take(c),
+            pad_dy: k.take(if pad { bt * wide } else { 0 }),
+            pad_x: k.take(if pad { bt * wide } else { 0 }),
+            pad_h: k.take(if pad { bt * r } else { 0 }),
+            pad_stats: k.take(if pad { 2 * bt } else { 0 }),
         },
     }
 }

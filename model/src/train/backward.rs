@@ -28,7 +28,8 @@ pub fn train_backward(
 ) -> Result<()> {
     head_backward(ctx, grads, a, batch)?;
     let first = ctx.first_backward_layer();
-    for l in (first..ctx.base.layers.len()).rev() {
+    let nl = ctx.base.layers.len();
+    for l in (first..nl).rev() {
         let need_dinp = l > first || ctx.slots.embeddings.is_some() || ctx.input_grad;
         layer_backward(
             ctx,
@@ -39,6 +40,7 @@ pub fn train_backward(
             &mut a.grads,
             batch,
             need_dinp,
+            a.cls_last && l + 1 == nl,
         )?;
         if need_dinp {
             std::mem::swap(&mut a.grads.dout, &mut a.grads.dinp);
@@ -63,6 +65,7 @@ pub struct LoraBufs<'s> {
 /// Backward of one dense module (input `x` [rows, K], output gradient `dy` [rows, N]) and
 /// the LoRA sites on its output columns (each with its saved hidden `h`):
 /// `dx (= or +=) dy · W + Σ LoRA dx`, then weight/bias/LoRA gradients for what trains.
+/// Row `r` is row `r · step` of the batch (LoRA dropout masks; 1 for all rows).
 #[allow(clippy::too_many_arguments)]
 pub fn module_backward(
     ctx: &Ctx<'_>,
@@ -75,6 +78,7 @@ pub fn module_backward(
     loras: &[(&LoraSite, &[f32])],
     sc: LoraBufs<'_>,
     rows: usize,
+    step: usize,
 ) -> Result<()> {
     let d = ctx.dense(frozen, slots)?;
     if let Some((buf, acc)) = dx.as_mut() {
@@ -101,6 +105,7 @@ pub fn module_backward(
             ctx.lora_rank(),
             ctx.lora_scale(),
             rows,
+            step,
             ctx.lora_drop(site),
             LoraScratch {
                 dh: &mut *sc.dh,

@@ -10,6 +10,7 @@ use tokken_kernels::cpu::residual::{accumulate, residual_forward};
 
 use super::activations::{Acts, LayerActs};
 use super::attention_dropout::attention_dropout_forward;
+use super::cls_rows::{dropout_rows, gather_cls};
 use super::dense::dense_forward;
 use super::lora::{lora_forward, LoraSite};
 use super::model::{site, Ctx};
@@ -19,16 +20,30 @@ use crate::forward::BatchInput;
 
 /// `out = dropout(x) + residual` (plain sum when `drop` is None).
 pub fn dropout_residual(out: &mut [f32], x: &[f32], residual: &[f32], drop: Option<(f32, u64)>) {
+    dropout_residual_rows(out, x, residual, drop, 1, 1);
+}
+
+/// [`dropout_residual`] on `[rows, width]` buffers whose row `r` is row `r · step` of the
+/// batch the dropout stream is drawn over ([`super::cls_rows`]).
+fn dropout_residual_rows(
+    out: &mut [f32],
+    x: &[f32],
+    residual: &[f32],
+    drop: Option<(f32, u64)>,
+    width: usize,
+    step: usize,
+) {
     match drop {
         Some((p, seed)) => {
-            dropout_forward(out, x, p, seed);
+            dropout_rows(out, x, width, step, p, seed);
             accumulate(out, residual);
         }
         None => residual_forward(out, x, residual),
     }
 }
 
-/// `y[:, site.col..] += LoRA(x)` for an optional site, saving its hidden into `h`.
+/// `y[:, site.col..] += LoRA(x)` for an optional site, saving its hidden into `h`; row `r`
+/// of `x` is row `r · step` of the batch (LoRA dropout mask).
 #[allow(clippy::too_many_arguments)]
 fn maybe_lora(
     ctx: &Ctx<'_>,
@@ -39,6 +54,7 @@ fn maybe_lora(
     scratch: &mut [f32],
     x: &[f32],
     rows: usize,
+    step: usize,
 ) {
     if let Some(s) = site {
         let (a, b) = ctx.lora_ab(s);
@@ -55,6 +71,7 @@ fn maybe_lora(
             r,
             scale,
             rows,
+            step,
             ctx.lora_drop(s),
         );
     }
@@ -122,25 +139,28 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
         None => a.hidden[0].copy_from_slice(a.tmp),
     }
 
-    for l in 0..ctx.base.layers.len() {
+    let nl = ctx.base.layers.len();
+    for l in 0..nl {
         let (lo, hi) = a.hidden.split_at_mut(l + 1);
+        // with `cls_last` the last layer writes the [CLS] rows straight into `cls`
+        let cls = a.cls_last && l + 1 == nl;
         layer_forward(
             ctx,
             l,
             &mut a.layers[l],
-            hi[0],
+            if cls { &mut *a.cls } else { &mut *hi[0] },
             lo[l],
             a.tmp,
             a.grads.dfch,
             a.grads.lora_xd,
             batch,
+            cls,
         )?;
     }
 
     // pooler: dense + tanh on [CLS]; classifier on dropout(pooled)
-    let last = &a.hidden[ctx.base.layers.len()];
-    for (row, seq) in a.cls.chunks_exact_mut(c).zip(last.chunks_exact(t * c)) {
-        row.copy_from_slice(&seq[..c]);
+    if !a.cls_last {
+        gather_cls(a.cls, a.hidden[nl], t, c);
     }
     let pooler = ctx
         .base
@@ -157,6 +177,7 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
         a.grads.lora_xd,
         a.cls,
         b,
+        1,
     );
     for v in a.pooled.iter_mut() {
         *v = v.tanh();
@@ -178,7 +199,8 @@ pub fn train_forward(ctx: &Ctx<'_>, a: &mut Acts<'_>, batch: &BatchInput<'_>) ->
 }
 
 /// One `BertLayer`, saving its activations in `s`; `tmp` is [B, T, C] scratch, `fch_act`
-/// [B, T, I] scratch.
+/// [B, T, I] scratch. With `cls`, everything after the attention runs on the [CLS] rows
+/// only and `out` is `[B, C]` (else `[B, T, C]`).
 #[allow(clippy::too_many_arguments)]
 fn layer_forward(
     ctx: &Ctx<'_>,
@@ -190,17 +212,11 @@ fn layer_forward(
     fch_act: &mut [f32],
     lora_scratch: &mut [f32],
     batch: &BatchInput<'_>,
+    cls: bool,
 ) -> Result<()> {
     let cfg = &ctx.base.config;
-    let (b, t, c, nh, i) = (
-        batch.b,
-        batch.t,
-        cfg.hidden_size,
-        cfg.num_attention_heads,
-        cfg.intermediate_size,
-    );
+    let (b, t, c, nh) = (batch.b, batch.t, cfg.hidden_size, cfg.num_attention_heads);
     let bt = b * t;
-    let eps = cfg.layer_norm_eps as f32;
     let p = &ctx.base.layers[l];
     let ls = &ctx.slots.layers[l];
 
@@ -216,6 +232,7 @@ fn layer_forward(
             lora_scratch,
             inp,
             bt,
+            1,
         );
     }
     match ctx.attention_drop(l) {
@@ -225,13 +242,46 @@ fn layer_forward(
         }
         None => attention_forward(s.atty, s.lse, s.qkv, batch.mask, b, t, c, nh, None),
     }
+    if cls {
+        gather_cls(s.cls_atty, s.atty, t, c);
+        gather_cls(s.cls_inp, inp, t, c);
+        post_attention_forward(ctx, l, s, out, None, tmp, fch_act, lora_scratch, b, t)
+    } else {
+        post_attention_forward(ctx, l, s, out, Some(inp), tmp, fch_act, lora_scratch, bt, 1)
+    }
+}
+
+/// The rest of a `BertLayer` after the attention, on `rows` rows whose row `r` is row
+/// `r · step` of the batch (dropout masks): attention.output, intermediate, output. Reads
+/// `s.atty` and the layer input `inp` (`None`: `s.cls_atty` and `s.cls_inp`, the [CLS]
+/// rows); `out` [rows, C].
+#[allow(clippy::too_many_arguments)]
+fn post_attention_forward(
+    ctx: &Ctx<'_>,
+    l: usize,
+    s: &mut LayerActs<'_>,
+    out: &mut [f32],
+    inp: Option<&[f32]>,
+    tmp: &mut [f32],
+    fch_act: &mut [f32],
+    lora_scratch: &mut [f32],
+    rows: usize,
+    step: usize,
+) -> Result<()> {
+    let cfg = &ctx.base.config;
+    let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let eps = cfg.layer_norm_eps as f32;
+    let p = &ctx.base.layers[l];
+    let ls = &ctx.slots.layers[l];
+    let (atty, inp): (&[f32], &[f32]) = match inp {
+        Some(inp) => (s.atty, inp),
+        None => (s.cls_atty, s.cls_inp),
+    };
+    let (tmp, fch_act) = (&mut tmp[..rows * c], &mut fch_act[..rows * i]);
+
     // attention.output: dense (+ LoRA), dropout, residual, LayerNorm
-    dense_forward(
-        tmp,
-        s.atty,
-        &ctx.dense(&p.attention_output, &ls.attention_output)?,
-        bt,
-    );
+    let ao = ctx.dense(&p.attention_output, &ls.attention_output)?;
+    dense_forward(tmp, atty, &ao, rows);
     maybe_lora(
         ctx,
         &ls.lora[3],
@@ -239,23 +289,26 @@ fn layer_forward(
         c,
         s.lora_h[3],
         lora_scratch,
-        s.atty,
-        bt,
+        atty,
+        rows,
+        step,
     );
-    dropout_residual(
+    dropout_residual_rows(
         s.resid1,
         tmp,
-        inp,
+        &inp[..rows * c],
         ctx.hidden_drop(site::attention_output(l)),
+        c,
+        step,
     );
     let (g, beta) = ctx.ln(&p.attention_layer_norm, &ls.attention_layer_norm)?;
-    layernorm_forward(s.ln1, s.mean1, s.rstd1, s.resid1, g, beta, bt, c, eps);
+    layernorm_forward(s.ln1, s.mean1, s.rstd1, s.resid1, g, beta, rows, c, eps);
     // intermediate: dense (+ LoRA), activation
     dense_forward(
         s.fch,
         s.ln1,
         &ctx.dense(&p.intermediate, &ls.intermediate)?,
-        bt,
+        rows,
     );
     maybe_lora(
         ctx,
@@ -265,12 +318,13 @@ fn layer_forward(
         s.lora_h[4],
         lora_scratch,
         s.ln1,
-        bt,
+        rows,
+        step,
     );
     // act(fch) goes to scratch: the backward recomputes it when output.dense trains
     activation_forward(cfg.hidden_act, fch_act, s.fch);
     // output: dense (+ LoRA), dropout, residual, LayerNorm
-    dense_forward(tmp, fch_act, &ctx.dense(&p.output, &ls.output)?, bt);
+    dense_forward(tmp, fch_act, &ctx.dense(&p.output, &ls.output)?, rows);
     maybe_lora(
         ctx,
         &ls.lora[5],
@@ -279,10 +333,18 @@ fn layer_forward(
         s.lora_h[5],
         lora_scratch,
         fch_act,
-        bt,
+        rows,
+        step,
     );
-    dropout_residual(s.resid2, tmp, s.ln1, ctx.hidden_drop(site::ffn_output(l)));
+    dropout_residual_rows(
+        s.resid2,
+        tmp,
+        s.ln1,
+        ctx.hidden_drop(site::ffn_output(l)),
+        c,
+        step,
+    );
     let (g, beta) = ctx.ln(&p.output_layer_norm, &ls.output_layer_norm)?;
-    layernorm_forward(out, s.mean2, s.rstd2, s.resid2, g, beta, bt, c, eps);
+    layernorm_forward(out, s.mean2, s.rstd2, s.resid2, g, beta, rows, c, eps);
     Ok(())
 }

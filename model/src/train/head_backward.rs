@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::forward::BatchInput;
 
 /// Classifier and pooler gradients; leaves d(last hidden) in `a.grads.dout` when a layer
-/// below trains.
+/// below trains (only its [CLS] rows in `a.grads.dcls` with `a.cls_last`).
 pub fn head_backward(
     ctx: &Ctx<'_>,
     grads: &mut [f32],
@@ -76,9 +76,11 @@ pub fn head_backward(
             dxd: g.lora_dxd,
         },
         b,
+        1,
     )?;
-    if layers_train {
-        // only the [CLS] row of each sequence reaches the pooler
+    if layers_train && !a.cls_last {
+        // only the [CLS] row of each sequence reaches the pooler (with `cls_last` the last
+        // layer's backward reads `dcls` itself)
         g.dout.fill(0.0);
         for (seq, d) in g.dout.chunks_exact_mut(t * c).zip(g.dcls.chunks_exact(c)) {
             seq[..c].copy_from_slice(d);

@@ -6,8 +6,8 @@
 
 use std::ops::Range;
 
+use super::cls_rows::dropout_rows;
 use serde::{Deserialize, Serialize};
-use tokken_kernels::cpu::dropout::{dropout_backward, dropout_forward};
 use tokken_kernels::cpu::gemm::{sgemm, Trans};
 use tokken_kernels::cpu::residual::accumulate;
 
@@ -72,11 +72,19 @@ pub struct LoraSite {
 /// Dropout on the LoRA input in this call: (p, seed), or none.
 pub type LoraDropout = Option<(f32, u64)>;
 
-/// The LoRA input: `x` itself, or `dropout(x)` written to `scratch`.
-fn lora_input<'a>(x: &'a [f32], scratch: &'a mut [f32], drop: LoraDropout) -> &'a [f32] {
+/// The LoRA input `x` [rows, K]: `x` itself, or `dropout(x)` written to `scratch`; row `r`
+/// of `x` is row `r · step` of the batch the dropout stream is drawn over
+/// ([`super::cls_rows`]; 1 for a full batch).
+fn lora_input<'a>(
+    x: &'a [f32],
+    k: usize,
+    step: usize,
+    scratch: &'a mut [f32],
+    drop: LoraDropout,
+) -> &'a [f32] {
     match drop {
         Some((p, seed)) => {
-            dropout_forward(&mut scratch[..x.len()], x, p, seed);
+            dropout_rows(&mut scratch[..x.len()], x, k, step, p, seed);
             &scratch[..x.len()]
         }
         None => x,
@@ -84,6 +92,7 @@ fn lora_input<'a>(x: &'a [f32], scratch: &'a mut [f32], drop: LoraDropout) -> &'
 }
 
 /// `h[rows, R] = dropout(x) · Aᵀ`; `y[:, col..col+N] += scale · h · Bᵀ` (y row stride `ldy`).
+/// Row `r` of `x` is row `r · step` of the batch the dropout stream is drawn over.
 #[allow(clippy::too_many_arguments)]
 pub fn lora_forward(
     y: &mut [f32],
@@ -97,9 +106,10 @@ pub fn lora_forward(
     r: usize,
     scale: f32,
     rows: usize,
+    step: usize,
     drop: LoraDropout,
 ) {
-    let xd = lora_input(&x[..rows * s.k], scratch, drop);
+    let xd = lora_input(&x[..rows * s.k], s.k, step, scratch, drop);
     sgemm(
         Trans::N,
         Trans::T,
@@ -141,7 +151,8 @@ pub struct LoraScratch<'a> {
 
 /// Backward of [`lora_forward`]: `dB += scale · dyᵀ h`, `dh = scale · dy B`,
 /// `dA += dhᵀ dropout(x)`, and, when `dx` is given, `dx += dropout'(dh A)`.
-/// `dy` is the layer's output gradient (row stride `ldy`, this module's columns from `col`).
+/// `dy` is the layer's output gradient (row stride `ldy`, this module's columns from `col`);
+/// `step` as in [`lora_forward`].
 #[allow(clippy::too_many_arguments)]
 pub fn lora_backward(
     dx: Option<&mut [f32]>,
@@ -157,12 +168,11 @@ pub fn lora_backward(
     r: usize,
     scale: f32,
     rows: usize,
+    step: usize,
     drop: LoraDropout,
     sc: LoraScratch<'_>,
 ) {
-    let dy = &dy[s.col..];
     let h = &h[..rows * r];
-    let dh = &mut sc.dh[..rows * r];
     sgemm(
         Trans::T,
         Trans::N,
@@ -170,7 +180,7 @@ pub fn lora_backward(
         r,
         rows,
         scale,
-        dy,
+        &dy[s.col..],
         ldy,
         h,
         r,
@@ -178,22 +188,9 @@ pub fn lora_backward(
         db,
         r,
     );
-    sgemm(
-        Trans::N,
-        Trans::N,
-        rows,
-        r,
-        s.n,
-        scale,
-        dy,
-        ldy,
-        b,
-        r,
-        0.0,
-        dh,
-        r,
-    );
-    let xd = lora_input(&x[..rows * s.k], sc.xd, drop);
+    lora_dh(sc.dh, dy, ldy, b, s, r, scale, rows);
+    let dh = &sc.dh[..rows * r];
+    let xd = lora_input(&x[..rows * s.k], s.k, step, sc.xd, drop);
     sgemm(
         Trans::T,
         Trans::N,
@@ -210,9 +207,105 @@ pub fn lora_backward(
         s.k,
     );
     if let Some(dx) = dx {
-        let dx = &mut dx[..rows * s.k];
-        match drop {
-            None => sgemm(
+        add_lora_dx(dx, dh, a, s, r, rows, step, drop, sc.xd, sc.dxd);
+    }
+}
+
+/// The input-gradient part of [`lora_backward`] alone: `dh = scale · dy B`,
+/// `dx += dropout'(dh A)` (A and B get no gradient).
+#[allow(clippy::too_many_arguments)]
+pub fn lora_backward_input(
+    dx: &mut [f32],
+    dy: &[f32],
+    ldy: usize,
+    a: &[f32],
+    b: &[f32],
+    s: &LoraSite,
+    r: usize,
+    scale: f32,
+    rows: usize,
+    step: usize,
+    drop: LoraDropout,
+    sc: LoraScratch<'_>,
+) {
+    lora_dh(sc.dh, dy, ldy, b, s, r, scale, rows);
+    add_lora_dx(
+        dx,
+        &sc.dh[..rows * r],
+        a,
+        s,
+        r,
+        rows,
+        step,
+        drop,
+        sc.xd,
+        sc.dxd,
+    );
+}
+
+/// `dh[rows, R] = scale · dy[:, col..col+N] B`.
+#[allow(clippy::too_many_arguments)]
+fn lora_dh(
+    dh: &mut [f32],
+    dy: &[f32],
+    ldy: usize,
+    b: &[f32],
+    s: &LoraSite,
+    r: usize,
+    scale: f32,
+    rows: usize,
+) {
+    sgemm(
+        Trans::N,
+        Trans::N,
+        rows,
+        r,
+        s.n,
+        scale,
+        &dy[s.col..],
+        ldy,
+        b,
+        r,
+        0.0,
+        &mut dh[..rows * r],
+        r,
+    );
+}
+
+/// `dx[rows, K] += dropout'(dh A)` (scratch `xd`, `dxd` [rows, K]).
+#[allow(clippy::too_many_arguments)]
+fn add_lora_dx(
+    dx: &mut [f32],
+    dh: &[f32],
+    a: &[f32],
+    s: &LoraSite,
+    r: usize,
+    rows: usize,
+    step: usize,
+    drop: LoraDropout,
+    xd: &mut [f32],
+    dxd: &mut [f32],
+) {
+    let dx = &mut dx[..rows * s.k];
+    match drop {
+        None => sgemm(
+            Trans::N,
+            Trans::N,
+            rows,
+            s.k,
+            r,
+            1.0,
+            dh,
+            r,
+            a,
+            s.k,
+            1.0,
+            dx,
+            s.k,
+        ),
+        Some((p, seed)) => {
+            let dxd = &mut dxd[..rows * s.k];
+            sgemm(
                 Trans::N,
                 Trans::N,
                 rows,
@@ -223,32 +316,14 @@ pub fn lora_backward(
                 r,
                 a,
                 s.k,
-                1.0,
-                dx,
+                0.0,
+                dxd,
                 s.k,
-            ),
-            Some((p, seed)) => {
-                let dxd = &mut sc.dxd[..rows * s.k];
-                sgemm(
-                    Trans::N,
-                    Trans::N,
-                    rows,
-                    s.k,
-                    r,
-                    1.0,
-                    dh,
-                    r,
-                    a,
-                    s.k,
-                    0.0,
-                    dxd,
-                    s.k,
-                );
-                // x's dropout scratch is free again: reuse it for the masked gradient
-                let masked = &mut sc.xd[..rows * s.k];
-                dropout_backward(masked, dxd, p, seed);
-                accumulate(dx, masked);
-            }
+            );
+            // x's dropout scratch is free again: reuse it for the masked gradient
+            let masked = &mut xd[..rows * s.k];
+            dropout_rows(masked, dxd, s.k, step, p, seed);
+            accumulate(dx, masked);
         }
     }
 }

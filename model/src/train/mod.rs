@@ -23,6 +23,8 @@
 pub mod activations;
 pub mod attention_dropout;
 pub mod backward;
+pub mod cls_backward;
+pub mod cls_rows;
 pub mod dense;
 pub mod embeddings_backward;
 pub mod forward;

@@ -70,6 +70,17 @@ pub struct LayerSlots {
 }
 
 impl LayerSlots {
+    /// Whether a parameter after the attention trains (attention.output, intermediate,
+    /// output, their LayerNorms or adapters).
+    pub fn after_attention(&self) -> bool {
+        self.attention_output.is_some()
+            || self.attention_layer_norm.is_some()
+            || self.intermediate.is_some()
+            || self.output.is_some()
+            || self.output_layer_norm.is_some()
+            || self.lora[3..].iter().any(Option::is_some)
+    }
+
     fn any(&self) -> bool {
         self.qkv.is_some()
             || self.attention_layer_norm.is_some()
@@ -238,6 +249,9 @@ pub struct TrainModel {
     acts: TrainActivations,
     /// Frozen dense weights packed once (filled on first use); None: packed per call.
     packed: Option<FrozenPacked>,
+    /// Run the last layer after its attention on the [CLS] rows only (the default; see
+    /// [`TrainModel::set_last_layer_cls_only`]).
+    cls_last: bool,
 }
 
 /// An owned f32 copy of a tensor's values.
@@ -513,6 +527,7 @@ impl TrainModel {
             params: p,
             acts: TrainActivations::default(),
             packed,
+            cls_last: true,
         })
     }
 
@@ -529,6 +544,18 @@ impl TrainModel {
         } else if self.packed.is_none() {
             self.packed = Some(FrozenPacked::new(&self.base, &self.slots));
         }
+    }
+
+    /// Compute the last encoder layer after its attention (attention.output, intermediate,
+    /// output and their LayerNorms, dropouts and LoRA) for each sequence's [CLS] row only
+    /// (on, the default) or for every row (off). Everything a `TrainModel` computes reads
+    /// the last hidden state through the pooler, i.e. its [CLS] rows only, so the other
+    /// rows' values are unused and their gradients zero: the forward, the loss and every
+    /// gradient are the same either way (the kept rows draw the same dropout masks), except
+    /// that the last layer's parameter gradients after its attention sum B instead of B·T
+    /// rows (the same nonzero terms, another summation order). Off is for tests.
+    pub fn set_last_layer_cls_only(&mut self, on: bool) {
+        self.cls_last = on;
     }
 
     /// Bytes of the frozen weights' packed copies made so far.
@@ -562,6 +589,12 @@ impl TrainModel {
                 .collect(),
             pooler_lora: self.slots.pooler_lora.is_some(),
             attn_probs: self.setup.attention_dropout > 0.0,
+            cls_last: self.cls_last,
+            cls_params: self
+                .slots
+                .layers
+                .last()
+                .is_some_and(LayerSlots::after_attention),
         }
     }
 
