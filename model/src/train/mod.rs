@@ -8,6 +8,9 @@
 //! backward needs); [`backward`] walks it in reverse: [`head_backward`] →
 //! [`layer_backward`] × L → [`embeddings_backward`]. [`dense`] holds the dense-layer
 //! forward/backward shared by all of them, [`lora`] the low-rank update, [`loss`] the losses.
+//! The head reads only each sequence's [CLS] row of the last hidden state, so the last
+//! layer runs after its attention on those B rows only ([`cls_rows`], [`cls_backward`];
+//! bit for bit the full computation, [`TrainModel::set_last_layer_cls_only`]).
 //!
 //! Parameter names are the HF `BertForSequenceClassification` state-dict keys
 //! (`bert.encoder.layer.0.attention.self.query.lora_A.weight`, `classifier.weight`, ...);

@@ -548,12 +548,12 @@ impl TrainModel {
 
     /// Compute the last encoder layer after its attention (attention.output, intermediate,
     /// output and their LayerNorms, dropouts and LoRA) for each sequence's [CLS] row only
-    /// (on, the default) or for every row (off). Everything a `TrainModel` computes reads
-    /// the last hidden state through the pooler, i.e. its [CLS] rows only, so the other
-    /// rows' values are unused and their gradients zero: the forward, the loss and every
-    /// gradient are the same either way (the kept rows draw the same dropout masks), except
-    /// that the last layer's parameter gradients after its attention sum B instead of B·T
-    /// rows (the same nonzero terms, another summation order). Off is for tests.
+    /// (on, the default) or for every row (off). Everything a `TrainModel` computes (losses,
+    /// eval logits, input gradients) reads the last hidden state through the pooler, i.e.
+    /// its [CLS] rows only, so the other rows' values are unused and their gradients zero.
+    /// Both ways give the same bits: the kept rows draw the same dropout masks
+    /// ([`super::cls_rows`]) and the parameter gradients of those modules are summed over
+    /// the zero-padded batch ([`super::cls_backward`]). Off is for tests.
     pub fn set_last_layer_cls_only(&mut self, on: bool) {
         self.cls_last = on;
     }
