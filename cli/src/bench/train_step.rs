@@ -4,7 +4,9 @@
 //!
 //! Output, one JSON object per line: the peak (`"kind": "peak"`), then the step timing
 //! (`"kind": "train_step"`) with the achieved GFLOP/s (forward FLOPs × 2 for the backward's
-//! input-gradient GEMMs; frozen weights get no weight-gradient GEMMs, LoRA's are not counted)
+//! input-gradient GEMMs; frozen weights get no weight-gradient GEMMs, LoRA's are not counted;
+//! the last layer after its attention counts only the [CLS] rows it runs on, `--all-rows`
+//! runs and counts every row)
 //! and `VmHWM` from `/proc/self/status`; `prepacked_mib` is the part of it taken by the frozen
 //! weights' packed copies (`tokken_model::train::frozen_packed`).
 
@@ -50,6 +52,10 @@ pub struct Args {
     /// Pack the frozen weights on every GEMM call (as `finetune --no-prepack`).
     #[arg(long)]
     no_prepack: bool,
+    /// Run the last layer after its attention on every token, not only on the [CLS] rows
+    /// the loss reads (`TrainModel::set_last_layer_cls_only(false)`; same results).
+    #[arg(long)]
+    all_rows: bool,
 }
 
 /// A `/proc/self/status` field in MiB (Linux only).
@@ -72,17 +78,19 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// Forward FLOPs over [B, T]: the dense GEMMs and attention's two products.
-fn forward_flops(cfg: &BertConfig, b: usize, t: usize) -> f64 {
+/// Forward FLOPs over [B, T]: the dense GEMMs and attention's two products; with
+/// `cls_rows_only` the last layer's dense blocks after attention count B rows, as run.
+fn forward_flops(cfg: &BertConfig, b: usize, t: usize, cls_rows_only: bool) -> f64 {
     let (c, i, l) = (
         cfg.hidden_size as f64,
         cfg.intermediate_size as f64,
         cfg.num_hidden_layers as f64,
     );
     let tokens = (b * t) as f64;
-    let gemms = 2.0 * tokens * (4.0 * c * c + 2.0 * c * i);
-    let attention = 4.0 * tokens * t as f64 * c;
-    l * (gemms + attention)
+    let qkv_and_attention = 2.0 * tokens * 3.0 * c * c + 4.0 * tokens * t as f64 * c;
+    let after_attention = 2.0 * (c * c + 2.0 * c * i);
+    let last_rows = if cls_rows_only { b as f64 } else { tokens };
+    l * qkv_and_attention + (l - 1.0) * tokens * after_attention + last_rows * after_attention
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -128,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut model = TrainModel::new(params, setup, 0)?;
     model.set_prepack(!args.no_prepack);
+    model.set_last_layer_cls_only(!args.all_rows);
     let slots: Vec<(String, usize)> = model
         .trainable_mut()
         .iter()
@@ -189,13 +198,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let flops = 2.0 * forward_flops(&cfg, b, t);
+    let flops = 2.0 * forward_flops(&cfg, b, t, !args.all_rows);
     println!(
         "{}",
         json!({
             "kind": "train_step", "config": args.config, "dtype": dtype.name(), "mode": "lora",
             "lora_r": args.lora_r, "lora_targets": args.lora_targets, "batch": b, "tokens": t,
-            "threads": threads, "steps": args.steps,
+            "threads": threads, "steps": args.steps, "cls_rows_only": !args.all_rows,
             "s_per_step_median": (median * 1e4).round() / 1e4,
             "s_per_step_mean": (mean * 1e4).round() / 1e4,
             "s_per_step_min": (times[0] * 1e4).round() / 1e4,
