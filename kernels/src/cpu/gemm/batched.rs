@@ -105,7 +105,7 @@ pub fn sgemm_batched_with(
         "gemm batched: stride_c = {stride_c} makes C items overlap (each spans {c_item})"
     );
     let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
-    let id = |x: f32| x;
+    let id = super::conv::Identity;
     let item = |i: usize, ci: &mut [f32], parallel: bool| {
         let (ai, bi) = (va.at(i * stride_a), vb.at(i * stride_b));
         let rows_a = (ta == Trans::N).then(|| (&a[i * stride_a..], lda));

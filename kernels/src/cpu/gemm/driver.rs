@@ -19,6 +19,7 @@
 
 use rayon::prelude::*;
 
+use super::conv::Convert;
 use super::pack::{pack, panel_len, with_buf, View, BUF_A, BUF_B};
 
 /// Below this many flops (2mnk) a GEMM runs on the calling thread: fork/join would cost more.
@@ -191,9 +192,7 @@ impl<'a, S, F> PackB<'a, S, F> {
     }
 }
 
-impl<S: Copy + Sync, E: bytemuck::Pod + Default, F: Fn(S) -> E + Sync + Copy> BPanels<E>
-    for PackB<'_, S, F>
-{
+impl<S: Copy + Sync, E: bytemuck::Pod + Default, F: Convert<S, E>> BPanels<E> for PackB<'_, S, F> {
     fn with_panels<R>(
         &self,
         pc: usize,
@@ -230,7 +229,7 @@ pub(crate) fn direct_a<K: Micro>(ta: super::Trans, _lda: usize) -> bool {
 /// `a`, op(B) (`k x n`) as panels from `b`. Arguments must already be validated (see
 /// `check_args`). `parallel` allows the global rayon pool.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm<K: Micro, SA: Copy + Sync, FA: Fn(SA) -> K::E + Sync + Copy>(
+pub(crate) fn gemm<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
     kern: K,
     m: usize,
     n: usize,
@@ -423,7 +422,7 @@ fn pack_block<K: Micro, SA: Copy + Sync>(
     pc: usize,
     kc: usize,
     apack: &mut [K::E],
-    conv_a: impl Fn(SA) -> K::E + Sync + Copy,
+    conv_a: impl Convert<SA, K::E>,
     threads: usize,
 ) {
     let (mr, g) = (K::MR, K::G);
@@ -444,7 +443,9 @@ fn pack_block<K: Micro, SA: Copy + Sync>(
     }
 }
 
-/// [`pack`] with the group size chosen at run time (monomorphised for 1 and 2).
+/// [`pack`] with the group size chosen at run time (monomorphised for 1 and 2); row-major
+/// f32 sources with a conversion it implements take the AVX-512 row packer when the CPU
+/// has AVX-512F/BW (same bytes, `pack_avx512.rs`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     g: usize,
@@ -455,14 +456,42 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     kc: usize,
     r: usize,
     out: &mut [E],
-    conv: impl Fn(S) -> E,
+    conv: impl Convert<S, E>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if avx512_packing() {
+        if let (1, Some((kind, data))) = (src.ks, conv.f32_rows(src.data)) {
+            assert_eq!(kind.group(), g, "pack: conversion and group size disagree");
+            let len = rows.div_ceil(r) * panel_len(r, kc, g);
+            let out32: &mut [u32] = bytemuck::cast_slice_mut(&mut out[..len]);
+            // SAFETY: AVX-512F/BW were detected.
+            unsafe {
+                super::pack_avx512::pack_rows_avx512(data, src.rs, r0, rows, p0, kc, r, out32, kind)
+            };
+            return;
+        }
         // SAFETY: AVX-512F/BW were detected.
         unsafe { pack_any_avx512(g, src, r0, rows, p0, kc, r, out, conv) };
         return;
     }
+    pack_generic(g, src, r0, rows, p0, kc, r, out, conv)
+}
+
+/// [`pack`] with the group size chosen at run time.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pack_generic<S: Copy, E: bytemuck::Pod + Default>(
+    g: usize,
+    src: View<'_, S>,
+    r0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    r: usize,
+    out: &mut [E],
+    conv: impl Convert<S, E>,
+) {
+    let conv = |x: S| conv.convert(x);
     match g {
         1 => pack::<S, E, 1>(src, r0, rows, p0, kc, r, out, conv),
         2 => pack::<S, E, 2>(src, r0, rows, p0, kc, r, out, conv),
@@ -477,7 +506,7 @@ fn avx512_packing() -> bool {
     *OK.get_or_init(|| is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw"))
 }
 
-/// [`pack_any`] compiled for AVX-512: the conversion loops (f32 -> bf16 rounding above
+/// [`pack_generic`] compiled for AVX-512: the conversion loops (f32 -> bf16 rounding above
 /// all) vectorize 16 wide instead of SSE2's 4. Same values.
 ///
 /// # Safety
@@ -494,11 +523,7 @@ unsafe fn pack_any_avx512<S: Copy, E: bytemuck::Pod + Default>(
     kc: usize,
     r: usize,
     out: &mut [E],
-    conv: impl Fn(S) -> E,
+    conv: impl Convert<S, E>,
 ) {
-    match g {
-        1 => pack::<S, E, 1>(src, r0, rows, p0, kc, r, out, conv),
-        2 => pack::<S, E, 2>(src, r0, rows, p0, kc, r, out, conv),
-        _ => unreachable!("packing group size must be 1 or 2"),
-    }
+    pack_generic(g, src, r0, rows, p0, kc, r, out, conv)
 }

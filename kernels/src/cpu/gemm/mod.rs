@@ -35,6 +35,7 @@
 //! ones (under 2^22 flops) stay on the calling thread.
 
 mod batched;
+mod conv;
 mod driver;
 mod pack;
 mod packed_b;
@@ -51,6 +52,8 @@ mod avx512;
 mod bf16;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(target_arch = "x86_64")]
+mod pack_avx512;
 
 use std::sync::OnceLock;
 
@@ -249,10 +252,10 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     k: usize,
     alpha: f32,
     a: View<'_, SA>,
-    conv_a: impl Fn(SA) -> f32 + Sync + Copy,
+    conv_a: impl conv::Convert<SA, f32>,
     rows_a: RowsA<'_>,
     b: View<'_, SB>,
-    conv_b: impl Fn(SB) -> f32 + Sync + Copy,
+    conv_b: impl conv::Convert<SB, f32>,
     beta: f32,
     c: &mut [f32],
     ldc: usize,
@@ -261,9 +264,9 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     fn go<K: driver::Micro<E = f32>, SA: Copy + Sync, SB: Copy + Sync>(
         kern: K,
         (m, n, k, alpha): (usize, usize, usize, f32),
-        (a, conv_a, rows_a): (View<'_, SA>, impl Fn(SA) -> f32 + Sync + Copy, RowsA<'_>),
+        (a, conv_a, rows_a): (View<'_, SA>, impl conv::Convert<SA, f32>, RowsA<'_>),
         b: View<'_, SB>,
-        conv_b: impl Fn(SB) -> f32 + Sync + Copy,
+        conv_b: impl conv::Convert<SB, f32>,
         (beta, c, ldc, parallel): (f32, &mut [f32], usize, bool),
     ) {
         let bp = driver::PackB::new(kern, b, conv_b);
@@ -360,7 +363,7 @@ pub fn sgemm_with(
     ldc: usize,
 ) {
     check_args(ta, tb, m, n, k, a.len(), lda, b.len(), ldb, c.len(), ldc);
-    let id = |x: f32| x;
+    let id = conv::Identity;
     let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
     let rows_a = (ta == Trans::N).then_some((a, lda));
     run_f32(
@@ -504,7 +507,7 @@ pub fn gemm_f32_bf16_with(
         Bf16Kernel::Avx512Bf16 => {
             #[cfg(target_arch = "x86_64")]
             if let Some(kern) = bf16::Avx512Bf16::new() {
-                let round = pack::f32_to_bf16;
+                let round = conv::ToBf16;
                 let bp = driver::PackB::new(kern, vb, |x: Bf16| x);
                 let va = driver::ASource::Pack(va, round);
                 driver::gemm(kern, m, n, k, alpha, va, &bp, beta, c, ldc, true);
@@ -513,7 +516,7 @@ pub fn gemm_f32_bf16_with(
             unavailable(kernel.name());
         }
         Bf16Kernel::F32(f) => {
-            let round = |x: f32| pack::f32_to_bf16(x).to_f32();
+            let round = conv::RoundToBf16;
             let widen = |x: Bf16| x.to_f32();
             run_f32(
                 f, m, n, k, alpha, va, round, None, vb, widen, beta, c, ldc, true,

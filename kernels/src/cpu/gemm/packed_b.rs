@@ -17,6 +17,7 @@
 
 use half::bf16 as Bf16;
 
+use super::conv::{Convert, Identity, RoundToBf16, ToBf16};
 use super::driver::{self, ASource, BPanels, Micro};
 use super::pack::{f32_to_bf16, panel_len, View};
 use super::prepacked::{with_bf16_micro, with_f32_micro, Panels};
@@ -181,15 +182,13 @@ pub fn gemm_packed_b(
     let av = Operand { ta, a, lda };
     match b.kind {
         PackedKind::F32(kernel) => {
-            let id = |v: f32| v;
-            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, id, true, b, beta, c, ldc))
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, Identity, true, b, beta, c, ldc))
         }
         PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
-            let round = |v: f32| f32_to_bf16(v).to_f32();
-            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, round, false, b, beta, c, ldc))
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, RoundToBf16, false, b, beta, c, ldc))
         }
         PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
-            with_bf16_micro!(kern => run(kern, m, alpha, av, f32_to_bf16, false, b, beta, c, ldc))
+            with_bf16_micro!(kern => run(kern, m, alpha, av, ToBf16, false, b, beta, c, ldc))
         }
     }
 }
@@ -210,7 +209,7 @@ fn run<K: Micro>(
     m: usize,
     alpha: f32,
     a: Operand<'_>,
-    conv_a: impl Fn(f32) -> K::E + Sync + Copy,
+    conv_a: impl Convert<f32, K::E>,
     exact: bool,
     b: &PackedB,
     beta: f32,

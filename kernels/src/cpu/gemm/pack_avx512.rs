@@ -1,0 +1,395 @@
+//! AVX-512 packing of row-major f32 operands: the same panels as [`super::pack::pack`]
+//! (bit for bit), 16 rows x 16 K groups at a time through in-register transposes.
+//!
+//! Layout (as in `pack.rs`): a panel of `r` rows over `kc` K values is `[kg][r]` 4-byte
+//! groups, `kg = ceil(kc / G)`: group `g` of row `i` is at `g * r + i`. With `G = 1` a group
+//! is the f32 `x[i][g]` (unchanged, or rounded to bf16 and widened back); with `G = 2` it is
+//! the bf16 pair `x[i][2g]` (low half) and `x[i][2g + 1]` (high half). Rows past the
+//! operand's edge, and the partner of an odd last K value, are zero.
+//!
+//! How: each of up to 16 rows loads its next 16 groups into a register (converting f32 to
+//! bf16 with integer ops, the same rounding as [`super::pack::f32_to_bf16`]; not
+//! `vcvtneps2bf16`, which flushes subnormals), a 16 x 16 transpose turns them into one
+//! register per group, and each is stored as the group's row slot of the panel, masked to
+//! the panel's rows (14 of 16 lanes for the 14-row panels; taller panels take several
+//! 16-row blocks). Missing rows and K values are masked-off loads, i.e. zeros, so every
+//! byte of a panel is written and nothing is filled beforehand.
+
+use std::arch::x86_64::*;
+
+use super::conv::RowConv;
+
+/// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of the row-major f32 matrix `src` (row
+/// `i` starts at `src[i * rs]`) into `ceil(rows / r)` panels of `r` rows converted by
+/// `conv`, as `pack` lays them out, each group written as one u32 of `out`.
+/// `out` must hold at least `ceil(rows / r) * ceil(kc / G) * r` groups.
+///
+/// # Safety
+/// AVX-512F and AVX-512BW must be present.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn pack_rows_avx512(
+    src: &[f32],
+    rs: usize,
+    r0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    r: usize,
+    out: &mut [u32],
+    conv: RowConv,
+) {
+    assert!(r > 0, "pack: panel height 0 (internal)");
+    let g = conv.group();
+    let kg = kc.div_ceil(g);
+    let plen = kg * r;
+    let panels = rows.div_ceil(r);
+    assert!(
+        out.len() >= panels * plen,
+        "pack: output too short (internal)"
+    );
+    if rows == 0 || kc == 0 {
+        return;
+    }
+    // The last value read; rows are at increasing offsets, so every row lies in `src`.
+    assert!(
+        (r0 + rows - 1) * rs + p0 + kc <= src.len(),
+        "pack: source rows out of bounds (internal)"
+    );
+    for (q, panel) in out.chunks_exact_mut(plen).take(panels).enumerate() {
+        let valid = r.min(rows - q * r);
+        let first = r0 + q * r;
+        for i0 in (0..r).step_by(16) {
+            let store = lanes(r - i0);
+            let loaded = valid.saturating_sub(i0).min(16);
+            for g0 in (0..kg).step_by(16) {
+                let groups = (kg - g0).min(16);
+                // SAFETY (block): AVX-512F/BW per the contract. Loads: row `first + i0 + t`
+                // (t < loaded, so a row of the operand) from K `p0 + g0 * G`, masked to the
+                // `kc - g0 * G` values left, all inside `src` (asserted above). Stores: group
+                // `g0 + c < kg`, lanes `i0..i0 + min(16, r - i0)`, inside this panel.
+                unsafe {
+                    let mut v = [_mm512_setzero_si512(); 16];
+                    for (t, vt) in v.iter_mut().enumerate().take(loaded) {
+                        let at = (first + i0 + t) * rs + p0 + g0 * g;
+                        *vt = load_groups(src.as_ptr().add(at), kc - g0 * g, conv);
+                    }
+                    transpose16(&mut v);
+                    for (j, vj) in v.iter().enumerate() {
+                        let c = if g == 2 { pair_order(j) } else { j };
+                        if c < groups {
+                            let dst = panel.as_mut_ptr().add((g0 + c) * r + i0);
+                            _mm512_mask_storeu_epi32(dst as *mut i32, store, *vj);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next (up to) 16 groups of one row, starting at `row`, of which `left` K values
+/// remain: group `c` in lane `c` (`G = 1`), or in lane `pair_order⁻¹(c)` (`G = 2`); lanes
+/// past the row's end are zero.
+///
+/// # Safety
+/// AVX-512F/BW present; `row[..min(left, 16 * G)]` readable.
+#[inline(always)]
+unsafe fn load_groups(row: *const f32, left: usize, conv: RowConv) -> __m512i {
+    // SAFETY (whole body): masked loads read only the first `left` values (caller).
+    unsafe {
+        match conv {
+            RowConv::Copy => _mm512_maskz_loadu_epi32(lanes(left), row as *const i32),
+            RowConv::RoundToBf16 => {
+                let x = _mm512_maskz_loadu_ps(lanes(left), row);
+                _mm512_and_si512(bf16_high(x), _mm512_set1_epi32(0xFFFF_0000u32 as i32))
+            }
+            RowConv::ToBf16 => {
+                // K values 0..16 and 16..32 of the row (32 = 16 pairs).
+                let lo = _mm512_maskz_loadu_ps(lanes(left), row);
+                let hi =
+                    _mm512_maskz_loadu_ps(lanes(left.saturating_sub(16)), row.wrapping_add(16));
+                // Each value's bf16 as a 32-bit lane, then narrowed to 16 bits: per 128-bit
+                // lane, four from `lo` then four from `hi` (see `pair_order`). No value
+                // exceeds 0xFFFF, so the unsigned saturation never applies.
+                _mm512_packus_epi32(
+                    _mm512_srli_epi32::<16>(bf16_high(lo)),
+                    _mm512_srli_epi32::<16>(bf16_high(hi)),
+                )
+            }
+        }
+    }
+}
+
+/// Which K pair of a 16-pair load lane `j` holds after `load_groups`' 16-bit pack, which
+/// works per 128-bit lane `l = j / 4`: lanes `4l, 4l + 1` hold pairs `2l, 2l + 1` (from the
+/// first 16 values), lanes `4l + 2, 4l + 3` pairs `8 + 2l, 8 + 2l + 1` (from the next 16).
+#[inline(always)]
+fn pair_order(j: usize) -> usize {
+    let (l, m) = (j / 4, j % 4);
+    if m < 2 {
+        2 * l + m
+    } else {
+        8 + 2 * l + (m - 2)
+    }
+}
+
+/// Each lane's [`super::pack::f32_to_bf16`] in its high 16 bits (low bits are garbage):
+/// round to nearest even on the bit pattern, `bits + 0x7FFF + (bit 16)`; a NaN keeps its
+/// top bits with the quiet bit set.
+///
+/// # Safety
+/// AVX-512F present.
+#[inline(always)]
+unsafe fn bf16_high(x: __m512) -> __m512i {
+    // SAFETY (whole body): register arithmetic only.
+    unsafe {
+        let bits = _mm512_castps_si512(x);
+        let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+        let rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
+        let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x0040_0000));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+        _mm512_mask_blend_epi32(nan, rounded, quiet)
+    }
+}
+
+/// Lane mask of the first `n` lanes (all 16 for `n >= 16`).
+#[inline(always)]
+fn lanes(n: usize) -> __mmask16 {
+    if n >= 16 {
+        0xFFFF
+    } else {
+        ((1u32 << n) - 1) as __mmask16
+    }
+}
+
+/// Transpose the 16 x 16 matrix of u32 held one row per register: afterwards `v[c]` holds
+/// column `c`.
+///
+/// # Safety
+/// AVX-512F present.
+#[inline(always)]
+unsafe fn transpose16(v: &mut [__m512i; 16]) {
+    // SAFETY (whole body): register shuffles only.
+    unsafe {
+        // Within each 128-bit lane `l` (columns 4l..4l+3): interleave row pairs, then pairs
+        // of pairs, so `v[4k + c]` holds, in lane `l`, column `4l + c` of rows 4k..4k+3.
+        let mut t = *v;
+        for k in 0..8 {
+            t[2 * k] = _mm512_unpacklo_epi32(v[2 * k], v[2 * k + 1]);
+            t[2 * k + 1] = _mm512_unpackhi_epi32(v[2 * k], v[2 * k + 1]);
+        }
+        for k in 0..4 {
+            let b = 4 * k;
+            v[b] = _mm512_unpacklo_epi64(t[b], t[b + 2]);
+            v[b + 1] = _mm512_unpackhi_epi64(t[b], t[b + 2]);
+            v[b + 2] = _mm512_unpacklo_epi64(t[b + 1], t[b + 3]);
+            v[b + 3] = _mm512_unpackhi_epi64(t[b + 1], t[b + 3]);
+        }
+        // Gather lane `l` of the four row groups into column `4l + c`.
+        for c in 0..4 {
+            let u0 = _mm512_shuffle_i32x4::<0x44>(v[c], v[4 + c]);
+            let u1 = _mm512_shuffle_i32x4::<0xEE>(v[c], v[4 + c]);
+            let u2 = _mm512_shuffle_i32x4::<0x44>(v[8 + c], v[12 + c]);
+            let u3 = _mm512_shuffle_i32x4::<0xEE>(v[8 + c], v[12 + c]);
+            v[c] = _mm512_shuffle_i32x4::<0x88>(u0, u2);
+            v[4 + c] = _mm512_shuffle_i32x4::<0xDD>(u0, u2);
+            v[8 + c] = _mm512_shuffle_i32x4::<0x88>(u1, u3);
+            v[12 + c] = _mm512_shuffle_i32x4::<0xDD>(u1, u3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use half::bf16 as Bf16;
+
+    use super::*;
+    use crate::cpu::gemm::conv::{Identity, RoundToBf16, ToBf16};
+    use crate::cpu::gemm::driver::pack_any;
+    use crate::cpu::gemm::pack::{f32_to_bf16, pack, View};
+
+    fn avx512() -> bool {
+        let ok = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
+        if !ok {
+            eprintln!("skipping: this CPU lacks AVX-512F/BW");
+        }
+        ok
+    }
+
+    /// Bit patterns the conversions treat specially: NaNs (quiet, signalling, negative,
+    /// all-ones payload), infinities, zeros, subnormals, the largest finite values (round
+    /// to infinity), ties to even that round down and up, and values just off a tie.
+    const SPECIAL: [u32; 22] = [
+        0x7FC0_0000,
+        0x7F80_0001,
+        0xFFC1_2345,
+        0x7FFF_FFFF,
+        0xFFFF_FFFF,
+        0x7F80_0000,
+        0xFF80_0000,
+        0x0000_0000,
+        0x8000_0000,
+        0x0000_0001,
+        0x8000_8000,
+        0x007F_FFFF,
+        0x0001_8000,
+        0x7F7F_FFFF,
+        0xFF7F_8000,
+        0x3F80_8000,
+        0x3F81_8000,
+        0xBF80_8000,
+        0xBF81_8000,
+        0x3F80_7FFF,
+        0x3F80_8001,
+        0x4049_0FDB,
+    ];
+
+    /// `len` values: mostly distinct ordinary floats of both signs (so a misplaced value is
+    /// caught), every 7th one from [`SPECIAL`].
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let h = i
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(40_503));
+                if i % 7 == 3 {
+                    f32::from_bits(SPECIAL[(h >> 8) as usize % SPECIAL.len()])
+                } else {
+                    f32::from_bits(0x3000_0000 + (h >> 5) % 0x1E00_0000)
+                        * if h & 1 == 1 { -1.0 } else { 1.0 }
+                }
+            })
+            .collect()
+    }
+
+    /// `pack` (the reference) and the AVX-512 row packer, directly and through `pack_any`,
+    /// on the same block, into buffers pre-filled with a pattern one group longer than the
+    /// panels: all three must be equal, bit for bit, including the pattern left after them.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        conv: RowConv,
+        src: &[f32],
+        rs: usize,
+        r0: usize,
+        rows: usize,
+        p0: usize,
+        kc: usize,
+        r: usize,
+    ) {
+        let g = conv.group();
+        let groups = rows.div_ceil(r) * kc.div_ceil(g) * r;
+        let mut want = vec![0xA5A5_5A5Au32; groups + 1];
+        let mut got = want.clone();
+        let mut via_any = want.clone();
+        let view = View {
+            data: src,
+            rs,
+            ks: 1,
+        };
+        match conv {
+            RowConv::Copy => {
+                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut want);
+                pack::<f32, f32, 1>(view, r0, rows, p0, kc, r, out, |x| x);
+                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut via_any);
+                pack_any(1, view, r0, rows, p0, kc, r, out, Identity);
+            }
+            RowConv::RoundToBf16 => {
+                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut want);
+                pack::<f32, f32, 1>(view, r0, rows, p0, kc, r, out, |x| f32_to_bf16(x).to_f32());
+                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut via_any);
+                pack_any(1, view, r0, rows, p0, kc, r, out, RoundToBf16);
+            }
+            RowConv::ToBf16 => {
+                let out: &mut [Bf16] = bytemuck::cast_slice_mut(&mut want);
+                pack::<f32, Bf16, 2>(view, r0, rows, p0, kc, r, out, f32_to_bf16);
+                let out: &mut [Bf16] = bytemuck::cast_slice_mut(&mut via_any);
+                pack_any(2, view, r0, rows, p0, kc, r, out, ToBf16);
+            }
+        }
+        // SAFETY: AVX-512F/BW checked by the callers.
+        unsafe { pack_rows_avx512(src, rs, r0, rows, p0, kc, r, &mut got, conv) };
+        let what = format!("{conv:?} r {r} rows {rows} kc {kc} rs {rs} r0 {r0} p0 {p0}");
+        assert_eq!(got, want, "{what}");
+        assert_eq!(via_any, want, "pack_any {what}");
+    }
+
+    const CONVS: [RowConv; 3] = [RowConv::Copy, RowConv::RoundToBf16, RowConv::ToBf16];
+
+    /// Every K from 1 to 100 (odd ones leave a lone last value for K pairs) against panel
+    /// heights around and at the kernels' 14 and 32, for row counts that fill, split and
+    /// leave partial panels; rows offset and padded (row stride past the block, K offset).
+    #[test]
+    fn row_packer_equals_pack_bitwise() {
+        if !avx512() {
+            return;
+        }
+        let heights = [1, 3, 14, 16, 17, 32, 33, 48];
+        let row_counts = [1, 2, 13, 14, 15, 16, 17, 31, 32, 33, 47, 64, 70];
+        for (ci, conv) in CONVS.into_iter().enumerate() {
+            for kc in 1..=100 {
+                let (r0, p0) = (kc % 3, kc % 5);
+                let rs = p0 + kc + kc % 4;
+                let src = values((r0 + 70) * rs, (kc * 3 + ci) as u32);
+                for r in heights {
+                    for rows in row_counts {
+                        check(conv, &src, rs, r0, rows, p0, kc, r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// BERT-base widths: K = 3072 (and 3071, odd), 70 rows in 14- and 32-row panels.
+    #[test]
+    fn row_packer_equals_pack_bitwise_wide() {
+        if !avx512() {
+            return;
+        }
+        for kc in [768, 3071, 3072] {
+            let (r0, p0, rs) = (5, 7, 3072 + 9);
+            let src = values((r0 + 70) * rs, kc as u32);
+            for conv in CONVS {
+                for r in [14, 32] {
+                    check(conv, &src, rs, r0, 70, p0, kc, r);
+                }
+            }
+        }
+    }
+
+    /// The rounding itself, lane by lane, on the special values and a sweep of bit
+    /// patterns (every exponent, mantissas around the rounding bit): `bf16_high` agrees
+    /// with `f32_to_bf16` and with `half`.
+    #[test]
+    fn vector_rounding_equals_f32_to_bf16() {
+        if !avx512() {
+            return;
+        }
+        let mut xs: Vec<u32> = SPECIAL.to_vec();
+        for e in 0..=0x1FFu32 {
+            for m in [
+                0u32, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0x1_0000, 0x1_8000, 0x7F_FFFF,
+            ] {
+                xs.push((e << 23) | m);
+            }
+        }
+        for chunk in xs.chunks(16) {
+            let mut lanes16 = [0u32; 16];
+            lanes16[..chunk.len()].copy_from_slice(chunk);
+            let mut hi = [0u32; 16];
+            // SAFETY: AVX-512F checked above; 16-lane unaligned load and store.
+            unsafe {
+                let x = _mm512_loadu_ps(lanes16.as_ptr() as *const f32);
+                _mm512_storeu_si512(hi.as_mut_ptr() as *mut __m512i, bf16_high(x));
+            }
+            for (&bits, &h) in chunk.iter().zip(&hi) {
+                let x = f32::from_bits(bits);
+                let want = f32_to_bf16(x).to_bits();
+                assert_eq!((h >> 16) as u16, want, "bits {bits:#010x}");
+                if !x.is_nan() {
+                    assert_eq!(want, Bf16::from_f32(x).to_bits(), "half {bits:#010x}");
+                }
+            }
+        }
+    }
+}
