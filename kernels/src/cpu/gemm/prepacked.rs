@@ -27,6 +27,7 @@
 use half::bf16 as Bf16;
 use rayon::prelude::*;
 
+use super::conv::{Convert, Identity, RoundToBf16, ToBf16};
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
 use super::pack::{f32_to_bf16, panel_len, with_buf, Chunk, View, BUF_A};
 use super::transpose_tile::{read_t, write_t, TileAdd};
@@ -390,17 +391,17 @@ fn run_xwt(
 ) {
     let xv = View::b(Trans::T, x, ldx);
     let out = (beta, c, ldc, epi);
+    // Named conversions (`conv.rs`): X, row-major f32, takes the AVX-512 row packer.
     match w.kind {
         PackedKind::F32(kernel) => {
-            let id = |v: f32| v;
-            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, id, w, out))
+            with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, Identity, w, out))
         }
         PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
-            let round = |v: f32| f32_to_bf16(v).to_f32();
+            let round = RoundToBf16;
             with_f32_micro!(kernel, kern => gemm_xwt(kern, m, alpha, xv, round, w, out))
         }
         PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
-            with_bf16_micro!(kern => gemm_xwt(kern, m, alpha, xv, f32_to_bf16, w, out))
+            with_bf16_micro!(kern => gemm_xwt(kern, m, alpha, xv, ToBf16, w, out))
         }
     }
 }
@@ -425,7 +426,7 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
     m: usize,
     alpha: f32,
     x: View<'_, SX>,
-    conv_x: impl Fn(SX) -> K::E + Sync + Copy,
+    conv_x: impl Convert<SX, K::E>,
     w: &PackedWeight,
     (beta, c, ldc, epi): (f32, &mut [f32], usize, Option<Epilogue<'_>>),
 ) {
@@ -541,7 +542,7 @@ fn pack_x<K: Micro, SX: Copy + Sync>(
     blocks: &[KBlock],
     offs: &[usize],
     xpack: &mut [K::E],
-    conv: impl Fn(SX) -> K::E + Sync + Copy,
+    conv: impl Convert<SX, K::E>,
     threads: usize,
 ) {
     let (nr, g) = (K::NR, K::G);
