@@ -45,8 +45,8 @@ pub fn linear_forward_packed(
         .filter(|_| rows <= PREPACKED_MAX_ROWS)
         .and_then(|p| p.get(&lin.weight))
     {
-        // X·Wᵀ + (residual + bias) in one pass, the additions made as each tile is written
-        // back: the same roundings as the beta = 1 path below.
+        // X·Wᵀ + (residual + bias) in one pass: each C tile starts at residual + bias and
+        // every K block accumulates onto it, the roundings of the beta = 1 path below.
         let residual = residual.map(|r| (&r[..rows * n], n));
         gemm_prepacked_bias(rows, inp, k, pw, bias, residual, out, n);
         return Ok(());

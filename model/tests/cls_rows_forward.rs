@@ -1,8 +1,8 @@
 //! `ForwardOptions::cls_rows_only`: running the last layer's dense blocks on the [CLS] rows
 //! only gives bit for bit the logits, the pooled output and the [CLS] rows of the last
 //! hidden state of the full forward (f32 and bf16, with and without prepacked weights,
-//! padded batches, batches on both sides of the prepacked GEMM's row limit), and it is
-//! ignored when hidden states or attentions are kept.
+//! padded batches, batches on both sides of the prepacked GEMM's row limit, an FFN-down
+//! deeper than one K block), and it is ignored when hidden states or attentions are kept.
 
 use tokken_engine::DType;
 use tokken_model::init::init_params;
@@ -17,6 +17,16 @@ fn params() -> BertParams {
         ..BertConfig::preset("tiny", 300, 3).unwrap()
     };
     init_params(&cfg, 11).unwrap()
+}
+
+/// A model whose FFN down projection has K = 1600 > 1536, two K blocks of the AVX-512
+/// kernels (as BERT-base's K = 3072).
+fn params_two_k_blocks() -> BertParams {
+    let cfg = BertConfig {
+        intermediate_size: 1600,
+        ..BertConfig::preset("tiny", 300, 3).unwrap()
+    };
+    init_params(&cfg, 12).unwrap()
 }
 
 /// What one forward leaves: logits, pooled output, and every hidden state it kept.
@@ -81,16 +91,22 @@ fn assert_bitwise(what: &str, a: &[f32], b: &[f32]) {
 #[test]
 fn cls_rows_only_gives_the_full_forward_bit_for_bit() {
     let full = ForwardOptions::default();
+    for (name, model) in [("small", params()), ("two K blocks", params_two_k_blocks())] {
+        cls_rows_match_for(name, &model, full);
+    }
+}
+
+fn cls_rows_match_for(name: &str, model: &BertParams, full: ForwardOptions) {
     for dtype in [DType::F32, DType::BF16] {
         for prepack in [false, true] {
-            let mut p = params().to_dtype(dtype).unwrap();
+            let mut p = model.to_dtype(dtype).unwrap();
             if prepack {
                 p.prepack().unwrap();
             }
             // 20 x 30 = 600 rows: the full last layer runs the plain GEMM (above the
             // prepacked row limit), the [CLS] rows the prepacked one.
             for (b, t) in [(1, 32), (3, 37), (1, 1), (2, 1), (20, 30), (5, 8)] {
-                let what = format!("{dtype:?} prepacked={prepack} {b}x{t}");
+                let what = format!("{name} {dtype:?} prepacked={prepack} {b}x{t}");
                 let lean = run(&p, b, t, ForwardOptions::LOGITS);
                 let want = run(&p, b, t, full);
                 assert_bitwise(&format!("{what} logits"), &lean.logits, &want.logits);

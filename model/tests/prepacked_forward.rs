@@ -1,6 +1,7 @@
 //! `BertParams::prepack`: the forward pass with packed weights is bit for bit the forward
-//! without them (f32 and bf16, padded batches, parallel and single-threaded GEMM sizes), and
-//! a weight replaced after packing is never served from its stale packed copy.
+//! without them (f32 and bf16, padded batches, parallel and single-threaded GEMM sizes, an
+//! FFN-down deeper than one K block), and a weight replaced after packing is never served
+//! from its stale packed copy.
 
 use tokken_engine::{DType, Tensor};
 use tokken_model::init::init_params;
@@ -15,6 +16,17 @@ fn params() -> BertParams {
         ..BertConfig::preset("tiny", 300, 3).unwrap()
     };
     init_params(&cfg, 5).unwrap()
+}
+
+/// A model whose FFN down projection has K = 1600 > 1536, two K blocks of the AVX-512
+/// kernels (as BERT-base's K = 3072): the prepacked layer must add the blocks onto
+/// `residual + bias` in the unpacked order, `acc1 + (acc0 + (residual + bias))`.
+fn params_two_k_blocks() -> BertParams {
+    let cfg = BertConfig {
+        intermediate_size: 1600,
+        ..BertConfig::preset("tiny", 300, 3).unwrap()
+    };
+    init_params(&cfg, 6).unwrap()
 }
 
 /// [B, NL] logits and every hidden state of a padded batch.
@@ -59,18 +71,21 @@ fn assert_bitwise(what: &str, a: &[f32], b: &[f32]) {
 
 #[test]
 fn prepacked_forward_is_bitwise_the_unpacked_forward() {
-    for dtype in [DType::F32, DType::BF16] {
-        let plain = params().to_dtype(dtype).unwrap();
-        let mut packed = plain.clone();
-        packed.prepack().unwrap();
-        assert!(packed.prepacked.is_some());
-        for (b, t) in [(1, 32), (3, 37), (1, 5), (20, 30)] {
-            let (lp, hp) = run(&packed, b, t);
-            let (lu, hu) = run(&plain, b, t);
-            assert!(!lp.is_empty());
-            assert_bitwise(&format!("{dtype:?} {b}x{t} logits"), &lp, &lu);
-            for (i, (x, y)) in hp.iter().zip(&hu).enumerate() {
-                assert_bitwise(&format!("{dtype:?} {b}x{t} hidden {i}"), x, y);
+    for (name, model) in [("small", params()), ("two K blocks", params_two_k_blocks())] {
+        for dtype in [DType::F32, DType::BF16] {
+            let plain = model.to_dtype(dtype).unwrap();
+            let mut packed = plain.clone();
+            packed.prepack().unwrap();
+            assert!(packed.prepacked.is_some());
+            for (b, t) in [(1, 32), (3, 37), (1, 5), (20, 30)] {
+                let (lp, hp) = run(&packed, b, t);
+                let (lu, hu) = run(&plain, b, t);
+                assert!(!lp.is_empty());
+                let what = format!("{name} {dtype:?} {b}x{t}");
+                assert_bitwise(&format!("{what} logits"), &lp, &lu);
+                for (i, (x, y)) in hp.iter().zip(&hu).enumerate() {
+                    assert_bitwise(&format!("{what} hidden {i}"), x, y);
+                }
             }
         }
     }

@@ -14,7 +14,7 @@
 //!   even) times bf16 B (pre-converted weights); what a bf16 forward pass uses.
 //! - [`gemm_prepacked`] — `X · Wᵀ` with the weight packed once ([`PackedWeight`]), bit for
 //!   bit the matching `sgemm` / `gemm_f32_bf16` call without re-packing W each time;
-//!   [`gemm_prepacked_bias`] also adds a bias (and a residual) as it writes C back.
+//!   [`gemm_prepacked_bias`] also adds a bias (and a residual), C tiles starting at them.
 //! - [`gemm_packed_b`] — `op(A) · op(B)` with op(B) packed once ([`PackedB`], either
 //!   orientation of a frozen weight), bit for bit the matching `sgemm` / `gemm_f32_bf16`.
 //! - [`reference_sgemm`] — scalar f64-accumulating reference, for tests.

@@ -14,8 +14,11 @@
 //! commutative in its two factors; for other `beta` a kernel's partial-tile update may round
 //! once more, ≤ 1 ulp).
 //!
-//! [`gemm_prepacked_bias`] is a dense layer's forward in one pass: the bias (and residual)
-//! is added while the tile is written back, in the order the separate pass used.
+//! [`gemm_prepacked_bias`] is a dense layer's forward in one pass, in the unpacked layer's
+//! order: each tile starts at `residual + bias` (read transposed) and every K block
+//! accumulates onto it (beta = 1), so K blocks `acc0, acc1, ..` give
+//! `.. + (acc1 + (acc0 + (residual + bias)))` as C pre-filled with `residual + bias` and
+//! the beta = 1 GEMM do.
 //!
 //! X is packed once per call for all K blocks; with fewer token panels than threads (one
 //! headline is one panel) the panels are split along K so every thread packs a part.
@@ -30,7 +33,7 @@ use rayon::prelude::*;
 use super::conv::{Convert, Identity, RoundToBf16, ToBf16};
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
 use super::pack::{f32_to_bf16, panel_len, with_buf, Chunk, View, BUF_A};
-use super::transpose_tile::{read_t, write_t, TileAdd};
+use super::transpose_tile::{fill_t, read_t, write_t};
 use super::{check_operand, unavailable, Bf16Kernel, Kernel, Trans};
 
 /// Which GEMM a [`PackedWeight`] reproduces.
@@ -303,11 +306,10 @@ pub fn gemm_prepacked(
 }
 
 /// A dense layer in one pass: `C[m, N] = X[m, K] · Wᵀ + (residual[m, N] + bias[N])`, or
-/// `+ bias[N]` without a residual (`(values, row stride)`), the additions done while each
-/// tile is written back. C is write-only. Bit for bit
-/// `gemm_prepacked(m, 1.0, x, ldx, w, 0.0, c, ldc)` followed by
-/// `c[t][f] += residual[t][f] + bias[f]` (or `+= bias[f]`), so bit for bit the unpacked
-/// layer that starts C at `residual + bias` and accumulates the GEMM onto it (beta = 1).
+/// `+ bias[N]` without a residual (`(values, row stride)`). C is write-only. Bit for bit
+/// the unpacked layer that fills C with `residual[t][f] + bias[f]` (or `bias[f]`) and
+/// accumulates the GEMM of `w.kind()` onto it (beta = 1), for any number of K blocks: each
+/// C tile starts at that value on the stack and every K block adds onto it.
 /// Panics on short slices or leading dimensions, or a bias that is not `[N]`.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_prepacked_bias(
@@ -336,7 +338,7 @@ pub fn gemm_prepacked_bias(
     run_xwt(m, 1.0, x, ldx, w, 0.0, c, ldc, Some(epi))
 }
 
-/// What [`gemm_prepacked_bias`] adds to the product: `residual + bias` or `bias`.
+/// Where [`gemm_prepacked_bias`] starts C: `residual + bias` or `bias`.
 #[derive(Clone, Copy)]
 struct Epilogue<'a> {
     /// `[N]`
@@ -345,32 +347,46 @@ struct Epilogue<'a> {
     residual: Option<(&'a [f32], usize)>,
 }
 
-impl<'a> Epilogue<'a> {
-    /// The part of the epilogue for the C tile of tokens `tok..`, features `feat..feat + mr`.
-    fn tile(&self, tok: usize, feat: usize, mr: usize) -> TileAdd<'a> {
-        TileAdd {
-            bias: &self.bias[feat..feat + mr],
-            residual: self.residual.map(|(r, ldr)| (&r[tok * ldr + feat..], ldr)),
+impl Epilogue<'_> {
+    /// Start the (feature x token) stack tile of tokens `tok..tok + nr`, features
+    /// `feat..feat + mr` (row stride `ts`) at `residual + bias` (or `bias`).
+    fn start_tile(
+        &self,
+        tile: &mut [f32],
+        ts: usize,
+        tok: usize,
+        feat: usize,
+        mr: usize,
+        nr: usize,
+    ) {
+        let bias = &self.bias[feat..feat + mr];
+        match self.residual {
+            Some((r, ldr)) => {
+                let r = &r[tok * ldr + feat..];
+                assert!(
+                    (nr - 1) * ldr + mr <= r.len(),
+                    "gemm: residual tile (internal)"
+                );
+                // SAFETY: the residual tile is in bounds (asserted).
+                unsafe { read_t(r.as_ptr(), ldr, tile, ts, mr, nr, Some(bias)) }
+            }
+            None => fill_t(tile, ts, mr, nr, bias),
         }
     }
 
-    /// `C += residual + bias` (or `+= bias`) over the `m x n` view, in the scalar order of
-    /// the tile write-back (for products with nothing to multiply).
-    fn add_to(&self, c: &mut [f32], m: usize, n: usize, ldc: usize) {
+    /// `C = residual + bias` (or `bias`) over the `m x n` view: the layer when the product
+    /// has nothing to multiply (K = 0).
+    fn fill(&self, c: &mut [f32], m: usize, n: usize, ldc: usize) {
         for t in 0..m {
             let row = &mut c[t * ldc..t * ldc + n];
             match self.residual {
                 Some((r, ldr)) => {
                     let r_row = &r[t * ldr..t * ldr + n];
                     for ((o, r), b) in row.iter_mut().zip(r_row).zip(self.bias) {
-                        *o += r + b;
+                        *o = r + b;
                     }
                 }
-                None => {
-                    for (o, b) in row.iter_mut().zip(self.bias) {
-                        *o += b;
-                    }
-                }
+                None => row.copy_from_slice(self.bias),
             }
         }
     }
@@ -418,8 +434,8 @@ struct Tile([f32; MAX_TILE]);
 /// panels (and token panels when there are many tokens). Each C tile stays on the stack
 /// across the K blocks (the first block applies `beta`, later ones accumulate: the kernel
 /// calls of the K-block-outer loop nest, on the same values, as C would only have held an
-/// exact copy of the tile in between) and is written back once, transposed, with the
-/// epilogue.
+/// exact copy of the tile in between) and is written back once, transposed. With an
+/// epilogue the tile starts at `residual + bias` and every block accumulates (beta = 1).
 #[allow(clippy::type_complexity)]
 fn gemm_xwt<K: Micro, SX: Copy + Sync>(
     kern: K,
@@ -435,12 +451,14 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
         return;
     }
     if w.k == 0 || alpha == 0.0 {
-        scale_c(c, m, n, ldc, beta);
-        if let Some(e) = epi {
-            e.add_to(c, m, n, ldc);
+        match epi {
+            Some(e) => e.fill(c, m, n, ldc),
+            None => scale_c(c, m, n, ldc, beta),
         }
         return;
     }
+    // An epilogue is C's starting value: every K block accumulates onto it.
+    let beta = if epi.is_some() { 1.0 } else { beta };
     assert!(K::MR * K::NR <= MAX_TILE, "gemm: tile too large (internal)");
     let flops = m.saturating_mul(n).saturating_mul(w.k).saturating_mul(2);
     let threads = if flops >= PAR_MIN_FLOPS {
@@ -488,9 +506,11 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
                     // C tile rows tok.., columns feat..: as the kernel's (feat x tok) tile.
                     let cp = shared.tile(tok * ldc + feat, nr, mr, ldc);
                     let t = &mut tile.0;
-                    if beta != 0.0 {
+                    if let Some(e) = &epi {
+                        e.start_tile(t, nr_, tok, feat, mr, nr);
+                    } else if beta != 0.0 {
                         // SAFETY: inside the C tile asserted by `shared.tile`.
-                        unsafe { read_t(cp, ldc, t, nr_, mr, nr) };
+                        unsafe { read_t(cp, ldc, t, nr_, mr, nr, None) };
                     }
                     for (blk, &xoff) in blocks.iter().zip(&xoffs) {
                         let alen = panel_len(mr_, blk.kc, g);
@@ -516,9 +536,8 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
                             )
                         };
                     }
-                    let add = epi.map(|e| e.tile(tok, feat, mr));
                     // SAFETY: as above; no other task writes this tile.
-                    unsafe { write_t(t, nr_, cp, ldc, mr, nr, add) };
+                    unsafe { write_t(t, nr_, cp, ldc, mr, nr) };
                 }
             }
         };

@@ -5,28 +5,18 @@
 //! element `(i, j)` is `tile[i * ts + j]`. C is stored `[tokens, features]` with row stride
 //! `ldc`, so the same element is `c[j * ldc + i]`: every tile row becomes a C column.
 //!
-//! [`write_t`] copies a finished tile into C, optionally adding the fused epilogue
-//! ([`TileAdd`]: `tile + (residual + bias)` or `tile + bias`, the additions
-//! `model::linear` did in a separate pass, in the same order); [`read_t`] copies C into a
-//! tile (a GEMM with `beta != 0` starts from C). Copies are exact, so the AVX-512 versions
-//! (16 x 16 in-register transposes, lane masks for partial tiles) give the same bits as the
-//! scalar loops, which serve other CPUs and tiles taller than 16 features.
+//! [`read_t`] copies C (or a residual stored like C) into a tile, optionally adding a
+//! per-feature bias (`r + b`, the dense layer's starting value, in `model::linear`'s
+//! order); [`fill_t`] starts a tile at the bias alone; [`write_t`] copies a finished tile
+//! into C. Copies are exact, so the AVX-512 versions (16 x 16 in-register transposes, lane
+//! masks for partial tiles) give the same bits as the scalar loops, which serve other CPUs
+//! and tiles taller than 16 features.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// The fused epilogue of one tile: what [`write_t`] adds to each element.
-#[derive(Clone, Copy)]
-pub(crate) struct TileAdd<'a> {
-    /// Bias of the tile's features: `[mr]` (at least).
-    pub bias: &'a [f32],
-    /// Residual of the tile's tokens: row `j` at `j * ldr`, starting at the tile's first
-    /// feature (`[nr, mr]` within row stride `ldr`).
-    pub residual: Option<(&'a [f32], usize)>,
-}
-
-/// `tile[i * ts + j] = c[j * ldc + i]` for `i < mr`, `j < nr` (other tile elements keep
-/// their values).
+/// `tile[i * ts + j] = c[j * ldc + i]`, or `c[j * ldc + i] + bias[i]` with a bias, for
+/// `i < mr`, `j < nr` (other tile elements keep their values).
 ///
 /// # Safety
 /// `c + j * ldc + i` must be valid for reads for `i < mr`, `j < nr`.
@@ -37,6 +27,7 @@ pub(crate) unsafe fn read_t(
     ts: usize,
     mr: usize,
     nr: usize,
+    bias: Option<&[f32]>,
 ) {
     if mr == 0 || nr == 0 {
         return;
@@ -45,17 +36,29 @@ pub(crate) unsafe fn read_t(
         (mr - 1) * ts + nr <= tile.len() && nr <= ts,
         "tile too small (internal)"
     );
+    assert!(
+        bias.is_none_or(|b| b.len() >= mr),
+        "tile bias too short (internal)"
+    );
     #[cfg(target_arch = "x86_64")]
     if mr <= 16 && avx512() {
         // SAFETY: AVX-512F detected; bounds as asserted and per the caller's contract.
-        return unsafe { read_t_avx512(c, ldc, tile, ts, mr, nr) };
+        return unsafe { read_t_avx512(c, ldc, tile, ts, mr, nr, bias) };
     }
     // SAFETY: as above.
-    unsafe { read_t_scalar(c, ldc, tile, ts, mr, nr) }
+    unsafe { read_t_scalar(c, ldc, tile, ts, mr, nr, bias) }
 }
 
-/// `c[j * ldc + i] = tile[i * ts + j]`, plus `add` (see [`TileAdd`]), for `i < mr`,
-/// `j < nr`; nothing else in C is touched.
+/// `tile[i * ts + j] = bias[i]` for `i < mr`, `j < nr` (other tile elements keep their
+/// values).
+pub(crate) fn fill_t(tile: &mut [f32], ts: usize, mr: usize, nr: usize, bias: &[f32]) {
+    for (i, &b) in bias[..mr].iter().enumerate() {
+        tile[i * ts..i * ts + nr].fill(b);
+    }
+}
+
+/// `c[j * ldc + i] = tile[i * ts + j]` for `i < mr`, `j < nr`; nothing else in C is
+/// touched.
 ///
 /// # Safety
 /// `c + j * ldc + i` must be valid for writes for `i < mr`, `j < nr`, and no other thread
@@ -67,7 +70,6 @@ pub(crate) unsafe fn write_t(
     ldc: usize,
     mr: usize,
     nr: usize,
-    add: Option<TileAdd<'_>>,
 ) {
     if mr == 0 || nr == 0 {
         return;
@@ -76,22 +78,13 @@ pub(crate) unsafe fn write_t(
         (mr - 1) * ts + nr <= tile.len() && nr <= ts,
         "tile too small (internal)"
     );
-    if let Some(a) = add {
-        assert!(a.bias.len() >= mr, "epilogue bias too short (internal)");
-        if let Some((r, ldr)) = a.residual {
-            assert!(
-                (nr - 1) * ldr + mr <= r.len() && mr <= ldr,
-                "epilogue residual too short (internal)"
-            );
-        }
-    }
     #[cfg(target_arch = "x86_64")]
     if mr <= 16 && avx512() {
         // SAFETY: AVX-512F detected; bounds as asserted and per the caller's contract.
-        return unsafe { write_t_avx512(tile, ts, c, ldc, mr, nr, add) };
+        return unsafe { write_t_avx512(tile, ts, c, ldc, mr, nr) };
     }
     // SAFETY: as above.
-    unsafe { write_t_scalar(tile, ts, c, ldc, mr, nr, add) }
+    unsafe { write_t_scalar(tile, ts, c, ldc, mr, nr) }
 }
 
 /// Whether the AVX-512 copies may run (AVX-512F, detected once).
@@ -104,7 +97,7 @@ fn avx512() -> bool {
 /// Scalar [`read_t`].
 ///
 /// # Safety
-/// As [`read_t`]; the tile bounds are the caller's (checked by indexing).
+/// As [`read_t`]; the tile and bias bounds are the caller's (checked by indexing).
 pub(crate) unsafe fn read_t_scalar(
     c: *const f32,
     ldc: usize,
@@ -112,11 +105,16 @@ pub(crate) unsafe fn read_t_scalar(
     ts: usize,
     mr: usize,
     nr: usize,
+    bias: Option<&[f32]>,
 ) {
     for j in 0..nr {
         for i in 0..mr {
             // SAFETY: inside the C tile (caller).
-            tile[i * ts + j] = unsafe { *c.add(j * ldc + i) };
+            let v = unsafe { *c.add(j * ldc + i) };
+            tile[i * ts + j] = match bias {
+                Some(b) => v + b[i],
+                None => v,
+            };
         }
     }
 }
@@ -124,7 +122,7 @@ pub(crate) unsafe fn read_t_scalar(
 /// Scalar [`write_t`].
 ///
 /// # Safety
-/// As [`write_t`]; tile, bias and residual bounds are checked by indexing.
+/// As [`write_t`]; tile bounds are checked by indexing.
 pub(crate) unsafe fn write_t_scalar(
     tile: &[f32],
     ts: usize,
@@ -132,24 +130,11 @@ pub(crate) unsafe fn write_t_scalar(
     ldc: usize,
     mr: usize,
     nr: usize,
-    add: Option<TileAdd<'_>>,
 ) {
     for j in 0..nr {
         for i in 0..mr {
-            let v = tile[i * ts + j];
-            let v = match add {
-                None => v,
-                Some(TileAdd {
-                    bias,
-                    residual: None,
-                }) => v + bias[i],
-                Some(TileAdd {
-                    bias,
-                    residual: Some((r, ldr)),
-                }) => v + (r[j * ldr + i] + bias[i]),
-            };
             // SAFETY: inside the C tile (caller).
-            unsafe { *c.add(j * ldc + i) = v };
+            unsafe { *c.add(j * ldc + i) = tile[i * ts + j] };
         }
     }
 }
@@ -206,8 +191,8 @@ unsafe fn transpose16(r: &mut [__m512; 16]) {
 }
 
 /// [`read_t`] through 16 x 16 register transposes: 16 tokens at a time, one masked load
-/// per token (its `mr` features), one masked store per feature (the block's tokens).
-/// Every loop runs 16 times with masks, so the block stays in registers.
+/// per token (its `mr` features, plus the bias), one masked store per feature (the block's
+/// tokens). Every loop runs 16 times with masks, so the block stays in registers.
 ///
 /// # Safety
 /// AVX-512F present; `mr <= 16`; bounds as [`read_t`] asserts.
@@ -220,8 +205,11 @@ unsafe fn read_t_avx512(
     ts: usize,
     mr: usize,
     nr: usize,
+    bias: Option<&[f32]>,
 ) {
     let feats = lanes(mr);
+    // SAFETY: the bias holds mr values (asserted).
+    let bias = bias.map(|b| unsafe { _mm512_maskz_loadu_ps(feats, b.as_ptr()) });
     for j0 in (0..nr).step_by(16) {
         let toks = nr - j0;
         let mut v = [_mm512_setzero_ps(); 16];
@@ -230,6 +218,9 @@ unsafe fn read_t_avx512(
             // SAFETY: lanes i < mr of token j0 + j < nr are in C; masked-off lanes are
             // never read (the address is only formed).
             *vj = unsafe { _mm512_maskz_loadu_ps(m, c.wrapping_add((j0 + j) * ldc)) };
+            if let Some(b) = bias {
+                *vj = _mm512_add_ps(*vj, b);
+            }
         }
         // SAFETY: AVX-512F present (this function's contract).
         unsafe { transpose16(&mut v) };
@@ -243,26 +234,14 @@ unsafe fn read_t_avx512(
 }
 
 /// [`write_t`] through 16 x 16 register transposes: one masked load per feature row of
-/// the tile (16 tokens), one masked store per token (its `mr` features), the epilogue
-/// added 16 features wide in the same order as the scalar loop.
+/// the tile (16 tokens), one masked store per token (its `mr` features).
 ///
 /// # Safety
 /// AVX-512F present; `mr <= 16`; bounds as [`write_t`] asserts.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn write_t_avx512(
-    tile: &[f32],
-    ts: usize,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    nr: usize,
-    add: Option<TileAdd<'_>>,
-) {
+unsafe fn write_t_avx512(tile: &[f32], ts: usize, c: *mut f32, ldc: usize, mr: usize, nr: usize) {
     let feats = lanes(mr);
-    // SAFETY: the bias holds mr values (asserted).
-    let bias = add.map(|a| unsafe { _mm512_maskz_loadu_ps(feats, a.bias.as_ptr()) });
-    let residual = add.and_then(|a| a.residual);
     for j0 in (0..nr).step_by(16) {
         let toks = nr - j0;
         let tmask = lanes(toks);
@@ -276,23 +255,8 @@ unsafe fn write_t_avx512(
         unsafe { transpose16(&mut v) };
         for (j, vj) in v.iter().enumerate() {
             let m = if j < toks { feats } else { 0 };
-            let mut out = *vj;
-            if let Some(b) = bias {
-                let term = match residual {
-                    // SAFETY: features i < mr of token j0 + j < nr are in the residual
-                    // (asserted); masked-off lanes are never read.
-                    Some((r, ldr)) => _mm512_add_ps(
-                        unsafe {
-                            _mm512_maskz_loadu_ps(m, r.as_ptr().wrapping_add((j0 + j) * ldr))
-                        },
-                        b,
-                    ),
-                    None => b,
-                };
-                out = _mm512_add_ps(out, term);
-            }
             // SAFETY: lanes i < mr of token j0 + j < nr are in C (caller).
-            unsafe { _mm512_mask_storeu_ps(c.wrapping_add((j0 + j) * ldc), m, out) };
+            unsafe { _mm512_mask_storeu_ps(c.wrapping_add((j0 + j) * ldc), m, *vj) };
         }
     }
 }
@@ -322,72 +286,76 @@ mod tests {
 
     /// Every partial tile of the 14 x 32 kernels (and up to 16 features), padded strides:
     /// the dispatched copies (AVX-512 on this CPU when present) equal the scalar loops bit
-    /// for bit, with and without the epilogue, and touch nothing outside the tile.
+    /// for bit, reads with and without the bias, and touch nothing outside the tile.
     #[test]
     fn transposed_copies_equal_scalar_bitwise() {
         let ts = 32 + 3;
         for mr in 1..=16 {
             for nr in 1..=32 {
                 let ldc = mr + (nr % 4);
-                let ldr = mr + (mr % 3);
                 let tile = values(16 * ts, (mr * 100 + nr) as u32);
                 let bias = values(mr, 7);
-                let residual = values((nr - 1) * ldr + mr, 13);
-                let adds = [
-                    None,
-                    Some(TileAdd {
-                        bias: &bias,
-                        residual: None,
-                    }),
-                    Some(TileAdd {
-                        bias: &bias,
-                        residual: Some((&residual, ldr)),
-                    }),
-                ];
                 let c0 = values(nr * ldc + 5, 99);
-                for add in adds {
-                    let (mut got, mut want) = (c0.clone(), c0.clone());
-                    // SAFETY: C holds nr rows of ldc >= mr values.
-                    unsafe {
-                        write_t(&tile, ts, got.as_mut_ptr(), ldc, mr, nr, add);
-                        write_t_scalar(&tile, ts, want.as_mut_ptr(), ldc, mr, nr, add);
-                    }
-                    assert_eq!(bits(&got), bits(&want), "write mr {mr} nr {nr}");
-                    assert_ne!(bits(&got), bits(&c0), "write mr {mr} nr {nr} wrote nothing");
-                }
-                let (mut got, mut want) = (tile.clone(), tile.clone());
-                // SAFETY: as above.
+                let (mut got, mut want) = (c0.clone(), c0.clone());
+                // SAFETY: C holds nr rows of ldc >= mr values.
                 unsafe {
-                    read_t(c0.as_ptr(), ldc, &mut got, ts, mr, nr);
-                    read_t_scalar(c0.as_ptr(), ldc, &mut want, ts, mr, nr);
+                    write_t(&tile, ts, got.as_mut_ptr(), ldc, mr, nr);
+                    write_t_scalar(&tile, ts, want.as_mut_ptr(), ldc, mr, nr);
                 }
-                assert_eq!(bits(&got), bits(&want), "read mr {mr} nr {nr}");
-                assert_ne!(bits(&got), bits(&tile), "read mr {mr} nr {nr} read nothing");
+                assert_eq!(bits(&got), bits(&want), "write mr {mr} nr {nr}");
+                assert_ne!(bits(&got), bits(&c0), "write mr {mr} nr {nr} wrote nothing");
+                for b in [None, Some(&bias[..])] {
+                    let (mut got, mut want) = (tile.clone(), tile.clone());
+                    // SAFETY: as above.
+                    unsafe {
+                        read_t(c0.as_ptr(), ldc, &mut got, ts, mr, nr, b);
+                        read_t_scalar(c0.as_ptr(), ldc, &mut want, ts, mr, nr, b);
+                    }
+                    let what = format!("read mr {mr} nr {nr} bias {}", b.is_some());
+                    assert_eq!(bits(&got), bits(&want), "{what}");
+                    assert_ne!(bits(&got), bits(&tile), "{what} read nothing");
+                }
             }
         }
     }
 
-    /// The scalar copies themselves: element (i, j) of the tile is C's (j, i).
+    /// The scalar copies themselves: element (i, j) of the tile is C's (j, i), plus the
+    /// bias of feature i when reading with one; `fill_t` writes the bias rows.
     #[test]
     fn scalar_copies_transpose() {
         let (mr, nr, ts, ldc) = (3, 5, 8, 4);
         let tile: Vec<f32> = (0..mr * ts).map(|v| v as f32).collect();
         let mut c = vec![-1.0f32; nr * ldc];
         // SAFETY: C holds nr rows of ldc >= mr values.
-        unsafe { write_t_scalar(&tile, ts, c.as_mut_ptr(), ldc, mr, nr, None) };
+        unsafe { write_t_scalar(&tile, ts, c.as_mut_ptr(), ldc, mr, nr) };
         for j in 0..nr {
             for i in 0..ldc {
                 let want = if i < mr { (i * ts + j) as f32 } else { -1.0 };
                 assert_eq!(c[j * ldc + i], want);
             }
         }
-        let mut back = vec![0.0f32; mr * ts];
-        // SAFETY: as above.
-        unsafe { read_t_scalar(c.as_ptr(), ldc, &mut back, ts, mr, nr) };
+        let bias = [0.5f32, 100.0, -2.0];
+        for b in [None, Some(&bias[..])] {
+            let mut back = vec![0.0f32; mr * ts];
+            // SAFETY: as above.
+            unsafe { read_t_scalar(c.as_ptr(), ldc, &mut back, ts, mr, nr, b) };
+            for i in 0..mr {
+                for j in 0..ts {
+                    let add = b.map_or(0.0, |b| b[i]);
+                    let want = if j < nr {
+                        (i * ts + j) as f32 + add
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(back[i * ts + j], want);
+                }
+            }
+        }
+        let mut filled = vec![7.0f32; mr * ts];
+        fill_t(&mut filled, ts, mr, nr, &bias);
         for i in 0..mr {
             for j in 0..ts {
-                let want = if j < nr { (i * ts + j) as f32 } else { 0.0 };
-                assert_eq!(back[i * ts + j], want);
+                assert_eq!(filled[i * ts + j], if j < nr { bias[i] } else { 7.0 });
             }
         }
     }
