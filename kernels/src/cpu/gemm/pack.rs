@@ -6,6 +6,10 @@
 //! adjacent K values for `vdpbf16ps`, which multiplies two bf16 pairs per f32 lane.
 //! Rows past the matrix edge and K values past `kc` are zero, so the kernel never needs
 //! edge cases on its inputs. Transposes are handled here, by the source strides.
+//!
+//! [`pack`] is the generic packer and the reference: on AVX-512 CPUs, row-major f32 sources
+//! with a named conversion (`conv.rs`) take `pack_avx512.rs` instead (same bytes, tested
+//! against [`pack`]); the dispatch is `driver::pack_any`.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
