@@ -54,6 +54,8 @@ mod bf16;
 mod neon;
 #[cfg(target_arch = "x86_64")]
 mod pack_avx512;
+#[cfg(target_arch = "x86_64")]
+mod prepacked_narrow;
 
 use std::sync::OnceLock;
 

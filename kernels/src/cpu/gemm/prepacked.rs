@@ -20,6 +20,9 @@
 //! `.. + (acc1 + (acc0 + (residual + bias)))` as C pre-filled with `residual + bias` and
 //! the beta = 1 GEMM do.
 //!
+//! Up to 16 tokens (a classifier's [CLS] rows) take the narrow path instead
+//! (`prepacked_narrow.rs`: lanes over features, the same bits) on AVX-512 CPUs.
+//!
 //! X is packed once per call for all K blocks; with fewer token panels than threads (one
 //! headline is one panel) the panels are split along K so every thread packs a part.
 //!
@@ -146,10 +149,10 @@ impl Panels {
 /// A weight `W` `[N, K]` packed into the A-panel layout of one micro-kernel (see the module
 /// docs). Immutable and `Send + Sync`: share it across threads.
 pub struct PackedWeight {
-    kind: PackedKind,
-    n: usize,
-    k: usize,
-    panels: Panels,
+    pub(crate) kind: PackedKind,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    pub(crate) panels: Panels,
 }
 
 impl std::fmt::Debug for PackedWeight {
@@ -340,11 +343,11 @@ pub fn gemm_prepacked_bias(
 
 /// Where [`gemm_prepacked_bias`] starts C: `residual + bias` or `bias`.
 #[derive(Clone, Copy)]
-struct Epilogue<'a> {
+pub(crate) struct Epilogue<'a> {
     /// `[N]`
-    bias: &'a [f32],
+    pub bias: &'a [f32],
     /// `[m, N]` with its row stride.
-    residual: Option<(&'a [f32], usize)>,
+    pub residual: Option<(&'a [f32], usize)>,
 }
 
 impl Epilogue<'_> {
@@ -392,9 +395,32 @@ impl Epilogue<'_> {
     }
 }
 
-/// [`gemm_xwt`] on the micro-kernel of `w.kind()`, X converted as that GEMM converts it.
+/// The narrow path for a few tokens where it exists (`prepacked_narrow.rs`, the same
+/// bits), else [`run_tiles`].
 #[allow(clippy::too_many_arguments)]
 fn run_xwt(
+    m: usize,
+    alpha: f32,
+    x: &[f32],
+    ldx: usize,
+    w: &PackedWeight,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+    epi: Option<Epilogue<'_>>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if m <= super::prepacked_narrow::NARROW_MAX_TOKENS
+        && super::prepacked_narrow::gemm(m, alpha, x, ldx, w, beta, c, ldc, epi)
+    {
+        return;
+    }
+    run_tiles(m, alpha, x, ldx, w, beta, c, ldc, epi)
+}
+
+/// [`gemm_xwt`] on the micro-kernel of `w.kind()`, X converted as that GEMM converts it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_tiles(
     m: usize,
     alpha: f32,
     x: &[f32],
