@@ -33,7 +33,9 @@
 use half::bf16 as Bf16;
 use rayon::prelude::*;
 
-use super::conv::{Convert, Identity, RoundToBf16, ToBf16};
+#[cfg(target_arch = "x86_64")]
+use super::conv::ToBf16;
+use super::conv::{Convert, Identity, RoundToBf16};
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
 use super::pack::{f32_to_bf16, panel_len, with_buf, Chunk, View, BUF_A};
 use super::transpose_tile::{fill_t, read_t, write_t};
