@@ -6,6 +6,9 @@
 //! computes ([`RowConv`]), so row-major f32 operands can take the AVX-512 row packer
 //! (`pack_avx512.rs`), which computes the same values with integer vector ops.
 
+// The row packer exists on x86-64 only: elsewhere the row-packer hooks go unused.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
 use half::bf16 as Bf16;
 
 use super::pack::f32_to_bf16;
