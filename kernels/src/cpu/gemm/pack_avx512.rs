@@ -18,6 +18,7 @@
 use std::arch::x86_64::*;
 
 use super::conv::RowConv;
+use super::transpose_tile::{lanes, transpose16_u32 as transpose16};
 
 /// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of the row-major f32 matrix `src` (row
 /// `i` starts at `src[i * rs]`) into `ceil(rows / r)` panels of `r` rows converted by
@@ -150,53 +151,6 @@ unsafe fn bf16_high(x: __m512) -> __m512i {
         let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x0040_0000));
         let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
         _mm512_mask_blend_epi32(nan, rounded, quiet)
-    }
-}
-
-/// Lane mask of the first `n` lanes (all 16 for `n >= 16`).
-#[inline(always)]
-fn lanes(n: usize) -> __mmask16 {
-    if n >= 16 {
-        0xFFFF
-    } else {
-        ((1u32 << n) - 1) as __mmask16
-    }
-}
-
-/// Transpose the 16 x 16 matrix of u32 held one row per register: afterwards `v[c]` holds
-/// column `c`.
-///
-/// # Safety
-/// AVX-512F present.
-#[inline(always)]
-unsafe fn transpose16(v: &mut [__m512i; 16]) {
-    // SAFETY (whole body): register shuffles only.
-    unsafe {
-        // Within each 128-bit lane `l` (columns 4l..4l+3): interleave row pairs, then pairs
-        // of pairs, so `v[4k + c]` holds, in lane `l`, column `4l + c` of rows 4k..4k+3.
-        let mut t = *v;
-        for k in 0..8 {
-            t[2 * k] = _mm512_unpacklo_epi32(v[2 * k], v[2 * k + 1]);
-            t[2 * k + 1] = _mm512_unpackhi_epi32(v[2 * k], v[2 * k + 1]);
-        }
-        for k in 0..4 {
-            let b = 4 * k;
-            v[b] = _mm512_unpacklo_epi64(t[b], t[b + 2]);
-            v[b + 1] = _mm512_unpackhi_epi64(t[b], t[b + 2]);
-            v[b + 2] = _mm512_unpacklo_epi64(t[b + 1], t[b + 3]);
-            v[b + 3] = _mm512_unpackhi_epi64(t[b + 1], t[b + 3]);
-        }
-        // Gather lane `l` of the four row groups into column `4l + c`.
-        for c in 0..4 {
-            let u0 = _mm512_shuffle_i32x4::<0x44>(v[c], v[4 + c]);
-            let u1 = _mm512_shuffle_i32x4::<0xEE>(v[c], v[4 + c]);
-            let u2 = _mm512_shuffle_i32x4::<0x44>(v[8 + c], v[12 + c]);
-            let u3 = _mm512_shuffle_i32x4::<0xEE>(v[8 + c], v[12 + c]);
-            v[c] = _mm512_shuffle_i32x4::<0x88>(u0, u2);
-            v[4 + c] = _mm512_shuffle_i32x4::<0xDD>(u0, u2);
-            v[8 + c] = _mm512_shuffle_i32x4::<0x88>(u1, u3);
-            v[12 + c] = _mm512_shuffle_i32x4::<0xDD>(u1, u3);
-        }
     }
 }
 

@@ -139,10 +139,10 @@ pub(crate) unsafe fn write_t_scalar(
     }
 }
 
-/// Lane mask of the first `n` (<= 16) lanes.
+/// Lane mask of the first `n` lanes (all 16 for `n >= 16`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lanes(n: usize) -> __mmask16 {
+pub(crate) fn lanes(n: usize) -> __mmask16 {
     if n >= 16 {
         0xFFFF
     } else {
@@ -150,15 +150,16 @@ fn lanes(n: usize) -> __mmask16 {
     }
 }
 
-/// Transpose the 16 x 16 matrix held one row per register: afterwards `r[c]` holds
-/// column `c`. Three stages of shuffles: pairs of rows within 128-bit lanes, 4 x 4 blocks
-/// within lanes, then the 128-bit lanes across registers.
+/// Transpose the 16 x 16 matrix of 32-bit values held one row per register: afterwards
+/// `r[c]` holds column `c`. Three stages of shuffles: pairs of rows within 128-bit lanes,
+/// 4 x 4 blocks within lanes, then the 128-bit lanes across registers. Pure data movement,
+/// so it serves any 32-bit lanes ([`transpose16_u32`]).
 ///
 /// # Safety
 /// AVX-512F present (inlined into the AVX-512 copies).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn transpose16(r: &mut [__m512; 16]) {
+pub(crate) unsafe fn transpose16(r: &mut [__m512; 16]) {
     // SAFETY (whole body): register shuffles only; AVX-512F per the contract.
     unsafe {
         // Lane L of each row holds columns 4L..4L+3; the first two stages transpose the 4 x 4
@@ -186,6 +187,26 @@ unsafe fn transpose16(r: &mut [__m512; 16]) {
             r[4 + q] = _mm512_shuffle_f32x4::<0xDD>(u0, u2);
             r[8 + q] = _mm512_shuffle_f32x4::<0x88>(u1, u3);
             r[12 + q] = _mm512_shuffle_f32x4::<0xDD>(u1, u3);
+        }
+    }
+}
+
+/// [`transpose16`] for registers of u32 (the bit patterns move unchanged).
+///
+/// # Safety
+/// AVX-512F present.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn transpose16_u32(v: &mut [__m512i; 16]) {
+    // SAFETY: AVX-512F per the contract; the casts only reinterpret bits.
+    unsafe {
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (f, &i) in r.iter_mut().zip(v.iter()) {
+            *f = _mm512_castsi512_ps(i);
+        }
+        transpose16(&mut r);
+        for (i, &f) in v.iter_mut().zip(r.iter()) {
+            *i = _mm512_castps_si512(f);
         }
     }
 }
