@@ -286,9 +286,10 @@ fn add_lora_dx(
     xd: &mut [f32],
     dxd: &mut [f32],
 ) {
-    let dx = &mut dx[..rows * s.k];
-    match drop {
-        None => sgemm(
+    let n = rows * s.k;
+    // dh·A straight onto dx (beta 1), or into scratch (beta 0) to be masked first
+    let dh_a = |out: &mut [f32], beta: f32| {
+        sgemm(
             Trans::N,
             Trans::N,
             rows,
@@ -299,31 +300,20 @@ fn add_lora_dx(
             r,
             a,
             s.k,
-            1.0,
-            dx,
+            beta,
+            out,
             s.k,
-        ),
+        )
+    };
+    match drop {
+        None => dh_a(&mut dx[..n], 1.0),
         Some((p, seed)) => {
-            let dxd = &mut dxd[..rows * s.k];
-            sgemm(
-                Trans::N,
-                Trans::N,
-                rows,
-                s.k,
-                r,
-                1.0,
-                dh,
-                r,
-                a,
-                s.k,
-                0.0,
-                dxd,
-                s.k,
-            );
+            let dxd = &mut dxd[..n];
+            dh_a(dxd, 0.0);
             // x's dropout scratch is free again: reuse it for the masked gradient
-            let masked = &mut xd[..rows * s.k];
+            let masked = &mut xd[..n];
             dropout_rows(masked, dxd, s.k, step, p, seed);
-            accumulate(dx, masked);
+            accumulate(&mut dx[..n], masked);
         }
     }
 }
