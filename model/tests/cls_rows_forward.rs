@@ -4,30 +4,11 @@
 //! padded batches, batches on both sides of the prepacked GEMM's row limit, an FFN-down
 //! deeper than one K block), and it is ignored when hidden states or attentions are kept.
 
+mod common;
+
+use common::{small_parallel_model, two_k_block_model};
 use tokken_engine::DType;
-use tokken_model::init::init_params;
-use tokken_model::{bert_forward, Arena, BatchInput, BertConfig, BertParams, ForwardOptions};
-
-/// A small model whose GEMMs are big enough to run in parallel.
-fn params() -> BertParams {
-    let cfg = BertConfig {
-        hidden_size: 128,
-        intermediate_size: 512,
-        num_attention_heads: 4,
-        ..BertConfig::preset("tiny", 300, 3).unwrap()
-    };
-    init_params(&cfg, 11).unwrap()
-}
-
-/// A model whose FFN down projection has K = 1600 > 1536, two K blocks of the AVX-512
-/// kernels (as BERT-base's K = 3072).
-fn params_two_k_blocks() -> BertParams {
-    let cfg = BertConfig {
-        intermediate_size: 1600,
-        ..BertConfig::preset("tiny", 300, 3).unwrap()
-    };
-    init_params(&cfg, 12).unwrap()
-}
+use tokken_model::{bert_forward, Arena, BatchInput, BertParams, ForwardOptions};
 
 /// What one forward leaves: logits, pooled output, and every hidden state it kept.
 struct Outputs {
@@ -76,22 +57,17 @@ fn run(params: &BertParams, b: usize, t: usize, opts: ForwardOptions) -> Outputs
 }
 
 fn assert_bitwise(what: &str, a: &[f32], b: &[f32]) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
     assert!(!a.is_empty(), "{what}: empty");
-    if let Some((i, (x, y))) = a
-        .iter()
-        .zip(b)
-        .enumerate()
-        .find(|(_, (x, y))| x.to_bits() != y.to_bits())
-    {
-        panic!("{what}: element {i}: [CLS] rows only {x} vs all rows {y}");
-    }
+    common::assert_bitwise(what, a, b);
 }
 
 #[test]
 fn cls_rows_only_gives_the_full_forward_bit_for_bit() {
     let full = ForwardOptions::default();
-    for (name, model) in [("small", params()), ("two K blocks", params_two_k_blocks())] {
+    for (name, model) in [
+        ("small", small_parallel_model(11)),
+        ("two K blocks", two_k_block_model(12)),
+    ] {
         cls_rows_match_for(name, &model, full);
     }
 }
@@ -123,7 +99,7 @@ fn cls_rows_match_for(name: &str, model: &BertParams, full: ForwardOptions) {
 
 #[test]
 fn cls_rows_only_is_ignored_when_hidden_states_or_attentions_are_kept() {
-    let p = params();
+    let p = small_parallel_model(11);
     let (b, t) = (3, 9);
     let all = ForwardOptions {
         output_hidden_states: true,
@@ -168,7 +144,7 @@ fn cls_rows_only_is_ignored_when_hidden_states_or_attentions_are_kept() {
 fn cls_rows_only_leaves_other_rows_uncomputed() {
     // The option really skips work: the non-[CLS] rows of the last hidden state differ
     // from the full pass (they hold whatever the ping-pong slot held before).
-    let p = params();
+    let p = small_parallel_model(11);
     let (b, t) = (2, 6);
     let ids: Vec<u32> = (0..b * t).map(|i| (7 + 3 * i) as u32).collect();
     let (type_ids, mask) = (vec![0u32; b * t], vec![1u8; b * t]);

@@ -3,31 +3,11 @@
 //! FFN-down deeper than one K block), and a weight replaced after packing is never served
 //! from its stale packed copy.
 
+mod common;
+
+use common::{assert_bitwise, small_parallel_model, two_k_block_model};
 use tokken_engine::{DType, Tensor};
-use tokken_model::init::init_params;
-use tokken_model::{bert_forward, Arena, BatchInput, BertConfig, BertParams, ForwardOptions};
-
-/// A small model whose GEMMs are big enough to run in parallel (≥ 2^22 flops at 3 × 37).
-fn params() -> BertParams {
-    let cfg = BertConfig {
-        hidden_size: 128,
-        intermediate_size: 512,
-        num_attention_heads: 4,
-        ..BertConfig::preset("tiny", 300, 3).unwrap()
-    };
-    init_params(&cfg, 5).unwrap()
-}
-
-/// A model whose FFN down projection has K = 1600 > 1536, two K blocks of the AVX-512
-/// kernels (as BERT-base's K = 3072): the prepacked layer must add the blocks onto
-/// `residual + bias` in the unpacked order, `acc1 + (acc0 + (residual + bias))`.
-fn params_two_k_blocks() -> BertParams {
-    let cfg = BertConfig {
-        intermediate_size: 1600,
-        ..BertConfig::preset("tiny", 300, 3).unwrap()
-    };
-    init_params(&cfg, 6).unwrap()
-}
+use tokken_model::{bert_forward, Arena, BatchInput, BertParams, ForwardOptions};
 
 /// [B, NL] logits and every hidden state of a padded batch.
 fn run(params: &BertParams, b: usize, t: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
@@ -57,21 +37,12 @@ fn run(params: &BertParams, b: usize, t: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
     (arena.logits().to_vec(), hidden)
 }
 
-fn assert_bitwise(what: &str, a: &[f32], b: &[f32]) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    if let Some((i, (x, y))) = a
-        .iter()
-        .zip(b)
-        .enumerate()
-        .find(|(_, (x, y))| x.to_bits() != y.to_bits())
-    {
-        panic!("{what}: element {i}: prepacked {x} vs unpacked {y}");
-    }
-}
-
 #[test]
 fn prepacked_forward_is_bitwise_the_unpacked_forward() {
-    for (name, model) in [("small", params()), ("two K blocks", params_two_k_blocks())] {
+    for (name, model) in [
+        ("small", small_parallel_model(5)),
+        ("two K blocks", two_k_block_model(6)),
+    ] {
         for dtype in [DType::F32, DType::BF16] {
             let plain = model.to_dtype(dtype).unwrap();
             let mut packed = plain.clone();
@@ -93,7 +64,7 @@ fn prepacked_forward_is_bitwise_the_unpacked_forward() {
 
 #[test]
 fn a_weight_replaced_after_packing_is_not_served_stale() {
-    let mut p = params();
+    let mut p = small_parallel_model(5);
     p.prepack().unwrap();
     // Replace layer 0's fused q|k|v weight (as a LoRA merge does): the packed copy no
     // longer matches and the forward must use the new weight.
@@ -112,7 +83,7 @@ fn a_weight_replaced_after_packing_is_not_served_stale() {
     let (want, _) = run(&fresh, 2, 20);
     assert_bitwise("replaced weight", &stale_guarded, &want);
     // and it differs from the original model (the replacement mattered)
-    let (orig, _) = run(&params(), 2, 20);
+    let (orig, _) = run(&small_parallel_model(5), 2, 20);
     assert!(orig.iter().zip(&want).any(|(a, b)| a != b));
     // dtype conversion drops the packed set
     assert!(p.to_dtype(DType::BF16).unwrap().prepacked.is_none());

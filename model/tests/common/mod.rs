@@ -419,3 +419,39 @@ pub fn perturb_trainable(model: &mut TrainModel) {
         }
     }
 }
+
+/// A small model (hidden 128, intermediate 512, 4 heads, 2 layers) whose GEMMs are big
+/// enough to run in parallel (≥ 2^22 flops at 3 × 37 tokens).
+pub fn small_parallel_model(seed: u64) -> BertParams {
+    let cfg = BertConfig {
+        hidden_size: 128,
+        intermediate_size: 512,
+        num_attention_heads: 4,
+        ..BertConfig::preset("tiny", 300, 3).unwrap()
+    };
+    tokken_model::init::init_params(&cfg, seed).unwrap()
+}
+
+/// A model whose FFN down projection has K = 1600 > 1536, two K blocks of the AVX-512
+/// kernels (as BERT-base's K = 3072): a layer must add the blocks onto
+/// `residual + bias` in the unpacked order, `acc1 + (acc0 + (residual + bias))`.
+pub fn two_k_block_model(seed: u64) -> BertParams {
+    let cfg = BertConfig {
+        intermediate_size: 1600,
+        ..BertConfig::preset("tiny", 300, 3).unwrap()
+    };
+    tokken_model::init::init_params(&cfg, seed).unwrap()
+}
+
+/// `got` equals `want` bit for bit (panics naming the first differing element).
+pub fn assert_bitwise(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    if let Some((i, (x, y))) = got
+        .iter()
+        .zip(want)
+        .enumerate()
+        .find(|(_, (x, y))| x.to_bits() != y.to_bits())
+    {
+        panic!("{what}: element {i}: got {x}, want {y}");
+    }
+}
