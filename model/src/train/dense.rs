@@ -8,7 +8,7 @@
 use half::bf16;
 use tokken_engine::DType;
 use tokken_kernels::cpu::bias::bias_backward;
-use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_packed_b, sgemm, Trans};
+use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_packed_b, gemm_packed_b_bias, sgemm, Trans};
 
 use super::frozen_packed::DensePacked;
 use crate::error::{ModelError, Result};
@@ -94,12 +94,14 @@ pub fn gemm_w(
 /// `out[rows, N] = inp[rows, K] · Wᵀ + b`.
 pub fn dense_forward(out: &mut [f32], inp: &[f32], d: &Dense<'_>, rows: usize) {
     let out = &mut out[..rows * d.n];
+    if let Some(p) = d.packed {
+        // Each C tile starts at the bias inside the GEMM: the same bits as the copy below
+        // followed by beta = 1, without the extra pass over `out`.
+        gemm_packed_b_bias(Trans::N, rows, 1.0, inp, d.k, p.forward(), d.b, out, d.n);
+        return;
+    }
     for row in out.chunks_exact_mut(d.n) {
         row.copy_from_slice(d.b);
-    }
-    if let Some(p) = d.packed {
-        gemm_packed_b(Trans::N, rows, 1.0, inp, d.k, p.forward(), 1.0, out, d.n);
-        return;
     }
     gemm_w(
         Trans::N,

@@ -2,7 +2,8 @@
 //!
 //! Loop nest, outer to inner (row-major C `m x n`):
 //! 1. rows of C in blocks of `MC` (the packed A block, `MC x KC`, shared by all tasks);
-//! 2. K in blocks of `KC` (first block applies `beta`, later ones accumulate into C);
+//! 2. K in blocks of `KC` (first block applies `beta`, or starts each tile at a bias; later
+//!    ones accumulate into C);
 //!    pack the A block (parallel over panel ranges);
 //! 3. parallel tasks, each owning a column range of at most `NB` columns (and, when there
 //!    are too few column ranges for the threads, a row range): pack that B block into the
@@ -128,6 +129,26 @@ pub(crate) fn scale_c(c: &mut [f32], m: usize, n: usize, ldc: usize, beta: f32) 
     }
 }
 
+/// `C = bias` in every row of the `m x n` view (`bias` `[n]`).
+fn fill_rows(c: &mut [f32], m: usize, n: usize, ldc: usize, bias: &[f32]) {
+    for i in 0..m {
+        c[i * ldc..i * ldc + n].copy_from_slice(&bias[..n]);
+    }
+}
+
+/// Set each of the `mr` rows of the tile at `c` (row stride `ldc`) to `bias` (its `nr`
+/// columns).
+///
+/// # Safety
+/// `c + i * ldc + j` valid for writes for `i < mr`, `j < bias.len()`, and not overlapping
+/// `bias`.
+#[inline(always)]
+unsafe fn fill_tile(c: *mut f32, ldc: usize, bias: &[f32], mr: usize) {
+    for i in 0..mr {
+        std::ptr::copy_nonoverlapping(bias.as_ptr(), c.add(i * ldc), bias.len());
+    }
+}
+
 /// Scalar update of a partial tile from a spilled accumulator `tile` (row stride `ts`).
 ///
 /// # Safety
@@ -242,11 +263,53 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
     ldc: usize,
     parallel: bool,
 ) {
+    let start = CStart::Beta(beta);
+    gemm_from(kern, m, n, k, alpha, a, b, start, c, ldc, parallel)
+}
+
+/// What the product is added to: `beta * C`, or a bias broadcast over the rows of C.
+#[derive(Clone, Copy)]
+pub(crate) enum CStart<'a> {
+    /// `C = alpha * op(A) * op(B) + beta * C` (`beta == 0` ignores C's old contents).
+    Beta(f32),
+    /// `C = bias + alpha * op(A) * op(B)` with `bias` `[n]` (C's old contents ignored).
+    /// Each tile is set to the bias right before its first K block's kernel call, which
+    /// then runs with beta = 1: the kernel sees exactly the C of a caller that filled C
+    /// with the bias and asked for beta = 1, so the result is the same bit for bit, but C
+    /// is written once from a cache-hot tile instead of in a separate pass.
+    Bias(&'a [f32]),
+}
+
+/// [`gemm`] with C starting at `start` (see [`CStart`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
+    kern: K,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: ASource<'_, SA, FA>,
+    b: &impl BPanels<K::E>,
+    start: CStart<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
+    let beta = match start {
+        CStart::Beta(beta) => beta,
+        CStart::Bias(bias) => {
+            assert!(bias.len() >= n, "gemm: bias shorter than n (internal)");
+            1.0
+        }
+    };
     if k == 0 || alpha == 0.0 {
-        scale_c(c, m, n, ldc, beta);
+        match start {
+            CStart::Beta(beta) => scale_c(c, m, n, ldc, beta),
+            CStart::Bias(bias) => fill_rows(c, m, n, ldc, bias),
+        }
         return;
     }
     let flops = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
@@ -296,6 +359,11 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
                                 let nr = nr_.min(j0 + ncols - col);
                                 let bp = &bpack[jp * blen..(jp + 1) * blen];
                                 let cp = shared.tile(row * ldc + col, mr, nr, ldc);
+                                if let (0, CStart::Bias(bias)) = (pc, start) {
+                                    // SAFETY: the tile lies inside C (asserted) and no
+                                    // other task writes it.
+                                    unsafe { fill_tile(cp, ldc, &bias[col..col + nr], mr) };
+                                }
                                 match (ap, &a) {
                                     // SAFETY: panel lengths are exact (slices above); the
                                     // tile lies inside C (asserted) and no other task

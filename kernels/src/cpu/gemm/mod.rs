@@ -62,7 +62,7 @@ use std::sync::OnceLock;
 use half::bf16 as Bf16;
 
 pub use batched::{sgemm_batched, sgemm_batched_with};
-pub use packed_b::{gemm_packed_b, PackedB};
+pub use packed_b::{gemm_packed_b, gemm_packed_b_bias, PackedB};
 pub use prepacked::{gemm_prepacked, gemm_prepacked_bias, PackedKind, PackedWeight};
 pub use reference::reference_sgemm;
 

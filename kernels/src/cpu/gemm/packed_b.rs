@@ -12,6 +12,9 @@
 //! conversion), so the result is bit for bit that of [`super::sgemm_with`] /
 //! [`super::gemm_f32_bf16_with`] on the same kernel, for every `beta` and thread count.
 //!
+//! [`gemm_packed_b_bias`] is the forward of a dense layer: C starts at the bias, bit for
+//! bit the same as filling C with the bias and calling [`gemm_packed_b`] with beta = 1.
+//!
 //! Memory: one packed copy of the operand per orientation (K rounded up to the pair size
 //! for bf16, N to a multiple of NR).
 
@@ -25,7 +28,7 @@
 use half::bf16 as Bf16;
 
 use super::conv::{Convert, Identity, RoundToBf16, ToBf16};
-use super::driver::{self, ASource, BPanels, Micro};
+use super::driver::{self, ASource, BPanels, CStart, Micro};
 use super::pack::{f32_to_bf16, panel_len, View};
 use super::prepacked::{with_bf16_micro, with_f32_micro, Panels};
 use super::{check_operand, unavailable, Bf16Kernel, Kernel, PackedKind, Trans};
@@ -183,19 +186,61 @@ pub fn gemm_packed_b(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let (k, n) = (b.k, b.n);
-    check_operand("a", ta, m, k, a.len(), lda);
-    check_operand("c", Trans::N, m, n, c.len(), ldc);
     let av = Operand { ta, a, lda };
+    dispatch(m, alpha, av, b, CStart::Beta(beta), c, ldc);
+}
+
+/// A dense layer's forward with its weight packed once: `C[m, n] = bias + alpha · op(A) ·
+/// op(B)`, `bias` `[n]` broadcast over the rows; C is write-only. Bit for bit
+/// [`gemm_packed_b`] with `beta = 1` on a C whose every row was first set to `bias`, but
+/// without that separate pass over C: each tile starts at the bias right before its first
+/// K block (see the driver's `CStart::Bias`). Panics on short slices or leading
+/// dimensions, or a bias that is not `[n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_b_bias(
+    ta: Trans,
+    m: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    bias: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert_eq!(
+        bias.len(),
+        b.n,
+        "gemm: bias has {} elements but op(B) has {} columns",
+        bias.len(),
+        b.n
+    );
+    let av = Operand { ta, a, lda };
+    dispatch(m, alpha, av, b, CStart::Bias(bias), c, ldc);
+}
+
+/// Check the operands and run the product on `b`'s kernel.
+fn dispatch(
+    m: usize,
+    alpha: f32,
+    av: Operand<'_>,
+    b: &PackedB,
+    start: CStart<'_>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (k, n) = (b.k, b.n);
+    check_operand("a", av.ta, m, k, av.a.len(), av.lda);
+    check_operand("c", Trans::N, m, n, c.len(), ldc);
     match b.kind {
         PackedKind::F32(kernel) => {
-            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, Identity, true, b, beta, c, ldc))
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, Identity, true, b, start, c, ldc))
         }
         PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
-            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, RoundToBf16, false, b, beta, c, ldc))
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, RoundToBf16, false, b, start, c, ldc))
         }
         PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
-            with_bf16_micro!(kern => run(kern, m, alpha, av, ToBf16, false, b, beta, c, ldc))
+            with_bf16_micro!(kern => run(kern, m, alpha, av, ToBf16, false, b, start, c, ldc))
         }
     }
 }
@@ -219,7 +264,7 @@ fn run<K: Micro>(
     conv_a: impl Convert<f32, K::E>,
     exact: bool,
     b: &PackedB,
-    beta: f32,
+    start: CStart<'_>,
     c: &mut [f32],
     ldc: usize,
 ) {
@@ -234,5 +279,5 @@ fn run<K: Micro>(
     } else {
         ASource::Pack(View::a(a.ta, a.a, a.lda), conv_a)
     };
-    driver::gemm(kern, m, b.n, b.k, alpha, asrc, &src, beta, c, ldc, true);
+    driver::gemm_from(kern, m, b.n, b.k, alpha, asrc, &src, start, c, ldc, true);
 }
