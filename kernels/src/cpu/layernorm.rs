@@ -2,7 +2,8 @@
 //!
 //! Rows are independent: the forward runs rows in parallel; the backward computes
 //! `dinp` per row and reduces `dgamma`/`dbeta` from fixed-size row blocks in a fixed order,
-//! so results do not depend on the number of threads.
+//! so results do not depend on the number of threads. [`layernorm_backward_input`] is the
+//! backward of a frozen LayerNorm (only `dinp`, the same bits).
 
 use rayon::prelude::*;
 
@@ -119,6 +120,47 @@ pub fn layernorm_backward(
     }
 }
 
+/// [`layernorm_backward`] for a frozen LayerNorm: only `dinp` (overwritten), bit for bit the
+/// same as the full backward's, without computing or reducing parameter gradients.
+///
+/// `dinp`, `dout`, `inp`: `[N, C]`; `mean`, `rstd`: `[N]`; `gamma`: `[C]`.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_backward_input(
+    dinp: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    n: usize,
+    c: usize,
+) {
+    assert!(
+        dinp.len() == n * c && dout.len() == n * c && inp.len() == n * c,
+        "layernorm_backward_input: dinp/dout/inp must be [N, C]"
+    );
+    assert!(
+        mean.len() == n && rstd.len() == n,
+        "layernorm_backward_input: mean/rstd must be [N]"
+    );
+    assert_eq!(
+        gamma.len(),
+        c,
+        "layernorm_backward_input: gamma must be [C]"
+    );
+    if n == 0 || c == 0 {
+        return;
+    }
+    let block = ROWS_PER_TASK * c;
+    dinp.par_chunks_mut(block)
+        .zip(dout.par_chunks(block).zip(inp.par_chunks(block)))
+        .zip(
+            mean.par_chunks(ROWS_PER_TASK)
+                .zip(rstd.par_chunks(ROWS_PER_TASK)),
+        )
+        .for_each(|((dx, (dy, x)), (m, r))| backward_rows_input(dx, dy, x, m, r, gamma, c));
+}
+
 multiversion! {
     fn add_assign(dst: &mut [f32], src: &[f32]) {
         for (d, s) in dst.iter_mut().zip(src) {
@@ -129,38 +171,65 @@ multiversion! {
 
 multiversion! {
     fn backward_rows(dinp: &mut [f32], dgamma: &mut [f32], dbeta: &mut [f32], dout: &[f32], inp: &[f32], mean: &[f32], rstd: &[f32], gamma: &[f32], c: usize) {
-        for (((dx, dy), x), (&mu, &rs)) in dinp
-            .chunks_exact_mut(c)
-            .zip(dout.chunks_exact(c))
-            .zip(inp.chunks_exact(c))
-            .zip(mean.iter().zip(rstd))
-        {
-            // xhat = (x - mu) * rs; dnorm = dy * gamma;
-            // dx = rs * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)).
-            let mut acc_d = [0.0f32; vectorize::LANES];
-            let mut acc_dx = [0.0f32; vectorize::LANES];
-            let mut tail_d = 0.0f32;
-            let mut tail_dx = 0.0f32;
-            let whole = c / vectorize::LANES * vectorize::LANES;
-            for i0 in (0..whole).step_by(vectorize::LANES) {
-                for l in 0..vectorize::LANES {
-                    let i = i0 + l;
-                    let dn = dy[i] * gamma[i];
-                    acc_d[l] += dn;
-                    acc_dx[l] += dn * ((x[i] - mu) * rs);
-                }
-            }
-            for i in whole..c {
+        rows_backward::<true>(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, c)
+    }
+}
+
+multiversion! {
+    fn backward_rows_input(dinp: &mut [f32], dout: &[f32], inp: &[f32], mean: &[f32], rstd: &[f32], gamma: &[f32], c: usize) {
+        rows_backward::<false>(dinp, &mut [], &mut [], dout, inp, mean, rstd, gamma, c)
+    }
+}
+
+/// The backward of rows: `dinp` overwritten and, when `PARAMS`, `dgamma`/`dbeta` `+=`
+/// (otherwise they are not touched and may be empty). `dinp` is computed by the same
+/// operations either way, so it is the same bit for bit.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rows_backward<const PARAMS: bool>(
+    dinp: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    c: usize,
+) {
+    for (((dx, dy), x), (&mu, &rs)) in dinp
+        .chunks_exact_mut(c)
+        .zip(dout.chunks_exact(c))
+        .zip(inp.chunks_exact(c))
+        .zip(mean.iter().zip(rstd))
+    {
+        // xhat = (x - mu) * rs; dnorm = dy * gamma;
+        // dx = rs * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)).
+        let mut acc_d = [0.0f32; vectorize::LANES];
+        let mut acc_dx = [0.0f32; vectorize::LANES];
+        let mut tail_d = 0.0f32;
+        let mut tail_dx = 0.0f32;
+        let whole = c / vectorize::LANES * vectorize::LANES;
+        for i0 in (0..whole).step_by(vectorize::LANES) {
+            for l in 0..vectorize::LANES {
+                let i = i0 + l;
                 let dn = dy[i] * gamma[i];
-                tail_d += dn;
-                tail_dx += dn * ((x[i] - mu) * rs);
+                acc_d[l] += dn;
+                acc_dx[l] += dn * ((x[i] - mu) * rs);
             }
-            let mean_d = (acc_d.iter().sum::<f32>() + tail_d) / c as f32;
-            let mean_dx = (acc_dx.iter().sum::<f32>() + tail_dx) / c as f32;
-            for i in 0..c {
-                let xhat = (x[i] - mu) * rs;
-                let dn = dy[i] * gamma[i];
-                dx[i] = rs * (dn - mean_d - xhat * mean_dx);
+        }
+        for i in whole..c {
+            let dn = dy[i] * gamma[i];
+            tail_d += dn;
+            tail_dx += dn * ((x[i] - mu) * rs);
+        }
+        let mean_d = (acc_d.iter().sum::<f32>() + tail_d) / c as f32;
+        let mean_dx = (acc_dx.iter().sum::<f32>() + tail_dx) / c as f32;
+        for i in 0..c {
+            let xhat = (x[i] - mu) * rs;
+            let dn = dy[i] * gamma[i];
+            dx[i] = rs * (dn - mean_d - xhat * mean_dx);
+            if PARAMS {
                 dgamma[i] += dy[i] * xhat;
                 dbeta[i] += dy[i];
             }

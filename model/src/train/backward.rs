@@ -4,7 +4,7 @@
 //! fine-tune only). Gradients stop at the lowest trainable parameter: layers below it are
 //! never visited and frozen weights get no weight-gradient GEMMs.
 
-use tokken_kernels::cpu::layernorm::layernorm_backward;
+use tokken_kernels::cpu::layernorm::{layernorm_backward, layernorm_backward_input};
 
 use super::activations::Acts;
 use super::dense::{dense_backward_input, dense_backward_params};
@@ -118,7 +118,8 @@ pub fn module_backward(
 }
 
 /// LayerNorm backward: `dinp` overwritten; gamma/beta gradients accumulate when trainable
-/// (frozen ones go to `sink`, zeroed first).
+/// (a frozen one computes only `dinp`, bit for bit the same). `_sink` is no longer written:
+/// it goes away with `GradScratch`'s sink buffers once the callers stop passing them.
 #[allow(clippy::too_many_arguments)]
 pub fn ln_backward(
     grads: &mut [f32],
@@ -129,7 +130,7 @@ pub fn ln_backward(
     rstd: &[f32],
     gamma: &[f32],
     slots: &Option<LnSlots>,
-    sink: (&mut [f32], &mut [f32]),
+    _sink: (&mut [f32], &mut [f32]),
     n: usize,
     c: usize,
 ) {
@@ -138,10 +139,6 @@ pub fn ln_backward(
             let (dg, db) = two_mut(grads, s.w.clone(), s.b.clone());
             layernorm_backward(dinp, dg, db, dout, inp, mean, rstd, gamma, n, c);
         }
-        None => {
-            sink.0.fill(0.0);
-            sink.1.fill(0.0);
-            layernorm_backward(dinp, sink.0, sink.1, dout, inp, mean, rstd, gamma, n, c);
-        }
+        None => layernorm_backward_input(dinp, dout, inp, mean, rstd, gamma, n, c),
     }
 }
