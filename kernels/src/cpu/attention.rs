@@ -48,7 +48,7 @@ fn head_size(qkv: &[f32], key_mask: &[u8], b: usize, t: usize, c: usize, nh: usi
 /// Additive key bias per token of one sequence: 0 for real keys, -inf for padding.
 /// `None` when the sequence has no real token: HF's `score + finfo.min` then makes every
 /// score the same, so attention is uniform (see module docs).
-fn key_bias(mask: &[u8]) -> Option<Vec<f32>> {
+pub fn key_bias(mask: &[u8]) -> Option<Vec<f32>> {
     mask.iter().any(|&m| m != 0).then(|| {
         mask.iter()
             .map(|&m| if m != 0 { 0.0 } else { f32::NEG_INFINITY })
@@ -78,9 +78,9 @@ impl Head {
 }
 
 multiversion! {
-    /// Turns a row of scaled scores into probabilities in place (adding the key bias;
-    /// none means uniform) and returns the row's log-sum-exp.
-    fn softmax_scores(s: &mut [f32], bias: Option<&[f32]>) -> f32 {
+    /// Turns a row of scaled scores into probabilities in place (adding the key bias of
+    /// [`key_bias`]; none means uniform) and returns the row's log-sum-exp.
+    pub fn softmax_scores(s: &mut [f32], bias: Option<&[f32]>) -> f32 {
         match bias {
             Some(bias) => {
                 for (sv, &bv) in s.iter_mut().zip(bias) {
@@ -237,6 +237,17 @@ multiversion! {
                 }
             }
             None => s.fill(math::exp(-lse)),
+        }
+    }
+}
+
+multiversion! {
+    /// dS = P ∘ (dP - dP · P) in place on `ds` (holding dP) for one row of a saved `P`
+    /// (attention with dropout keeps `P`; this kernel recomputes it and uses `dO · O`).
+    pub fn softmax_backward_in_place(ds: &mut [f32], p: &[f32]) {
+        let d = vectorize::dot(ds, p);
+        for (g, &pv) in ds.iter_mut().zip(p) {
+            *g = pv * (*g - d);
         }
     }
 }

@@ -42,6 +42,7 @@ mod packed_b;
 mod portable;
 mod prepacked;
 mod reference;
+mod small;
 mod transpose_tile;
 
 #[cfg(target_arch = "x86_64")]
@@ -65,6 +66,7 @@ pub use batched::{sgemm_batched, sgemm_batched_with};
 pub use packed_b::{gemm_packed_b, gemm_packed_b_bias, PackedB};
 pub use prepacked::{gemm_prepacked, gemm_prepacked_bias, PackedKind, PackedWeight};
 pub use reference::reference_sgemm;
+pub use small::sgemm_unpacked;
 
 use pack::View;
 
