@@ -238,7 +238,7 @@ fn layer_forward(
     match ctx.attention_drop(l) {
         Some((pr, seed)) => {
             let dims = (b, t, c, nh);
-            attention_dropout_forward(s.atty, s.probs, tmp, s.qkv, batch.mask, dims, pr, seed)
+            attention_dropout_forward(s.atty, s.probs, s.qkv, batch.mask, dims, pr, seed)
         }
         None => attention_forward(s.atty, s.lse, s.qkv, batch.mask, b, t, c, nh, None),
     }

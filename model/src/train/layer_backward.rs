@@ -270,7 +270,7 @@ pub fn layer_backward(
     match ctx.attention_drop(l) {
         Some((pr, seed)) => {
             let dims = (b, t, c, nh);
-            attention_dropout_backward(g.dqkv, g.dheads, g.datty, s.qkv, s.probs, dims, pr, seed)
+            attention_dropout_backward(g.dqkv, g.datty, s.qkv, s.probs, dims, pr, seed)
         }
         None => attention_backward(
             g.dqkv, g.datty, s.qkv, s.atty, s.lse, batch.mask, b, t, c, nh,
