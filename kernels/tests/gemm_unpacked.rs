@@ -53,9 +53,11 @@ fn check(case: &Case, rng: &mut StdRng) {
 #[test]
 fn equals_sgemm_bitwise() {
     let mut rng = StdRng::seed_from_u64(11);
-    // Attention and LoRA shapes, tile edges, one and several K blocks (KC = 1536).
+    // Attention and LoRA shapes (the 8 x 768 x 1024 one runs its strips in parallel), tile
+    // edges, one and several K blocks (KC = 1536).
     let fixed = [
         (64, 64, 64),
+        (8, 768, 1024),
         (64, 8, 768),
         (8, 96, 200),
         (1, 1, 1),

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::cls_rows::dropout_rows;
 use serde::{Deserialize, Serialize};
-use tokken_kernels::cpu::gemm::{sgemm, Trans};
+use tokken_kernels::cpu::gemm::{sgemm, sgemm_unpacked, Trans};
 use tokken_kernels::cpu::residual::accumulate;
 
 /// PEFT `LoraConfig` (the fields tokken uses).
@@ -173,25 +173,32 @@ pub fn lora_backward(
     sc: LoraScratch<'_>,
 ) {
     let h = &h[..rows * r];
-    sgemm(
+    // dBᵀ += scale · hᵀ dy, on dB transposed in scratch: a thin product (R rows) whose
+    // wide operand dy is read once in place, instead of packing dyᵀ (the same FMAs in the
+    // same order per element, so the same bits).
+    let mut dbt: Vec<f32> = (0..r * s.n).map(|i| db[(i % s.n) * r + i / s.n]).collect();
+    sgemm_unpacked(
         Trans::T,
         Trans::N,
-        s.n,
         r,
+        s.n,
         rows,
         scale,
-        &dy[s.col..],
-        ldy,
         h,
         r,
+        &dy[s.col..],
+        ldy,
         1.0,
-        db,
-        r,
+        &mut dbt,
+        s.n,
     );
+    for (i, v) in dbt.into_iter().enumerate() {
+        db[(i % s.n) * r + i / s.n] = v;
+    }
     lora_dh(sc.dh, dy, ldy, b, s, r, scale, rows);
     let dh = &sc.dh[..rows * r];
     let xd = lora_input(&x[..rows * s.k], s.k, step, sc.xd, drop);
-    sgemm(
+    sgemm_unpacked(
         Trans::T,
         Trans::N,
         r,
@@ -314,6 +321,105 @@ fn add_lora_dx(
             let masked = &mut xd[..n];
             dropout_rows(masked, dxd, s.k, step, p, seed);
             accumulate(&mut dx[..n], masked);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dA and dB are the plain `sgemm` products they stand for, bit for bit (dB through its
+    /// transpose, dA through `sgemm_unpacked`), over one and two K blocks of rows (KC =
+    /// 1536), with dy a column block of a wider output as for q | k | v.
+    #[test]
+    fn parameter_gradients_equal_the_plain_products_bitwise() {
+        let val =
+            |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 1009) as f32 / 1009.0 - 0.5;
+        let (r, k, n, ldy, scale) = (8, 40, 70, 3 * 70, 0.25f32);
+        for rows in [37, 2 * 1536 + 3] {
+            let site = LoraSite {
+                module: "query".into(),
+                a: 0..r * k,
+                b: 0..n * r,
+                col: n,
+                n,
+                k,
+                site: 3,
+            };
+            let x: Vec<f32> = (0..rows * k).map(|i| val(i, 1)).collect();
+            let h: Vec<f32> = (0..rows * r).map(|i| val(i, 2)).collect();
+            let a: Vec<f32> = (0..r * k).map(|i| val(i, 3)).collect();
+            let b: Vec<f32> = (0..n * r).map(|i| val(i, 4)).collect();
+            let dy: Vec<f32> = (0..rows * ldy).map(|i| val(i, 5)).collect();
+            let da0: Vec<f32> = (0..r * k).map(|i| val(i, 6)).collect();
+            let db0: Vec<f32> = (0..n * r).map(|i| val(i, 7)).collect();
+            let (mut da, mut db) = (da0.clone(), db0.clone());
+            let (mut dh, mut xd, mut dxd) = (
+                vec![0.0; rows * r],
+                vec![0.0; rows * k],
+                vec![0.0; rows * k],
+            );
+            let sc = LoraScratch {
+                dh: &mut dh,
+                xd: &mut xd,
+                dxd: &mut dxd,
+            };
+            lora_backward(
+                None, &mut da, &mut db, &dy, ldy, &x, &h, &a, &b, &site, r, scale, rows, 1, None,
+                sc,
+            );
+            let mut want_db = db0;
+            sgemm(
+                Trans::T,
+                Trans::N,
+                n,
+                r,
+                rows,
+                scale,
+                &dy[n..],
+                ldy,
+                &h,
+                r,
+                1.0,
+                &mut want_db,
+                r,
+            );
+            let mut want_dh = vec![0.0; rows * r];
+            sgemm(
+                Trans::N,
+                Trans::N,
+                rows,
+                r,
+                n,
+                scale,
+                &dy[n..],
+                ldy,
+                &b,
+                r,
+                0.0,
+                &mut want_dh,
+                r,
+            );
+            let mut want_da = da0;
+            sgemm(
+                Trans::T,
+                Trans::N,
+                r,
+                k,
+                rows,
+                1.0,
+                &want_dh,
+                r,
+                &x,
+                k,
+                1.0,
+                &mut want_da,
+                k,
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&db), bits(&want_db), "dB, {rows} rows");
+            assert_eq!(bits(&da), bits(&want_da), "dA, {rows} rows");
         }
     }
 }

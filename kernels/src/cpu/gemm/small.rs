@@ -1,6 +1,6 @@
-//! Small f32 GEMMs on the calling thread: [`sgemm_unpacked`] is [`super::sgemm`] with A
-//! read where it lies (either orientation) and B copied one 32-column strip at a time
-//! into an aligned panel, with software prefetch for both.
+//! Small and thin f32 GEMMs: [`sgemm_unpacked`] is [`super::sgemm`] with A read where it
+//! lies (either orientation) and B copied one 32-column strip at a time into an aligned
+//! panel, with software prefetch for both.
 //!
 //! Why: attention multiplies 64 x 64 x 64 blocks per (sequence, head). There the driver's
 //! packing of a transposed A and of a `[k, n]` B (the generic packer, value by value) cost
@@ -16,8 +16,9 @@
 use super::{check_args, Kernel, Trans};
 
 /// `C = alpha * op(A) · op(B) + beta * C` as [`super::sgemm`] (same layout contract, same
-/// result bit for bit), on the calling thread, with A read in place (module docs). For
-/// products small enough that packing would cost as much as the multiply.
+/// result bit for bit) with A read in place (module docs). For products where packing
+/// would cost as much as the multiply: small ones (on the calling thread), or thin ones
+/// (few rows of C, e.g. a LoRA rank; column strips in parallel above 2^22 flops).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_unpacked(
     ta: Trans,
@@ -86,7 +87,9 @@ mod x86 {
     use super::Operands;
     use crate::cpu::gemm::avx512::{prefetch_tile, store_tile, Avx512F32};
     use crate::cpu::gemm::conv::Identity;
-    use crate::cpu::gemm::driver::{k_block_len, pack_any, scale_c, Micro};
+    use rayon::prelude::*;
+
+    use crate::cpu::gemm::driver::{k_block_len, pack_any, scale_c, Micro, SharedC, PAR_MIN_FLOPS};
     use crate::cpu::gemm::pack::{panel_len, with_buf, View, BUF_B};
     use crate::cpu::gemm::transpose_tile::lanes;
     use crate::cpu::gemm::Trans;
@@ -100,7 +103,8 @@ mod x86 {
 
     /// The AVX-512 path of [`super::sgemm_unpacked`]: for each K block and NR-column strip
     /// of C, B's strip is copied into one aligned panel, then each MR-row tile of C is
-    /// computed with A read in place.
+    /// computed with A read in place. Strips run on rayon's pool when the product is as
+    /// large as the driver's parallel threshold.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run(
         _kern: Avx512F32,
@@ -126,14 +130,21 @@ mod x86 {
             Trans::T => (1, ops.lda),
         };
         let kc_max = k_block_len::<Avx512F32>(k);
+        let shared = SharedC {
+            ptr: c.as_mut_ptr(),
+            len: c.len(),
+        };
+        let strips = n.div_ceil(NR);
+        let parallel = strips > 1 && m.saturating_mul(n).saturating_mul(k) * 2 >= PAR_MIN_FLOPS;
         for pc in (0..k).step_by(kc_max) {
             let kc = kc_max.min(k - pc);
             let beta_pc = if pc == 0 { beta } else { 1.0 };
-            for j0 in (0..n).step_by(NR) {
+            // One NR-column strip of C: B's strip as one panel, [kc][NR], zero past `nr`,
+            // then every MR-row tile. A `[k, n]` B is copied too, though it may fit in L1
+            // as it lies: its rows are often a multiple of 1 KiB apart (the rows of
+            // `qkv`), which crowds them into a few L1 sets.
+            let strip = |j0: usize| {
                 let nr = NR.min(n - j0);
-                // B's strip as one panel, [kc][NR], zero past `nr`. A `[k, n]` B is copied
-                // too, though it may fit in L1 as it lies: its rows are often a multiple of
-                // 1 KiB apart (the rows of `qkv`), which crowds them into a few L1 sets.
                 with_buf(&BUF_B, panel_len(NR, kc, 1), |panel: &mut [f32]| {
                     match ops.tb {
                         Trans::N => copy_strip(&ops.b[pc * ops.ldb + j0..], ops.ldb, kc, nr, panel),
@@ -146,12 +157,10 @@ mod x86 {
                     for i0 in (0..m).step_by(MR) {
                         let mr = MR.min(m - i0);
                         let a_at = i0 * a_rs + pc * a_ks;
-                        let c_at = i0 * ldc + j0;
-                        // The last elements the tile reads and writes lie inside A and C.
+                        // The last element the tile reads lies inside A.
                         assert!(
-                            a_at + (mr - 1) * a_rs + (kc - 1) * a_ks < ops.a.len()
-                                && c_at + (mr - 1) * ldc + nr <= c.len(),
-                            "sgemm_unpacked: tile out of bounds (internal)"
+                            a_at + (mr - 1) * a_rs + (kc - 1) * a_ks < ops.a.len(),
+                            "sgemm_unpacked: A out of bounds (internal)"
                         );
                         let tile = Tile {
                             kc,
@@ -162,11 +171,18 @@ mod x86 {
                             mr,
                             nr,
                         };
+                        let cp = shared.tile(i0 * ldc + j0, mr, nr, ldc);
                         // SAFETY: AVX-512F is present (`_kern`); A and C bounds are asserted
-                        // above, the panel holds kc * NR values, 64-byte aligned.
-                        unsafe { tile.run(c.as_mut_ptr().add(c_at), ldc, alpha, beta_pc) };
+                        // (C by `SharedC::tile`; strips write disjoint columns), the panel
+                        // holds kc * NR values, 64-byte aligned.
+                        unsafe { tile.run(cp, ldc, alpha, beta_pc) };
                     }
                 })
+            };
+            if parallel {
+                (0..strips).into_par_iter().for_each(|s| strip(s * NR));
+            } else {
+                (0..strips).for_each(|s| strip(s * NR));
             }
         }
     }
