@@ -123,8 +123,6 @@ pub struct GradScratch<'a> {
     pub lora_xd: &'a mut [f32],
     /// [B*T, max(C, I)]
     pub lora_dxd: &'a mut [f32],
-    /// [B, NH, 3, T, HS] per-head dQ | dK | dV (empty without attention dropout)
-    pub dheads: &'a mut [f32],
     /// [B, NL]
     pub dlogits: &'a mut [f32],
     /// [B, C]
@@ -133,10 +131,6 @@ pub struct GradScratch<'a> {
     pub dpooled: &'a mut [f32],
     /// [B, C]
     pub dcls: &'a mut [f32],
-    /// [C] parameter-gradient sinks for frozen LayerNorms (the kernel always writes them)
-    pub sink_gamma: &'a mut [f32],
-    /// [C]
-    pub sink_beta: &'a mut [f32],
     /// [B*T, max(C, I)] with `cls_params`: an output gradient of the last layer's [CLS]
     /// rows padded with zero rows to the whole batch, so its parameter gradients sum the
     /// rows exactly as the full path does (same kernels, same blocking; zero rows add
@@ -247,13 +241,10 @@ fn carve<'a>(k: &mut Carver<'a>, s: &ActShape) -> Acts<'a> {
             lora_dh: k.take(bt * r),
             lora_xd: k.take(bt * wide),
             lora_dxd: k.take(bt * wide),
-            dheads: k.take(if s.attn_probs { 3 * bt * c } else { 0 }),
             dlogits: k.take(b * s.labels),
             dpooled_d: k.take(b * c),
             dpooled: k.take(b * c),
             dcls: k.take(b * c),
-            sink_gamma: k.take(c),
-            sink_beta: k.take(c),
             pad_dy: k.take(if pad { bt * wide } else { 0 }),
             pad_x: k.take(if pad { bt * wide } else { 0 }),
             pad_h: k.take(if pad { bt * r } else { 0 }),

@@ -118,8 +118,7 @@ pub fn module_backward(
 }
 
 /// LayerNorm backward: `dinp` overwritten; gamma/beta gradients accumulate when trainable
-/// (a frozen one computes only `dinp`, bit for bit the same). `_sink` is no longer written:
-/// it goes away with `GradScratch`'s sink buffers once the callers stop passing them.
+/// (a frozen one computes only `dinp`, bit for bit the same).
 #[allow(clippy::too_many_arguments)]
 pub fn ln_backward(
     grads: &mut [f32],
@@ -130,7 +129,6 @@ pub fn ln_backward(
     rstd: &[f32],
     gamma: &[f32],
     slots: &Option<LnSlots>,
-    _sink: (&mut [f32], &mut [f32]),
     n: usize,
     c: usize,
 ) {

@@ -100,12 +100,11 @@ pub fn cls_ln_backward(
     (dout, inp, mean, rstd): (&[f32], &[f32], &[f32], &[f32]),
     gamma: &[f32],
     slots: &Option<LnSlots>,
-    sink: (&mut [f32], &mut [f32]),
     pad: Pad<'_>,
     full: &mut [f32],
     (b, t, c): (usize, usize, usize),
 ) {
-    ln_backward(grads, dinp, dout, inp, mean, rstd, gamma, &None, sink, b, c);
+    ln_backward(grads, dinp, dout, inp, mean, rstd, gamma, &None, b, c);
     let Some(s) = slots else {
         return;
     };

@@ -44,7 +44,6 @@ pub fn embeddings_backward(
         a.emb_rstd,
         gamma,
         &ln_slots,
-        (g.sink_gamma, g.sink_beta),
         b * t,
         c,
     );

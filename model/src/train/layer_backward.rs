@@ -94,7 +94,6 @@ pub fn layer_backward(
 
     // output.LayerNorm, then the dropout before it
     let (gamma, _) = ctx.ln(&p.output_layer_norm, &ls.output_layer_norm)?;
-    let sink = (&mut *g.sink_gamma, &mut *g.sink_beta);
     if cls {
         let saved = (&*g.dcls, &*s.resid2, &*s.mean2, &*s.rstd2);
         let (slots, dims) = (&ls.output_layer_norm, (b, t, c));
@@ -104,7 +103,6 @@ pub fn layer_backward(
             saved,
             gamma,
             slots,
-            sink,
             pad!(),
             g.dout,
             dims,
@@ -112,7 +110,7 @@ pub fn layer_backward(
     } else {
         let slots = &ls.output_layer_norm;
         ln_backward(
-            grads, g.dresid, g.dout, s.resid2, s.mean2, s.rstd2, gamma, slots, sink, rows, c,
+            grads, g.dresid, g.dout, s.resid2, s.mean2, s.rstd2, gamma, slots, rows, c,
         );
     }
     let dfo: &[f32] = match ctx.hidden_drop(site::ffn_output(l)) {
@@ -197,7 +195,6 @@ pub fn layer_backward(
     }
     // attention.output.LayerNorm, its dropout, the residual into the layer input
     let (gamma, _) = ctx.ln(&p.attention_layer_norm, &ls.attention_layer_norm)?;
-    let sink = (&mut *g.sink_gamma, &mut *g.sink_beta);
     let slots = &ls.attention_layer_norm;
     if cls {
         let saved = (&g.dln1[..rc], &*s.resid1, &*s.mean1, &*s.rstd1);
@@ -207,14 +204,13 @@ pub fn layer_backward(
             saved,
             gamma,
             slots,
-            sink,
             pad!(),
             g.dout,
             (b, t, c),
         );
     } else {
         ln_backward(
-            grads, g.dresid, g.dln1, s.resid1, s.mean1, s.rstd1, gamma, slots, sink, rows, c,
+            grads, g.dresid, g.dln1, s.resid1, s.mean1, s.rstd1, gamma, slots, rows, c,
         );
     }
     if need_dinp {
