@@ -1,6 +1,6 @@
 //! Small and thin f32 GEMMs: [`sgemm_unpacked`] is [`super::sgemm`] with A read where it
 //! lies (either orientation) and B copied one 32-column strip at a time into an aligned
-//! panel, with software prefetch for both.
+//! panel (or read in place when a single row tile uses it once), with software prefetch.
 //!
 //! Why: attention multiplies 64 x 64 x 64 blocks per (sequence, head). There the driver's
 //! packing of a transposed A and of a `[k, n]` B (the generic packer, value by value) cost
@@ -139,12 +139,46 @@ mod x86 {
         for pc in (0..k).step_by(kc_max) {
             let kc = kc_max.min(k - pc);
             let beta_pc = if pc == 0 { beta } else { 1.0 };
-            // One NR-column strip of C: B's strip as one panel, [kc][NR], zero past `nr`,
-            // then every MR-row tile. A `[k, n]` B is copied too, though it may fit in L1
-            // as it lies: its rows are often a multiple of 1 KiB apart (the rows of
-            // `qkv`), which crowds them into a few L1 sets.
+            // One NR-column strip of C: every MR-row tile with B's strip at `bp`, row stride
+            // `ldb`.
+            let tiles = |j0: usize, nr: usize, bp: &[f32], ldb: usize| {
+                assert!(
+                    (kc - 1) * ldb + nr <= bp.len(),
+                    "sgemm_unpacked: B out of bounds (internal)"
+                );
+                for i0 in (0..m).step_by(MR) {
+                    let mr = MR.min(m - i0);
+                    let a_at = i0 * a_rs + pc * a_ks;
+                    // The last element the tile reads lies inside A.
+                    assert!(
+                        a_at + (mr - 1) * a_rs + (kc - 1) * a_ks < ops.a.len(),
+                        "sgemm_unpacked: A out of bounds (internal)"
+                    );
+                    let tile = Tile {
+                        kc,
+                        a: ops.a[a_at..].as_ptr(),
+                        a_rs,
+                        a_ks,
+                        b: bp.as_ptr(),
+                        ldb,
+                        mr,
+                        nr,
+                    };
+                    let cp = shared.tile(i0 * ldc + j0, mr, nr, ldc);
+                    // SAFETY: AVX-512F is present (`_kern`); A, B and C bounds are asserted
+                    // (C by `SharedC::tile`; strips write disjoint columns).
+                    unsafe { tile.run(cp, ldc, alpha, beta_pc) };
+                }
+            };
+            // B's strip: a `[k, n]` B with one row tile reads it once, in place. Otherwise
+            // the strip is copied into one aligned panel, [kc][NR], zero past `nr`, even
+            // when it would fit in L1 as it lies: its rows are often a multiple of 1 KiB
+            // apart (the rows of `qkv`), which crowds them into a few L1 sets.
             let strip = |j0: usize| {
                 let nr = NR.min(n - j0);
+                if ops.tb == Trans::N && m <= MR {
+                    return tiles(j0, nr, &ops.b[pc * ops.ldb + j0..], ops.ldb);
+                }
                 with_buf(&BUF_B, panel_len(NR, kc, 1), |panel: &mut [f32]| {
                     match ops.tb {
                         Trans::N => copy_strip(&ops.b[pc * ops.ldb + j0..], ops.ldb, kc, nr, panel),
@@ -154,29 +188,7 @@ mod x86 {
                             pack_any(1, view, j0, nr, pc, kc, NR, panel, Identity)
                         }
                     }
-                    for i0 in (0..m).step_by(MR) {
-                        let mr = MR.min(m - i0);
-                        let a_at = i0 * a_rs + pc * a_ks;
-                        // The last element the tile reads lies inside A.
-                        assert!(
-                            a_at + (mr - 1) * a_rs + (kc - 1) * a_ks < ops.a.len(),
-                            "sgemm_unpacked: A out of bounds (internal)"
-                        );
-                        let tile = Tile {
-                            kc,
-                            a: ops.a[a_at..].as_ptr(),
-                            a_rs,
-                            a_ks,
-                            b: panel.as_ptr(),
-                            mr,
-                            nr,
-                        };
-                        let cp = shared.tile(i0 * ldc + j0, mr, nr, ldc);
-                        // SAFETY: AVX-512F is present (`_kern`); A and C bounds are asserted
-                        // (C by `SharedC::tile`; strips write disjoint columns), the panel
-                        // holds kc * NR values, 64-byte aligned.
-                        unsafe { tile.run(cp, ldc, alpha, beta_pc) };
-                    }
+                    tiles(j0, nr, panel, NR)
                 })
             };
             if parallel {
@@ -220,7 +232,8 @@ mod x86 {
     }
 
     /// One `mr x nr` tile of C over `kc` K values: A element `(i, p)` at
-    /// `a + i * a_rs + p * a_ks`, B a packed panel `[kc][NR]`.
+    /// `a + i * a_rs + p * a_ks`, B element `(p, j)` at `b + p * ldb + j` (a panel, or B in
+    /// place).
     #[derive(Clone, Copy)]
     struct Tile {
         kc: usize,
@@ -228,15 +241,15 @@ mod x86 {
         a_rs: usize,
         a_ks: usize,
         b: *const f32,
+        ldb: usize,
         mr: usize,
         nr: usize,
     }
 
     impl Tile {
         /// # Safety
-        /// AVX-512F present; A elements `(i, p)` for `i < mr`, `p < kc` in bounds; the B
-        /// panel holds `kc * NR` values, 64-byte aligned; C's `mr x nr` tile at `c` in
-        /// bounds.
+        /// AVX-512F present; A elements `(i, p)` for `i < mr`, `p < kc` and B elements
+        /// `(p, j)` for `p < kc`, `j < nr` in bounds; C's `mr x nr` tile at `c` in bounds.
         unsafe fn run(&self, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
             // SAFETY (block): forwarded contract; the half passes cover rows `0..mr`.
             unsafe {
@@ -261,9 +274,9 @@ mod x86 {
         }
     }
 
-    /// The 14 x 32 AVX-512 kernel (`avx512.rs`) on `R <= MR` rows with A read through
+    /// The 14 x 32 AVX-512 kernel (`avx512.rs`) on `R <= MR` rows with A and B read through
     /// strides: the same FMAs in the same order, the same epilogue. Rows past `mr` repeat
-    /// the last valid row; neither they nor the panel's zero lanes are stored.
+    /// the last valid row and lanes past `nr` load zeros; neither is stored.
     ///
     /// # Safety
     /// As [`Tile::run`].
@@ -272,6 +285,7 @@ mod x86 {
         prefetch_tile(c, ldc, t.mr, t.nr);
         let rows: [*const f32; R] =
             std::array::from_fn(|i| t.a.wrapping_add(i.min(t.mr - 1) * t.a_rs));
+        let (m0, m1) = (lanes(t.nr), lanes(t.nr.saturating_sub(16)));
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for p in 0..t.kc {
             // A lies in L2 or L3: pull its next lines a few K steps ahead (prefetches
@@ -288,10 +302,16 @@ mod x86 {
                 _mm_prefetch::<_MM_HINT_T0>(next as *const i8);
                 _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add((R - 1) * t.a_rs) as *const i8);
             }
-            // SAFETY (whole loop): in bounds per the contract.
-            let bp = unsafe { t.b.add(p * NR) };
-            let b0 = unsafe { _mm512_load_ps(bp) };
-            let b1 = unsafe { _mm512_load_ps(bp.add(16)) };
+            if t.ldb != NR {
+                // B in place: a new row (line) every K step.
+                let next = t.b.wrapping_add(ahead * t.ldb);
+                _mm_prefetch::<_MM_HINT_T0>(next as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(t.nr - 1) as *const i8);
+            }
+            // SAFETY (whole loop): in bounds per the contract; masked-off lanes never load.
+            let bp = unsafe { t.b.add(p * t.ldb) };
+            let b0 = unsafe { _mm512_maskz_loadu_ps(m0, bp) };
+            let b1 = unsafe { _mm512_maskz_loadu_ps(m1, bp.wrapping_add(16)) };
             let ak = p * t.a_ks;
             for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
                 let av = _mm512_set1_ps(unsafe { *row.add(ak) });
