@@ -26,17 +26,10 @@ pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
         .for_each(|(o, x)| gelu_chunk(o, x));
 }
 
-/// Exact GELU of one value, `x Φ(x)`: what [`gelu_forward`] writes, and what a GEMM that
-/// applies GELU to its left operand while packing it multiplies (bit for bit).
-#[inline(always)]
-pub fn gelu(x: f32) -> f32 {
-    x * math::normal_cdf(x)
-}
-
 multiversion! {
     fn gelu_chunk(out: &mut [f32], inp: &[f32]) {
         for (o, &x) in out.iter_mut().zip(inp) {
-            *o = gelu(x);
+            *o = x * math::normal_cdf(x);
         }
     }
 }

@@ -8,9 +8,7 @@
 use half::bf16;
 use tokken_engine::DType;
 use tokken_kernels::cpu::bias::bias_backward;
-use tokken_kernels::cpu::gemm::{
-    gemm_f32_bf16, gemm_packed_b, gemm_packed_b_bias, gemm_packed_b_bias_gelu, sgemm, Trans,
-};
+use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_packed_b, gemm_packed_b_bias, sgemm, Trans};
 
 use super::frozen_packed::DensePacked;
 use crate::error::{ModelError, Result};
@@ -120,19 +118,6 @@ pub fn dense_forward(out: &mut [f32], inp: &[f32], d: &Dense<'_>, rows: usize) {
         out,
         d.n,
     );
-}
-
-/// `out[rows, N] = gelu(pre[rows, K]) · Wᵀ + b` (exact GELU) when W is packed: the GEMM
-/// applies GELU as it packs `pre`, bit for bit [`dense_forward`] on `gelu_forward(pre)`
-/// without writing and re-reading the activation. Returns false, doing nothing, when W is
-/// not packed.
-pub fn dense_forward_gelu(out: &mut [f32], pre: &[f32], d: &Dense<'_>, rows: usize) -> bool {
-    let Some(p) = d.packed else {
-        return false;
-    };
-    let out = &mut out[..rows * d.n];
-    gemm_packed_b_bias_gelu(Trans::N, rows, 1.0, pre, d.k, p.forward(), d.b, out, d.n);
-    true
 }
 
 /// `dinp[rows, K] (= or +=) dout[rows, N] · W`.

@@ -11,11 +11,10 @@ use tokken_kernels::cpu::residual::{accumulate, residual_forward};
 use super::activations::{Acts, LayerActs};
 use super::attention_dropout::attention_dropout_forward;
 use super::cls_rows::{dropout_rows, gather_cls};
-use super::dense::{dense_forward, dense_forward_gelu};
+use super::dense::dense_forward;
 use super::lora::{lora_forward, LoraSite};
 use super::model::{site, Ctx};
 use crate::activation::activation_forward;
-use crate::config::HiddenAct;
 use crate::error::Result;
 use crate::forward::BatchInput;
 
@@ -322,17 +321,10 @@ fn post_attention_forward(
         rows,
         step,
     );
-    // output: act, dense (+ LoRA), dropout, residual, LayerNorm. act(fch) goes to scratch
-    // (the backward recomputes it when output.dense trains); exact GELU into a packed frozen
-    // output.dense without LoRA is applied by the GEMM as it packs fch instead.
-    let output = ctx.dense(&p.output, &ls.output)?;
-    let fused = cfg.hidden_act == HiddenAct::Gelu
-        && ls.lora[5].is_none()
-        && dense_forward_gelu(tmp, s.fch, &output, rows);
-    if !fused {
-        activation_forward(cfg.hidden_act, fch_act, s.fch);
-        dense_forward(tmp, fch_act, &output, rows);
-    }
+    // act(fch) goes to scratch: the backward recomputes it when output.dense trains
+    activation_forward(cfg.hidden_act, fch_act, s.fch);
+    // output: dense (+ LoRA), dropout, residual, LayerNorm
+    dense_forward(tmp, fch_act, &ctx.dense(&p.output, &ls.output)?, rows);
     maybe_lora(
         ctx,
         &ls.lora[5],

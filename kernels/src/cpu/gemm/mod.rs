@@ -63,7 +63,7 @@ use std::sync::OnceLock;
 use half::bf16 as Bf16;
 
 pub use batched::{sgemm_batched, sgemm_batched_with};
-pub use packed_b::{gemm_packed_b, gemm_packed_b_bias, gemm_packed_b_bias_gelu, PackedB};
+pub use packed_b::{gemm_packed_b, gemm_packed_b_bias, PackedB};
 pub use prepacked::{gemm_prepacked, gemm_prepacked_bias, PackedKind, PackedWeight};
 pub use reference::reference_sgemm;
 pub use small::sgemm_unpacked;

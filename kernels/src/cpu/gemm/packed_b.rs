@@ -32,7 +32,6 @@ use super::driver::{self, ASource, BPanels, CStart, Micro};
 use super::pack::{f32_to_bf16, panel_len, View};
 use super::prepacked::{with_bf16_micro, with_f32_micro, Panels};
 use super::{check_operand, unavailable, Bf16Kernel, Kernel, PackedKind, Trans};
-use crate::cpu::gelu::gelu;
 
 /// op(B) (`k x n`) packed into the B-panel layout of one micro-kernel (see the module docs).
 /// Immutable and `Send + Sync`: share it across threads.
@@ -188,7 +187,7 @@ pub fn gemm_packed_b(
     ldc: usize,
 ) {
     let av = Operand { ta, a, lda };
-    dispatch(m, alpha, av, AOp::Plain, b, CStart::Beta(beta), c, ldc);
+    dispatch(m, alpha, av, b, CStart::Beta(beta), c, ldc);
 }
 
 /// A dense layer's forward with its weight packed once: `C[m, n] = bias + alpha · op(A) ·
@@ -209,33 +208,6 @@ pub fn gemm_packed_b_bias(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let av = Operand { ta, a, lda };
-    dispatch(m, alpha, av, AOp::Plain, b, bias_start(bias, b), c, ldc);
-}
-
-/// [`gemm_packed_b_bias`] with exact GELU applied to A as it is packed: `C = bias + alpha ·
-/// gelu(op(A)) · op(B)` (a BERT `output.dense` reading `intermediate.dense`'s output before
-/// its activation). Bit for bit [`gemm_packed_b_bias`] on `gelu_forward(A)`
-/// ([`crate::cpu::gelu::gelu`] per value), without writing and re-reading the activated
-/// `[m, k]` matrix.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_packed_b_bias_gelu(
-    ta: Trans,
-    m: usize,
-    alpha: f32,
-    a: &[f32],
-    lda: usize,
-    b: &PackedB,
-    bias: &[f32],
-    c: &mut [f32],
-    ldc: usize,
-) {
-    let av = Operand { ta, a, lda };
-    dispatch(m, alpha, av, AOp::Gelu, b, bias_start(bias, b), c, ldc);
-}
-
-/// C starting at `bias` (checked to be `[n]`).
-fn bias_start<'a>(bias: &'a [f32], b: &PackedB) -> CStart<'a> {
     assert_eq!(
         bias.len(),
         b.n,
@@ -243,26 +215,15 @@ fn bias_start<'a>(bias: &'a [f32], b: &PackedB) -> CStart<'a> {
         bias.len(),
         b.n
     );
-    CStart::Bias(bias)
+    let av = Operand { ta, a, lda };
+    dispatch(m, alpha, av, b, CStart::Bias(bias), c, ldc);
 }
 
-/// What is applied to A's values as they are packed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum AOp {
-    /// Nothing (A may then be read in place).
-    Plain,
-    /// Exact GELU ([`gelu`]).
-    Gelu,
-}
-
-/// Check the operands and run the product on `b`'s kernel, A converted to the kernel's
-/// element (f32, f32 rounded to bf16, or bf16) after `op`.
-#[allow(clippy::too_many_arguments)]
+/// Check the operands and run the product on `b`'s kernel.
 fn dispatch(
     m: usize,
     alpha: f32,
     av: Operand<'_>,
-    op: AOp,
     b: &PackedB,
     start: CStart<'_>,
     c: &mut [f32],
@@ -271,27 +232,15 @@ fn dispatch(
     let (k, n) = (b.k, b.n);
     check_operand("a", av.ta, m, k, av.a.len(), av.lda);
     check_operand("c", Trans::N, m, n, c.len(), ldc);
-    let args = (m, alpha, av, b, start, c, ldc);
-    match (b.kind, op) {
-        (PackedKind::F32(kernel), AOp::Plain) => {
-            with_f32_micro!(kernel, kern => run(kern, Identity, true, args))
+    match b.kind {
+        PackedKind::F32(kernel) => {
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, Identity, true, b, start, c, ldc))
         }
-        (PackedKind::F32(kernel), AOp::Gelu) => {
-            with_f32_micro!(kernel, kern => run(kern, gelu, false, args))
+        PackedKind::Bf16(Bf16Kernel::F32(kernel)) => {
+            with_f32_micro!(kernel, kern => run(kern, m, alpha, av, RoundToBf16, false, b, start, c, ldc))
         }
-        (PackedKind::Bf16(Bf16Kernel::F32(kernel)), AOp::Plain) => {
-            with_f32_micro!(kernel, kern => run(kern, RoundToBf16, false, args))
-        }
-        (PackedKind::Bf16(Bf16Kernel::F32(kernel)), AOp::Gelu) => {
-            let conv = |x: f32| f32_to_bf16(gelu(x)).to_f32();
-            with_f32_micro!(kernel, kern => run(kern, conv, false, args))
-        }
-        (PackedKind::Bf16(Bf16Kernel::Avx512Bf16), AOp::Plain) => {
-            with_bf16_micro!(kern => run(kern, ToBf16, false, args))
-        }
-        (PackedKind::Bf16(Bf16Kernel::Avx512Bf16), AOp::Gelu) => {
-            let conv = |x: f32| f32_to_bf16(gelu(x));
-            with_bf16_micro!(kern => run(kern, conv, false, args))
+        PackedKind::Bf16(Bf16Kernel::Avx512Bf16) => {
+            with_bf16_micro!(kern => run(kern, m, alpha, av, ToBf16, false, b, start, c, ldc))
         }
     }
 }
@@ -304,24 +253,20 @@ struct Operand<'a> {
     lda: usize,
 }
 
-/// The arguments of one product, as [`dispatch`] passes them on.
-type Args<'a, 'c> = (
-    usize,
-    f32,
-    Operand<'a>,
-    &'a PackedB,
-    CStart<'a>,
-    &'c mut [f32],
-    usize,
-);
-
 /// The product on kernel `kern`; `exact` says `conv_a` is the identity, so A may be read in
 /// place when the kernel can.
+#[allow(clippy::too_many_arguments)]
 fn run<K: Micro>(
     kern: K,
+    m: usize,
+    alpha: f32,
+    a: Operand<'_>,
     conv_a: impl Convert<f32, K::E>,
     exact: bool,
-    (m, alpha, a, b, start, c, ldc): Args<'_, '_>,
+    b: &PackedB,
+    start: CStart<'_>,
+    c: &mut [f32],
+    ldc: usize,
 ) {
     let src = Prepanels {
         panels: &b.panels,
