@@ -110,21 +110,25 @@ pub fn lora_forward(
     drop: LoraDropout,
 ) {
     let xd = lora_input(&x[..rows * s.k], s.k, step, scratch, drop);
-    sgemm(
+    // hᵀ = A · xdᵀ: R rows of output instead of R columns (a 14 x 32 tile would be three
+    // quarters idle on R = 8 columns); the same FMAs in the same order, so the same bits.
+    let mut ht = vec![0.0f32; r * rows];
+    sgemm_unpacked(
         Trans::N,
         Trans::T,
-        rows,
         r,
+        rows,
         s.k,
         1.0,
-        xd,
-        s.k,
         a,
         s.k,
+        xd,
+        s.k,
         0.0,
-        &mut h[..rows * r],
-        r,
+        &mut ht,
+        rows,
     );
+    transpose_into(&mut h[..rows * r], &ht, r, rows);
     sgemm(
         Trans::N,
         Trans::T,
@@ -176,7 +180,8 @@ pub fn lora_backward(
     // dBᵀ += scale · hᵀ dy, on dB transposed in scratch: a thin product (R rows) whose
     // wide operand dy is read once in place, instead of packing dyᵀ (the same FMAs in the
     // same order per element, so the same bits).
-    let mut dbt: Vec<f32> = (0..r * s.n).map(|i| db[(i % s.n) * r + i / s.n]).collect();
+    let mut dbt = vec![0.0f32; r * s.n];
+    transpose_into(&mut dbt, db, s.n, r);
     sgemm_unpacked(
         Trans::T,
         Trans::N,
@@ -192,9 +197,7 @@ pub fn lora_backward(
         &mut dbt,
         s.n,
     );
-    for (i, v) in dbt.into_iter().enumerate() {
-        db[(i % s.n) * r + i / s.n] = v;
-    }
+    transpose_into(db, &dbt, r, s.n);
     lora_dh(sc.dh, dy, ldy, b, s, r, scale, rows);
     let dh = &sc.dh[..rows * r];
     let xd = lora_input(&x[..rows * s.k], s.k, step, sc.xd, drop);
@@ -262,21 +265,33 @@ fn lora_dh(
     scale: f32,
     rows: usize,
 ) {
-    sgemm(
-        Trans::N,
-        Trans::N,
-        rows,
+    // dhᵀ = scale · Bᵀ dyᵀ, R rows of output (as `lora_forward`'s h); same bits.
+    let mut dht = vec![0.0f32; r * rows];
+    sgemm_unpacked(
+        Trans::T,
+        Trans::T,
         r,
+        rows,
         s.n,
         scale,
-        &dy[s.col..],
-        ldy,
         b,
         r,
+        &dy[s.col..],
+        ldy,
         0.0,
-        &mut dh[..rows * r],
-        r,
+        &mut dht,
+        rows,
     );
+    transpose_into(&mut dh[..rows * r], &dht, r, rows);
+}
+
+/// `dst[j][i] = src[i][j]` for `src` `[rows, cols]`.
+fn transpose_into(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
+    for (i, row) in src.chunks_exact(cols).take(rows).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            dst[j * rows + i] = v;
+        }
+    }
 }
 
 /// `dx[rows, K] += dropout'(dh A)` (scratch `xd`, `dxd` [rows, K]).
@@ -329,11 +344,11 @@ fn add_lora_dx(
 mod tests {
     use super::*;
 
-    /// dA and dB are the plain `sgemm` products they stand for, bit for bit (dB through its
-    /// transpose, dA through `sgemm_unpacked`), over one and two K blocks of rows (KC =
-    /// 1536), with dy a column block of a wider output as for q | k | v.
+    /// h, dh, dA and dB are the plain `sgemm` products they stand for, bit for bit (h, dh
+    /// and dB through their transposes, dA through `sgemm_unpacked`), over one and two K
+    /// blocks of rows (KC = 1536), with dy a column block of a wider output as for q | k | v.
     #[test]
-    fn parameter_gradients_equal_the_plain_products_bitwise() {
+    fn products_equal_the_plain_sgemm_bitwise() {
         let val =
             |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 1009) as f32 / 1009.0 - 0.5;
         let (r, k, n, ldy, scale) = (8, 40, 70, 3 * 70, 0.25f32);
@@ -419,7 +434,44 @@ mod tests {
             );
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&db), bits(&want_db), "dB, {rows} rows");
+            assert_eq!(bits(&dh), bits(&want_dh), "dh, {rows} rows");
             assert_eq!(bits(&da), bits(&want_da), "dA, {rows} rows");
+
+            // forward: h = x Aᵀ, y[:, col..] += scale h Bᵀ
+            let (mut got_h, mut y) = (vec![0.0; rows * r], vec![0.0; rows * ldy]);
+            let mut scratch = vec![0.0; rows * k];
+            lora_forward(
+                &mut y,
+                ldy,
+                &mut got_h,
+                &mut scratch,
+                &x,
+                &a,
+                &b,
+                &site,
+                r,
+                scale,
+                rows,
+                1,
+                None,
+            );
+            let mut want_h = vec![0.0; rows * r];
+            sgemm(
+                Trans::N,
+                Trans::T,
+                rows,
+                r,
+                k,
+                1.0,
+                &x,
+                k,
+                &a,
+                k,
+                0.0,
+                &mut want_h,
+                r,
+            );
+            assert_eq!(bits(&got_h), bits(&want_h), "h, {rows} rows");
         }
     }
 }
