@@ -54,3 +54,34 @@ fn deterministic_per_seed_and_edge_probabilities() {
     assert_eq!(run(0.0, 3), x);
     assert!(run(1.0, 3).iter().all(|&v| v == 0.0));
 }
+
+/// The fused residual forms equal dropout followed by the separate add, bit for bit, over
+/// several chunks (the counter continues across them), p in {0, 0.1, 1}, with NaN, inf and
+/// signed zeros in the inputs.
+#[test]
+fn fused_adds_equal_dropout_then_add_bitwise() {
+    use tokken_kernels::cpu::dropout::{dropout_accumulate, dropout_add};
+    use tokken_kernels::cpu::residual::accumulate;
+    let n = 3 * 16384 + 77;
+    let mut x = randn(&mut rng(21), n, 2.0);
+    let mut r = randn(&mut rng(22), n, 2.0);
+    x[..4].copy_from_slice(&[f32::NAN, f32::INFINITY, -0.0, 0.0]);
+    r[..4].copy_from_slice(&[1.0, -0.0, -0.0, f32::NEG_INFINITY]);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for p in [0.0, 0.1, 1.0] {
+        let mut want = vec![0.0; n];
+        dropout_forward(&mut want, &x, p, 5);
+        accumulate(&mut want, &r);
+        let mut got = vec![f32::NAN; n];
+        dropout_add(&mut got, &x, &r, p, 5);
+        assert_eq!(bits(&got), bits(&want), "dropout_add, p = {p}");
+
+        let mut masked = vec![0.0; n];
+        dropout_forward(&mut masked, &x, p, 6);
+        let mut want = r.clone();
+        accumulate(&mut want, &masked);
+        let mut got = r.clone();
+        dropout_accumulate(&mut got, &x, p, 6);
+        assert_eq!(bits(&got), bits(&want), "dropout_accumulate, p = {p}");
+    }
+}

@@ -73,7 +73,43 @@ pub fn dropout_backward(dinp: &mut [f32], dout: &[f32], p: f32, seed: u64) {
     masked_scale(dinp, dout, p, seed);
 }
 
+/// `out = dropout(x) + residual` in one pass: bit for bit [`dropout_forward`] into `out`
+/// followed by `out += residual` (the residual connection after a dropped-out sub-layer).
+pub fn dropout_add(out: &mut [f32], x: &[f32], residual: &[f32], p: f32, seed: u64) {
+    assert!(
+        out.len() == x.len() && residual.len() == x.len(),
+        "dropout_add: out, x and residual lengths differ"
+    );
+    masked_scale_then(out, x, Then::Add(residual), p, seed);
+}
+
+/// `dst += dropout(src)` in one pass: bit for bit [`dropout_forward`] into a scratch
+/// followed by `dst += scratch` (a dropped-out gradient accumulated into another).
+pub fn dropout_accumulate(dst: &mut [f32], src: &[f32], p: f32, seed: u64) {
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "dropout_accumulate: dst and src lengths differ"
+    );
+    masked_scale_then(dst, src, Then::Accumulate, p, seed);
+}
+
 fn masked_scale(dst: &mut [f32], src: &[f32], p: f32, seed: u64) {
+    masked_scale_then(dst, src, Then::Store, p, seed)
+}
+
+/// What [`masked_scale_then`] does with each masked value `m`.
+#[derive(Clone, Copy)]
+enum Then<'a> {
+    /// `dst = m`
+    Store,
+    /// `dst = m + add`
+    Add(&'a [f32]),
+    /// `dst = dst + m`
+    Accumulate,
+}
+
+fn masked_scale_then(dst: &mut [f32], src: &[f32], then: Then<'_>, p: f32, seed: u64) {
     assert!(
         src.len() <= u32::MAX as usize,
         "dropout: more than 2^32 elements"
@@ -86,16 +122,51 @@ fn masked_scale(dst: &mut [f32], src: &[f32], p: f32, seed: u64) {
         .zip(src.par_chunks(CHUNK))
         .enumerate()
         .for_each(|(ci, (d, s))| {
-            masked_scale_chunk(d, s, (ci * CHUNK) as u32, keys.0, keys.1, thr, scale)
+            let first = (ci * CHUNK) as u32;
+            match then {
+                Then::Store => masked_scale_chunk(d, s, first, keys.0, keys.1, thr, scale),
+                Then::Add(add) => {
+                    let a = &add[ci * CHUNK..ci * CHUNK + d.len()];
+                    masked_scale_add_chunk(d, s, a, first, keys.0, keys.1, thr, scale)
+                }
+                Then::Accumulate => {
+                    masked_scale_accumulate_chunk(d, s, first, keys.0, keys.1, thr, scale)
+                }
+            }
         });
+}
+
+/// `x` times its keep factor: `scale` or 0 for element `index` of the stream `(k0, k1)`.
+/// Multiply (not select) so NaN/inf stay visible, as torch's `x * mask * scale`.
+#[inline(always)]
+fn masked(x: f32, index: u32, (k0, k1, thr, scale): (u32, u32, u32, f32)) -> f32 {
+    x * if draw((k0, k1), index) >= thr {
+        scale
+    } else {
+        0.0
+    }
 }
 
 multiversion! {
     fn masked_scale_chunk(dst: &mut [f32], src: &[f32], first: u32, k0: u32, k1: u32, thr: u32, scale: f32) {
         for (i, (d, &s)) in dst.iter_mut().zip(src).enumerate() {
-            let kept = draw((k0, k1), first.wrapping_add(i as u32)) >= thr;
-            // Multiply (not select) so NaN/inf stay visible, as torch's `x * mask * scale`.
-            *d = s * if kept { scale } else { 0.0 };
+            *d = masked(s, first.wrapping_add(i as u32), (k0, k1, thr, scale));
+        }
+    }
+}
+
+multiversion! {
+    fn masked_scale_add_chunk(dst: &mut [f32], src: &[f32], add: &[f32], first: u32, k0: u32, k1: u32, thr: u32, scale: f32) {
+        for (i, ((d, &s), &a)) in dst.iter_mut().zip(src).zip(add).enumerate() {
+            *d = masked(s, first.wrapping_add(i as u32), (k0, k1, thr, scale)) + a;
+        }
+    }
+}
+
+multiversion! {
+    fn masked_scale_accumulate_chunk(dst: &mut [f32], src: &[f32], first: u32, k0: u32, k1: u32, thr: u32, scale: f32) {
+        for (i, (d, &s)) in dst.iter_mut().zip(src).enumerate() {
+            *d += masked(s, first.wrapping_add(i as u32), (k0, k1, thr, scale));
         }
     }
 }

@@ -3,7 +3,7 @@
 //! applying dropout (training) and LoRA.
 
 use tokken_kernels::cpu::attention::attention_forward;
-use tokken_kernels::cpu::dropout::dropout_forward;
+use tokken_kernels::cpu::dropout::{dropout_add, dropout_forward};
 use tokken_kernels::cpu::embedding::embedding_forward;
 use tokken_kernels::cpu::layernorm::layernorm_forward;
 use tokken_kernels::cpu::residual::{accumulate, residual_forward};
@@ -34,6 +34,8 @@ fn dropout_residual_rows(
     step: usize,
 ) {
     match drop {
+        // the whole batch: one pass
+        Some((p, seed)) if step == 1 => dropout_add(out, x, residual, p, seed),
         Some((p, seed)) => {
             dropout_rows(out, x, width, step, p, seed);
             accumulate(out, residual);

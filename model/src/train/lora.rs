@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use super::cls_rows::dropout_rows;
 use serde::{Deserialize, Serialize};
+use tokken_kernels::cpu::dropout::dropout_accumulate;
 use tokken_kernels::cpu::gemm::{sgemm, sgemm_unpacked, Trans};
 use tokken_kernels::cpu::residual::accumulate;
 
@@ -329,6 +330,11 @@ fn add_lora_dx(
     };
     match drop {
         None => dh_a(&mut dx[..n], 1.0),
+        Some((p, seed)) if step == 1 => {
+            let dxd = &mut dxd[..n];
+            dh_a(dxd, 0.0);
+            dropout_accumulate(&mut dx[..n], dxd, p, seed);
+        }
         Some((p, seed)) => {
             let dxd = &mut dxd[..n];
             dh_a(dxd, 0.0);
