@@ -85,17 +85,20 @@ pub fn layernorm_backward(
     n: usize,
     c: usize,
 ) {
-    assert!(
-        dinp.len() == n * c && dout.len() == n * c && inp.len() == n * c,
-        "layernorm_backward: dinp/dout/inp must be [N, C]"
+    check_backward(
+        "layernorm_backward",
+        dinp,
+        dout,
+        inp,
+        mean,
+        rstd,
+        gamma,
+        n,
+        c,
     );
     assert!(
-        mean.len() == n && rstd.len() == n,
-        "layernorm_backward: mean/rstd must be [N]"
-    );
-    assert!(
-        dgamma.len() == c && dbeta.len() == c && gamma.len() == c,
-        "layernorm_backward: dgamma/dbeta/gamma must be [C]"
+        dgamma.len() == c && dbeta.len() == c,
+        "layernorm_backward: dgamma/dbeta must be [C]"
     );
     if n == 0 || c == 0 {
         return;
@@ -135,18 +138,16 @@ pub fn layernorm_backward_input(
     n: usize,
     c: usize,
 ) {
-    assert!(
-        dinp.len() == n * c && dout.len() == n * c && inp.len() == n * c,
-        "layernorm_backward_input: dinp/dout/inp must be [N, C]"
-    );
-    assert!(
-        mean.len() == n && rstd.len() == n,
-        "layernorm_backward_input: mean/rstd must be [N]"
-    );
-    assert_eq!(
-        gamma.len(),
+    check_backward(
+        "layernorm_backward_input",
+        dinp,
+        dout,
+        inp,
+        mean,
+        rstd,
+        gamma,
+        n,
         c,
-        "layernorm_backward_input: gamma must be [C]"
     );
     if n == 0 || c == 0 {
         return;
@@ -159,6 +160,30 @@ pub fn layernorm_backward_input(
                 .zip(rstd.par_chunks(ROWS_PER_TASK)),
         )
         .for_each(|((dx, (dy, x)), (m, r))| backward_rows_input(dx, dy, x, m, r, gamma, c));
+}
+
+/// The shapes both backward entry points share (`name` says which was called).
+#[allow(clippy::too_many_arguments)]
+fn check_backward(
+    name: &str,
+    dinp: &[f32],
+    dout: &[f32],
+    inp: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    n: usize,
+    c: usize,
+) {
+    assert!(
+        dinp.len() == n * c && dout.len() == n * c && inp.len() == n * c,
+        "{name}: dinp/dout/inp must be [N, C]"
+    );
+    assert!(
+        mean.len() == n && rstd.len() == n,
+        "{name}: mean/rstd must be [N]"
+    );
+    assert_eq!(gamma.len(), c, "{name}: gamma must be [C]");
 }
 
 multiversion! {
