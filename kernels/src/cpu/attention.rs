@@ -241,24 +241,27 @@ multiversion! {
     }
 }
 
+/// dS = P ∘ (dP - d) in place on `ds` (holding dP) for one row.
+#[inline(always)]
+fn softmax_grad_row(ds: &mut [f32], p: &[f32], d: f32) {
+    for (g, &pv) in ds.iter_mut().zip(p) {
+        *g = pv * (*g - d);
+    }
+}
+
 multiversion! {
     /// dS = P ∘ (dP - dP · P) in place on `ds` (holding dP) for one row of a saved `P`
     /// (attention with dropout keeps `P`; this kernel recomputes it and uses `dO · O`).
     pub fn softmax_backward_in_place(ds: &mut [f32], p: &[f32]) {
         let d = vectorize::dot(ds, p);
-        for (g, &pv) in ds.iter_mut().zip(p) {
-            *g = pv * (*g - d);
-        }
+        softmax_grad_row(ds, p, d)
     }
 }
 
 multiversion! {
     /// dS = P ∘ (dP - D) in place on `ds` (holding dP), D = dO · O of the row.
     fn softmax_grad(ds: &mut [f32], p: &[f32], dout: &[f32], out: &[f32]) {
-        let d = vectorize::dot(dout, out);
-        for (g, &pv) in ds.iter_mut().zip(p) {
-            *g = pv * (*g - d);
-        }
+        softmax_grad_row(ds, p, vectorize::dot(dout, out))
     }
 }
 

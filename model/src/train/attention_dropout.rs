@@ -149,36 +149,27 @@ pub fn attention_dropout_backward(
                     softmax_backward_in_place(drow, prow);
                 }
                 // dQ = scale dS K, dK = scale dSᵀ Q
-                sgemm_unpacked(
-                    Trans::N,
-                    Trans::N,
-                    t,
-                    hs,
-                    t,
-                    scale,
-                    ds,
-                    t,
-                    k,
-                    3 * c,
-                    0.0,
-                    &mut db[dq..],
-                    3 * c,
-                );
-                sgemm_unpacked(
-                    Trans::T,
-                    Trans::N,
-                    t,
-                    hs,
-                    t,
-                    scale,
-                    ds,
-                    t,
-                    q,
-                    3 * c,
-                    0.0,
-                    &mut db[dk..],
-                    3 * c,
-                );
+                let ds: &[f32] = ds;
+                let mut scaled_ds_times = |ts: Trans, rhs: &[f32], at: usize| {
+                    let out = &mut db[at..];
+                    sgemm_unpacked(
+                        ts,
+                        Trans::N,
+                        t,
+                        hs,
+                        t,
+                        scale,
+                        ds,
+                        t,
+                        rhs,
+                        3 * c,
+                        0.0,
+                        out,
+                        3 * c,
+                    )
+                };
+                scaled_ds_times(Trans::N, k, dq);
+                scaled_ds_times(Trans::T, q, dk);
             }
         });
 }
