@@ -37,6 +37,7 @@
 mod batched;
 mod conv;
 mod driver;
+mod huge_buf;
 mod pack;
 mod packed_b;
 mod portable;

@@ -44,7 +44,8 @@ use rayon::prelude::*;
 use super::conv::ToBf16;
 use super::conv::{Convert, Identity, RoundToBf16};
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
-use super::pack::{f32_to_bf16, panel_len, with_buf, Chunk, View, BUF_A};
+use super::huge_buf::HugeBuf;
+use super::pack::{f32_to_bf16, panel_len, with_buf, View, BUF_A};
 use super::transpose_tile::{fill_t, read_t, write_t};
 use super::{check_operand, unavailable, Bf16Kernel, Kernel, Trans};
 
@@ -85,10 +86,9 @@ pub(crate) struct KBlock {
 /// 64-byte boundary.
 pub(crate) struct Panels {
     pub blocks: Vec<KBlock>,
-    /// 64-byte aligned packed elements (f32, or bf16 for the `vdpbf16ps` path).
-    data: Vec<Chunk>,
-    /// Packed elements in `data`.
-    len: usize,
+    /// 64-byte aligned packed elements (f32, or bf16 for the `vdpbf16ps` path), in huge
+    /// pages where possible: the forward streams them from memory on every call.
+    data: HugeBuf,
 }
 
 impl Panels {
@@ -119,13 +119,9 @@ impl Panels {
             len += (panels * panel_len(r, kc, g)).div_ceil(align) * align;
             pc += kc;
         }
-        let mut data = vec![
-            <Chunk as bytemuck::Zeroable>::zeroed();
-            (len * std::mem::size_of::<K::E>()).div_ceil(64)
-        ];
+        let mut data = HugeBuf::zeroed(len * std::mem::size_of::<K::E>());
         {
-            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
-            let elems: &mut [K::E] = &mut bytemuck::cast_slice_mut(bytes)[..len];
+            let elems: &mut [K::E] = bytemuck::cast_slice_mut(data.bytes_mut());
             for blk in &blocks {
                 let plen = panel_len(r, blk.kc, g);
                 let out = &mut elems[blk.offset..blk.offset + panels * plen];
@@ -140,18 +136,17 @@ impl Panels {
                     });
             }
         }
-        Panels { blocks, data, len }
+        Panels { blocks, data }
     }
 
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        self.data.len() * std::mem::size_of::<Chunk>()
+        self.data.capacity()
     }
 
     /// The packed elements.
     pub(crate) fn elems<E: bytemuck::Pod>(&self) -> &[E] {
-        let bytes: &[u8] = bytemuck::cast_slice(&self.data);
-        &bytemuck::cast_slice(bytes)[..self.len]
+        bytemuck::cast_slice(self.data.bytes())
     }
 }
 
