@@ -8,7 +8,7 @@
 //!
 //! Forward: tasks are (batch, head, tile of [`Q_TILE`] query rows) run with rayon; each
 //! task materialises only its `[Q_TILE, T]` block of scores (never `[T, T]` per head), with
-//! the two products `S = Q Kᵀ` and `O = P V` done by [`sgemm`] straight from the strided
+//! the two products `S = Q Kᵀ` and `O = P V` done by [`sgemm_unpacked`] straight from the strided
 //! `qkv` layout (small products stay on the calling thread). The per-row log-sum-exp is
 //! saved so the backward recomputes probabilities tile by tile (flash-attention style)
 //! with `D_i = dO_i · O_i`.
@@ -23,7 +23,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{sgemm, Trans};
+use super::gemm::{sgemm_unpacked, Trans};
 use super::math;
 use super::vectorize::{self, multiversion, DisjointMut};
 
@@ -161,7 +161,7 @@ pub fn attention_forward(
             // S = scale · Q_tile Kᵀ   [tq, T]
             let q = &qkv[hd.seq + i0 * stride + hd.col..];
             let k = &qkv[hd.seq + c + hd.col..];
-            sgemm(
+            sgemm_unpacked(
                 Trans::N,
                 Trans::T,
                 tq,
@@ -191,7 +191,7 @@ pub fn attention_forward(
             }
             // O_tile = P V   [tq, HS]
             let v = &qkv[hd.seq + 2 * c + hd.col..];
-            sgemm(
+            sgemm_unpacked(
                 Trans::N,
                 Trans::N,
                 tq,
@@ -330,7 +330,7 @@ pub fn attention_backward(
                 let q = &qkv[hd.seq + i0 * stride + hd.col..];
                 let dout_t = &dout[hd.tok + i0 * c + hd.col..];
                 // P = exp(scale · Q Kᵀ + bias - lse)
-                sgemm(
+                sgemm_unpacked(
                     Trans::N,
                     Trans::T,
                     tq,
@@ -349,7 +349,7 @@ pub fn attention_backward(
                     probs_from_lse(row, bias.as_deref(), lse[(bi * nh + h) * t + i0 + r]);
                 }
                 // dV += Pᵀ dO
-                sgemm(
+                sgemm_unpacked(
                     Trans::T,
                     Trans::N,
                     t,
@@ -365,7 +365,7 @@ pub fn attention_backward(
                     hs,
                 );
                 // dP = dO Vᵀ, then dS = P ∘ (dP - D)
-                sgemm(
+                sgemm_unpacked(
                     Trans::N,
                     Trans::T,
                     tq,
@@ -385,7 +385,7 @@ pub fn attention_backward(
                     softmax_grad(dsr, pr, &dout[o..o + hs], &out[o..o + hs]);
                 }
                 // dQ = scale · dS K;  dK += scale · dSᵀ Q
-                sgemm(
+                sgemm_unpacked(
                     Trans::N,
                     Trans::N,
                     tq,
@@ -400,7 +400,7 @@ pub fn attention_backward(
                     dq,
                     hs,
                 );
-                sgemm(
+                sgemm_unpacked(
                     Trans::T,
                     Trans::N,
                     t,
