@@ -176,7 +176,16 @@ pub fn bert_forward(
         let last_hidden = &a.hidden[last * n..(last + 1) * n];
         let (mut has_pooled, mut has_logits) = (false, false);
         if let Some(pooler) = &params.pooler {
-            pooler_forward(a.pooled, a.cls, last_hidden, pooler, b, t, c)?;
+            pooler_forward(
+                a.pooled,
+                a.cls,
+                last_hidden,
+                pooler,
+                params.pooler_prepacked(),
+                b,
+                t,
+                c,
+            )?;
             has_pooled = true;
             if let Some(classifier) = &params.classifier {
                 classifier_forward(a.logits, a.pooled, classifier, b)?;

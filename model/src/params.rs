@@ -311,13 +311,19 @@ impl BertParams {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.prepacked = Some(Arc::new(ModelPrepacked { layers }));
+        let pooler = self.pooler.as_ref().map(Prepacked::new).transpose()?;
+        self.prepacked = Some(Arc::new(ModelPrepacked { layers, pooler }));
         Ok(())
     }
 
     /// Layer `l`'s packed weights, if [`BertParams::prepack`] ran.
     pub fn layer_prepacked(&self, l: usize) -> Option<&LayerPrepacked> {
         self.prepacked.as_ref().and_then(|p| p.layers.get(l))
+    }
+
+    /// The pooler's packed weight, if [`BertParams::prepack`] ran.
+    pub fn pooler_prepacked(&self) -> Option<&Prepacked> {
+        self.prepacked.as_ref().and_then(|p| p.pooler.as_ref())
     }
 
     /// The dtype of the dense-layer weights.

@@ -1,15 +1,19 @@
 //! `BertPooler` forward: dense + tanh on each sequence's first ([CLS]) token.
 
 use crate::error::Result;
-use crate::linear::linear_forward;
+use crate::linear::linear_forward_packed;
 use crate::params::LinearParams;
+use crate::prepacked::Prepacked;
 
-/// `out[B, C] = tanh(dense(hidden[:, 0, :]))`; `cls` is [B, C] scratch.
+/// `out[B, C] = tanh(dense(hidden[:, 0, :]))`; `cls` is [B, C] scratch; `packed` is
+/// `dense`'s prepacked weight when there is one (same bits, no packing per call).
+#[allow(clippy::too_many_arguments)]
 pub fn pooler_forward(
     out: &mut [f32],
     cls: &mut [f32],
     hidden: &[f32],
     dense: &LinearParams,
+    packed: Option<&Prepacked>,
     b: usize,
     t: usize,
     c: usize,
@@ -21,7 +25,7 @@ pub fn pooler_forward(
     {
         row.copy_from_slice(&seq[..c]);
     }
-    linear_forward(out, cls, None, dense, b)?;
+    linear_forward_packed(out, cls, None, dense, packed, b)?;
     for v in &mut out[..b * c] {
         *v = v.tanh();
     }

@@ -77,12 +77,15 @@ pub struct LayerPrepacked {
     pub output: Prepacked,
 }
 
-/// Every packed encoder weight of a model (pooler and classifier run on B rows only and
-/// stay unpacked).
+/// Every packed encoder weight of a model, and the pooler's (it runs on B rows only, but
+/// packing its W on every call would cost more than the product). The classifier's few
+/// rows stay unpacked.
 #[derive(Debug)]
 pub struct ModelPrepacked {
     /// L layers.
     pub layers: Vec<LayerPrepacked>,
+    /// The pooler's dense weight, when the model has a pooler.
+    pub pooler: Option<Prepacked>,
 }
 
 impl ModelPrepacked {
@@ -96,7 +99,8 @@ impl ModelPrepacked {
                     + l.intermediate.bytes()
                     + l.output.bytes()
             })
-            .sum()
+            .sum::<usize>()
+            + self.pooler.as_ref().map_or(0, Prepacked::bytes)
     }
 }
 

@@ -168,7 +168,7 @@ impl CudaBert {
         let mut pooled = vec![0.0f32; b * c];
         let mut scratch = vec![0.0f32; b * c];
         // the [CLS] rows are sequences of length 1 for the pooler
-        pooler_forward(&mut pooled, &mut scratch, &cls, pooler, b, 1, c)?;
+        pooler_forward(&mut pooled, &mut scratch, &cls, pooler, None, b, 1, c)?;
         let mut logits = vec![0.0f32; b * classifier.out_features];
         classifier_forward(&mut logits, &pooled, classifier, b)?;
         Ok(logits)
