@@ -36,6 +36,8 @@ use super::{Bf16Kernel, Kernel};
 /// dense shapes: 12-14x faster than the tile path at 1 token, 3.4x at 8, ~1.7x at 16;
 /// the two cost about the same near 28 tokens (see docs/STATUS.md).
 pub(crate) const NARROW_MAX_TOKENS: usize = 16;
+/// W this large (bytes) is split over the threads even for one token (see `Job::run`).
+const PAR_MIN_W_BYTES: usize = 1 << 20;
 /// Tokens per pass over W (more tokens take several passes, W then mostly in cache).
 const CHUNK: usize = 8;
 
@@ -280,7 +282,10 @@ impl<E: Sync> Job<'_, E> {
         let groups = wpanels.div_ceil(per);
         let k: usize = self.blocks.iter().map(|b| b.kc).sum();
         let flops = (self.m * self.n * k).saturating_mul(2);
-        let threads = if flops >= PAR_MIN_FLOPS {
+        // Few tokens make few FLOPs but W still streams from memory: two cores pull it in
+        // faster than one, so a big W runs in parallel whatever the FLOPs.
+        let w_bytes = std::mem::size_of_val(self.w);
+        let threads = if flops >= PAR_MIN_FLOPS || w_bytes >= PAR_MIN_W_BYTES {
             rayon::current_num_threads().clamp(1, groups)
         } else {
             1
