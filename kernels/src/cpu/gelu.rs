@@ -34,6 +34,20 @@ multiversion! {
     }
 }
 
+/// `x = x * Φ(x)` in place on the calling thread (for small blocks inside a parallel
+/// task); the same bits as [`gelu_forward`].
+pub fn gelu_in_place(x: &mut [f32]) {
+    gelu_chunk_in_place(x);
+}
+
+multiversion! {
+    fn gelu_chunk_in_place(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = *v * math::normal_cdf(*v);
+        }
+    }
+}
+
 /// Backward of [`gelu_forward`]: `dinp = dout * (Φ(x) + x φ(x))` (overwritten).
 pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
     assert!(

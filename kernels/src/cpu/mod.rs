@@ -3,6 +3,7 @@
 
 pub mod adamw;
 pub mod attention;
+pub mod attention_lanes;
 pub mod bias;
 pub mod dropout;
 pub mod embedding;
@@ -10,6 +11,7 @@ pub mod gelu;
 pub mod gemm;
 pub mod grad_norm;
 pub mod layernorm;
+pub mod layernorm_lanes;
 pub mod math;
 pub mod peak;
 pub mod residual;

@@ -1,0 +1,188 @@
+//! The dense layer on activations in *token lanes*: `[features][32]`, token `t` of feature
+//! `f` at `f * 32 + t` (up to 32 tokens, one headline), instead of `[tokens][features]`.
+//!
+//! Why: that layout is at once the AVX-512 f32 kernel's packed X panel (per K step, the 32
+//! tokens' values side by side: `pack` with `r = 32`, `G = 1`) and its 14 x 32 output tile
+//! (14 features x 32 tokens, row stride 32). A layer in token lanes therefore reads its
+//! input with no packing pass and writes its output with no transposition, where the
+//! row-major prepacked path ([`super::gemm_prepacked_bias`]) packs X on every call and
+//! transposes every tile back (at one headline that is about 5 % of the forward), and its
+//! output is the next layer's input as it is.
+//!
+//! Same bits as [`super::gemm_prepacked_bias`] on the same weight (and so as the unpacked
+//! layer): every output starts at `residual + bias` (or `bias`) and every K block of the
+//! micro-kernel accumulates onto it (`beta = 1`, `alpha = 1`) in the same K order; only
+//! where the tile lives differs.
+//!
+//! Lanes past the real tokens hold whatever the caller put there; the product keeps lanes
+//! apart (each output lane reads only that lane of X), so they never reach a real token.
+
+use rayon::prelude::*;
+
+use super::driver::{SharedC, PAR_MIN_FLOPS};
+use super::prepacked::{PackedKind, PackedWeight};
+use super::Kernel;
+
+/// Tokens per lane row: the AVX-512 f32 tile's width.
+pub const LANE_TOKENS: usize = 32;
+
+/// Whether [`gemm_prepacked_lanes`] runs `w`: f32 weights packed for the AVX-512 14 x 32
+/// kernel on a CPU that has it.
+pub fn lanes_supported(w: &PackedWeight) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let ok = w.kind() == PackedKind::F32(Kernel::Avx512) && Kernel::Avx512.is_available();
+    #[cfg(not(target_arch = "x86_64"))]
+    let ok = {
+        let _ = w;
+        false
+    };
+    ok
+}
+
+/// An elementwise op applied to finished output rows (e.g. the FFN's activation), on the
+/// thread that computed them while they are in cache.
+pub type RowsOp<'a> = &'a (dyn Fn(&mut [f32]) + Sync);
+
+/// `out_t[N][32] = post(W · x_t + bias (+ residual_t))`, all in token lanes (module docs):
+/// `x_t` `[K][32]`, `residual_t` and `out_t` `[N][32]`, `bias` `[N]`; `post`, when given,
+/// runs on each block of finished rows (whole rows of 32 lanes; must be elementwise).
+/// Panics if `w` is not [`lanes_supported`] or a slice is too short.
+pub fn gemm_prepacked_lanes(
+    x_t: &[f32],
+    w: &PackedWeight,
+    bias: &[f32],
+    residual_t: Option<&[f32]>,
+    out_t: &mut [f32],
+    post: Option<RowsOp<'_>>,
+) {
+    const L: usize = LANE_TOKENS;
+    assert!(
+        lanes_supported(w),
+        "gemm_prepacked_lanes: needs f32 weights packed for AVX-512 (got {:?})",
+        w.kind()
+    );
+    let (n, k) = (w.n(), w.k());
+    assert!(
+        x_t.len() >= k * L,
+        "gemm_prepacked_lanes: x_t shorter than [K][32]"
+    );
+    assert!(
+        out_t.len() >= n * L,
+        "gemm_prepacked_lanes: out_t shorter than [N][32]"
+    );
+    assert_eq!(bias.len(), n, "gemm_prepacked_lanes: bias must be [N]");
+    if let Some(r) = residual_t {
+        assert!(
+            r.len() >= n * L,
+            "gemm_prepacked_lanes: residual_t shorter than [N][32]"
+        );
+    }
+    // The kernel loads X's K steps with aligned loads.
+    assert!(
+        (x_t.as_ptr() as usize).is_multiple_of(64),
+        "gemm_prepacked_lanes: x_t must be 64-byte aligned"
+    );
+    #[cfg(target_arch = "x86_64")]
+    run(x_t, w, bias, residual_t, out_t, post);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = post;
+}
+
+#[cfg(target_arch = "x86_64")]
+fn run(
+    x_t: &[f32],
+    w: &PackedWeight,
+    bias: &[f32],
+    residual_t: Option<&[f32]>,
+    out_t: &mut [f32],
+    post: Option<RowsOp<'_>>,
+) {
+    use super::driver::Micro;
+    use super::pack::panel_len;
+    const L: usize = LANE_TOKENS;
+
+    let kern = super::avx512::Avx512F32::new().expect("checked by lanes_supported");
+    let mr_ = <super::avx512::Avx512F32 as Micro>::MR;
+    assert_eq!(
+        <super::avx512::Avx512F32 as Micro>::NR,
+        L,
+        "lane width (internal)"
+    );
+    let (n, k) = (w.n(), w.k());
+    let wpanels = n.div_ceil(mr_);
+    let welems: &[f32] = w.panels.elems();
+    let blocks = &w.panels.blocks;
+    let flops = (L * n * k).saturating_mul(2);
+    let tasks = if flops >= PAR_MIN_FLOPS {
+        rayon::current_num_threads().clamp(1, wpanels.max(1))
+    } else {
+        1
+    };
+    let shared = SharedC {
+        ptr: out_t.as_mut_ptr(),
+        len: out_t.len(),
+    };
+    let task = |t: usize| {
+        for ip in wpanels * t / tasks..wpanels * (t + 1) / tasks {
+            let feat = ip * mr_;
+            let mr = mr_.min(n - feat);
+            // This panel's output rows: `mr` features x 32 tokens, written by this task only.
+            let c = shared.tile(feat * L, mr, L, L);
+            // SAFETY: these mr rows of 32 are in `out_t` (checked by `tile`) and written by
+            // this task only.
+            let rows = unsafe { std::slice::from_raw_parts_mut(c, mr * L) };
+            let residual = residual_t.map(|r| &r[feat * L..(feat + mr) * L]);
+            // SAFETY: AVX-512F (the kernel exists); mr rows of 32 each.
+            unsafe { start_rows(rows, residual, &bias[feat..feat + mr]) };
+            for blk in blocks {
+                let alen = panel_len(mr_, blk.kc, 1);
+                let a0 = blk.offset + ip * alen;
+                let ap = &welems[a0..a0 + alen];
+                let bp = &x_t[blk.pc * L..(blk.pc + blk.kc) * L];
+                // SAFETY: the A panel holds kc x MR values and the X block kc x 32, both
+                // 64-byte aligned (panels by construction, x_t asserted); the C rows are
+                // this task's.
+                unsafe { kern.tile(blk.kc, ap.as_ptr(), bp.as_ptr(), c, L, 1.0, 1.0, mr, L) };
+            }
+            if let Some(op) = post {
+                // SAFETY: as `rows` above; the kernel is done with them.
+                op(unsafe { std::slice::from_raw_parts_mut(c, mr * L) });
+            }
+        }
+    };
+    if tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        task(0);
+    }
+}
+
+/// Each 32-lane row `f` of `rows` set to `residual[f] + bias[f]` (or `bias[f]`): the
+/// tile's starting value, as the row-major path's `read_t` / `fill_t` compute it.
+///
+/// # Safety
+/// AVX-512F present; `rows` and `residual` hold `bias.len()` rows of 32.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn start_rows(rows: &mut [f32], residual: Option<&[f32]>, bias: &[f32]) {
+    use std::arch::x86_64::*;
+    const L: usize = LANE_TOKENS;
+    for (f, &b) in bias.iter().enumerate() {
+        let bv = _mm512_set1_ps(b);
+        // SAFETY (block): row f of 32 lanes is inside both buffers (caller).
+        unsafe {
+            let out = rows.as_mut_ptr().add(f * L);
+            match residual {
+                Some(r) => {
+                    let r = r.as_ptr().add(f * L);
+                    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(r), bv));
+                    _mm512_storeu_ps(out.add(16), _mm512_add_ps(_mm512_loadu_ps(r.add(16)), bv));
+                }
+                None => {
+                    _mm512_storeu_ps(out, bv);
+                    _mm512_storeu_ps(out.add(16), bv);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `gemm_prepacked_lanes` (activations in token lanes, `[features][32]`) against
+//! `gemm_prepacked_bias` (row-major) on the same packed weight, which it must equal bit for
+//! bit: with and without a residual, with GELU applied to the finished rows (against
+//! `gelu_forward` on the row-major result), a partial last W panel, one and two K blocks, every
+//! token count up to 32 (lanes past the tokens hold NaN and must not leak), 1 and 2
+//! threads. Skips where the CPU lacks AVX-512.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokken_kernels::cpu::gelu::{gelu_forward, gelu_in_place};
+use tokken_kernels::cpu::gemm::{
+    gemm_prepacked_bias, gemm_prepacked_lanes, lanes_supported, PackedKind, PackedWeight, RowsOp,
+    LANE_TOKENS,
+};
+
+const L: usize = LANE_TOKENS;
+
+/// `len` f32s at a 64-byte boundary of `buf` (the lanes GEMM loads X with aligned loads).
+fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    *buf = vec![0.0; len + 16];
+    let skip = buf.as_ptr().align_offset(64);
+    &mut buf[skip..skip + len]
+}
+
+fn random(rng: &mut StdRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
+    let w = random(rng, n * k);
+    let packed = PackedWeight::from_f32(PackedKind::best_f32(), &w, n, k);
+    if !lanes_supported(&packed) {
+        eprintln!("skipping: this CPU has no AVX-512 f32 kernel");
+        return;
+    }
+    let x = random(rng, m * k);
+    let bias = random(rng, n);
+    let residual = random(rng, m * n);
+
+    let mut want = vec![f32::NAN; m * n];
+    let res = with_residual.then_some((&residual[..], n));
+    gemm_prepacked_bias(m, &x, k, &packed, &bias, res, &mut want, n);
+
+    // Token lanes; lanes m..32 are NaN in X and in the residual.
+    let mut xt_buf = Vec::new();
+    let x_t = aligned(&mut xt_buf, k * L);
+    x_t.fill(f32::NAN);
+    let mut residual_t = vec![f32::NAN; n * L];
+    for t in 0..m {
+        for f in 0..k {
+            x_t[f * L + t] = x[t * k + f];
+        }
+        for f in 0..n {
+            residual_t[f * L + t] = residual[t * n + f];
+        }
+    }
+    let mut out_t = vec![f32::NAN; n * L];
+    let res_t = with_residual.then_some(&residual_t[..]);
+    gemm_prepacked_lanes(x_t, &packed, &bias, res_t, &mut out_t, None);
+
+    assert_same(
+        &out_t,
+        &want,
+        (m, n, k),
+        &format!("residual {with_residual}"),
+    );
+
+    // With an activation applied to the finished rows, as the FFN's intermediate runs.
+    let mut act = vec![0.0; m * n];
+    gelu_forward(&mut act, &want);
+    let gelu: RowsOp<'_> = &gelu_in_place;
+    gemm_prepacked_lanes(x_t, &packed, &bias, res_t, &mut out_t, Some(gelu));
+    assert_same(
+        &out_t,
+        &act,
+        (m, n, k),
+        &format!("residual {with_residual}, then GELU"),
+    );
+}
+
+fn assert_same(out_t: &[f32], want: &[f32], (m, n, k): (usize, usize, usize), what: &str) {
+    for t in 0..m {
+        for f in 0..n {
+            let (g, e) = (out_t[f * L + t], want[t * n + f]);
+            assert_eq!(
+                g.to_bits(),
+                e.to_bits(),
+                "m {m} n {n} k {k} {what}: token {t} feature {f}: lanes {g} vs rows {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lanes_equal_the_row_major_prepacked_layer_bitwise() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        pool.install(|| {
+            // 50 features: three whole 14-row panels and a partial one; K 1600 is two
+            // K blocks; 768 x 768 is big enough to split over the threads.
+            for (n, k) in [(50, 40), (50, 1600), (768, 768), (14, 1)] {
+                for m in [32, 31, 17, 1] {
+                    for with_residual in [false, true] {
+                        check(&mut rng, m, n, k, with_residual);
+                    }
+                }
+            }
+        });
+    }
+}
