@@ -15,6 +15,10 @@ pub struct ForwardOptions {
     /// bit those of the full pass, for ~6 % fewer FLOPs at BERT-base. The last hidden state
     /// then holds only its [CLS] rows. Ignored when hidden states or attentions are kept.
     pub cls_rows_only: bool,
+    /// Run every layer on row-major activations even where the token-lanes path would
+    /// (`crate::layer_lanes`: one headline, f32 weights prepacked for AVX-512). The results
+    /// are the same bits either way; this is for comparisons and benchmarks.
+    pub rows_layout_only: bool,
 }
 
 impl ForwardOptions {
@@ -23,6 +27,7 @@ impl ForwardOptions {
         output_hidden_states: false,
         output_attentions: false,
         cls_rows_only: true,
+        rows_layout_only: false,
     };
 
     /// Whether the last layer runs only on the [CLS] rows (see [`Self::cls_rows_only`]).
@@ -148,6 +153,9 @@ pub(crate) struct Activations<'a> {
     pub cls: &'a mut [f32],
     pub pooled: &'a mut [f32],
     pub logits: &'a mut [f32],
+    /// Token-lanes scratch (`crate::layer_lanes`), 64-byte aligned; empty for batches of
+    /// more than 32 tokens.
+    pub lanes: &'a mut [f32],
 }
 
 /// Hands out consecutive, disjoint mutable slices of one buffer.
@@ -173,6 +181,12 @@ pub struct Arena {
     c: usize,
     nh: usize,
     opts: ForwardOptions,
+    /// Token-lanes scratch: [`crate::layer_lanes::scratch_len`] floats from a 64-byte
+    /// boundary (`lanes_len` of them, 0 when the batch has more than 32 tokens).
+    lanes_buf: Vec<f32>,
+    lanes_len: usize,
+    /// Layers the last forward ran in token lanes (`crate::layer_lanes`).
+    pub(crate) lanes_layers: usize,
     /// Whether the last forward produced a pooled output / logits (it has a pooler / head).
     pub(crate) has_pooled: bool,
     pub(crate) has_logits: bool,
@@ -191,6 +205,15 @@ impl Arena {
         if self.buf.len() < total {
             self.buf.resize(total, 0.0);
         }
+        self.lanes_len = if b * t <= tokken_kernels::cpu::gemm::LANE_TOKENS {
+            crate::layer_lanes::scratch_len(cfg)
+        } else {
+            0
+        };
+        // 16 spare floats to start on a 64-byte boundary.
+        if self.lanes_len > 0 && self.lanes_buf.len() < self.lanes_len + 16 {
+            self.lanes_buf.resize(self.lanes_len + 16, 0.0);
+        }
         self.b = b;
         self.t = t;
         self.c = cfg.hidden_size;
@@ -198,11 +221,18 @@ impl Arena {
         self.opts = opts;
         self.has_pooled = false;
         self.has_logits = false;
+        self.lanes_layers = 0;
+    }
+
+    /// How many layers the last forward ran in token lanes (0: all row-major). The
+    /// results are the same bits either way; benches and tests report which path ran.
+    pub fn lanes_layers(&self) -> usize {
+        self.lanes_layers
     }
 
     /// Floats held (capacity in use), for memory reports.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.lanes_buf.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -211,6 +241,11 @@ impl Arena {
 
     pub(crate) fn views(&mut self) -> Activations<'_> {
         let s = self.sizes;
+        let skip = self.lanes_buf.as_ptr().align_offset(64).min(16);
+        let lanes = match self.lanes_len {
+            0 => &mut [],
+            len => &mut self.lanes_buf[skip..skip + len],
+        };
         let mut k = Carver {
             rest: &mut self.buf[..],
         };
@@ -229,6 +264,7 @@ impl Arena {
             cls: k.take(s.cls),
             pooled: k.take(s.pooled),
             logits: k.take(s.logits),
+            lanes,
         }
     }
 

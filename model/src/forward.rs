@@ -8,6 +8,7 @@ use crate::embeddings::embeddings_forward;
 use crate::error::{ModelError, Result};
 use crate::head::classifier_forward;
 use crate::layer::{layer_forward, LayerRows, LayerScratch, RowScratch};
+use crate::layer_lanes;
 use crate::params::BertParams;
 use crate::pooler::pooler_forward;
 
@@ -132,8 +133,33 @@ pub fn bert_forward(
             cfg.layer_norm_eps as f32,
         )?;
 
+        // One headline: every layer but the last in token lanes (same bits, less data
+        // movement); the last stays row-major for its [CLS]-rows-only blocks.
+        let nl = params.layers.len();
+        let lanes_upto = nl.saturating_sub(1);
+        let first_row_layer = if lanes_upto > 0
+            && !a.lanes.is_empty()
+            && layer_lanes::applicable(params, b, t, opts, lanes_upto)
+        {
+            // Hidden state 0 in, hidden state `lanes_upto` out (the slots may coincide).
+            let (src, dst) = (slot_of(0) * n, slot_of(lanes_upto) * n);
+            layer_lanes::layers_forward(
+                params,
+                0..lanes_upto,
+                a.hidden,
+                (src, dst),
+                input.mask,
+                b,
+                t,
+                a.lanes,
+            )?;
+            lanes_upto
+        } else {
+            0
+        };
+
         let probs_len = b * nh * t * t;
-        for (l, layer) in params.layers.iter().enumerate() {
+        for (l, layer) in params.layers.iter().enumerate().skip(first_row_layer) {
             // hidden slots l (input) and l+1 (output) are distinct, so split between them
             let (src, dst) = (slot_of(l), slot_of(l + 1));
             let (inp, out) = if src < dst {
@@ -194,6 +220,7 @@ pub fn bert_forward(
         }
         arena.has_pooled = has_pooled;
         arena.has_logits = has_logits;
+        arena.lanes_layers = first_row_layer;
         Ok(())
     })
 }

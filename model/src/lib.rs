@@ -34,6 +34,7 @@ pub mod hub;
 pub mod init;
 pub mod interrupt;
 pub mod layer;
+pub mod layer_lanes;
 pub mod linear;
 pub mod livedoor;
 pub mod metrics;

@@ -51,6 +51,7 @@ const ALL: ForwardOptions = ForwardOptions {
     output_hidden_states: true,
     output_attentions: true,
     cls_rows_only: false,
+    rows_layout_only: false,
 };
 
 #[test]

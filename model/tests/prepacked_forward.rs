@@ -29,6 +29,7 @@ fn run(params: &BertParams, b: usize, t: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
         output_hidden_states: true,
         output_attentions: false,
         cls_rows_only: false,
+        rows_layout_only: false,
     };
     bert_forward(params, &input, &mut arena, opts).unwrap();
     let hidden = (0..=params.layers.len())

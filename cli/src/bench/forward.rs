@@ -49,6 +49,10 @@ pub struct Args {
     /// classifier reads (predict and eval compute only those).
     #[arg(long)]
     all_rows: bool,
+    /// Keep every layer's activations row-major, also for batches of up to 32 tokens that
+    /// otherwise run in token lanes (the same results; for comparing the two).
+    #[arg(long)]
+    rows_layout: bool,
 }
 
 /// A `/proc/self/status` memory field in MiB (Linux; None elsewhere).
@@ -205,6 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let opts = ForwardOptions {
         cls_rows_only: !args.all_rows,
+        rows_layout_only: args.rows_layout,
         ..ForwardOptions::default()
     };
     let mut arena = Arena::new();

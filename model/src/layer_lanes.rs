@@ -1,0 +1,186 @@
+//! Encoder layers on one headline in *token lanes*: activations `[features][32]` (token `t`
+//! of feature `f` at `f * 32 + t`) instead of `[tokens][features]`, for up to 32 tokens
+//! (B x T <= 32) with f32 weights prepacked for the AVX-512 kernel.
+//!
+//! Why: in that layout each dense layer reads its input as the kernel's packed X panel and
+//! writes its output tiles where they fall, so the per-call packing of X and the
+//! transposition of every output tile (about 5 % of a one-headline forward, most of what
+//! is not multiply-adds) disappear; see `tokken_kernels::cpu::gemm::gemm_prepacked_lanes`.
+//!
+//! Same bits as [`crate::layer::layer_forward`] (the kernels are bitwise twins of the
+//! row-major ones, and every op runs in the same order); `tests/lanes_forward.rs` checks
+//! whole models against [`ForwardOptions::rows_layout_only`]. Lanes past the real tokens
+//! start at zero and stay finite; no real token ever reads them.
+
+use tokken_kernels::cpu::attention_lanes::attention_forward_lanes;
+use tokken_kernels::cpu::gemm::{gemm_prepacked_lanes, lanes_supported, PackedWeight, LANE_TOKENS};
+use tokken_kernels::cpu::layernorm_lanes::layernorm_forward_lanes;
+
+use crate::activation::activation_in_place;
+use crate::arena::ForwardOptions;
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::params::{BertParams, LayerParams, LinearParams};
+use crate::prepacked::Prepacked;
+
+const L: usize = LANE_TOKENS;
+
+/// Floats of lane scratch a layer needs (each buffer a whole number of 32-float rows, so
+/// all stay 64-byte aligned after an aligned start).
+pub(crate) fn scratch_len(cfg: &BertConfig) -> usize {
+    (7 * cfg.hidden_size + cfg.intermediate_size) * L
+}
+
+/// Whether layers `0..upto` can run in token lanes for a (B, T) batch: few enough tokens,
+/// nothing per layer to keep, and every dense weight prepacked for the lanes GEMM.
+pub(crate) fn applicable(
+    params: &BertParams,
+    b: usize,
+    t: usize,
+    opts: ForwardOptions,
+    upto: usize,
+) -> bool {
+    b * t <= L
+        && !opts.rows_layout_only
+        && !opts.output_hidden_states
+        && !opts.output_attentions
+        && (0..upto).all(|l| weights(params, l).is_some())
+}
+
+/// Layer `l`'s four dense weights as packed for the lanes GEMM, if they are.
+fn weights(params: &BertParams, l: usize) -> Option<[&PackedWeight; 4]> {
+    let p = params.layers.get(l)?;
+    let q = params.layer_prepacked(l)?;
+    fn get<'a>(packed: &'a Prepacked, lin: &LinearParams) -> Option<&'a PackedWeight> {
+        packed.get(&lin.weight).filter(|w| lanes_supported(w))
+    }
+    Some([
+        get(&q.qkv, &p.qkv)?,
+        get(&q.attention_output, &p.attention_output)?,
+        get(&q.intermediate, &p.intermediate)?,
+        get(&q.output, &p.output)?,
+    ])
+}
+
+/// Layers `layers` of `params` on `m = b * t` tokens, from the `[m, C]` rows at `hidden[src..]`
+/// to the `[m, C]` rows at `hidden[dst..]` (row-major; the two may coincide: the input is
+/// read before anything is written). `scratch` holds [`scratch_len`] floats, 64-byte
+/// aligned. Only call when [`applicable`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layers_forward(
+    params: &BertParams,
+    layers: std::ops::Range<usize>,
+    hidden: &mut [f32],
+    (src, dst): (usize, usize),
+    mask: &[u8],
+    b: usize,
+    t: usize,
+    scratch: &mut [f32],
+) -> Result<()> {
+    let cfg = &params.config;
+    let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let m = b * t;
+    let (x, rest) = scratch.split_at_mut(c * L);
+    let (qkv, rest) = rest.split_at_mut(3 * c * L);
+    let (ctx, rest) = rest.split_at_mut(c * L);
+    let (resid, rest) = rest.split_at_mut(c * L);
+    let (ln_attn, rest) = rest.split_at_mut(c * L);
+    let fch = &mut rest[..i * L];
+
+    to_lanes(x, &hidden[src..src + m * c], c);
+    for l in layers {
+        let p = &params.layers[l];
+        let [w_qkv, w_ao, w_i, w_o] =
+            weights(params, l).expect("layers_forward: called where not applicable (internal)");
+        let s = Scratch {
+            qkv: &mut *qkv,
+            ctx: &mut *ctx,
+            resid: &mut *resid,
+            ln_attn: &mut *ln_attn,
+            fch: &mut *fch,
+        };
+        layer_forward(x, s, p, [w_qkv, w_ao, w_i, w_o], mask, cfg, b, t)?;
+    }
+    from_lanes(&mut hidden[dst..dst + m * c], x, c);
+    Ok(())
+}
+
+/// One layer's lane buffers besides its input/output `x`.
+struct Scratch<'a> {
+    /// [3C][32]
+    qkv: &'a mut [f32],
+    /// [C][32] attention output, heads concatenated
+    ctx: &'a mut [f32],
+    /// [C][32] dense output + residual, before LayerNorm
+    resid: &'a mut [f32],
+    /// [C][32] attention block output
+    ln_attn: &'a mut [f32],
+    /// [I][32] intermediate dense output after the activation
+    fch: &'a mut [f32],
+}
+
+/// `x = layer(x)` in token lanes: the ops of [`crate::layer::layer_forward`] in its order.
+#[allow(clippy::too_many_arguments)]
+fn layer_forward(
+    x: &mut [f32],
+    s: Scratch<'_>,
+    p: &LayerParams,
+    [w_qkv, w_ao, w_i, w_o]: [&PackedWeight; 4],
+    mask: &[u8],
+    cfg: &BertConfig,
+    b: usize,
+    t: usize,
+) -> Result<()> {
+    let (c, nh) = (cfg.hidden_size, cfg.num_attention_heads);
+    let eps = cfg.layer_norm_eps as f32;
+    // attention.self
+    gemm_prepacked_lanes(x, w_qkv, p.qkv.bias.as_f32()?, None, s.qkv, None);
+    attention_forward_lanes(s.ctx, s.qkv, mask, b, t, c, nh);
+    // attention.output: dense + residual + LayerNorm
+    let bias = p.attention_output.bias.as_f32()?;
+    gemm_prepacked_lanes(s.ctx, w_ao, bias, Some(x), s.resid, None);
+    let ln = &p.attention_layer_norm;
+    layernorm_forward_lanes(
+        s.ln_attn,
+        s.resid,
+        ln.weight.as_f32()?,
+        ln.bias.as_f32()?,
+        c,
+        eps,
+    );
+    // intermediate: dense, then the activation on each block of rows as it is finished
+    let act = |rows: &mut [f32]| activation_in_place(cfg.hidden_act, rows);
+    let bias = p.intermediate.bias.as_f32()?;
+    gemm_prepacked_lanes(s.ln_attn, w_i, bias, None, s.fch, Some(&act));
+    // output: dense + residual + LayerNorm
+    gemm_prepacked_lanes(
+        s.fch,
+        w_o,
+        p.output.bias.as_f32()?,
+        Some(s.ln_attn),
+        s.resid,
+        None,
+    );
+    let ln = &p.output_layer_norm;
+    layernorm_forward_lanes(x, s.resid, ln.weight.as_f32()?, ln.bias.as_f32()?, c, eps);
+    Ok(())
+}
+
+/// `[m, c]` rows into `[c][32]` lanes; lanes past `m` zero.
+fn to_lanes(lanes: &mut [f32], rows: &[f32], c: usize) {
+    lanes.fill(0.0);
+    for (tok, row) in rows.chunks_exact(c).enumerate() {
+        for (f, &v) in row.iter().enumerate() {
+            lanes[f * L + tok] = v;
+        }
+    }
+}
+
+/// `[c][32]` lanes back into `[m, c]` rows.
+fn from_lanes(rows: &mut [f32], lanes: &[f32], c: usize) {
+    for (tok, row) in rows.chunks_exact_mut(c).enumerate() {
+        for (f, v) in row.iter_mut().enumerate() {
+            *v = lanes[f * L + tok];
+        }
+    }
+}
