@@ -7,7 +7,9 @@
 //! attention's two batched products (QKᵀ and PV: 2 · 2·B·NH·T·T·HS); embeddings,
 //! LayerNorm, softmax and GELU are not counted. Like `predict`, the last layer's dense
 //! blocks after attention run only on the [CLS] rows (`--all-rows` to run them on every
-//! token); the FLOPs count what runs.
+//! token); the FLOPs count what runs. Up to 32 tokens, the layers before the last run in
+//! token lanes where the CPU allows (`token_lanes_layers` says how many; `--rows-layout`
+//! keeps them row-major, the same results).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -257,7 +259,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "{}",
             json!({"kind": "forward", "dtype": args.dtype, "prepacked": !args.no_prepack,
-                   "cls_rows_only": opts.cls_rows_only, "batch": b, "tokens": t,
+                   "cls_rows_only": opts.cls_rows_only, "token_lanes_layers": arena.lanes_layers(),
+                   "batch": b, "tokens": t,
                    "runs": times.len(), "ms_median": round(median * 1e3), "ms_best": round(best * 1e3),
                    "sequences_per_s": round(b as f64 / median), "tokens_per_s": round((b * t) as f64 / median),
                    "gflop": round(flops / 1e9), "gflops": round(gflops),
