@@ -101,8 +101,17 @@ fn lanes_equal_the_row_major_prepacked_layer_bitwise() {
             .expect("thread pool");
         pool.install(|| {
             // 50 features: three whole 14-row panels and a partial one; K 1600 is two
-            // K blocks; 768 x 768 is big enough to split over the threads.
-            for (n, k) in [(50, 40), (50, 1600), (768, 768), (14, 1)] {
+            // K blocks; 768 x 768 is big enough to split over the threads, and its 55
+            // panels (like 61 and 57 features' 5) split in the middle of one, each thread
+            // taking a 7-row half of it.
+            for (n, k) in [
+                (50, 40),
+                (50, 1600),
+                (768, 768),
+                (61, 1200),
+                (57, 1600),
+                (14, 1),
+            ] {
                 for m in [32, 31, 17, 1] {
                     for with_residual in [false, true] {
                         check(&mut rng, m, n, k, with_residual);

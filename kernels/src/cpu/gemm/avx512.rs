@@ -99,8 +99,34 @@ unsafe fn tile_f32(
     mr: usize,
     nr: usize,
 ) {
+    // SAFETY: forwarded contract.
+    unsafe { tile_f32_part::<MR>(kc, a, b, c, ldc, alpha, beta, mr, nr) }
+}
+
+/// [`tile_f32`] on `R` consecutive rows of a packed MR-row panel: `a` points at the first
+/// of them (the panel start plus the row offset; the panel's stride per K step stays MR),
+/// and tile row `i` is panel row `i` from there. Every computed value is the one
+/// `tile_f32` computes for that row (same FMAs in the same order), so half a panel can go
+/// to each of two threads and the output is bit for bit the same.
+///
+/// # Safety
+/// AVX-512F present; `a + p * MR + i` readable for `p < kc`, `i < R`; B and C as for
+/// [`tile_f32`], with `mr <= R`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn tile_f32_part<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+    mr: usize,
+    nr: usize,
+) {
     prefetch_tile(c, ldc, mr, nr);
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
     for p in 0..kc {
         // SAFETY (whole loop): panels hold kc * MR and kc * NR elements, 64-byte aligned.
         let bp = unsafe { b.add(p * NR) };

@@ -97,12 +97,16 @@ fn run(
     out_t: &mut [f32],
     post: Option<RowsOp<'_>>,
 ) {
+    use super::avx512::tile_f32_part;
     use super::driver::Micro;
     use super::pack::panel_len;
     const L: usize = LANE_TOKENS;
 
     let kern = super::avx512::Avx512F32::new().expect("checked by lanes_supported");
     let mr_ = <super::avx512::Avx512F32 as Micro>::MR;
+    // Rows of a half panel.
+    const HALF: usize = 7;
+    assert_eq!(mr_, 2 * HALF, "panel height (internal)");
     assert_eq!(
         <super::avx512::Avx512F32 as Micro>::NR,
         L,
@@ -122,31 +126,55 @@ fn run(
         ptr: out_t.as_mut_ptr(),
         len: out_t.len(),
     };
-    let task = |t: usize| {
-        for ip in wpanels * t / tasks..wpanels * (t + 1) / tasks {
-            let feat = ip * mr_;
-            let mr = mr_.min(n - feat);
-            // This panel's output rows: `mr` features x 32 tokens, written by this task only.
-            let c = shared.tile(feat * L, mr, L, L);
-            // SAFETY: these mr rows of 32 are in `out_t` (checked by `tile`) and written by
-            // this task only.
-            let rows = unsafe { std::slice::from_raw_parts_mut(c, mr * L) };
-            let residual = residual_t.map(|r| &r[feat * L..(feat + mr) * L]);
-            // SAFETY: AVX-512F (the kernel exists); mr rows of 32 each.
-            unsafe { start_rows(rows, residual, &bias[feat..feat + mr]) };
-            for blk in blocks {
-                let alen = panel_len(mr_, blk.kc, 1);
-                let a0 = blk.offset + ip * alen;
-                let ap = &welems[a0..a0 + alen];
-                let bp = &x_t[blk.pc * L..(blk.pc + blk.kc) * L];
-                // SAFETY: the A panel holds kc x MR values and the X block kc x 32, both
-                // 64-byte aligned (panels by construction, x_t asserted); the C rows are
-                // this task's.
-                unsafe { kern.tile(blk.kc, ap.as_ptr(), bp.as_ptr(), c, L, 1.0, 1.0, mr, L) };
+    // Rows `lo..lo + rows` of panel `ip` (a whole panel, or one half of one).
+    let part = |ip: usize, lo: usize, rows: usize| {
+        let feat = ip * mr_ + lo;
+        // These output rows: `rows` features x 32 tokens, written by this task only.
+        let c = shared.tile(feat * L, rows, L, L);
+        // SAFETY: these rows of 32 are in `out_t` (checked by `tile`), this task's only.
+        let out = unsafe { std::slice::from_raw_parts_mut(c, rows * L) };
+        let residual = residual_t.map(|r| &r[feat * L..(feat + rows) * L]);
+        // SAFETY: AVX-512F (the kernel exists); `rows` rows of 32 each.
+        unsafe { start_rows(out, residual, &bias[feat..feat + rows]) };
+        for blk in blocks {
+            let alen = panel_len(mr_, blk.kc, 1);
+            let a0 = blk.offset + ip * alen;
+            let ap = &welems[a0..a0 + alen];
+            let bp = &x_t[blk.pc * L..(blk.pc + blk.kc) * L];
+            // SAFETY: the A panel holds kc x MR values (rows lo.. of it are read) and the X
+            // block kc x 32, 64-byte aligned (x_t asserted); the C rows are this task's.
+            unsafe {
+                if lo == 0 && rows > HALF {
+                    kern.tile(blk.kc, ap.as_ptr(), bp.as_ptr(), c, L, 1.0, 1.0, rows, L);
+                } else {
+                    let a = ap.as_ptr().add(lo);
+                    tile_f32_part::<HALF>(blk.kc, a, bp.as_ptr(), c, L, 1.0, 1.0, rows, L);
+                }
             }
-            if let Some(op) = post {
-                // SAFETY: as `rows` above; the kernel is done with them.
-                op(unsafe { std::slice::from_raw_parts_mut(c, mr * L) });
+        }
+        if let Some(op) = post {
+            // SAFETY: as `out` above; the kernel is done with them.
+            op(unsafe { std::slice::from_raw_parts_mut(c, rows * L) });
+        }
+    };
+    // Work in half panels so that two threads split an odd number of panels evenly
+    // (BERT-base's 768 features are 55 panels; a whole panel each way is 28 against 27);
+    // a task runs whole panels except where its range starts or ends inside one.
+    let units = 2 * wpanels;
+    let task = |t: usize| {
+        let (mut u, end) = (units * t / tasks, units * (t + 1) / tasks);
+        while u < end {
+            let ip = u / 2;
+            let panel_rows = mr_.min(n - ip * mr_);
+            if u % 2 == 0 && u + 2 <= end {
+                part(ip, 0, panel_rows);
+                u += 2;
+            } else {
+                let lo = (u % 2) * HALF;
+                if panel_rows > lo {
+                    part(ip, lo, HALF.min(panel_rows - lo));
+                }
+                u += 1;
             }
         }
     };
