@@ -77,10 +77,17 @@ impl Head {
     }
 }
 
+/// Turns a row of scaled scores into probabilities in place (adding the key bias of
+/// [`key_bias`]; none means uniform) and returns the row's log-sum-exp.
+pub fn softmax_scores(s: &mut [f32], bias: Option<&[f32]>) -> f32 {
+    let (max, sum) = softmax_probs(s, bias);
+    max + sum.ln()
+}
+
 multiversion! {
-    /// Turns a row of scaled scores into probabilities in place (adding the key bias of
-    /// [`key_bias`]; none means uniform) and returns the row's log-sum-exp.
-    pub fn softmax_scores(s: &mut [f32], bias: Option<&[f32]>) -> f32 {
+    /// [`softmax_scores`] without the log-sum-exp (the forward at inference does not keep
+    /// it): the same probabilities; returns the row's maximum and sum of exponentials.
+    pub fn softmax_probs(s: &mut [f32], bias: Option<&[f32]>) -> (f32, f32) {
         match bias {
             Some(bias) => {
                 for (sv, &bv) in s.iter_mut().zip(bias) {
@@ -98,7 +105,7 @@ multiversion! {
         for sv in s.iter_mut() {
             *sv *= inv;
         }
-        m + sum.ln()
+        (m, sum)
     }
 }
 

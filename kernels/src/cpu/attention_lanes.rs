@@ -7,13 +7,13 @@
 //! multiply-add chain `q·k` over the head's dimensions in ascending order from zero, times
 //! the scale; each row goes through the same [`softmax_scores`] with the same key bias; each
 //! output is the chain `Σ_j p·v` over the sequence's keys in ascending order from zero. Only
-//! the layout differs: scores are computed 14 queries x 32 key lanes at a time from the
-//! lane rows of Q and K, and the output 14 head dimensions x 32 query lanes at a time from
+//! the layout differs: scores are computed 8 queries x 32 key lanes at a time from the
+//! lane rows of Q and K, and the output 8 head dimensions x 32 query lanes at a time from
 //! the transposed probabilities and V, so the result lands in token lanes with no copy.
 //!
 //! Lanes that belong to no sequence (past B x T) are written as zeros.
 
-use super::attention::{key_bias, softmax_scores};
+use super::attention::{key_bias, softmax_probs};
 
 /// Tokens per lane row (the lanes GEMM's width).
 const L: usize = super::gemm::LANE_TOKENS;
@@ -73,10 +73,11 @@ mod x86 {
 
     use rayon::prelude::*;
 
-    use super::{key_bias, softmax_scores, L};
+    use super::{key_bias, softmax_probs, L};
 
-    /// Rows per register block (the tile kernel's 14: 28 accumulators of 16 lanes).
-    const RB: usize = 14;
+    /// Rows per register block: 16 accumulators of 16 lanes, and 32 queries or a head
+    /// size of 64 are whole blocks.
+    const RB: usize = 8;
 
     pub(super) fn run(
         out_t: &mut [f32],
@@ -141,7 +142,7 @@ mod x86 {
             let lo = bi * t;
             for i in lo..lo + t {
                 let row = &mut s[i][lo..lo + t];
-                softmax_scores(row, bias.as_deref());
+                softmax_probs(row, bias.as_deref());
                 for (j, &p) in row.iter().enumerate() {
                     pt[lo + j][i] = p;
                 }
@@ -170,15 +171,14 @@ mod x86 {
         scale: f32,
     ) {
         let last = i0 + s.len() - 1;
-        let lanes: [usize; RB] = std::array::from_fn(|r| (i0 + r).min(last));
         let mut acc = [[_mm512_setzero_ps(); 2]; RB];
         for (qd, kd) in q.chunks_exact(L).zip(k.chunks_exact(L)).take(hs) {
             // SAFETY (block): a row holds 32 values; lanes are < 32.
             unsafe {
                 let k0 = _mm512_loadu_ps(kd.as_ptr());
                 let k1 = _mm512_loadu_ps(kd.as_ptr().add(16));
-                for (acc_r, &lane) in acc.iter_mut().zip(&lanes) {
-                    let qv = _mm512_set1_ps(*qd.get_unchecked(lane));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let qv = _mm512_set1_ps(*qd.get_unchecked((i0 + r).min(last)));
                     acc_r[0] = _mm512_fmadd_ps(qv, k0, acc_r[0]);
                     acc_r[1] = _mm512_fmadd_ps(qv, k1, acc_r[1]);
                 }
@@ -209,15 +209,22 @@ mod x86 {
         hi: usize,
     ) {
         let last = e0 + rows - 1;
-        let vrows: [&[f32]; RB] = std::array::from_fn(|r| &v[(e0 + r).min(last) * L..][..L]);
+        assert!(
+            (last + 1) * L <= v.len(),
+            "attention lanes: V rows (internal)"
+        );
         let mut acc = [[_mm512_setzero_ps(); 2]; RB];
-        for (j, p_j) in pt.iter().enumerate().take(hi).skip(lo) {
-            // SAFETY (block): pt rows and V rows hold 32 values; j < 32.
+        // A plain index loop: an iterator adapter left out of line here made every
+        // accumulator spill around its call.
+        for j in lo..hi {
+            let p_j = &pt[j];
+            // SAFETY (block): pt rows hold 32 values; V rows up to `last` (asserted) hold
+            // 32; j < 32.
             unsafe {
                 let p0 = _mm512_loadu_ps(p_j.as_ptr());
                 let p1 = _mm512_loadu_ps(p_j.as_ptr().add(16));
-                for (acc_r, vrow) in acc.iter_mut().zip(&vrows) {
-                    let vv = _mm512_set1_ps(*vrow.get_unchecked(j));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let vv = _mm512_set1_ps(*v.as_ptr().add((e0 + r).min(last) * L + j));
                     acc_r[0] = _mm512_fmadd_ps(vv, p0, acc_r[0]);
                     acc_r[1] = _mm512_fmadd_ps(vv, p1, acc_r[1]);
                 }
