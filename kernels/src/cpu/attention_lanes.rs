@@ -214,10 +214,10 @@ mod x86 {
             "attention lanes: V rows (internal)"
         );
         let mut acc = [[_mm512_setzero_ps(); 2]; RB];
-        // A plain index loop: an iterator adapter left out of line here made every
-        // accumulator spill around its call.
-        for j in lo..hi {
-            let p_j = &pt[j];
+        // Over a subslice: a `skip` adapter left out of line here made every accumulator
+        // spill around its call.
+        for (dj, p_j) in pt[lo..hi].iter().enumerate() {
+            let j = lo + dj;
             // SAFETY (block): pt rows hold 32 values; V rows up to `last` (asserted) hold
             // 32; j < 32.
             unsafe {
