@@ -8,12 +8,14 @@
 //! are the same ones in the same order, only side by side. The normalisation is the same
 //! expression per element. No `mul_add`, so every ISA copy gives these bits.
 
-use super::vectorize::{multiversion, LANES};
+use super::vectorize::{multiversion, DisjointMut, LANES};
 
 /// Tokens per lane row.
 const L: usize = super::gemm::LANE_TOKENS;
 /// Tokens per pass (one vector of partial sums per feature residue).
 const HALF: usize = 16;
+/// From this many features the two halves run on two threads.
+const PAR_MIN_FEATURES: usize = 256;
 
 /// `out_t = LayerNorm(inp_t)` over the C features of each of the 32 token lanes; `out_t`,
 /// `inp_t`: `[C][32]`; `gamma`, `beta`: `[C]`. Every lane is normalised (lanes past the
@@ -43,14 +45,23 @@ pub fn layernorm_forward_lanes(
     if c == 0 {
         return;
     }
-    for h in 0..L / HALF {
+    // The two 16-lane halves are independent (and in different cache lines of each row):
+    // one per thread when there are two, so neither core waits on the other.
+    let out = DisjointMut::new(out_t);
+    let half = |lo: usize| {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F detected.
-            unsafe { x86::lanes_half(out_t, inp_t, gamma, beta, c, eps, h * HALF) };
-            continue;
+            // SAFETY: AVX-512F detected; each half writes only its own lanes of each row.
+            unsafe { x86::lanes_half(&out, inp_t, gamma, beta, c, eps, lo) };
+            return;
         }
-        lanes_half(out_t, inp_t, gamma, beta, c, eps, h * HALF);
+        lanes_half(&out, inp_t, gamma, beta, c, eps, lo);
+    };
+    if c >= PAR_MIN_FEATURES && rayon::current_num_threads() > 1 {
+        rayon::join(|| half(0), || half(HALF));
+    } else {
+        half(0);
+        half(HALF);
     }
 }
 
@@ -60,12 +71,12 @@ pub fn layernorm_forward_lanes(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{HALF, L, LANES};
+    use super::{DisjointMut, HALF, L, LANES};
 
     /// As the generic `lanes_half`: lanes `lo..lo + 16`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn lanes_half(
-        out_t: &mut [f32],
+        out: &DisjointMut<'_>,
         inp_t: &[f32],
         gamma: &[f32],
         beta: &[f32],
@@ -119,8 +130,8 @@ mod x86 {
                 _mm512_set1_ps(gamma[f]),
             );
             let y = _mm512_add_ps(y, _mm512_set1_ps(beta[f]));
-            // SAFETY: as above.
-            unsafe { _mm512_storeu_ps(out_t.as_mut_ptr().add(f * L + lo), y) };
+            // SAFETY: lanes lo..lo + 16 of row f are this half's only.
+            unsafe { _mm512_storeu_ps(out.slice(f * L + lo, HALF).as_mut_ptr(), y) };
         }
     }
 
@@ -143,7 +154,7 @@ mod x86 {
 multiversion! {
     /// Token lanes `lo..lo + 16` (any CPU; see the module docs for why these are the bits
     /// of the row-major LayerNorm).
-    fn lanes_half(out_t: &mut [f32], inp_t: &[f32], gamma: &[f32], beta: &[f32], c: usize, eps: f32, lo: usize) {
+    fn lanes_half(out: &DisjointMut<'_>, inp_t: &[f32], gamma: &[f32], beta: &[f32], c: usize, eps: f32, lo: usize) {
         let full = c / LANES * LANES;
         let row = |f: usize| -> [f32; HALF] { std::array::from_fn(|tk| inp_t[f * L + lo + tk]) };
 
@@ -184,8 +195,10 @@ multiversion! {
 
         for f in 0..c {
             let (x, g, b) = (row(f), gamma[f], beta[f]);
+            // SAFETY: lanes lo..lo + 16 of row f are this half's only.
+            let out = unsafe { out.slice(f * L + lo, HALF) };
             for tk in 0..HALF {
-                out_t[f * L + lo + tk] = (x[tk] - mean[tk]) * rstd[tk] * g + b;
+                out[tk] = (x[tk] - mean[tk]) * rstd[tk] * g + b;
             }
         }
     }
@@ -219,10 +232,11 @@ mod tests {
                 let g: Vec<f32> = (0..c).map(|i| 0.5 + (i % 7) as f32 * 0.1).collect();
                 let b: Vec<f32> = (0..c).map(|i| (i % 5) as f32 * 0.01).collect();
                 let (mut want, mut got) = (vec![0.0; c * L], vec![1.0; c * L]);
+                let (want_w, got_w) = (DisjointMut::new(&mut want), DisjointMut::new(&mut got));
                 for lo in [0, HALF] {
-                    lanes_half(&mut want, &x, &g, &b, c, 1e-5, lo);
+                    lanes_half(&want_w, &x, &g, &b, c, 1e-5, lo);
                     // SAFETY: AVX-512F detected.
-                    unsafe { x86::lanes_half(&mut got, &x, &g, &b, c, 1e-5, lo) };
+                    unsafe { x86::lanes_half(&got_w, &x, &g, &b, c, 1e-5, lo) };
                 }
                 let same = want
                     .iter()
