@@ -13,6 +13,7 @@
 //!
 //! Lanes that belong to no sequence (past B x T) are written as zeros.
 
+#[cfg(target_arch = "x86_64")]
 use super::attention::{key_bias, softmax_probs};
 
 /// Tokens per lane row (the lanes GEMM's width).

@@ -17,11 +17,14 @@
 //! Lanes past the real tokens hold whatever the caller put there; the product keeps lanes
 //! apart (each output lane reads only that lane of X), so they never reach a real token.
 
+#[cfg(target_arch = "x86_64")]
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
 use super::driver::{SharedC, PAR_MIN_FLOPS};
-use super::prepacked::{PackedKind, PackedWeight};
-use super::Kernel;
+use super::prepacked::PackedWeight;
+#[cfg(target_arch = "x86_64")]
+use super::{prepacked::PackedKind, Kernel};
 
 /// Tokens per lane row: the AVX-512 f32 tile's width.
 pub const LANE_TOKENS: usize = 32;
