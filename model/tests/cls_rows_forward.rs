@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{small_parallel_model, two_k_block_model};
+use common::{cls_rows, padded_forward, small_parallel_model, two_k_block_model};
 use tokken_engine::DType;
 use tokken_model::{bert_forward, Arena, BatchInput, BertParams, ForwardOptions};
 
@@ -19,28 +19,10 @@ struct Outputs {
     hidden: Vec<Vec<f32>>,
 }
 
-/// Forward a padded batch: row r has t - 2r real tokens (at least 1).
+/// Forward the standard padded batch (`common::padded_forward`).
 fn run(params: &BertParams, b: usize, t: usize, opts: ForwardOptions) -> Outputs {
-    let ids: Vec<u32> = (0..b * t).map(|i| (2 + i * 41 % 290) as u32).collect();
-    let type_ids: Vec<u32> = (0..b * t).map(|i| u32::from(i % t >= t / 2)).collect();
-    let mask: Vec<u8> = (0..b * t)
-        .map(|i| u8::from(i % t < t.saturating_sub(2 * (i / t)).max(1)))
-        .collect();
-    let input = BatchInput {
-        ids: &ids,
-        type_ids: &type_ids,
-        mask: &mask,
-        b,
-        t,
-    };
-    let mut arena = Arena::new();
-    bert_forward(params, &input, &mut arena, opts).unwrap();
-    let c = params.config.hidden_size;
+    let arena = padded_forward(params, b, t, opts);
     let layers = params.layers.len();
-    let last = arena.hidden_state(layers);
-    let last_cls = (0..b)
-        .flat_map(|seq| last[seq * t * c..seq * t * c + c].to_vec())
-        .collect();
     let hidden = if opts.output_hidden_states {
         (0..=layers)
             .map(|i| arena.hidden_state(i).to_vec())
@@ -51,7 +33,7 @@ fn run(params: &BertParams, b: usize, t: usize, opts: ForwardOptions) -> Outputs
     Outputs {
         logits: arena.logits().to_vec(),
         pooled: arena.pooled().to_vec(),
-        last_cls,
+        last_cls: cls_rows(&arena, params, b, t, layers),
         hidden,
     }
 }

@@ -4,13 +4,14 @@
 //! fewer tokens than lanes, more layers than the tiny preset, another activation, a head
 //! size below the kernel's 14-row blocks, two K blocks in the FFN down projection. It also
 //! checks when the path runs: not past 32 tokens, not without prepacking, not when hidden
-//! states are kept. Skips where the CPU lacks AVX-512.
+//! states are kept, not for bf16 weights, not on a weight replaced after packing. Skips
+//! where the CPU lacks AVX-512.
 
 mod common;
 
-use common::{assert_bitwise, small_parallel_model, two_k_block_model};
+use common::{assert_bitwise, cls_rows, padded_forward, small_parallel_model, two_k_block_model};
 use tokken_model::config::{BertConfig, HiddenAct};
-use tokken_model::{bert_forward, Arena, BatchInput, BertParams, ForwardOptions};
+use tokken_model::{BertParams, ForwardOptions};
 
 struct Out {
     logits: Vec<f32>,
@@ -20,30 +21,11 @@ struct Out {
 }
 
 fn run(params: &BertParams, b: usize, t: usize, opts: ForwardOptions) -> Out {
-    let ids: Vec<u32> = (0..b * t).map(|i| (2 + i * 37 % 290) as u32).collect();
-    let type_ids: Vec<u32> = (0..b * t).map(|i| u32::from(i % t >= t / 2)).collect();
-    // sequence r has t - 2r real tokens (at least one)
-    let mask: Vec<u8> = (0..b * t)
-        .map(|i| u8::from(i % t < t.saturating_sub(2 * (i / t)).max(1)))
-        .collect();
-    let input = BatchInput {
-        ids: &ids,
-        type_ids: &type_ids,
-        mask: &mask,
-        b,
-        t,
-    };
-    let mut arena = Arena::new();
-    bert_forward(params, &input, &mut arena, opts).unwrap();
-    let c = params.config.hidden_size;
-    let last = arena.hidden_state(params.layers.len());
-    let cls = (0..b)
-        .flat_map(|s| last[s * t * c..s * t * c + c].to_vec())
-        .collect();
+    let arena = padded_forward(params, b, t, opts);
     Out {
         logits: arena.logits().to_vec(),
         pooled: arena.pooled().to_vec(),
-        cls,
+        cls: cls_rows(&arena, params, b, t, params.layers.len()),
         lanes_layers: arena.lanes_layers(),
     }
 }
@@ -130,4 +112,24 @@ fn lanes_run_only_where_they_apply() {
     let mut bf = p.to_dtype(tokken_engine::DType::BF16).unwrap();
     bf.prepack().unwrap();
     assert_eq!(run(&bf, 1, 32, fast).lanes_layers, 0);
+    // A weight replaced after packing (as a LoRA merge does) is never read from its stale
+    // packed copy: row-major, the same logits as the model without packed weights.
+    let lin = &mut p.layers[0].intermediate;
+    let scaled: Vec<f32> = lin
+        .weight
+        .as_f32()
+        .unwrap()
+        .iter()
+        .map(|w| 1.5 * w)
+        .collect();
+    lin.weight = tokken_engine::Tensor::from_f32(lin.weight.shape().to_vec(), scaled).unwrap();
+    let got = run(&p, 1, 32, fast);
+    assert_eq!(got.lanes_layers, 0);
+    let mut plain = p.clone();
+    plain.prepacked = None;
+    assert_bitwise(
+        "replaced weight",
+        &got.logits,
+        &run(&plain, 1, 32, fast).logits,
+    );
 }

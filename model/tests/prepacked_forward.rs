@@ -5,33 +5,18 @@
 
 mod common;
 
-use common::{assert_bitwise, small_parallel_model, two_k_block_model};
+use common::{assert_bitwise, padded_forward, small_parallel_model, two_k_block_model};
 use tokken_engine::{DType, Tensor};
-use tokken_model::{bert_forward, Arena, BatchInput, BertParams, ForwardOptions};
+use tokken_model::{BertParams, ForwardOptions};
 
-/// [B, NL] logits and every hidden state of a padded batch.
+/// [B, NL] logits and every hidden state of the standard padded batch
+/// (`common::padded_forward`).
 fn run(params: &BertParams, b: usize, t: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
-    let ids: Vec<u32> = (0..b * t).map(|i| (2 + i * 37 % 290) as u32).collect();
-    let type_ids = vec![0u32; b * t];
-    // row r has t - 3r real tokens
-    let mask: Vec<u8> = (0..b * t)
-        .map(|i| u8::from(i % t < t - 3 * (i / t)))
-        .collect();
-    let input = BatchInput {
-        ids: &ids,
-        type_ids: &type_ids,
-        mask: &mask,
-        b,
-        t,
-    };
-    let mut arena = Arena::new();
     let opts = ForwardOptions {
         output_hidden_states: true,
-        output_attentions: false,
-        cls_rows_only: false,
-        rows_layout_only: false,
+        ..ForwardOptions::default()
     };
-    bert_forward(params, &input, &mut arena, opts).unwrap();
+    let arena = padded_forward(params, b, t, opts);
     let hidden = (0..=params.layers.len())
         .map(|i| arena.hidden_state(i).to_vec())
         .collect();

@@ -11,7 +11,7 @@ use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
 use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
 use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig, ScheduleKind, TrainConfig};
-use tokken_model::{BatchInput, BertParams};
+use tokken_model::{bert_forward, Arena, BatchInput, BertParams, ForwardOptions};
 use tokken_tokenizer::vocab_build::{
     build_char_vocab, char_tokenizer_config, vocab_file_text, CharVocabOptions,
 };
@@ -454,4 +454,33 @@ pub fn assert_bitwise(what: &str, got: &[f32], want: &[f32]) {
     {
         panic!("{what}: element {i}: got {x}, want {y}");
     }
+}
+
+/// Forward the standard padded batch of `b` sequences of `t` tokens: sequence r has
+/// t - 2r real tokens (at least one), the second half of each has type id 1.
+pub fn padded_forward(params: &BertParams, b: usize, t: usize, opts: ForwardOptions) -> Arena {
+    let ids: Vec<u32> = (0..b * t).map(|i| (2 + i * 41 % 290) as u32).collect();
+    let type_ids: Vec<u32> = (0..b * t).map(|i| u32::from(i % t >= t / 2)).collect();
+    let mask: Vec<u8> = (0..b * t)
+        .map(|i| u8::from(i % t < t.saturating_sub(2 * (i / t)).max(1)))
+        .collect();
+    let input = BatchInput {
+        ids: &ids,
+        type_ids: &type_ids,
+        mask: &mask,
+        b,
+        t,
+    };
+    let mut arena = Arena::new();
+    bert_forward(params, &input, &mut arena, opts).unwrap();
+    arena
+}
+
+/// [B, C]: each sequence's [CLS] row of hidden state `i` of a (B, T) forward.
+pub fn cls_rows(arena: &Arena, params: &BertParams, b: usize, t: usize, i: usize) -> Vec<f32> {
+    let c = params.config.hidden_size;
+    let h = arena.hidden_state(i);
+    (0..b)
+        .flat_map(|s| h[s * t * c..s * t * c + c].to_vec())
+        .collect()
 }
