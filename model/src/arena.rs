@@ -16,7 +16,7 @@ pub struct ForwardOptions {
     /// then holds only its [CLS] rows. Ignored when hidden states or attentions are kept.
     pub cls_rows_only: bool,
     /// Run every layer on row-major activations even where the token-lanes path would
-    /// (`crate::layer_lanes`: one headline, f32 weights prepacked for AVX-512). The results
+    /// (`crate::layer_lanes`: up to 32 tokens, f32 weights prepacked for AVX-512). The results
     /// are the same bits either way; this is for comparisons and benchmarks.
     pub rows_layout_only: bool,
 }

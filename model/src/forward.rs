@@ -133,30 +133,44 @@ pub fn bert_forward(
             cfg.layer_norm_eps as f32,
         )?;
 
-        // One headline: every layer but the last in token lanes (same bits, less data
-        // movement); the last stays row-major for its [CLS]-rows-only blocks.
+        // One headline: the layers in token lanes (same bits, less data movement); a last
+        // layer on the [CLS] rows only runs its attention in lanes and the rest on B rows.
         let nl = params.layers.len();
-        let lanes_upto = nl.saturating_sub(1);
-        let first_row_layer = if lanes_upto > 0
-            && !a.lanes.is_empty()
-            && layer_lanes::applicable(params, b, t, opts, lanes_upto)
-        {
-            // Hidden state 0 in, hidden state `lanes_upto` out (the slots may coincide).
-            let (src, dst) = (slot_of(0) * n, slot_of(lanes_upto) * n);
-            layer_lanes::layers_forward(
-                params,
-                0..lanes_upto,
-                a.hidden,
-                (src, dst),
-                input.mask,
-                b,
-                t,
-                a.lanes,
-            )?;
-            lanes_upto
-        } else {
-            0
-        };
+        let first_row_layer =
+            if nl > 0 && !a.lanes.is_empty() && layer_lanes::applicable(params, b, t, opts, nl) {
+                let cls_tail = opts.last_layer_cls_only().then(|| {
+                    let (inp, rest) = a.qkv.split_at_mut(b * c);
+                    layer_lanes::ClsTail {
+                        rows: RowScratch {
+                            resid: &mut *a.resid,
+                            ln_attn: &mut *a.ln_attn,
+                            fch: &mut *a.fch,
+                            fch_act: &mut *a.fch_act,
+                            ln_mean: &mut *a.ln_mean,
+                            ln_rstd: &mut *a.ln_rstd,
+                        },
+                        inp,
+                        ctx: &mut a.atty[..b * c],
+                        out: &mut rest[..b * c],
+                    }
+                });
+                // Hidden state 0 in, hidden state `nl` out (the slots may coincide).
+                let (src, dst) = (slot_of(0) * n, slot_of(nl) * n);
+                layer_lanes::layers_forward(
+                    params,
+                    0..nl,
+                    a.hidden,
+                    (src, dst),
+                    input.mask,
+                    b,
+                    t,
+                    a.lanes,
+                    cls_tail,
+                )?;
+                nl
+            } else {
+                0
+            };
 
         let probs_len = b * nh * t * t;
         for (l, layer) in params.layers.iter().enumerate().skip(first_row_layer) {

@@ -109,7 +109,7 @@ pub(crate) fn layer_forward(
 /// residual `inp`, then LayerNorm), intermediate (dense, activation) and output (dense,
 /// plus residual, then LayerNorm) into `out[rows, C]`. `atty`: attention output [rows, C].
 #[allow(clippy::too_many_arguments)]
-fn row_blocks_forward(
+pub(crate) fn row_blocks_forward(
     out: &mut [f32],
     s: RowScratch<'_>,
     atty: &[f32],

@@ -7,6 +7,10 @@
 //! transposition of every output tile (about 5 % of a one-headline forward, most of what
 //! is not multiply-adds) disappear; see `tokken_kernels::cpu::gemm::gemm_prepacked_lanes`.
 //!
+//! When the forward needs only the [CLS] rows of the last layer, that layer runs its
+//! attention in lanes and the blocks after it on the B [CLS] rows, row-major (the narrow
+//! GEMM path), exactly as `LayerRows::ClsOnly` does.
+//!
 //! Same bits as [`crate::layer::layer_forward`] (the kernels are bitwise twins of the
 //! row-major ones, and every op runs in the same order); `tests/lanes_forward.rs` checks
 //! whole models against [`ForwardOptions::rows_layout_only`]. Lanes past the real tokens
@@ -20,6 +24,7 @@ use crate::activation::activation_in_place;
 use crate::arena::ForwardOptions;
 use crate::config::BertConfig;
 use crate::error::Result;
+use crate::layer::{row_blocks_forward, RowScratch};
 use crate::params::{BertParams, LayerParams, LinearParams};
 use crate::prepacked::Prepacked;
 
@@ -62,10 +67,22 @@ fn weights(params: &BertParams, l: usize) -> Option<[&PackedWeight; 4]> {
     ])
 }
 
+/// Buffers for a last layer that computes only each sequence's [CLS] row after attention
+/// (`LayerRows::ClsOnly`): the row-major blocks' scratch and three `[B, C]` buffers.
+pub(crate) struct ClsTail<'a> {
+    pub rows: RowScratch<'a>,
+    /// [B, C] the layer's input rows, the attention rows, and the output rows.
+    pub inp: &'a mut [f32],
+    pub ctx: &'a mut [f32],
+    pub out: &'a mut [f32],
+}
+
 /// Layers `layers` of `params` on `m = b * t` tokens, from the `[m, C]` rows at `hidden[src..]`
 /// to the `[m, C]` rows at `hidden[dst..]` (row-major; the two may coincide: the input is
-/// read before anything is written). `scratch` holds [`scratch_len`] floats, 64-byte
-/// aligned. Only call when [`applicable`].
+/// read before anything is written). With `cls_tail`, the last of them runs its attention
+/// in lanes and the rest on each sequence's [CLS] row only, as `LayerRows::ClsOnly` does
+/// (only those rows of the output are written). `scratch` holds [`scratch_len`] floats,
+/// 64-byte aligned. Only call when [`applicable`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn layers_forward(
     params: &BertParams,
@@ -76,6 +93,7 @@ pub(crate) fn layers_forward(
     b: usize,
     t: usize,
     scratch: &mut [f32],
+    cls_tail: Option<ClsTail<'_>>,
 ) -> Result<()> {
     let cfg = &params.config;
     let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
@@ -88,10 +106,26 @@ pub(crate) fn layers_forward(
     let fch = &mut rest[..i * L];
 
     to_lanes(x, &hidden[src..src + m * c], c);
+    let last = layers.end.saturating_sub(1);
     for l in layers {
         let p = &params.layers[l];
         let [w_qkv, w_ao, w_i, w_o] =
             weights(params, l).expect("layers_forward: called where not applicable (internal)");
+        if l == last {
+            if let Some(tail) = cls_tail {
+                attention_forward(x, qkv, ctx, p, w_qkv, mask, cfg, b, t)?;
+                return cls_rows_forward(
+                    tail,
+                    x,
+                    ctx,
+                    &mut hidden[dst..dst + m * c],
+                    params,
+                    l,
+                    b,
+                    t,
+                );
+            }
+        }
         let s = Scratch {
             qkv: &mut *qkv,
             ctx: &mut *ctx,
@@ -131,11 +165,9 @@ fn layer_forward(
     b: usize,
     t: usize,
 ) -> Result<()> {
-    let (c, nh) = (cfg.hidden_size, cfg.num_attention_heads);
+    let c = cfg.hidden_size;
     let eps = cfg.layer_norm_eps as f32;
-    // attention.self
-    gemm_prepacked_lanes(x, w_qkv, p.qkv.bias.as_f32()?, None, s.qkv, None);
-    attention_forward_lanes(s.ctx, s.qkv, mask, b, t, c, nh);
+    attention_forward(x, s.qkv, s.ctx, p, w_qkv, mask, cfg, b, t)?;
     // attention.output: dense + residual + LayerNorm
     let bias = p.attention_output.bias.as_f32()?;
     gemm_prepacked_lanes(s.ctx, w_ao, bias, Some(x), s.resid, None);
@@ -163,6 +195,65 @@ fn layer_forward(
     );
     let ln = &p.output_layer_norm;
     layernorm_forward_lanes(x, s.resid, ln.weight.as_f32()?, ln.bias.as_f32()?, c, eps);
+    Ok(())
+}
+
+/// attention.self in token lanes: `ctx = attention(q|k|v = x · W_qkvᵀ + b)`.
+#[allow(clippy::too_many_arguments)]
+fn attention_forward(
+    x: &[f32],
+    qkv: &mut [f32],
+    ctx: &mut [f32],
+    p: &LayerParams,
+    w_qkv: &PackedWeight,
+    mask: &[u8],
+    cfg: &BertConfig,
+    b: usize,
+    t: usize,
+) -> Result<()> {
+    gemm_prepacked_lanes(x, w_qkv, p.qkv.bias.as_f32()?, None, qkv, None);
+    let (c, nh) = (cfg.hidden_size, cfg.num_attention_heads);
+    attention_forward_lanes(ctx, qkv, mask, b, t, c, nh);
+    Ok(())
+}
+
+/// The rest of layer `l` after attention on each sequence's [CLS] row only: the [CLS] lanes
+/// of the input `x` and of the attention output `ctx` gathered into rows, the row-major
+/// blocks on those B rows (as `LayerRows::ClsOnly`, the same bits), and the results written
+/// to the [CLS] rows of `out` (`[B * T, C]`; its other rows are left as they were).
+#[allow(clippy::too_many_arguments)]
+fn cls_rows_forward(
+    tail: ClsTail<'_>,
+    x: &[f32],
+    ctx: &[f32],
+    out: &mut [f32],
+    params: &BertParams,
+    l: usize,
+    b: usize,
+    t: usize,
+) -> Result<()> {
+    let c = params.config.hidden_size;
+    for seq in 0..b {
+        for f in 0..c {
+            tail.inp[seq * c + f] = x[f * L + seq * t];
+            tail.ctx[seq * c + f] = ctx[f * L + seq * t];
+        }
+    }
+    let (p, packed) = (&params.layers[l], params.layer_prepacked(l));
+    let cls_out = &mut tail.out[..b * c];
+    row_blocks_forward(
+        cls_out,
+        tail.rows,
+        &tail.ctx[..b * c],
+        &tail.inp[..b * c],
+        p,
+        packed,
+        &params.config,
+        b,
+    )?;
+    for (seq, row) in cls_out.chunks_exact(c).enumerate() {
+        out[seq * t * c..seq * t * c + c].copy_from_slice(row);
+    }
     Ok(())
 }
 

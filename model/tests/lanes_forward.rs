@@ -17,6 +17,9 @@ struct Out {
     logits: Vec<f32>,
     pooled: Vec<f32>,
     cls: Vec<f32>,
+    /// [B*T, C] the whole last hidden state (only its [CLS] rows are computed with
+    /// `cls_rows_only`)
+    last: Vec<f32>,
     lanes_layers: usize,
 }
 
@@ -26,6 +29,7 @@ fn run(params: &BertParams, b: usize, t: usize, opts: ForwardOptions) -> Out {
         logits: arena.logits().to_vec(),
         pooled: arena.pooled().to_vec(),
         cls: cls_rows(&arena, params, b, t, params.layers.len()),
+        last: arena.hidden_state(params.layers.len()).to_vec(),
         lanes_layers: arena.lanes_layers(),
     }
 }
@@ -78,12 +82,15 @@ fn lanes_forward_is_bitwise_the_row_major_forward() {
                 };
                 let (got, want) = (run(p, b, t, lanes), run(p, b, t, rows));
                 let what = format!("{name} {b}x{t} cls_rows_only {cls_rows_only}");
-                assert_eq!(got.lanes_layers, nl - 1, "{what}: lanes path did not run");
+                assert_eq!(got.lanes_layers, nl, "{what}: lanes path did not run");
                 assert_eq!(want.lanes_layers, 0, "{what}: rows_layout_only ignored");
                 assert!(!got.logits.is_empty(), "{what}: no logits");
                 assert_bitwise(&format!("{what} logits"), &got.logits, &want.logits);
                 assert_bitwise(&format!("{what} pooled"), &got.pooled, &want.pooled);
                 assert_bitwise(&format!("{what} [CLS] rows"), &got.cls, &want.cls);
+                if !cls_rows_only {
+                    assert_bitwise(&format!("{what} last hidden"), &got.last, &want.last);
+                }
             }
         }
     }
@@ -100,7 +107,7 @@ fn lanes_run_only_where_they_apply() {
     // Not prepacked: row-major.
     assert_eq!(run(&p, 1, 32, fast).lanes_layers, 0);
     p.prepack().unwrap();
-    assert_eq!(run(&p, 1, 32, fast).lanes_layers, p.layers.len() - 1);
+    assert_eq!(run(&p, 1, 32, fast).lanes_layers, p.layers.len());
     // More than 32 tokens, or hidden states kept: row-major.
     assert_eq!(run(&p, 3, 11, fast).lanes_layers, 0);
     let keep = ForwardOptions {

@@ -7,9 +7,9 @@
 //! attention's two batched products (QKᵀ and PV: 2 · 2·B·NH·T·T·HS); embeddings,
 //! LayerNorm, softmax and GELU are not counted. Like `predict`, the last layer's dense
 //! blocks after attention run only on the [CLS] rows (`--all-rows` to run them on every
-//! token); the FLOPs count what runs. Up to 32 tokens, the layers before the last run in
-//! token lanes where the CPU allows (`token_lanes_layers` says how many; `--rows-layout`
-//! keeps them row-major, the same results).
+//! token); the FLOPs count what runs. Up to 32 tokens, the layers run in token lanes where
+//! the CPU allows (`token_lanes_layers` says how many; `--rows-layout` keeps them
+//! row-major, the same results).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
