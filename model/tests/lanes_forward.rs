@@ -9,7 +9,10 @@
 
 mod common;
 
-use common::{assert_bitwise, cls_rows, padded_forward, small_parallel_model, two_k_block_model};
+use common::{
+    assert_bitwise, cls_rows, padded_forward, replace_weight_scaled, small_parallel_model,
+    two_k_block_model,
+};
 use tokken_model::config::{BertConfig, HiddenAct};
 use tokken_model::{BertParams, ForwardOptions};
 
@@ -121,15 +124,7 @@ fn lanes_run_only_where_they_apply() {
     assert_eq!(run(&bf, 1, 32, fast).lanes_layers, 0);
     // A weight replaced after packing (as a LoRA merge does) is never read from its stale
     // packed copy: row-major, the same logits as the model without packed weights.
-    let lin = &mut p.layers[0].intermediate;
-    let scaled: Vec<f32> = lin
-        .weight
-        .as_f32()
-        .unwrap()
-        .iter()
-        .map(|w| 1.5 * w)
-        .collect();
-    lin.weight = tokken_engine::Tensor::from_f32(lin.weight.shape().to_vec(), scaled).unwrap();
+    replace_weight_scaled(&mut p.layers[0].intermediate);
     let got = run(&p, 1, 32, fast);
     assert_eq!(got.lanes_layers, 0);
     let mut plain = p.clone();

@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{assert_bitwise, padded_forward, small_parallel_model, two_k_block_model};
-use tokken_engine::{DType, Tensor};
+use common::{
+    assert_bitwise, padded_forward, replace_weight_scaled, small_parallel_model, two_k_block_model,
+};
+use tokken_engine::DType;
 use tokken_model::{BertParams, ForwardOptions};
 
 /// [B, NL] logits and every hidden state of the standard padded batch
@@ -54,15 +56,7 @@ fn a_weight_replaced_after_packing_is_not_served_stale() {
     p.prepack().unwrap();
     // Replace layer 0's fused q|k|v weight (as a LoRA merge does): the packed copy no
     // longer matches and the forward must use the new weight.
-    let lin = &mut p.layers[0].qkv;
-    let scaled: Vec<f32> = lin
-        .weight
-        .as_f32()
-        .unwrap()
-        .iter()
-        .map(|w| 1.5 * w)
-        .collect();
-    lin.weight = Tensor::from_f32(lin.weight.shape().to_vec(), scaled).unwrap();
+    replace_weight_scaled(&mut p.layers[0].qkv);
     let mut fresh = p.clone();
     fresh.prepacked = None;
     let (stale_guarded, _) = run(&p, 2, 20);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors};
 use tokken_model::config::BertConfig;
 use tokken_model::init::{write_atomic, write_random_model, TokenizerSource};
+use tokken_model::params::LinearParams;
 use tokken_model::train::{LoraConfig, LossConfig, Targets, TrainMode, TrainModel, TrainSetup};
 use tokken_model::trainer::optimizer::OptimParam;
 use tokken_model::trainer::{AdamW, AdamWConfig, ScheduleKind, TrainConfig};
@@ -483,4 +484,17 @@ pub fn cls_rows(arena: &Arena, params: &BertParams, b: usize, t: usize, i: usize
     (0..b)
         .flat_map(|s| h[s * t * c..s * t * c + c].to_vec())
         .collect()
+}
+
+/// Replaces `lin`'s f32 weight by a new tensor of 1.5 × its values (as a LoRA merge
+/// replaces a weight): a prepacked copy of the old one no longer matches it.
+pub fn replace_weight_scaled(lin: &mut LinearParams) {
+    let scaled: Vec<f32> = lin
+        .weight
+        .as_f32()
+        .unwrap()
+        .iter()
+        .map(|w| 1.5 * w)
+        .collect();
+    lin.weight = tokken_engine::Tensor::from_f32(lin.weight.shape().to_vec(), scaled).unwrap();
 }
