@@ -2,6 +2,7 @@
 //! across calls (llm.c `ActivationTensors`). Buffers are handed out as named views.
 
 use crate::config::BertConfig;
+use crate::layer::RowScratch;
 
 /// What the forward pass keeps besides the logits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,15 +141,11 @@ impl Sizes {
 /// Mutable named views into the arena for one forward call.
 pub(crate) struct Activations<'a> {
     pub hidden: &'a mut [f32],
-    pub ln_mean: &'a mut [f32],
-    pub ln_rstd: &'a mut [f32],
     pub qkv: &'a mut [f32],
     pub atty: &'a mut [f32],
     pub lse: &'a mut [f32],
-    pub resid: &'a mut [f32],
-    pub ln_attn: &'a mut [f32],
-    pub fch: &'a mut [f32],
-    pub fch_act: &'a mut [f32],
+    /// The row-wise blocks' buffers (resid, ln_attn, fch, fch_act, ln_mean, ln_rstd).
+    pub rows: RowScratch<'a>,
     pub probs: &'a mut [f32],
     pub cls: &'a mut [f32],
     pub pooled: &'a mut [f32],
@@ -249,17 +246,25 @@ impl Arena {
         let mut k = Carver {
             rest: &mut self.buf[..],
         };
+        // Carved in arena order (`Sizes::in_order`).
+        let hidden = k.take(s.hidden);
+        let (ln_mean, ln_rstd) = (k.take(s.ln_mean), k.take(s.ln_rstd));
+        let (qkv, atty, lse) = (k.take(s.qkv), k.take(s.atty), k.take(s.lse));
+        let (resid, ln_attn) = (k.take(s.resid), k.take(s.ln_attn));
+        let (fch, fch_act) = (k.take(s.fch), k.take(s.fch_act));
         Activations {
-            hidden: k.take(s.hidden),
-            ln_mean: k.take(s.ln_mean),
-            ln_rstd: k.take(s.ln_rstd),
-            qkv: k.take(s.qkv),
-            atty: k.take(s.atty),
-            lse: k.take(s.lse),
-            resid: k.take(s.resid),
-            ln_attn: k.take(s.ln_attn),
-            fch: k.take(s.fch),
-            fch_act: k.take(s.fch_act),
+            hidden,
+            qkv,
+            atty,
+            lse,
+            rows: RowScratch {
+                resid,
+                ln_attn,
+                fch,
+                fch_act,
+                ln_mean,
+                ln_rstd,
+            },
             probs: k.take(s.probs),
             cls: k.take(s.cls),
             pooled: k.take(s.pooled),

@@ -7,7 +7,7 @@ use crate::arena::{hidden_slot, Arena, ForwardOptions};
 use crate::embeddings::embeddings_forward;
 use crate::error::{ModelError, Result};
 use crate::head::classifier_forward;
-use crate::layer::{layer_forward, LayerRows, LayerScratch, RowScratch};
+use crate::layer::{layer_forward, LayerRows, LayerScratch};
 use crate::layer_lanes;
 use crate::params::BertParams;
 use crate::pooler::pooler_forward;
@@ -117,13 +117,13 @@ pub fn bert_forward(
         let n = b * t * c;
         arena.prepare(cfg, b, t, opts);
         let slot_of = |i: usize| hidden_slot(opts, i);
-        let a = arena.views();
+        let mut a = arena.views();
 
         embeddings_forward(
             &mut a.hidden[slot_of(0) * n..(slot_of(0) + 1) * n],
-            a.resid,
-            a.ln_mean,
-            a.ln_rstd,
+            a.rows.resid,
+            a.rows.ln_mean,
+            a.rows.ln_rstd,
             input.ids,
             input.type_ids,
             &params.embeddings,
@@ -141,14 +141,7 @@ pub fn bert_forward(
                 let cls_tail = opts.last_layer_cls_only().then(|| {
                     let (inp, rest) = a.qkv.split_at_mut(b * c);
                     layer_lanes::ClsTail {
-                        rows: RowScratch {
-                            resid: &mut *a.resid,
-                            ln_attn: &mut *a.ln_attn,
-                            fch: &mut *a.fch,
-                            fch_act: &mut *a.fch_act,
-                            ln_mean: &mut *a.ln_mean,
-                            ln_rstd: &mut *a.ln_rstd,
-                        },
+                        rows: a.rows.reborrow(),
                         inp,
                         ctx: &mut a.atty[..b * c],
                         out: &mut rest[..b * c],
@@ -192,14 +185,7 @@ pub fn bert_forward(
                 qkv: &mut *a.qkv,
                 atty: &mut *a.atty,
                 lse: &mut *a.lse,
-                rows: RowScratch {
-                    resid: &mut *a.resid,
-                    ln_attn: &mut *a.ln_attn,
-                    fch: &mut *a.fch,
-                    fch_act: &mut *a.fch_act,
-                    ln_mean: &mut *a.ln_mean,
-                    ln_rstd: &mut *a.ln_rstd,
-                },
+                rows: a.rows.reborrow(),
             };
             let rows = if l + 1 == params.layers.len() && opts.last_layer_cls_only() {
                 LayerRows::ClsOnly

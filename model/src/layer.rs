@@ -39,6 +39,20 @@ pub(crate) struct RowScratch<'a> {
     pub ln_rstd: &'a mut [f32],
 }
 
+impl RowScratch<'_> {
+    /// The same buffers, borrowed again for one layer.
+    pub(crate) fn reborrow(&mut self) -> RowScratch<'_> {
+        RowScratch {
+            resid: &mut *self.resid,
+            ln_attn: &mut *self.ln_attn,
+            fch: &mut *self.fch,
+            fch_act: &mut *self.fch_act,
+            ln_mean: &mut *self.ln_mean,
+            ln_rstd: &mut *self.ln_rstd,
+        }
+    }
+}
+
 /// Which rows of its output a layer computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LayerRows {
