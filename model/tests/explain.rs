@@ -233,7 +233,12 @@ fn sequence(rng: &mut Rng, cue: Option<u32>) -> Vec<u32> {
     ids
 }
 
-/// A training example: class-0 texts carry keyword 5 or the shortcut 8 (half each).
+/// A training example: class-0 texts carry keyword 5 or the shortcut 8 (half each). In a
+/// quarter of them every filler is `[PAD]` with probability 1/2, so that the model learns
+/// `[PAD]` as "no evidence", as the `Pad` baseline of integrated gradients assumes; without
+/// it the all-`[PAD]` baseline is an input the model never saw, its prediction there is
+/// arbitrary (for some seeds already the cue's class), and the attributions measured from it
+/// say little about the cue.
 fn training_example(rng: &mut Rng) -> (Vec<u32>, i32) {
     let class = rng.below(4);
     let cue = match class {
@@ -241,10 +246,19 @@ fn training_example(rng: &mut Rng) -> (Vec<u32>, i32) {
         0 if rng.below(2) == 0 => Some(SHORTCUT),
         _ => Some(KEYWORD + class as u32),
     };
-    (sequence(rng, cue), class as i32)
+    let mut ids = sequence(rng, cue);
+    if rng.below(4) == 0 {
+        for id in &mut ids[1..=CONTENT] {
+            if FILLERS.contains(id) && rng.below(2) == 0 {
+                *id = SPECIALS.pad;
+            }
+        }
+    }
+    (ids, class as i32)
 }
 
-/// Full fine-tune from random init, 600 AdamW steps of 32 examples.
+/// Full fine-tune from random init, 600 AdamW steps of 32 examples at learning rate 2e-3
+/// (at 5e-3 some seeds stall on a plateau near loss 0.7; at 2e-3 all 16 tried converge).
 fn train() -> BertParams {
     let mut cfg = BertConfig::preset("tiny", 40, 4).unwrap();
     cfg.hidden_size = 32;
@@ -285,7 +299,7 @@ fn train() -> BertParams {
         if step % 100 == 0 || step == 599 {
             println!("train step {step}: loss {loss:.4}");
         }
-        adamw_update(&mut model, &mut opt, 5e-3);
+        adamw_update(&mut model, &mut opt, 2e-3);
     }
     model.merged().unwrap()
 }
@@ -350,7 +364,11 @@ fn deleting_top_attributed_tokens_hurts_more_than_random_ones() {
         .filter(|(i, ids)| ex.scores(ids).unwrap().argmax() == i % 3)
         .count();
     assert!(correct >= 22, "the tiny model did not learn: {correct}/24");
-    for method in [Method::IntegratedGradients, Method::GradInput] {
+    // Integrated gradients only: its scores add up to the logit change (completeness), so
+    // its top tokens must carry the prediction. Gradient x input promises no such thing (a
+    // well-trained model's saturated softmax leaves small, local gradients, and on some
+    // seeds its top token is a filler); its own test is the finite-difference check above.
+    for method in [Method::IntegratedGradients] {
         for k in [1usize, 2] {
             let (mut top_drop, mut random_drop) = (0.0f32, 0.0f32);
             for ids in &texts {
