@@ -2,7 +2,7 @@
 //! `gemm_prepacked_bias` (row-major) on the same packed weight, which it must equal bit for
 //! bit: with and without a residual, with GELU applied to the finished rows (against
 //! `gelu_forward` on the row-major result), a partial last W panel, one and two K blocks, every
-//! token count up to 32 (lanes past the tokens hold NaN and must not leak), 1 and 2
+//! token count up to 32 (lanes past the tokens hold NaN and must not leak), 1, 2 and 3
 //! threads. Skips where the CPU lacks AVX-512.
 
 use rand::rngs::StdRng;
@@ -94,16 +94,15 @@ fn assert_same(out_t: &[f32], want: &[f32], (m, n, k): (usize, usize, usize), wh
 #[test]
 fn lanes_equal_the_row_major_prepacked_layer_bitwise() {
     let mut rng = StdRng::seed_from_u64(7);
-    for threads in [1, 2] {
+    for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .expect("thread pool");
         pool.install(|| {
             // 50 features: three whole 14-row panels and a partial one; K 1600 is two
-            // K blocks; 768 x 768 is big enough to split over the threads, and its 55
-            // panels (like 61 and 57 features' 5) split in the middle of one, each thread
-            // taking a 7-row half of it.
+            // K blocks; 768 x 768 and 61 x 1200 are big enough to split over the threads,
+            // whose last claimed ranges are 7-row half panels.
             for (n, k) in [
                 (50, 40),
                 (50, 1600),
