@@ -83,6 +83,8 @@ fn attention_lanes_equal_rows_bitwise() {
         (1, 7, vec![2]),
         (2, 16, vec![0, 5]),
         (3, 9, vec![1, 0, 9]),
+        (1, 31, vec![3]),
+        (2, 13, vec![0, 4]),
     ] {
         let m = b * t;
         let qkv = random(&mut rng, m * 3 * c, 2.0);

@@ -5,16 +5,18 @@
 //! Same bits as [`super::attention::attention_forward`] (whose products are
 //! [`super::gemm::sgemm_unpacked`], i.e. the AVX-512 tile kernel): each score is the fused
 //! multiply-add chain `q·k` over the head's dimensions in ascending order from zero, times
-//! the scale; each row goes through the same [`softmax_scores`] with the same key bias; each
-//! output is the chain `Σ_j p·v` over the sequence's keys in ascending order from zero. Only
-//! the layout differs: scores are computed 8 queries x 32 key lanes at a time from the
-//! lane rows of Q and K, and the output 8 head dimensions x 32 query lanes at a time from
-//! the transposed probabilities and V, so the result lands in token lanes with no copy.
+//! the scale; each query's scores go through the operations of
+//! [`super::attention::softmax_probs`] in its order with the same key bias; each output is
+//! the chain `Σ_j p·v` over the sequence's keys in ascending order from zero. Only the
+//! layout differs: scores are computed transposed, 8 keys x 32 query lanes at a time from
+//! the lane rows of K and Q, the softmax runs down those columns for 32 queries at once,
+//! and the output 8 head dimensions x 32 query lanes at a time from those probabilities
+//! and V, so the result lands in token lanes with no copy.
 //!
 //! Lanes that belong to no sequence (past B x T) are written as zeros.
 
 #[cfg(target_arch = "x86_64")]
-use super::attention::{key_bias, softmax_probs};
+use super::attention::key_bias;
 
 /// Tokens per lane row (the lanes GEMM's width).
 const L: usize = super::gemm::LANE_TOKENS;
@@ -74,7 +76,9 @@ mod x86 {
 
     use rayon::prelude::*;
 
-    use super::{key_bias, softmax_probs, L};
+    use super::super::math;
+    use super::super::vectorize::LANES;
+    use super::{key_bias, L};
 
     /// Rows per register block: 16 accumulators of 16 lanes, and 32 queries or a head
     /// size of 64 are whole blocks.
@@ -114,7 +118,7 @@ mod x86 {
 
     /// One head: `out_h` `[hs][32]` from `q`, `k`, `v` `[hs][32]`.
     #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn head_forward(
         out_h: &mut [f32],
         q: &[f32],
@@ -127,27 +131,23 @@ mod x86 {
         scale: f32,
     ) {
         let m = b * t;
-        // s[i][j]: scaled score of query lane i against key lane j.
-        let mut s = [[0.0f32; L]; L];
-        let mut i0 = 0;
-        while i0 < m {
-            let rows = RB.min(m - i0);
-            // SAFETY: q, k hold hs rows of 32; query lanes i0 + r < m <= 32.
-            unsafe { scores_block(&mut s[i0..i0 + rows], q, k, i0, hs, scale) };
-            i0 += rows;
+        // pt[j][i]: scaled score, then probability, of key lane j for query lane i. The
+        // scores are computed transposed (K's lanes as the block rows, Q's as the vector
+        // lanes): q·k and k·q are the same products in the same order, and in this layout
+        // the softmax runs down the columns, 32 queries per vector, and its result is
+        // already the [key][query] layout the output product reads.
+        let mut pt = [[0.0f32; L]; L];
+        let mut j0 = 0;
+        while j0 < m {
+            let rows = RB.min(m - j0);
+            // SAFETY: q, k hold hs rows of 32; key lanes j0 + r < m <= 32.
+            unsafe { scores_block(&mut pt[j0..j0 + rows], k, q, j0, hs, scale) };
+            j0 += rows;
         }
         out_h.fill(0.0);
-        // pt[j][i]: probability of key lane j for query lane i (this sequence's lanes only).
-        let mut pt = [[0.0f32; L]; L];
         for (bi, bias) in biases.iter().enumerate().take(b) {
             let lo = bi * t;
-            for i in lo..lo + t {
-                let row = &mut s[i][lo..lo + t];
-                softmax_probs(row, bias.as_deref());
-                for (j, &p) in row.iter().enumerate() {
-                    pt[lo + j][i] = p;
-                }
-            }
+            softmax_columns(&mut pt[lo..lo + t], bias.as_deref());
             let mut e0 = 0;
             while e0 < hs {
                 let rows = RB.min(hs - e0);
@@ -155,6 +155,86 @@ mod x86 {
                 unsafe { output_block(out_h, &pt, v, e0, rows, lo, lo + t) };
                 e0 += rows;
             }
+        }
+    }
+
+    /// `attention::softmax_probs` of every query lane at once over one sequence's key rows `s`
+    /// (`s[j][i]`: key j, query lane i), with the same key `bias`: the same operations per
+    /// query, in the same order (the sum as `vectorize::sum`: 16 partial sums over keys
+    /// `l, l + 16, ..`, folded by its tree, then the remainder added in order), so the
+    /// same bits as the row softmax of the row-major path. Lanes of other sequences'
+    /// queries get values no one reads (finite: their maximum is taken over the same
+    /// rows).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn softmax_columns(s: &mut [[f32; L]], bias: Option<&[f32]>) {
+        // A row's 32 lanes as two vectors (written out: LLVM turned the plain loops over
+        // keys into gathers).
+        let load = |row: &[f32; L]| {
+            // SAFETY: a row holds 32 floats.
+            unsafe {
+                [
+                    _mm512_loadu_ps(row.as_ptr()),
+                    _mm512_loadu_ps(row.as_ptr().add(16)),
+                ]
+            }
+        };
+        let store = |row: &mut [f32; L], v: [__m512; 2]| {
+            // SAFETY: as `load`.
+            unsafe {
+                _mm512_storeu_ps(row.as_mut_ptr(), v[0]);
+                _mm512_storeu_ps(row.as_mut_ptr().add(16), v[1]);
+            }
+        };
+        let add =
+            |a: [__m512; 2], b: [__m512; 2]| [_mm512_add_ps(a[0], b[0]), _mm512_add_ps(a[1], b[1])];
+        match bias {
+            Some(bias) => {
+                for (row, &bv) in s.iter_mut().zip(bias) {
+                    let b = _mm512_set1_ps(bv);
+                    store(row, add(load(row), [b, b]));
+                }
+            }
+            None => s.iter_mut().for_each(|row| row.fill(0.0)),
+        }
+        let mut max = [_mm512_set1_ps(f32::NEG_INFINITY); 2];
+        for row in s.iter() {
+            let x = load(row);
+            max = [_mm512_max_ps(max[0], x[0]), _mm512_max_ps(max[1], x[1])];
+        }
+        let mut mx = [0.0f32; L];
+        store(&mut mx, max);
+        for row in s.iter_mut() {
+            for (x, &m) in row.iter_mut().zip(&mx) {
+                *x = math::exp(*x - m);
+            }
+        }
+        // The sum as `vectorize::sum`: partial sums over keys l, l + 16, .., its tree, then
+        // the remainder in order.
+        let t = s.len();
+        let full = t / LANES * LANES;
+        let zero = [_mm512_setzero_ps(); 2];
+        let mut acc = [zero; LANES];
+        for chunk in s[..full].chunks_exact(LANES) {
+            for (a, row) in acc.iter_mut().zip(chunk) {
+                *a = add(*a, load(row));
+            }
+        }
+        let mut tail = zero;
+        for row in &s[full..] {
+            tail = add(tail, load(row));
+        }
+        let h: [[__m512; 2]; LANES / 2] = std::array::from_fn(|l| add(acc[l], acc[l + LANES / 2]));
+        let q: [[__m512; 2]; LANES / 4] = std::array::from_fn(|l| add(h[l], h[l + LANES / 4]));
+        let sum = add(add(add(q[0], q[2]), add(q[1], q[3])), tail);
+        let one = _mm512_set1_ps(1.0);
+        let inv = [_mm512_div_ps(one, sum[0]), _mm512_div_ps(one, sum[1])];
+        for row in s.iter_mut() {
+            let x = load(row);
+            store(
+                row,
+                [_mm512_mul_ps(x[0], inv[0]), _mm512_mul_ps(x[1], inv[1])],
+            );
         }
     }
 
