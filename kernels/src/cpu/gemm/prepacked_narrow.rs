@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use super::conv::{Convert, RoundToBf16, ToBf16};
 use super::driver::{SharedC, PAR_MIN_FLOPS};
+use super::guided::Guided;
 use super::pack::panel_len;
 use super::prepacked::{Epilogue, KBlock, PackedKind, PackedWeight};
 use super::{Bf16Kernel, Kernel};
@@ -290,16 +291,24 @@ impl<E: Sync> Job<'_, E> {
         } else {
             1
         };
-        let task = |i: usize| {
-            for gi in groups * i / threads..groups * (i + 1) / threads {
+        let run_groups = |range: std::ops::Range<usize>| {
+            for gi in range {
                 let ip0 = gi * per;
                 group(self, ip0, per.min(wpanels - ip0));
             }
         };
         if threads > 1 {
-            (0..threads).into_par_iter().for_each(task);
+            // Claimed ranges of groups (`Guided`), not fixed shares: 55 panels make 7
+            // groups of 8, which fixed shares split 3 : 4, and a worker that starts late
+            // takes less.
+            let ranges = Guided::new(groups, threads, 1);
+            (0..threads).into_par_iter().for_each(|_| {
+                while let Some(range) = ranges.claim() {
+                    run_groups(range);
+                }
+            });
         } else {
-            task(0);
+            run_groups(0..groups);
         }
     }
 
