@@ -3,8 +3,10 @@
 //! [`multiversion!`] compiles one function body three times: portable (SSE2 on x86-64, NEON
 //! on aarch64) and, on x86-64, with AVX2+FMA and with AVX-512F enabled; the widest copy the
 //! CPU supports is picked at run time. The bodies are plain loops over fixed-width lane arrays that LLVM
-//! vectorizes; they use no `mul_add`, so all copies give bit-identical results and the
-//! portable copy never calls a slow software FMA.
+//! vectorizes, and all copies give bit-identical results: the only fused multiply-adds are
+//! explicit `mul_add`s (the polynomials of `math`), one `vfmadd` in the AVX2/AVX-512 copies
+//! and libm's correctly rounded `fmaf` in the portable one (slower there on x86-64 CPUs
+//! without FMA, the same bits).
 //!
 //! Helpers called from a multiversioned body must be `#[inline(always)]` so they are
 //! compiled with the caller's target features.
