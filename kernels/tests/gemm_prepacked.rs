@@ -128,9 +128,16 @@ fn prepacked_general_beta_within_rounding() {
 #[test]
 fn prepacked_is_bitwise_identical_across_thread_counts() {
     let mut rng = StdRng::seed_from_u64(10);
-    let (m, n, k) = (70, 500, 1600);
-    let x = random_vec(&mut rng, m * k);
-    let w = random_vec(&mut rng, n * k);
+    // Several token columns (fixed tasks), and one column of up to 32 tokens (a headline:
+    // W's panels claimed in ranges by the workers).
+    for (m, n, k) in [(70, 500, 1600), (32, 2304, 768), (20, 771, 300)] {
+        across_thread_counts(&mut rng, m, n, k);
+    }
+}
+
+fn across_thread_counts(rng: &mut StdRng, m: usize, n: usize, k: usize) {
+    let x = random_vec(rng, m * k);
+    let w = random_vec(rng, n * k);
     for kind in [PackedKind::best_f32(), PackedKind::best_bf16()] {
         let packed = PackedWeight::from_f32(kind, &w, n, k);
         let run = |threads: usize| {
@@ -148,7 +155,7 @@ fn prepacked_is_bitwise_identical_across_thread_counts() {
                 one.iter()
                     .zip(run(threads))
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{kind:?}: {threads} threads differ from 1"
+                "{kind:?} {m}x{n}x{k}: {threads} threads differ from 1"
             );
         }
     }

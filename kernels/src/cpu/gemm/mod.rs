@@ -37,7 +37,6 @@
 mod batched;
 mod conv;
 mod driver;
-#[cfg(target_arch = "x86_64")]
 mod guided;
 mod huge_buf;
 mod pack;

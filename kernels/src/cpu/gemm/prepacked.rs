@@ -44,6 +44,7 @@ use rayon::prelude::*;
 use super::conv::ToBf16;
 use super::conv::{Convert, Identity, RoundToBf16};
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
+use super::guided::Guided;
 use super::huge_buf::HugeBuf;
 use super::pack::{f32_to_bf16, panel_len, with_buf, View, BUF_A};
 use super::transpose_tile::{fill_t, read_t, write_t};
@@ -517,17 +518,15 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
         pack_x::<K, SX>(x, m, blocks, &xoffs, xpack, conv_x, threads);
         let xpack: &[K::E] = xpack;
         let plan = Plan::new::<K>(m, wpanels, threads);
-        let task = |t: usize| {
-            let (tn, tm) = (t % plan.ntasks_n, t / plan.ntasks_n);
+        // Token columns `tn` of the plan, W panels `panels`.
+        let run = |tn: usize, panels: std::ops::Range<usize>| {
             let j0 = tn * plan.cols_per_task;
             if j0 >= m {
                 return;
             }
             let ntok = plan.cols_per_task.min(m - j0);
-            let p_lo = tm * plan.mpanels_per_task;
-            let p_hi = (p_lo + plan.mpanels_per_task).min(wpanels);
             let mut tile = Tile([0.0; MAX_TILE]);
-            for ip in p_lo..p_hi {
+            for ip in panels {
                 let feat = ip * mr_;
                 let mr = mr_.min(n - feat);
                 for jp in 0..ntok.div_ceil(nr_) {
@@ -571,8 +570,23 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
                 }
             }
         };
+        let task = |t: usize| {
+            let (tn, tm) = (t % plan.ntasks_n, t / plan.ntasks_n);
+            let p_lo = tm * plan.mpanels_per_task;
+            run(tn, p_lo..(p_lo + plan.mpanels_per_task).min(wpanels));
+        };
         let ntasks = plan.ntasks_n * plan.ntasks_m;
-        if threads > 1 && ntasks > 1 {
+        if threads > 1 && plan.ntasks_n == 1 && ntasks > 1 {
+            // One column of tokens (e.g. one headline) split over W's panels: claimed
+            // ranges (`Guided`) rather than fixed shares, so that a worker that starts
+            // late takes less and both finish together.
+            let ranges = Guided::new(wpanels, threads, 1);
+            (0..threads).into_par_iter().for_each(|_| {
+                while let Some(panels) = ranges.claim() {
+                    run(0, panels);
+                }
+            });
+        } else if threads > 1 && ntasks > 1 {
             (0..ntasks).into_par_iter().for_each(task);
         } else {
             (0..ntasks).for_each(task);
