@@ -7,7 +7,31 @@
 //! late simply takes less, and the last ranges are small, so both finish within about one
 //! small range of each other. Ranges start large (few claims, one atomic each).
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+/// Calls `run` on ranges that together cover `0..units` once: claimed from a [`Guided`]
+/// counter (ranges whole multiples of `grain` while many units are left) by `workers`
+/// rayon tasks when there is more than one, else once with everything.
+pub(crate) fn for_each_claimed(
+    units: usize,
+    workers: usize,
+    grain: usize,
+    run: impl Fn(Range<usize>) + Sync,
+) {
+    if workers > 1 {
+        let ranges = Guided::new(units, workers, grain);
+        (0..workers).into_par_iter().for_each(|_| {
+            while let Some(range) = ranges.claim() {
+                run(range);
+            }
+        });
+    } else if units > 0 {
+        run(0..units);
+    }
+}
 
 /// Hands out `0..units` in contiguous ranges to `workers` claimants.
 pub(crate) struct Guided {
@@ -32,7 +56,7 @@ impl Guided {
 
     /// The next range of units, or `None` when all are handed out. A range is about
     /// `1 / (2 * workers)` of what is left, rounded down to whole grains (at least one).
-    pub(crate) fn claim(&self) -> Option<std::ops::Range<usize>> {
+    pub(crate) fn claim(&self) -> Option<Range<usize>> {
         let mut start = self.next.load(Ordering::Relaxed);
         loop {
             let left = self.units.checked_sub(start).filter(|&l| l > 0)?;

@@ -44,7 +44,7 @@ use rayon::prelude::*;
 use super::conv::ToBf16;
 use super::conv::{Convert, Identity, RoundToBf16};
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
-use super::guided::Guided;
+use super::guided::for_each_claimed;
 use super::huge_buf::HugeBuf;
 use super::pack::{f32_to_bf16, panel_len, with_buf, View, BUF_A};
 use super::transpose_tile::{fill_t, read_t, write_t};
@@ -578,14 +578,9 @@ fn gemm_xwt<K: Micro, SX: Copy + Sync>(
         let ntasks = plan.ntasks_n * plan.ntasks_m;
         if threads > 1 && plan.ntasks_n == 1 && ntasks > 1 {
             // One column of tokens (e.g. one headline) split over W's panels: claimed
-            // ranges (`Guided`) rather than fixed shares, so that a worker that starts
-            // late takes less and both finish together.
-            let ranges = Guided::new(wpanels, threads, 1);
-            (0..threads).into_par_iter().for_each(|_| {
-                while let Some(panels) = ranges.claim() {
-                    run(0, panels);
-                }
-            });
+            // ranges rather than fixed shares, so that a worker that starts late takes
+            // less and both finish together.
+            for_each_claimed(wpanels, threads, 1, |panels| run(0, panels));
         } else if threads > 1 && ntasks > 1 {
             (0..ntasks).into_par_iter().for_each(task);
         } else {

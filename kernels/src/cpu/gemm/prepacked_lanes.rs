@@ -18,12 +18,9 @@
 //! apart (each output lane reads only that lane of X), so they never reach a real token.
 
 #[cfg(target_arch = "x86_64")]
-use rayon::prelude::*;
-
-#[cfg(target_arch = "x86_64")]
 use super::driver::{SharedC, PAR_MIN_FLOPS};
 #[cfg(target_arch = "x86_64")]
-use super::guided::Guided;
+use super::guided::for_each_claimed;
 use super::prepacked::PackedWeight;
 #[cfg(target_arch = "x86_64")]
 use super::{prepacked::PackedKind, Kernel};
@@ -185,16 +182,7 @@ fn run(
             }
         }
     };
-    if tasks > 1 {
-        let ranges = Guided::new(units, tasks, 2);
-        (0..tasks).into_par_iter().for_each(|_| {
-            while let Some(range) = ranges.claim() {
-                run_range(range);
-            }
-        });
-    } else {
-        run_range(0..units);
-    }
+    for_each_claimed(units, tasks, 2, run_range);
 }
 
 /// Each 32-lane row `f` of `rows` set to `residual[f] + bias[f]` (or `bias[f]`): the

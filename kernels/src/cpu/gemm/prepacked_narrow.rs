@@ -24,11 +24,10 @@
 use std::arch::x86_64::*;
 
 use half::bf16 as Bf16;
-use rayon::prelude::*;
 
 use super::conv::{Convert, RoundToBf16, ToBf16};
 use super::driver::{SharedC, PAR_MIN_FLOPS};
-use super::guided::Guided;
+use super::guided::for_each_claimed;
 use super::pack::panel_len;
 use super::prepacked::{Epilogue, KBlock, PackedKind, PackedWeight};
 use super::{Bf16Kernel, Kernel};
@@ -297,19 +296,9 @@ impl<E: Sync> Job<'_, E> {
                 group(self, ip0, per.min(wpanels - ip0));
             }
         };
-        if threads > 1 {
-            // Claimed ranges of groups (`Guided`), not fixed shares: 55 panels make 7
-            // groups of 8, which fixed shares split 3 : 4, and a worker that starts late
-            // takes less.
-            let ranges = Guided::new(groups, threads, 1);
-            (0..threads).into_par_iter().for_each(|_| {
-                while let Some(range) = ranges.claim() {
-                    run_groups(range);
-                }
-            });
-        } else {
-            run_groups(0..groups);
-        }
+        // Claimed ranges of groups, not fixed shares: 55 panels make 7 groups of 8, which
+        // fixed shares split 3 : 4, and a worker that starts late takes less.
+        for_each_claimed(groups, threads, 1, run_groups);
     }
 
     /// Features `feat..feat + mr` of panel `ip`, with `mr`'s lane mask.
