@@ -9,8 +9,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokken_kernels::cpu::gelu::{gelu_forward, gelu_in_place};
 use tokken_kernels::cpu::gemm::{
-    gemm_prepacked_bias, gemm_prepacked_lanes, lanes_supported, PackedKind, PackedWeight, RowsOp,
-    LANE_TOKENS,
+    gemm_prepacked_bias, gemm_prepacked_lanes, gemm_prepacked_lanes_from, lanes_supported,
+    PackedKind, PackedWeight, RowsOp, LANE_PANEL_ROWS, LANE_TOKENS,
 };
 
 const L: usize = LANE_TOKENS;
@@ -63,6 +63,29 @@ fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
         &want,
         (m, n, k),
         &format!("residual {with_residual}"),
+    );
+
+    // Only the features from a panel start on: those rows as above, the rows before it
+    // untouched.
+    let from = n / 2 / LANE_PANEL_ROWS * LANE_PANEL_ROWS;
+    let sentinel = -7.5f32;
+    let mut part_t = vec![sentinel; n * L];
+    gemm_prepacked_lanes_from(x_t, &packed, &bias, res_t, &mut part_t, None, from);
+    assert!(
+        part_t[..from * L]
+            .iter()
+            .all(|v| v.to_bits() == sentinel.to_bits()),
+        "m {m} n {n} k {k}: a row before feature {from} was written"
+    );
+    let want_from: Vec<f32> = want
+        .chunks_exact(n)
+        .flat_map(|row| row[from..].to_vec())
+        .collect();
+    assert_same(
+        &part_t[from * L..],
+        &want_from,
+        (m, n - from, k),
+        &format!("residual {with_residual}, features from {from}"),
     );
 
     // With an activation applied to the finished rows, as the FFN's intermediate runs.

@@ -68,7 +68,10 @@ use half::bf16 as Bf16;
 pub use batched::{sgemm_batched, sgemm_batched_with};
 pub use packed_b::{gemm_packed_b, gemm_packed_b_bias, PackedB};
 pub use prepacked::{gemm_prepacked, gemm_prepacked_bias, PackedKind, PackedWeight};
-pub use prepacked_lanes::{gemm_prepacked_lanes, lanes_supported, RowsOp, LANE_TOKENS};
+pub use prepacked_lanes::{
+    gemm_prepacked_lanes, gemm_prepacked_lanes_from, lanes_supported, RowsOp, LANE_PANEL_ROWS,
+    LANE_TOKENS,
+};
 pub use reference::reference_sgemm;
 pub use small::sgemm_unpacked;
 

@@ -57,7 +57,30 @@ pub fn gemm_prepacked_lanes(
     out_t: &mut [f32],
     post: Option<RowsOp<'_>>,
 ) {
+    gemm_prepacked_lanes_from(x_t, w, bias, residual_t, out_t, post, 0);
+}
+
+/// W panel height of the lanes GEMM: [`gemm_prepacked_lanes_from`] starts at a multiple.
+pub const LANE_PANEL_ROWS: usize = 14;
+
+/// [`gemm_prepacked_lanes`] for output features `from..N` only (`from` a multiple of
+/// [`LANE_PANEL_ROWS`]): rows below `from` of `out_t` are left as they are, the others get
+/// the same bits as the whole product gives them (each W panel's rows are computed alone).
+pub fn gemm_prepacked_lanes_from(
+    x_t: &[f32],
+    w: &PackedWeight,
+    bias: &[f32],
+    residual_t: Option<&[f32]>,
+    out_t: &mut [f32],
+    post: Option<RowsOp<'_>>,
+    from: usize,
+) {
     const L: usize = LANE_TOKENS;
+    assert!(
+        from.is_multiple_of(LANE_PANEL_ROWS) && from <= w.n(),
+        "gemm_prepacked_lanes_from: {from} is not a panel start of N = {}",
+        w.n()
+    );
     assert!(
         lanes_supported(w),
         "gemm_prepacked_lanes: needs f32 weights packed for AVX-512 (got {:?})",
@@ -85,9 +108,17 @@ pub fn gemm_prepacked_lanes(
         "gemm_prepacked_lanes: x_t must be 64-byte aligned"
     );
     #[cfg(target_arch = "x86_64")]
-    run(x_t, w, bias, residual_t, out_t, post);
+    run(
+        x_t,
+        w,
+        bias,
+        residual_t,
+        out_t,
+        post,
+        from / LANE_PANEL_ROWS,
+    );
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = post;
+    let _ = (post, from);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -98,6 +129,7 @@ fn run(
     residual_t: Option<&[f32]>,
     out_t: &mut [f32],
     post: Option<RowsOp<'_>>,
+    first_panel: usize,
 ) {
     use super::avx512::tile_f32_part;
     use super::driver::Micro;
@@ -109,6 +141,7 @@ fn run(
     // Rows of a half panel.
     const HALF: usize = 7;
     assert_eq!(mr_, 2 * HALF, "panel height (internal)");
+    assert_eq!(mr_, LANE_PANEL_ROWS, "panel height (internal)");
     assert_eq!(
         <super::avx512::Avx512F32 as Micro>::NR,
         L,
@@ -118,9 +151,10 @@ fn run(
     let wpanels = n.div_ceil(mr_);
     let welems: &[f32] = w.panels.elems();
     let blocks = &w.panels.blocks;
-    let flops = (L * n * k).saturating_mul(2);
+    let panels = wpanels - first_panel;
+    let flops = (L * (n - first_panel * mr_) * k).saturating_mul(2);
     let tasks = if flops >= PAR_MIN_FLOPS {
-        rayon::current_num_threads().clamp(1, wpanels.max(1))
+        rayon::current_num_threads().clamp(1, panels.max(1))
     } else {
         1
     };
@@ -164,9 +198,9 @@ fn run(
     // and the two finish within about one small range of each other (fixed halves left
     // one core idle ~15 µs per call at one headline). A range runs whole panels except
     // where it starts or ends inside one.
-    let units = 2 * wpanels;
+    let units = 2 * panels;
     let run_range = |range: std::ops::Range<usize>| {
-        let (mut u, end) = (range.start, range.end);
+        let (mut u, end) = (range.start + 2 * first_panel, range.end + 2 * first_panel);
         while u < end {
             let ip = u / 2;
             let panel_rows = mr_.min(n - ip * mr_);
