@@ -17,7 +17,10 @@
 //! start at zero and stay finite; no real token ever reads them.
 
 use tokken_kernels::cpu::attention_lanes::attention_forward_lanes;
-use tokken_kernels::cpu::gemm::{gemm_prepacked_lanes, lanes_supported, PackedWeight, LANE_TOKENS};
+use tokken_kernels::cpu::gemm::{
+    gemm_prepacked_bias, gemm_prepacked_lanes, gemm_prepacked_lanes_from, lanes_supported,
+    PackedWeight, LANE_PANEL_ROWS, LANE_TOKENS,
+};
 use tokken_kernels::cpu::layernorm_lanes::layernorm_forward_lanes;
 
 use crate::activation::activation_in_place;
@@ -112,8 +115,25 @@ pub(crate) fn layers_forward(
         let [w_qkv, w_ao, w_i, w_o] =
             weights(params, l).expect("layers_forward: called where not applicable (internal)");
         if l == last {
-            if let Some(tail) = cls_tail {
-                attention_forward(x, qkv, ctx, p, w_qkv, mask, cfg, b, t)?;
+            if let Some(mut tail) = cls_tail {
+                match params
+                    .last_query_prepacked()
+                    .and_then(|q| q.get(&p.qkv.weight))
+                {
+                    Some(w_q) => cls_attention_forward(
+                        x,
+                        qkv,
+                        ctx,
+                        &mut tail,
+                        p,
+                        [w_q, w_qkv],
+                        mask,
+                        cfg,
+                        b,
+                        t,
+                    )?,
+                    None => attention_forward(x, qkv, ctx, p, w_qkv, mask, cfg, b, t)?,
+                }
                 return cls_rows_forward(
                     tail,
                     x,
@@ -213,6 +233,47 @@ fn attention_forward(
 ) -> Result<()> {
     gemm_prepacked_lanes(x, w_qkv, p.qkv.bias.as_f32()?, None, qkv, None);
     let (c, nh) = (cfg.hidden_size, cfg.num_attention_heads);
+    attention_forward_lanes(ctx, qkv, mask, b, t, c, nh);
+    Ok(())
+}
+
+/// [`attention_forward`] for a last layer whose outputs are read at the [CLS] tokens only:
+/// keys and values for every token in lanes, but queries only for the B [CLS] tokens
+/// (`w_q`: the query rows of q|k|v packed alone), through the few-token GEMM on their
+/// rows, written into their lanes. The first `C / 14 * 14` query rows of the other lanes
+/// keep what the buffer held (earlier layers' queries: finite); their attention outputs
+/// are computed and never read. The [CLS] lanes get the same bits (the few-token GEMM is
+/// bit for bit the tile path).
+#[allow(clippy::too_many_arguments)]
+fn cls_attention_forward(
+    x: &[f32],
+    qkv: &mut [f32],
+    ctx: &mut [f32],
+    tail: &mut ClsTail<'_>,
+    p: &LayerParams,
+    [w_q, w_qkv]: [&PackedWeight; 2],
+    mask: &[u8],
+    cfg: &BertConfig,
+    b: usize,
+    t: usize,
+) -> Result<()> {
+    let (c, nh) = (cfg.hidden_size, cfg.num_attention_heads);
+    let bias = p.qkv.bias.as_f32()?;
+    // Rows from the panel holding query row C on: the last query rows and all keys, values.
+    let from = c / LANE_PANEL_ROWS * LANE_PANEL_ROWS;
+    gemm_prepacked_lanes_from(x, w_qkv, bias, None, qkv, None, from);
+    let (rows, q) = (&mut tail.inp[..b * c], &mut tail.ctx[..b * c]);
+    for seq in 0..b {
+        for f in 0..c {
+            rows[seq * c + f] = x[f * L + seq * t];
+        }
+    }
+    gemm_prepacked_bias(b, rows, c, w_q, &bias[..c], None, q, c);
+    for seq in 0..b {
+        for f in 0..c {
+            qkv[f * L + seq * t] = q[seq * c + f];
+        }
+    }
     attention_forward_lanes(ctx, qkv, mask, b, t, c, nh);
     Ok(())
 }

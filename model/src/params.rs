@@ -312,13 +312,28 @@ impl BertParams {
             })
             .collect::<Result<Vec<_>>>()?;
         let pooler = self.pooler.as_ref().map(Prepacked::new).transpose()?;
-        self.prepacked = Some(Arc::new(ModelPrepacked { layers, pooler }));
+        let last_query = match self.layers.last() {
+            Some(l) if l.qkv.weight.dtype() == DType::F32 => {
+                Some(Prepacked::first_rows(&l.qkv, self.config.hidden_size)?)
+            }
+            _ => None,
+        };
+        self.prepacked = Some(Arc::new(ModelPrepacked {
+            layers,
+            pooler,
+            last_query,
+        }));
         Ok(())
     }
 
     /// Layer `l`'s packed weights, if [`BertParams::prepack`] ran.
     pub fn layer_prepacked(&self, l: usize) -> Option<&LayerPrepacked> {
         self.prepacked.as_ref().and_then(|p| p.layers.get(l))
+    }
+
+    /// The last layer's packed query rows, if [`BertParams::prepack`] ran on an f32 model.
+    pub fn last_query_prepacked(&self) -> Option<&Prepacked> {
+        self.prepacked.as_ref().and_then(|p| p.last_query.as_ref())
     }
 
     /// The pooler's packed weight, if [`BertParams::prepack`] ran.

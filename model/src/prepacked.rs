@@ -51,6 +51,20 @@ impl Prepacked {
         })
     }
 
+    /// Pack only the first `rows` output rows of `lin`'s f32 weight (e.g. the queries of a
+    /// fused q|k|v weight). [`Prepacked::get`] still matches the whole weight tensor.
+    pub fn first_rows(lin: &LinearParams, rows: usize) -> Result<Prepacked> {
+        let k = lin.in_features;
+        let w = &lin.weight;
+        let rows = rows.min(lin.out_features);
+        let packed =
+            PackedWeight::from_f32(PackedKind::best_f32(), &w.as_f32()?[..rows * k], rows, k);
+        Ok(Prepacked {
+            source: w.clone(),
+            packed,
+        })
+    }
+
     /// The packed weight when it was packed from exactly `weight` (same storage, offset,
     /// length and dtype), else None.
     pub fn get(&self, weight: &Tensor) -> Option<&PackedWeight> {
@@ -86,6 +100,9 @@ pub struct ModelPrepacked {
     pub layers: Vec<LayerPrepacked>,
     /// The pooler's dense weight, when the model has a pooler.
     pub pooler: Option<Prepacked>,
+    /// The last layer's query rows of q|k|v alone (f32 models): when only the [CLS] rows
+    /// of the last layer are needed, only their queries are computed, on these rows.
+    pub last_query: Option<Prepacked>,
 }
 
 impl ModelPrepacked {
@@ -101,6 +118,7 @@ impl ModelPrepacked {
             })
             .sum::<usize>()
             + self.pooler.as_ref().map_or(0, Prepacked::bytes)
+            + self.last_query.as_ref().map_or(0, Prepacked::bytes)
     }
 }
 
