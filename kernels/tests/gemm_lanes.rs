@@ -5,8 +5,11 @@
 //! token count up to 32 (lanes past the tokens hold NaN and must not leak), 1, 2 and 3
 //! threads. Skips where the CPU lacks AVX-512.
 
+mod common;
+
+use common::{assert_lanes_eq, randn};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tokken_kernels::cpu::gelu::{gelu_forward, gelu_in_place};
 use tokken_kernels::cpu::gemm::{
     gemm_prepacked_bias, gemm_prepacked_lanes, gemm_prepacked_lanes_from, lanes_supported,
@@ -22,20 +25,16 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[skip..skip + len]
 }
 
-fn random(rng: &mut StdRng, len: usize) -> Vec<f32> {
-    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-}
-
 fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
-    let w = random(rng, n * k);
+    let w = randn(rng, n * k, 1.0);
     let packed = PackedWeight::from_f32(PackedKind::best_f32(), &w, n, k);
     if !lanes_supported(&packed) {
         eprintln!("skipping: this CPU has no AVX-512 f32 kernel");
         return;
     }
-    let x = random(rng, m * k);
-    let bias = random(rng, n);
-    let residual = random(rng, m * n);
+    let x = randn(rng, m * k, 1.0);
+    let bias = randn(rng, n, 1.0);
+    let residual = randn(rng, m * n, 1.0);
 
     let mut want = vec![f32::NAN; m * n];
     let res = with_residual.then_some((&residual[..], n));
@@ -58,11 +57,12 @@ fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
     let res_t = with_residual.then_some(&residual_t[..]);
     gemm_prepacked_lanes(x_t, &packed, &bias, res_t, &mut out_t, None);
 
-    assert_same(
+    assert_lanes_eq(
         &out_t,
         &want,
-        (m, n, k),
-        &format!("residual {with_residual}"),
+        m,
+        n,
+        &format!("m {m} n {n} k {k} residual {with_residual}"),
     );
 
     // Only the features from a panel start on: those rows as above, the rows before it
@@ -81,11 +81,12 @@ fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
         .chunks_exact(n)
         .flat_map(|row| row[from..].to_vec())
         .collect();
-    assert_same(
+    assert_lanes_eq(
         &part_t[from * L..],
         &want_from,
-        (m, n - from, k),
-        &format!("residual {with_residual}, features from {from}"),
+        m,
+        n - from,
+        &format!("m {m} n {n} k {k} residual {with_residual}, features from {from}"),
     );
 
     // With an activation applied to the finished rows, as the FFN's intermediate runs.
@@ -93,25 +94,13 @@ fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
     gelu_forward(&mut act, &want);
     let gelu: RowsOp<'_> = &gelu_in_place;
     gemm_prepacked_lanes(x_t, &packed, &bias, res_t, &mut out_t, Some(gelu));
-    assert_same(
+    assert_lanes_eq(
         &out_t,
         &act,
-        (m, n, k),
-        &format!("residual {with_residual}, then GELU"),
+        m,
+        n,
+        &format!("m {m} n {n} k {k} residual {with_residual}, then GELU"),
     );
-}
-
-fn assert_same(out_t: &[f32], want: &[f32], (m, n, k): (usize, usize, usize), what: &str) {
-    for t in 0..m {
-        for f in 0..n {
-            let (g, e) = (out_t[f * L + t], want[t * n + f]);
-            assert_eq!(
-                g.to_bits(),
-                e.to_bits(),
-                "m {m} n {n} k {k} {what}: token {t} feature {f}: lanes {g} vs rows {e}"
-            );
-        }
-    }
 }
 
 #[test]

@@ -4,8 +4,11 @@
 //! sequences, padded keys, a sequence with no real token, fewer tokens than lanes; lanes
 //! past the tokens must come out zero). Attention skips where the CPU lacks AVX-512F.
 
+mod common;
+
+use common::{assert_lanes_eq, randn};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tokken_kernels::cpu::attention::attention_forward;
 use tokken_kernels::cpu::attention_lanes::attention_forward_lanes;
 use tokken_kernels::cpu::gemm::LANE_TOKENS;
@@ -13,10 +16,6 @@ use tokken_kernels::cpu::layernorm::layernorm_forward;
 use tokken_kernels::cpu::layernorm_lanes::layernorm_forward_lanes;
 
 const L: usize = LANE_TOKENS;
-
-fn random(rng: &mut StdRng, len: usize, scale: f32) -> Vec<f32> {
-    (0..len).map(|_| rng.random_range(-scale..scale)).collect()
-}
 
 /// `[m][c]` rows as `[c][32]` lanes (lanes past `m` zero).
 fn to_lanes(rows: &[f32], m: usize, c: usize) -> Vec<f32> {
@@ -29,34 +28,18 @@ fn to_lanes(rows: &[f32], m: usize, c: usize) -> Vec<f32> {
     t
 }
 
-fn assert_lanes_eq(got_t: &[f32], want: &[f32], m: usize, c: usize, what: &str) {
-    for i in 0..L {
-        for f in 0..c {
-            let g = got_t[f * L + i];
-            if i < m {
-                let e = want[i * c + f];
-                assert_eq!(
-                    g.to_bits(),
-                    e.to_bits(),
-                    "{what}: token {i} feature {f}: lanes {g} vs rows {e}"
-                );
-            }
-        }
-    }
-}
-
 #[test]
 fn layernorm_lanes_equal_rows_bitwise() {
     let mut rng = StdRng::seed_from_u64(3);
     for c in [768, 50, 7] {
         for m in [32, 5] {
             // An offset mean makes the two-pass variance matter.
-            let x: Vec<f32> = random(&mut rng, m * c, 2.0)
+            let x: Vec<f32> = randn(&mut rng, m * c, 2.0)
                 .iter()
                 .map(|v| v + 3.0)
                 .collect();
-            let gamma = random(&mut rng, c, 1.5);
-            let beta = random(&mut rng, c, 0.5);
+            let gamma = randn(&mut rng, c, 1.5);
+            let beta = randn(&mut rng, c, 0.5);
             let (mut want, mut mean, mut rstd) = (vec![0.0; m * c], vec![0.0; m], vec![0.0; m]);
             layernorm_forward(
                 &mut want, &mut mean, &mut rstd, &x, &gamma, &beta, m, c, 1e-12,
@@ -87,7 +70,7 @@ fn attention_lanes_equal_rows_bitwise() {
         (2, 13, vec![0, 4]),
     ] {
         let m = b * t;
-        let qkv = random(&mut rng, m * 3 * c, 2.0);
+        let qkv = randn(&mut rng, m * 3 * c, 2.0);
         let mask: Vec<u8> = (0..m).map(|i| u8::from(i % t < t - pad[i / t])).collect();
         let mut want = vec![0.0; m * c];
         let mut lse = vec![0.0; b * nh * t];

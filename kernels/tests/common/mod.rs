@@ -16,6 +16,22 @@ pub fn randn(r: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| r.random_range(-scale..scale)).collect()
 }
 
+/// Token lanes `got_t` (`[c][32]`, token `i` of feature `f` at `f * 32 + i`) equal the
+/// `[m][c]` rows `want` bit for bit at the m real tokens; panics naming the first offender.
+pub fn assert_lanes_eq(got_t: &[f32], want: &[f32], m: usize, c: usize, what: &str) {
+    const L: usize = tokken_kernels::cpu::gemm::LANE_TOKENS;
+    for i in 0..m {
+        for f in 0..c {
+            let (g, e) = (got_t[f * L + i], want[i * c + f]);
+            assert_eq!(
+                g.to_bits(),
+                e.to_bits(),
+                "{what}: token {i} feature {f}: lanes {g} vs rows {e}"
+            );
+        }
+    }
+}
+
 /// Max |a - b| / (atol + rtol |b|) over all elements; panics naming the first offender
 /// when it exceeds 1.
 pub fn assert_close(name: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
