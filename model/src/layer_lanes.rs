@@ -115,7 +115,9 @@ pub(crate) fn layers_forward(
         let [w_qkv, w_ao, w_i, w_o] =
             weights(params, l).expect("layers_forward: called where not applicable (internal)");
         if l == last {
-            if let Some(mut tail) = cls_tail {
+            if let Some(tail) = cls_tail {
+                // The layer's input at the [CLS] tokens, as rows (queries, residual).
+                cls_rows_of(tail.inp, x, b, t, c);
                 match params
                     .last_query_prepacked()
                     .and_then(|q| q.get(&p.qkv.weight))
@@ -124,7 +126,7 @@ pub(crate) fn layers_forward(
                         x,
                         qkv,
                         ctx,
-                        &mut tail,
+                        (&tail.inp[..b * c], &mut tail.ctx[..b * c]),
                         p,
                         [w_q, w_qkv],
                         mask,
@@ -134,16 +136,7 @@ pub(crate) fn layers_forward(
                     )?,
                     None => attention_forward(x, qkv, ctx, p, w_qkv, mask, cfg, b, t)?,
                 }
-                return cls_rows_forward(
-                    tail,
-                    x,
-                    ctx,
-                    &mut hidden[dst..dst + m * c],
-                    params,
-                    l,
-                    b,
-                    t,
-                );
+                return cls_rows_forward(tail, ctx, &mut hidden[dst..dst + m * c], params, l, b, t);
             }
         }
         let s = Scratch {
@@ -240,7 +233,7 @@ fn attention_forward(
 /// [`attention_forward`] for a last layer whose outputs are read at the [CLS] tokens only:
 /// keys and values for every token in lanes, but queries only for the B [CLS] tokens
 /// (`w_q`: the query rows of q|k|v packed alone), through the few-token GEMM on their
-/// rows, written into their lanes. The first `C / 14 * 14` query rows of the other lanes
+/// input rows `cls_x` (`[B, C]`; `q` `[B, C]` is scratch), written into their lanes. The first `C / 14 * 14` query rows of the other lanes
 /// keep what the buffer held (earlier layers' queries: finite); their attention outputs
 /// are computed and never read. The [CLS] lanes get the same bits (the few-token GEMM is
 /// bit for bit the tile path).
@@ -249,7 +242,7 @@ fn cls_attention_forward(
     x: &[f32],
     qkv: &mut [f32],
     ctx: &mut [f32],
-    tail: &mut ClsTail<'_>,
+    (cls_x, q): (&[f32], &mut [f32]),
     p: &LayerParams,
     [w_q, w_qkv]: [&PackedWeight; 2],
     mask: &[u8],
@@ -262,13 +255,7 @@ fn cls_attention_forward(
     // Rows from the panel holding query row C on: the last query rows and all keys, values.
     let from = c / LANE_PANEL_ROWS * LANE_PANEL_ROWS;
     gemm_prepacked_lanes_from(x, w_qkv, bias, None, qkv, None, from);
-    let (rows, q) = (&mut tail.inp[..b * c], &mut tail.ctx[..b * c]);
-    for seq in 0..b {
-        for f in 0..c {
-            rows[seq * c + f] = x[f * L + seq * t];
-        }
-    }
-    gemm_prepacked_bias(b, rows, c, w_q, &bias[..c], None, q, c);
+    gemm_prepacked_bias(b, cls_x, c, w_q, &bias[..c], None, q, c);
     for seq in 0..b {
         for f in 0..c {
             qkv[f * L + seq * t] = q[seq * c + f];
@@ -279,13 +266,12 @@ fn cls_attention_forward(
 }
 
 /// The rest of layer `l` after attention on each sequence's [CLS] row only: the [CLS] lanes
-/// of the input `x` and of the attention output `ctx` gathered into rows, the row-major
-/// blocks on those B rows (as `LayerRows::ClsOnly`, the same bits), and the results written
+/// of the attention output `ctx` gathered into rows (the input's are in `tail.inp`
+/// already), the row-major blocks on those B rows (as `LayerRows::ClsOnly`, the same bits), and the results written
 /// to the [CLS] rows of `out` (`[B * T, C]`; its other rows are left as they were).
 #[allow(clippy::too_many_arguments)]
 fn cls_rows_forward(
     tail: ClsTail<'_>,
-    x: &[f32],
     ctx: &[f32],
     out: &mut [f32],
     params: &BertParams,
@@ -294,12 +280,7 @@ fn cls_rows_forward(
     t: usize,
 ) -> Result<()> {
     let c = params.config.hidden_size;
-    for seq in 0..b {
-        for f in 0..c {
-            tail.inp[seq * c + f] = x[f * L + seq * t];
-            tail.ctx[seq * c + f] = ctx[f * L + seq * t];
-        }
-    }
+    cls_rows_of(tail.ctx, ctx, b, t, c);
     let (p, packed) = (&params.layers[l], params.layer_prepacked(l));
     let cls_out = &mut tail.out[..b * c];
     row_blocks_forward(
@@ -316,6 +297,16 @@ fn cls_rows_forward(
         out[seq * t * c..seq * t * c + c].copy_from_slice(row);
     }
     Ok(())
+}
+
+/// The [CLS] lane (`seq * t`) of each of the `b` sequences of `lanes` (`[c][32]`) into
+/// the first `b` rows of `rows` (`[_, c]`).
+fn cls_rows_of(rows: &mut [f32], lanes: &[f32], b: usize, t: usize, c: usize) {
+    for (seq, row) in rows.chunks_exact_mut(c).take(b).enumerate() {
+        for (f, v) in row.iter_mut().enumerate() {
+            *v = lanes[f * L + seq * t];
+        }
+    }
 }
 
 /// `[m, c]` rows into `[c][32]` lanes; lanes past `m` zero.

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use tokken_engine::{DType, Tensor, Weights};
+use tokken_kernels::cpu::gemm::lanes_supported;
 
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
@@ -312,8 +313,11 @@ impl BertParams {
             })
             .collect::<Result<Vec<_>>>()?;
         let pooler = self.pooler.as_ref().map(Prepacked::new).transpose()?;
-        let last_query = match self.layers.last() {
-            Some(l) if l.qkv.weight.dtype() == DType::F32 => {
+        // Only where the token-lanes path runs (f32 weights packed for it), its only user.
+        let last_query = match (self.layers.last(), layers.last()) {
+            (Some(l), Some(packed))
+                if packed.qkv.get(&l.qkv.weight).is_some_and(lanes_supported) =>
+            {
                 Some(Prepacked::first_rows(&l.qkv, self.config.hidden_size)?)
             }
             _ => None,
