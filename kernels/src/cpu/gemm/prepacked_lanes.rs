@@ -139,8 +139,7 @@ fn run(
     let kern = super::avx512::Avx512F32::new().expect("checked by lanes_supported");
     let mr_ = <super::avx512::Avx512F32 as Micro>::MR;
     // Rows of a half panel.
-    const HALF: usize = 7;
-    assert_eq!(mr_, 2 * HALF, "panel height (internal)");
+    const HALF: usize = LANE_PANEL_ROWS / 2;
     assert_eq!(mr_, LANE_PANEL_ROWS, "panel height (internal)");
     assert_eq!(
         <super::avx512::Avx512F32 as Micro>::NR,
