@@ -9,6 +9,7 @@
 mod feature_fields;
 mod lattice;
 mod mecab_format;
+mod prevs;
 
 use std::path::Path;
 use std::sync::Arc;

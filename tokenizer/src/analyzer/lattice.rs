@@ -12,6 +12,7 @@ use crate::dict::dic_file::split_value;
 use crate::dict::token::Token;
 use crate::dict::{Dictionary, NO_NODE};
 
+use super::prevs::{Prev, Prevs};
 use super::Morpheme;
 
 /// No node.
@@ -39,16 +40,6 @@ struct Node {
     enext: u32,
 }
 
-/// A node ending at the position being extended, as the connection loop reads it.
-#[derive(Clone, Copy, Debug)]
-struct Prev {
-    right_id: u16,
-    /// Position in MeCab's list of nodes ending here (ties go to the smallest).
-    order: u32,
-    cost: i64,
-    index: u32,
-}
-
 /// Lattice buffers, reused across sentences.
 #[derive(Debug, Default)]
 pub(crate) struct Lattice {
@@ -62,7 +53,7 @@ pub(crate) struct Lattice {
     char_len: Vec<u8>,
     /// Nodes ending at the current position, one per right id: the first in MeCab's list
     /// order among those of least cost (the others can never win).
-    prevs: Vec<Prev>,
+    prevs: Prevs,
     /// Stamp of the current position, to reuse the two tables below without clearing.
     stamp: u32,
     /// [connector cols] (stamp, slot in `prevs`) per right id.
@@ -359,7 +350,7 @@ impl Lattice {
     }
 
     /// Gathers the nodes ending at `pos` that can be a best predecessor: per right id, the
-    /// first of least cost in MeCab's list order. Starts a new stamp.
+    /// first of least cost in MeCab's list order, sorted in that order. Starts a new stamp.
     fn collect_prevs(&mut self, pos: usize) {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
@@ -380,9 +371,10 @@ impl Lattice {
             };
             match self.right_slot.get_mut(n.word.right as usize) {
                 Some(slot) if slot.0 == self.stamp => {
-                    let kept = &mut self.prevs[slot.1 as usize];
-                    if prev.cost < kept.cost {
-                        *kept = prev;
+                    if let Some(kept) = self.prevs.get_mut(slot.1 as usize) {
+                        if prev.cost < kept.cost {
+                            *kept = prev;
+                        }
                     }
                 }
                 Some(slot) => {
@@ -394,6 +386,7 @@ impl Lattice {
             order += 1;
             p = n.enext;
         }
+        self.prevs.finish();
     }
 
     /// The best predecessor among `prevs` for a node with left id `left_id`, and the path
@@ -406,18 +399,7 @@ impl Lattice {
                 return (best, cost);
             }
         }
-        let row = conn.row(left_id);
-        let mut best = NONE;
-        let mut best_order = u32::MAX;
-        let mut best_cost = i64::MAX;
-        for p in &self.prevs {
-            let c = p.cost + row.get(p.right_id as usize).map_or(0, |&c| c as i64);
-            if c < best_cost || (c == best_cost && p.order < best_order) {
-                best_cost = c;
-                best_order = p.order;
-                best = p.index;
-            }
-        }
+        let (best, best_cost) = self.prevs.best(conn, left_id);
         if let Some(slot) = self.left_best.get_mut(left_id as usize) {
             *slot = (self.stamp, best, best_cost);
         }
