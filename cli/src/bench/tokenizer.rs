@@ -2,6 +2,11 @@
 //! MeCab-equivalent analysis and full encode to ids on one thread, full encode on every
 //! pool thread, and — when a `mecab` binary is on PATH — `mecab -Owakati` on the same text
 //! with the same dictionary, and our speed as a multiple of it.
+//!
+//! Shared machines are noisy, so the single-thread passes run in rounds: analysis, encode
+//! and MeCab back to back in each round, each ratio taken within its round, and the median
+//! over the rounds reported (with the spread). The MB/s lines report each measurement's
+//! best round.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,8 +39,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
 
-    /// Timed passes per measurement; the best is reported.
-    #[arg(long, default_value_t = 2)]
+    /// Timed rounds (analysis, encode and MeCab back to back in each); ratios are the
+    /// median over the rounds, speeds the best round.
+    #[arg(long, default_value_t = 3)]
     repeat: usize,
 }
 
@@ -62,52 +68,80 @@ pub fn run(args: Args) -> Result<()> {
         println!("{v}");
     };
 
-    // (a) MeCab-equivalent analysis of the raw lines, one thread.
+    // (a) MeCab-equivalent analysis of the raw lines, (b) full encode to ids (special split,
+    // NFKC, MeCab, WordPiece, specials), both on one thread, and (c) MeCab itself on the
+    // same text and dictionary when installed: one untimed warm-up, then timed rounds.
     let mut analyzer = tok.analyzer().worker();
     let mut morphemes = Vec::new();
     let mut words = 0usize;
-    let analysis = best_of(repeat, || {
+    let mut analyze_all = || {
         words = 0;
         for t in &refs {
             analyzer.analyze(t, &mut morphemes);
             words += morphemes.len();
         }
-    });
-    report("analysis", 1, analysis);
-
-    // (b) full encode to ids (special split, NFKC, MeCab, WordPiece, specials), one thread.
+    };
     let opts = EncodeOptions::default();
     let mut worker = tok.worker();
     let mut enc = Encoding::default();
     let mut tokens = 0usize;
-    let encode = best_of(repeat, || {
+    let mut encode_one_thread = || {
         tokens = 0;
         for t in &refs {
             worker.encode_into(t, None, &opts, &mut enc);
             tokens += enc.len();
         }
-    });
-    report("encode", 1, encode);
+    };
+    let mecab = MecabRun::prepare(&refs, &dicdir)?;
+    analyze_all();
+    encode_one_thread();
+    if let Some(m) = &mecab {
+        m.run()?;
+    }
+    let mut rounds = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let analysis = timed(&mut analyze_all);
+        let encode = timed(&mut encode_one_thread);
+        let mecab = mecab.as_ref().map(MecabRun::run).transpose()?;
+        rounds.push((analysis, encode, mecab));
+    }
+    report("analysis", 1, best(rounds.iter().map(|r| r.0)));
+    report("encode", 1, best(rounds.iter().map(|r| r.1)));
 
-    // (c) full encode on every pool thread.
+    // (d) full encode on every pool thread.
     let encode_mt = best_of(repeat, || {
         std::hint::black_box(tok.encode_all(&refs, &opts));
     });
     report("encode", threads, encode_mt);
 
-    // MeCab itself, same text and dictionary, when installed.
-    match time_mecab(&refs, &dicdir, repeat)? {
+    match rounds.iter().map(|r| r.2).collect::<Option<Vec<Timing>>>() {
         Some(mecab) => {
-            report("mecab -Owakati", 1, mecab);
-            let cpu = mecab.cpu.is_some() && analysis.cpu.is_some() && encode.cpu.is_some();
+            let mecab_best = best(mecab.iter().copied());
+            report("mecab -Owakati", 1, mecab_best);
+            let cpu = rounds.iter().all(|r| {
+                r.0.cpu.is_some() && r.1.cpu.is_some() && r.2.is_some_and(|m| m.cpu.is_some())
+            });
+            let ratios = |ours: fn(&Round) -> Timing| {
+                let x: Vec<f64> = rounds
+                    .iter()
+                    .zip(&mecab)
+                    .map(|(r, m)| m.basis() / ours(r).basis())
+                    .collect();
+                Spread::of(&x)
+            };
+            let analysis_x = ratios(|r| r.0);
+            let encode_x = ratios(|r| r.1);
             println!(
                 "{}",
                 json!({
                     "bench": "tokenizer", "what": "vs mecab -Owakati",
                     "basis": if cpu { "cpu seconds" } else { "wall seconds" },
-                    "analysis_x": round(mecab.basis() / analysis.basis(), 2),
-                    "encode_x": round(mecab.basis() / encode.basis(), 2),
-                    "encode_all_threads_x": round(mecab.wall / encode_mt.wall, 2),
+                    "rounds": rounds.len(),
+                    "analysis_x": round(analysis_x.median, 2),
+                    "analysis_x_range": [round(analysis_x.min, 2), round(analysis_x.max, 2)],
+                    "encode_x": round(encode_x.median, 2),
+                    "encode_x_range": [round(encode_x.min, 2), round(encode_x.max, 2)],
+                    "encode_all_threads_x": round(mecab_best.wall / encode_mt.wall, 2),
                     "targets": {"analysis_x": 3.0, "encode_x": 2.5},
                 })
             );
@@ -178,24 +212,58 @@ impl Timing {
     }
 }
 
+/// One round's single-thread times: analysis, encode, MeCab (when installed).
+type Round = (Timing, Timing, Option<Timing>);
+
+/// Wall and thread CPU time of one run of `f`.
+fn timed(mut f: impl FnMut()) -> Timing {
+    let cpu0 = thread_cpu_seconds();
+    let t = Instant::now();
+    f();
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(thread_cpu_seconds()).map(|(a, b)| b - a);
+    Timing { wall, cpu }
+}
+
+/// The fastest of `times` (by wall time).
+fn best(times: impl Iterator<Item = Timing>) -> Timing {
+    times
+        .min_by(|a, b| a.wall.total_cmp(&b.wall))
+        .unwrap_or(Timing {
+            wall: f64::INFINITY,
+            cpu: None,
+        })
+}
+
 /// Best of `repeat` runs of `f` (by wall time), after one untimed warm-up run.
 fn best_of(repeat: usize, mut f: impl FnMut()) -> Timing {
     f();
-    let mut best = Timing {
-        wall: f64::INFINITY,
-        cpu: None,
-    };
-    for _ in 0..repeat {
-        let cpu0 = thread_cpu_seconds();
-        let t = Instant::now();
-        f();
-        let wall = t.elapsed().as_secs_f64();
-        if wall < best.wall {
-            let cpu = cpu0.zip(thread_cpu_seconds()).map(|(a, b)| b - a);
-            best = Timing { wall, cpu };
+    best((0..repeat).map(|_| timed(&mut f)))
+}
+
+/// Median and range of a few ratios.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(x: &[f64]) -> Spread {
+        let mut v = x.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = match n {
+            0 => f64::NAN,
+            _ if n % 2 == 1 => v[n / 2],
+            _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        };
+        Spread {
+            median,
+            min: v.first().copied().unwrap_or(f64::NAN),
+            max: v.last().copied().unwrap_or(f64::NAN),
         }
     }
-    best
 }
 
 /// utime + stime of `/proc/<which>/stat`, in seconds (clock ticks of 1/100 s).
@@ -213,35 +281,50 @@ fn thread_cpu_seconds() -> Option<f64> {
     proc_cpu_seconds("thread-self", false)
 }
 
-/// Best time of `mecab -d DICDIR -Owakati` over the texts (one per line, in a temp file),
-/// or `None` when no `mecab` runs.
-fn time_mecab(texts: &[&str], dicdir: &Path, repeat: usize) -> Result<Option<Timing>> {
-    if Command::new("mecab").arg("--version").output().is_err() {
-        return Ok(None);
+/// `mecab -d DICDIR -Owakati` over the texts (one per line, in a temp file removed on drop).
+struct MecabRun {
+    input: PathBuf,
+    dicdir: PathBuf,
+    rc: PathBuf,
+}
+
+impl MecabRun {
+    /// Writes the input file; `None` when no `mecab` runs.
+    fn prepare(texts: &[&str], dicdir: &Path) -> Result<Option<MecabRun>> {
+        if Command::new("mecab").arg("--version").output().is_err() {
+            return Ok(None);
+        }
+        let input = std::env::temp_dir().join(format!("tokken-bench-{}.txt", std::process::id()));
+        // MeCab reads lines: drop the newlines a text could hold so line counts agree.
+        let body: String = texts
+            .iter()
+            .flat_map(|t| [t.replace(['\n', '\r'], " "), "\n".to_string()])
+            .collect();
+        std::fs::write(&input, body).with_context(|| format!("writing {}", input.display()))?;
+        let rc = dicdir.join("mecabrc");
+        let rc = if rc.exists() {
+            rc
+        } else {
+            PathBuf::from("/dev/null")
+        };
+        Ok(Some(MecabRun {
+            input,
+            dicdir: dicdir.to_path_buf(),
+            rc,
+        }))
     }
-    let input = std::env::temp_dir().join(format!("tokken-bench-{}.txt", std::process::id()));
-    // MeCab reads lines: drop the newlines a text could hold so line counts agree.
-    let body: String = texts
-        .iter()
-        .flat_map(|t| [t.replace(['\n', '\r'], " "), "\n".to_string()])
-        .collect();
-    std::fs::write(&input, body).with_context(|| format!("writing {}", input.display()))?;
-    let rc = dicdir.join("mecabrc");
-    let rc = if rc.exists() {
-        rc
-    } else {
-        PathBuf::from("/dev/null")
-    };
-    let run = || -> Result<Timing> {
+
+    /// One run: wall time and the child's CPU time.
+    fn run(&self) -> Result<Timing> {
         let cpu0 = proc_cpu_seconds("self", true);
         let t = Instant::now();
         let out = Command::new("mecab")
             .arg("-d")
-            .arg(dicdir)
+            .arg(&self.dicdir)
             .arg("-r")
-            .arg(&rc)
+            .arg(&self.rc)
             .args(["-Owakati", "-o", "/dev/null"])
-            .arg(&input)
+            .arg(&self.input)
             .output()
             .context("running mecab")?;
         let wall = t.elapsed().as_secs_f64();
@@ -250,20 +333,13 @@ fn time_mecab(texts: &[&str], dicdir: &Path, repeat: usize) -> Result<Option<Tim
         }
         let cpu = cpu0.zip(proc_cpu_seconds("self", true)).map(|(a, b)| b - a);
         Ok(Timing { wall, cpu })
-    };
-    let result = (|| {
-        run()?;
-        let mut best = run()?;
-        for _ in 1..repeat {
-            let t = run()?;
-            if t.wall < best.wall {
-                best = t;
-            }
-        }
-        Ok(Some(best))
-    })();
-    let _ = std::fs::remove_file(&input);
-    result
+    }
+}
+
+impl Drop for MecabRun {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.input);
+    }
 }
 
 fn round(x: f64, digits: i32) -> f64 {
