@@ -118,14 +118,18 @@ pub fn run(args: Args) -> Result<()> {
         Some(mecab) => {
             let mecab_best = best(mecab.iter().copied());
             report("mecab -Owakati", 1, mecab_best);
-            let cpu = rounds.iter().all(|r| {
-                r.0.cpu.is_some() && r.1.cpu.is_some() && r.2.is_some_and(|m| m.cpu.is_some())
-            });
+            // CPU seconds when every run has them (a 0 is below the clock's resolution),
+            // else wall seconds for all: never a mix.
+            let has_cpu = |t: Timing| t.cpu.is_some_and(|c| c > 0.0);
+            let cpu = rounds
+                .iter()
+                .all(|r| has_cpu(r.0) && has_cpu(r.1) && r.2.is_some_and(has_cpu));
+            let secs = |t: Timing| if cpu { t.cpu.unwrap_or(t.wall) } else { t.wall };
             let ratios = |ours: fn(&Round) -> Timing| {
                 let x: Vec<f64> = rounds
                     .iter()
                     .zip(&mecab)
-                    .map(|(r, m)| m.basis() / ours(r).basis())
+                    .map(|(r, m)| secs(*m) / secs(ours(r)))
                     .collect();
                 Spread::of(&x)
             };
@@ -205,13 +209,6 @@ struct Timing {
     cpu: Option<f64>,
 }
 
-impl Timing {
-    /// Seconds for ratios: CPU time when known, else wall time.
-    fn basis(self) -> f64 {
-        self.cpu.unwrap_or(self.wall)
-    }
-}
-
 /// One round's single-thread times: analysis, encode, MeCab (when installed).
 type Round = (Timing, Timing, Option<Timing>);
 
@@ -277,8 +274,17 @@ fn proc_cpu_seconds(which: &str, children: bool) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// CPU time of this thread: nanoseconds from `/proc/thread-self/schedstat` (ticks of
+/// `/proc/thread-self/stat` are too coarse for short inputs), else the ticks.
 fn thread_cpu_seconds() -> Option<f64> {
-    proc_cpu_seconds("thread-self", false)
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").ok();
+    match schedstat
+        .as_deref()
+        .and_then(|s| s.split_whitespace().next())
+    {
+        Some(ns) => ns.parse::<f64>().ok().map(|ns| ns / 1e9),
+        None => proc_cpu_seconds("thread-self", false),
+    }
 }
 
 /// `mecab -d DICDIR -Owakati` over the texts (one per line, in a temp file removed on drop).
