@@ -399,7 +399,7 @@ impl Lattice {
                 return (best, cost);
             }
         }
-        let (best, best_cost) = self.prevs.best(conn, left_id);
+        let (best, best_cost) = self.prevs.best(conn.row(left_id));
         if let Some(slot) = self.left_best.get_mut(left_id as usize) {
             *slot = (self.stamp, best, best_cost);
         }

@@ -5,8 +5,6 @@
 //! of candidates (7 on average in news text), one per right id, and each search reads one
 //! matrix row at their right ids.
 
-use crate::dict::connector::Connector;
-
 /// A node ending at the position being extended.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Prev {
@@ -55,22 +53,17 @@ impl Prevs {
     /// Puts the candidates in list order, so that the search's ties go to the first with a
     /// plain `<`. A kept node may come later in the list than the first of its right id.
     pub fn finish(&mut self) {
-        let list = &mut self.list;
-        for i in 1..list.len() {
-            let mut j = i;
-            while j > 0 && list[j - 1].order > list[j].order {
-                list.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        // Orders are distinct, so an unstable sort is deterministic. The list is nearly
+        // sorted already; long lists (pathological text) stay O(n log n).
+        self.list.sort_unstable_by_key(|p| p.order);
     }
 
     /// The best candidate for a node with left id `left` and the path cost through it before
     /// the node's own word cost: `(node index, cost)`, or `(u32::MAX, i64::MAX)` when there
     /// are no candidates.
-    pub fn best(&self, conn: &Connector, left: u16) -> (u32, i64) {
-        // An out-of-range cost reads as 0.
-        let row = conn.row(left);
+    /// `row` holds the connection costs into that left id by right id (a cost out of its
+    /// range reads as 0).
+    pub fn best(&self, row: &[i16]) -> (u32, i64) {
         let mut best = u32::MAX;
         let mut best_cost = i64::MAX;
         // Branch-free: a mispredicted compare would flush the other costs' loads in flight.
@@ -81,5 +74,44 @@ impl Prevs {
             best = std::hint::select_unpredictable(better, p.index, best);
         }
         (best, best_cost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prev(right_id: u16, order: u32, cost: i64, index: u32) -> Prev {
+        Prev {
+            right_id,
+            order,
+            cost,
+            index,
+        }
+    }
+
+    /// The least `cost + row[right]` wins; on a tie the first in list order, whatever the
+    /// order the candidates were added in.
+    #[test]
+    fn least_total_then_first_in_list_order() {
+        let mut prevs = Prevs::default();
+        // Pushed in first-seen order of their right ids; the node kept for right id 0 came
+        // later in the list (order 5) than the others.
+        prevs.push(prev(0, 5, 10, 100));
+        prevs.push(prev(1, 1, 12, 101));
+        prevs.push(prev(2, 3, 7, 102));
+        prevs.finish();
+        let orders: Vec<u32> = prevs.list.iter().map(|p| p.order).collect();
+        assert_eq!(orders, [1, 3, 5]);
+        // Totals 10+2, 12+0, 7+5: all 12; order 1 (node 101) is first.
+        assert_eq!(prevs.best(&[2, 0, 5]), (101, 12));
+        // Totals 10-3, 12+0, 7+0: 7 twice; order 3 (node 102) comes before order 5.
+        assert_eq!(prevs.best(&[-3, 0, 0]), (102, 7));
+        // A strict minimum wins wherever it is.
+        assert_eq!(prevs.best(&[-4, 0, 0]), (100, 6));
+        // Costs past the row read as 0.
+        assert_eq!(prevs.best(&[]), (102, 7));
+        prevs.clear();
+        assert_eq!(prevs.best(&[1, 2, 3]), (u32::MAX, i64::MAX));
     }
 }
