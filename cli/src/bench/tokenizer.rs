@@ -121,9 +121,8 @@ pub fn run(args: Args) -> Result<()> {
             // CPU seconds when every run has them (a 0 is below the clock's resolution),
             // else wall seconds for all: never a mix.
             let has_cpu = |t: Timing| t.cpu.is_some_and(|c| c > 0.0);
-            let cpu = rounds
-                .iter()
-                .all(|r| has_cpu(r.0) && has_cpu(r.1) && r.2.is_some_and(has_cpu));
+            let cpu = rounds.iter().all(|r| has_cpu(r.0) && has_cpu(r.1))
+                && mecab.iter().all(|&m| has_cpu(m));
             let secs = |t: Timing| if cpu { t.cpu.unwrap_or(t.wall) } else { t.wall };
             let ratios = |ours: fn(&Round) -> Timing| {
                 let x: Vec<f64> = rounds
