@@ -14,7 +14,8 @@ use crate::wordpiece::SubwordMode;
 pub enum MecabDic {
     /// `unidic_lite` (the v3 models): found by `find_dicdir` when no dicdir is given.
     UnidicLite,
-    /// `unidic`, `ipadic` or `null` (a system dictionary): needs an explicit dicdir.
+    /// `ipadic` (MecabTokenizer's default, the v1/v2 models) or `unidic`: found through
+    /// their Python packages by `find_dicdir_for`; `system` (`null`) needs a dicdir.
     Other(String),
 }
 

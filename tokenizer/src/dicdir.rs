@@ -1,8 +1,11 @@
-//! Finding the compiled MeCab dictionary (unidic-lite) directory.
+//! Finding the compiled MeCab dictionary directory: unidic-lite by default, or the
+//! dictionary a model's `tokenizer_config.json` names (`ipadic`, `unidic`), found where
+//! transformers' `MecabTokenizer` finds it (the Python package's `DICDIR`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::config::MecabDic;
 use crate::error::TokenizerError;
 
 /// Files a directory must hold to count as a compiled MeCab dictionary.
@@ -23,33 +26,52 @@ const USUAL_LOCATIONS: [&str; 8] = [
     "/opt/local/lib/mecab/dic/unidic-lite",
 ];
 
-/// Finds the dictionary directory: `explicit` (the `--dicdir` flag), then `$TOKKEN_DICDIR`,
-/// then the `unidic_lite` Python package's `DICDIR`, then the usual MeCab locations.
-/// A directory given explicitly (flag or variable) must be valid: it is an error, not
-/// skipped, when it lacks a dictionary.
+/// Finds the unidic-lite dictionary directory: `explicit` (the `--dicdir` flag), then
+/// `$TOKKEN_DICDIR`, then the `unidic_lite` Python package's `DICDIR`, then the usual MeCab
+/// locations. A directory given explicitly (flag or variable) must be valid: it is an error,
+/// not skipped, when it lacks a dictionary.
 pub fn find_dicdir(explicit: Option<&Path>) -> Result<PathBuf, TokenizerError> {
+    find_dicdir_for(explicit, &MecabDic::UnidicLite)
+}
+
+/// [`find_dicdir`] for the dictionary `dic` of a model's `mecab_kwargs.mecab_dic`: after the
+/// flag and the variable, `ipadic` and `unidic` come from their Python packages' `DICDIR`
+/// (as transformers finds them); a system dictionary (`mecab_dic: null`) needs the flag or
+/// the variable.
+pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBuf, TokenizerError> {
     if let Some(dir) = explicit {
         return check_explicit(dir, "--dicdir");
     }
     if let Some(dir) = std::env::var_os(DICDIR_ENV).filter(|v| !v.is_empty()) {
         return check_explicit(Path::new(&dir), DICDIR_ENV);
     }
+    let (module, package, locations): (&str, &str, &[&str]) = match dic {
+        MecabDic::UnidicLite => ("unidic_lite", "unidic-lite", &USUAL_LOCATIONS),
+        MecabDic::Other(name) if name == "ipadic" => ("ipadic", "ipadic", &[]),
+        MecabDic::Other(name) if name == "unidic" => ("unidic", "unidic", &[]),
+        MecabDic::Other(name) => {
+            return Err(TokenizerError::Invalid(format!(
+                "mecab_dic `{name}` names no dictionary package: pass --dicdir (or set \
+                 {DICDIR_ENV}) to its compiled dictionary directory"
+            )))
+        }
+    };
     let mut tried = Vec::new();
     tried.push(format!("  --dicdir: not given; ${DICDIR_ENV}: not set"));
-    match python_unidic_lite() {
+    match python_dicdir(module) {
         Ok(dir) => {
             if missing_files(&dir).is_empty() {
                 return Ok(dir);
             }
             tried.push(format!(
-                "  python3 unidic_lite.DICDIR = {} (missing {})",
+                "  python3 {module}.DICDIR = {} (missing {})",
                 dir.display(),
                 missing_files(&dir).join(", ")
             ));
         }
-        Err(why) => tried.push(format!("  python3 -c 'import unidic_lite': {why}")),
+        Err(why) => tried.push(format!("  python3 -c 'import {module}': {why}")),
     }
-    for loc in USUAL_LOCATIONS {
+    for loc in locations {
         let dir = Path::new(loc);
         if dir.is_dir() && missing_files(dir).is_empty() {
             return Ok(dir.to_path_buf());
@@ -57,6 +79,7 @@ pub fn find_dicdir(explicit: Option<&Path>) -> Result<PathBuf, TokenizerError> {
         tried.push(format!("  {loc}"));
     }
     Err(TokenizerError::DicdirNotFound {
+        package: package.to_string(),
         tried: tried.join("\n"),
     })
 }
@@ -86,10 +109,10 @@ fn check_explicit(dir: &Path, source: &str) -> Result<PathBuf, TokenizerError> {
     Ok(dir.to_path_buf())
 }
 
-/// Asks Python where `unidic_lite` keeps its dictionary.
-fn python_unidic_lite() -> Result<PathBuf, String> {
+/// Asks Python where the package `module` keeps its dictionary.
+fn python_dicdir(module: &str) -> Result<PathBuf, String> {
     let out = Command::new("python3")
-        .args(["-c", "import unidic_lite; print(unidic_lite.DICDIR)"])
+        .args(["-c", &format!("import {module}; print({module}.DICDIR)")])
         .output()
         .map_err(|e| format!("could not run python3 ({e})"))?;
     if !out.status.success() {
@@ -128,6 +151,7 @@ mod tests {
     #[test]
     fn not_found_message_is_actionable() {
         let msg = TokenizerError::DicdirNotFound {
+            package: "unidic-lite".into(),
             tried: "  here".into(),
         }
         .to_string();

@@ -13,8 +13,8 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::analyzer::{Analyzer, AnalyzerWorker, Morpheme};
-use crate::config::{MecabDic, TokenizerConfig};
-use crate::dicdir::find_dicdir;
+use crate::config::TokenizerConfig;
+use crate::dicdir::{find_dicdir, find_dicdir_for};
 use crate::error::TokenizerError;
 use crate::normalize::{Normalized, Piece, SpecialTokens};
 use crate::subword_cache::SubwordCache;
@@ -178,22 +178,20 @@ impl std::fmt::Debug for Tokenizer {
 
 impl Tokenizer {
     /// Loads `vocab.txt` and `tokenizer_config.json` from an HF model dir and opens the
-    /// MeCab dictionary (`dicdir`, else found by [`find_dicdir`]).
+    /// MeCab dictionary (`dicdir`, else the one its `mecab_dic` names, found by
+    /// [`find_dicdir_for`]).
     pub fn from_model_dir(dir: &Path, dicdir: Option<&Path>) -> Result<Tokenizer, TokenizerError> {
         let config = TokenizerConfig::from_model_dir(dir)?;
         let vocab = Vocab::from_file(&dir.join("vocab.txt"))?;
-        if let MecabDic::Other(name) = &config.mecab_dic {
-            if dicdir.is_none() && std::env::var_os(crate::dicdir::DICDIR_ENV).is_none() {
-                return Err(TokenizerError::BadFile {
-                    path: dir.join("tokenizer_config.json"),
-                    message: format!(
-                        "mecab_dic `{name}` is not unidic_lite: pass --dicdir (or set {}) to its compiled dictionary directory",
-                        crate::dicdir::DICDIR_ENV
-                    ),
-                });
-            }
-        }
-        let analyzer = Analyzer::open(&find_dicdir(dicdir)?)?;
+        let dicdir = find_dicdir_for(dicdir, &config.mecab_dic).map_err(|e| match e {
+            // The config asked for what needs a dicdir: name the file that asked.
+            TokenizerError::Invalid(message) => TokenizerError::BadFile {
+                path: dir.join("tokenizer_config.json"),
+                message,
+            },
+            e => e,
+        })?;
+        let analyzer = Analyzer::open(&dicdir)?;
         Tokenizer::new(analyzer, vocab, config)
     }
 

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 pub enum TokenizerError {
     /// No MeCab dictionary directory was found; `tried` lists every place looked at.
     #[error(
-        "no MeCab dictionary (unidic-lite) found; tried:\n{tried}\n\
-         install it with `pip install unidic-lite`, or pass --dicdir <dir> / set TOKKEN_DICDIR \
+        "no MeCab dictionary ({package}) found; tried:\n{tried}\n\
+         install it with `pip install {package}`, or pass --dicdir <dir> / set TOKKEN_DICDIR \
          to a directory holding sys.dic, unk.dic, matrix.bin and char.bin"
     )]
-    DicdirNotFound { tried: String },
+    DicdirNotFound { package: String, tried: String },
 
     /// A directory given explicitly (flag or environment) is not a compiled MeCab dictionary.
     #[error("{path}: not a MeCab dictionary directory ({reason})")]

@@ -24,7 +24,7 @@ pub mod wordpiece;
 
 pub use analyzer::{write_mecab_format, Analyzer, AnalyzerWorker, Morpheme};
 pub use config::TokenizerConfig;
-pub use dicdir::find_dicdir;
+pub use dicdir::{find_dicdir, find_dicdir_for};
 pub use encoder::{Batch, EncodeOptions, Encoding, Padding, Tokenizer, Truncation, Worker};
 pub use error::TokenizerError;
 pub use vocab::Vocab;

@@ -45,3 +45,57 @@ fn bundled_headlines_match_mecab_with_ipadic() {
     assert!(total >= 180, "the fixture holds {total} texts");
     assert_eq!(bad, 0, "{bad} of {total} texts differ from MeCab + ipadic");
 }
+
+/// A model dir whose `tokenizer_config.json` is `config`, with a tiny vocabulary.
+fn model_dir(name: &str, config: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokken-ipadic-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tokenizer_config.json"), config).unwrap();
+    std::fs::write(
+        dir.join("vocab.txt"),
+        "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n東京\n都\nに\n行く\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// A config without `mecab_kwargs` means MecabTokenizer's default, ipadic (the v1/v2
+/// models): like transformers, tokken finds it through the `ipadic` package.
+#[test]
+fn default_mecab_dic_is_ipadic_found_like_transformers() {
+    if std::env::var_os("TOKKEN_DICDIR").is_some() {
+        eprintln!("skipping: TOKKEN_DICDIR overrides the dictionary the config names");
+        return;
+    }
+    let dir = model_dir(
+        "default",
+        r#"{"word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece"}"#,
+    );
+    match (
+        ipadic_dir(),
+        tokken_tokenizer::Tokenizer::from_model_dir(&dir, None),
+    ) {
+        (Some(_), Ok(tok)) => {
+            assert_eq!(tok.analyzer().dictionary().matrix.lsize(), 1316);
+            let ids = tok.encode("東京都に行く", &Default::default()).ids;
+            assert_eq!(ids, [2, 5, 6, 7, 8, 3]);
+        }
+        (None, Err(e)) => {
+            let msg = e.to_string();
+            assert!(msg.contains("pip install ipadic"), "{msg}");
+        }
+        (found, got) => panic!("ipadic package {found:?} but from_model_dir gave {got:?}"),
+    }
+    // `mecab_dic: null` is MeCab's system dictionary: only a dicdir can name it.
+    let dir = model_dir(
+        "system",
+        r#"{"word_tokenizer_type": "mecab", "mecab_kwargs": {"mecab_dic": null}}"#,
+    );
+    let msg = tokken_tokenizer::Tokenizer::from_model_dir(&dir, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("tokenizer_config.json") && msg.contains("--dicdir"),
+        "{msg}"
+    );
+}
