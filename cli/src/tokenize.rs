@@ -222,22 +222,8 @@ fn write_records(
 ) -> Result<()> {
     match args.format.as_str() {
         "mecab" | "wakati" => {
-            let mut worker = tok.analyzer().worker();
-            let mut morphemes = Vec::new();
-            let mut buf = String::new();
-            for r in records {
-                for text in std::iter::once(&r.text).chain(&r.pair) {
-                    worker.analyze(text, &mut morphemes);
-                    buf.clear();
-                    if args.format == "mecab" {
-                        write_mecab_format(tok.analyzer(), text, &morphemes, &mut buf);
-                    } else {
-                        let words: Vec<&str> = morphemes.iter().map(|m| m.surface(text)).collect();
-                        buf.push_str(&words.join(" "));
-                        buf.push('\n');
-                    }
-                    out.write_all(buf.as_bytes()).context("writing output")?;
-                }
+            for text in analyze_records(tok, args.format == "mecab", records) {
+                out.write_all(text.as_bytes()).context("writing output")?;
             }
         }
         _ => {
@@ -248,6 +234,33 @@ fn write_records(
         }
     }
     Ok(())
+}
+
+/// MeCab's output for each record (`mecab`: `surface\tfeatures` lines and `EOS`; else
+/// wakati: the surfaces on one line), in parallel, one analyzer worker per rayon task.
+fn analyze_records(tok: &Tokenizer, mecab: bool, records: &[Record]) -> Vec<String> {
+    use rayon::prelude::*;
+    records
+        .par_iter()
+        .with_min_len(64)
+        .map_init(
+            || (tok.analyzer().worker(), Vec::new()),
+            |(worker, morphemes), r| {
+                let mut buf = String::new();
+                for text in std::iter::once(&r.text).chain(&r.pair) {
+                    worker.analyze(text, morphemes);
+                    if mecab {
+                        write_mecab_format(tok.analyzer(), text, morphemes, &mut buf);
+                    } else {
+                        let words: Vec<&str> = morphemes.iter().map(|m| m.surface(text)).collect();
+                        buf.push_str(&words.join(" "));
+                        buf.push('\n');
+                    }
+                }
+                buf
+            },
+        )
+        .collect()
 }
 
 /// Encodes records in parallel, one worker per rayon task.
