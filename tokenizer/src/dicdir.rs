@@ -45,10 +45,16 @@ pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBu
     if let Some(dir) = std::env::var_os(DICDIR_ENV).filter(|v| !v.is_empty()) {
         return check_explicit(Path::new(&dir), DICDIR_ENV);
     }
-    let (module, package, locations): (&str, &str, &[&str]) = match dic {
-        MecabDic::UnidicLite => ("unidic_lite", "unidic-lite", &USUAL_LOCATIONS),
-        MecabDic::Other(name) if name == "ipadic" => ("ipadic", "ipadic", &[]),
-        MecabDic::Other(name) if name == "unidic" => ("unidic", "unidic", &[]),
+    // (Python module, install command, usual MeCab locations)
+    let (module, install, locations): (&str, &str, &[&str]) = match dic {
+        MecabDic::UnidicLite => ("unidic_lite", "pip install unidic-lite", &USUAL_LOCATIONS),
+        MecabDic::Other(name) if name == "ipadic" => ("ipadic", "pip install ipadic", &[]),
+        // The unidic package fetches its dictionary after installing.
+        MecabDic::Other(name) if name == "unidic" => (
+            "unidic",
+            "pip install unidic && python3 -m unidic download",
+            &[],
+        ),
         MecabDic::Other(name) => {
             return Err(TokenizerError::Invalid(format!(
                 "mecab_dic `{name}` names no dictionary package: pass --dicdir (or set \
@@ -79,7 +85,8 @@ pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBu
         tried.push(format!("  {loc}"));
     }
     Err(TokenizerError::DicdirNotFound {
-        package: package.to_string(),
+        name: module.replace('_', "-"),
+        install: install.to_string(),
         tried: tried.join("\n"),
     })
 }
@@ -151,7 +158,8 @@ mod tests {
     #[test]
     fn not_found_message_is_actionable() {
         let msg = TokenizerError::DicdirNotFound {
-            package: "unidic-lite".into(),
+            name: "unidic-lite".into(),
+            install: "pip install unidic-lite".into(),
             tried: "  here".into(),
         }
         .to_string();

@@ -7,11 +7,17 @@ use std::path::PathBuf;
 pub enum TokenizerError {
     /// No MeCab dictionary directory was found; `tried` lists every place looked at.
     #[error(
-        "no MeCab dictionary ({package}) found; tried:\n{tried}\n\
-         install it with `pip install {package}`, or pass --dicdir <dir> / set TOKKEN_DICDIR \
+        "no MeCab dictionary ({name}) found; tried:\n{tried}\n\
+         install it with `{install}`, or pass --dicdir <dir> / set TOKKEN_DICDIR \
          to a directory holding sys.dic, unk.dic, matrix.bin and char.bin"
     )]
-    DicdirNotFound { package: String, tried: String },
+    DicdirNotFound {
+        /// The dictionary looked for.
+        name: String,
+        /// The command that installs it.
+        install: String,
+        tried: String,
+    },
 
     /// A directory given explicitly (flag or environment) is not a compiled MeCab dictionary.
     #[error("{path}: not a MeCab dictionary directory ({reason})")]
