@@ -252,8 +252,12 @@ fn analyze_records(tok: &Tokenizer, mecab: bool, records: &[Record]) -> Vec<Stri
                     if mecab {
                         write_mecab_format(tok.analyzer(), text, morphemes, &mut buf);
                     } else {
-                        let words: Vec<&str> = morphemes.iter().map(|m| m.surface(text)).collect();
-                        buf.push_str(&words.join(" "));
+                        for (i, m) in morphemes.iter().enumerate() {
+                            if i > 0 {
+                                buf.push(' ');
+                            }
+                            buf.push_str(m.surface(text));
+                        }
                         buf.push('\n');
                     }
                 }
