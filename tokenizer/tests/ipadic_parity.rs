@@ -2,28 +2,29 @@
 //! on the bundled test headlines and texts that reach the unknown-word rules: the analyzer is
 //! not tied to unidic-lite's matrix, character classes or unknown-word entries.
 //!
-//! The dictionary is PyPI's `ipadic` (`pip install ipadic==1.0.0`), found through python3 or
-//! `TOKKEN_IPADIC_DICDIR`; the test skips with a message when neither has it.
+//! The dictionary is PyPI's `ipadic` (`pip install ipadic==1.0.0`), found as the library
+//! finds it (python3's `ipadic.DICDIR`) or through `TOKKEN_IPADIC_DICDIR`; the tests skip with
+//! a message when neither has it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
 
 use common::mecab_reference::compare;
-use tokken_tokenizer::Analyzer;
+use tokken_tokenizer::config::MecabDic;
+use tokken_tokenizer::{find_dicdir_for, Analyzer};
 
-/// The compiled ipadic of PyPI's `ipadic` package, if installed.
+/// The compiled ipadic of PyPI's `ipadic` package as the library finds it for a model that
+/// names ipadic, if installed (`TOKKEN_IPADIC_DICDIR` overrides; `TOKKEN_DICDIR` would
+/// override the library's search, so then only the former counts).
 fn ipadic_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("TOKKEN_IPADIC_DICDIR") {
         return Some(PathBuf::from(dir));
     }
-    let out = Command::new("python3")
-        .args(["-c", "import ipadic; print(ipadic.DICDIR)"])
-        .output()
-        .ok()?;
-    let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-    (out.status.success() && dir.join("sys.dic").exists()).then_some(dir)
+    if std::env::var_os("TOKKEN_DICDIR").is_some() {
+        return None;
+    }
+    find_dicdir_for(None, &MecabDic::Other("ipadic".into())).ok()
 }
 
 #[test]
