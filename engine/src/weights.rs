@@ -42,7 +42,7 @@ impl Weights {
         Weights::default()
     }
 
-    /// Load a checkpoint: a `.safetensors` file, a `pytorch_model.bin` (torch zip format), a
+    /// Load a checkpoint: a `.safetensors` file, a `pytorch_model.bin` (torch zip or legacy format), a
     /// sharded `*.index.json`, or a model directory holding one of them (preferred in the order
     /// `model.safetensors`, `model.safetensors.index.json`, `pytorch_model.bin`,
     /// `pytorch_model.bin.index.json`). Errors name the offending file.
@@ -66,6 +66,7 @@ impl Weights {
         let loaded = match sniff(file)? {
             Format::Safetensors => safetensors_file::load(file)?,
             Format::TorchZip => pytorch::load(file)?,
+            Format::TorchLegacy => pytorch::load_legacy(file)?,
         };
         for (name, tensor) in loaded.tensors {
             if self.tensors.contains_key(&name) {
@@ -161,6 +162,8 @@ pub(crate) fn map_file(path: &Path) -> Result<Arc<Mmap>, EngineError> {
 enum Format {
     Safetensors,
     TorchZip,
+    /// torch < 1.6: pickles followed by raw storages.
+    TorchLegacy,
 }
 
 /// Tell the format from the first bytes: a zip local header (`PK\3\4`) is torch's format; a
@@ -189,11 +192,8 @@ fn sniff(path: &Path) -> Result<Format, EngineError> {
         return Ok(Format::Safetensors);
     }
     if got >= 2 && head[0] == 0x80 {
-        return Err(EngineError::bad_file(
-            path,
-            "legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with \
-             a recent torch or convert it to safetensors",
-        ));
+        // A pickle (PROTO opcode) first: the legacy torch.save layout.
+        return Ok(Format::TorchLegacy);
     }
     Err(EngineError::bad_file(
         path,

@@ -280,7 +280,8 @@ fn failed_atomic_write_keeps_the_old_file_and_leaves_no_temp() {
 fn unknown_and_legacy_formats_are_named() {
     let dir = TempDir::new("formats");
     let legacy = dir.path().join("old.bin");
-    // A legacy torch.save file starts with a raw pickle (magic number first).
+    // A legacy torch.save file starts with a raw pickle (magic number first); this one
+    // stops there, and the error names the format and the file.
     std::fs::write(&legacy, b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.").unwrap();
     let err = Weights::load(&legacy).unwrap_err();
     assert!(err.to_string().contains("legacy"), "{err}");

@@ -10,8 +10,12 @@ Writes engine/tests/fixtures/:
                           Parameter, a transposed (non-contiguous) view, a view at a storage
                           offset sharing storage with another entry, a 0-d scalar, an int64
                           buffer, and the state dict's `_metadata` attribute.
+  tiny_pytorch_model_legacy.bin     the same state dict in the legacy (torch < 1.6, non-zip)
+                                    layout: `_use_new_zipfile_serialization=False`.
+  tiny_pytorch_model_legacy_p4.bin  the same, legacy layout with pickle protocol 4 (framed).
   tiny_model.safetensors  the same tensors, each made contiguous (what the .bin must load as).
-Deterministic (fixed seed): re-running rewrites identical tensors.
+Deterministic (fixed seed): re-running rewrites identical tensors (the legacy files' storage
+keys are memory addresses, so their bytes differ from run to run).
 """
 
 from collections import OrderedDict
@@ -43,6 +47,9 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     torch.save(sd, OUT / "tiny_pytorch_model.bin")
+    torch.save(sd, OUT / "tiny_pytorch_model_legacy.bin", _use_new_zipfile_serialization=False)
+    torch.save(sd, OUT / "tiny_pytorch_model_legacy_p4.bin", pickle_protocol=4,
+               _use_new_zipfile_serialization=False)
     flat = {k: v.detach().contiguous().clone() for k, v in sd.items()}
     save_file(flat, OUT / "tiny_model.safetensors", metadata={"format": "pt"})
     for k, v in sd.items():

@@ -1,12 +1,15 @@
-//! Reader for PyTorch's zip checkpoint format (`pytorch_model.bin`, torch >= 1.6).
+//! Reader for PyTorch checkpoints (`pytorch_model.bin`): the zip format of torch >= 1.6 and
+//! the legacy format before it ([`legacy`]).
 //!
-//! Layout: a zip with `<prefix>/data.pkl` (the pickled state dict, read by the restricted
+//! Zip layout: a zip with `<prefix>/data.pkl` (the pickled state dict, read by the restricted
 //! machine in [`pickle`]), `<prefix>/data/<key>` (one raw little-endian blob per storage),
 //! `<prefix>/byteorder` and `<prefix>/version`. torch writes entries uncompressed and
 //! 64-byte aligned, so contiguous f32/bf16/f16 tensors are read in place from the memory
 //! map like safetensors; compressed entries are decompressed and copied, strided views are
-//! gathered into a contiguous copy.
+//! gathered into a contiguous copy. Legacy files hold their storages unaligned after the
+//! pickles: contiguous tensors are copied unless they happen to be aligned.
 
+mod legacy;
 mod pickle;
 
 use std::collections::HashMap;
@@ -64,25 +67,58 @@ pub(crate) fn load(path: &Path) -> Result<LoadedFile, EngineError> {
             "{pkl_name} is larger than {MAX_PICKLE_BYTES} bytes"
         )));
     }
-    let root = pickle::run(&pkl).map_err(|e| match e {
+    let root = pickle::run(&pkl).map_err(|e| pickle_error(path, &pkl_name, e))?;
+    let mut blobs = Blobs {
+        source: Source::Zip {
+            zip: &mut zip,
+            prefix: &prefix,
+        },
+        map: &map,
+        cache: HashMap::new(),
+    };
+    state_dict(path, &pkl_name, &root, &mut blobs)
+}
+
+/// Load every tensor of a legacy (torch < 1.6) checkpoint, as [`load`] does for zips.
+pub(crate) fn load_legacy(path: &Path) -> Result<LoadedFile, EngineError> {
+    let map = map_file(path)?;
+    let what = "legacy torch checkpoint";
+    let layout = legacy::parse(&map).map_err(|e| pickle_error(path, what, e))?;
+    let mut blobs = Blobs {
+        source: Source::Legacy {
+            spans: &layout.spans,
+        },
+        map: &map,
+        cache: HashMap::new(),
+    };
+    state_dict(path, what, &layout.root, &mut blobs)
+}
+
+/// A pickle error as the engine's error, naming the file and the part (`what`) it is in.
+fn pickle_error(path: &Path, what: &str, e: PickleError) -> EngineError {
+    match e {
         PickleError::Refused(reason) => EngineError::Refused {
             path: path.to_path_buf(),
-            reason: format!("{pkl_name}: {reason}"),
+            reason: format!("{what}: {reason}"),
         },
-        PickleError::Bad(reason) => bad(format!("{pkl_name}: {reason}")),
-    })?;
+        PickleError::Bad(reason) => EngineError::bad_file(path, format!("{what}: {reason}")),
+    }
+}
 
-    let Value::Dict(entries) = &root else {
+/// The tensors of the state dict `root` (`pkl_name` names it in errors); other entries are
+/// listed as skipped.
+fn state_dict(
+    path: &Path,
+    pkl_name: &str,
+    root: &Value,
+    blobs: &mut Blobs,
+) -> Result<LoadedFile, EngineError> {
+    let bad = |reason: String| EngineError::bad_file(path, reason);
+    let Value::Dict(entries) = root else {
         return Err(bad(format!(
             "{pkl_name} holds a {}, not a state dict",
             root.kind()
         )));
-    };
-    let mut blobs = Blobs {
-        zip: &mut zip,
-        map: &map,
-        prefix: &prefix,
-        cache: HashMap::new(),
     };
     let mut out = LoadedFile::default();
     for (key, value) in entries.borrow().iter() {
@@ -144,11 +180,23 @@ enum Blob {
     Inflated(Rc<Vec<u8>>),
 }
 
-/// Storage blobs of one archive, each located or inflated once.
+/// Where a checkpoint keeps its storages.
+enum Source<'z, 'm> {
+    /// One zip entry per storage, `<prefix>/data/<key>`.
+    Zip {
+        zip: &'z mut ZipArchive<Cursor<&'m [u8]>>,
+        prefix: &'z str,
+    },
+    /// (byte offset, byte length) per storage key in the mapped file.
+    Legacy {
+        spans: &'z HashMap<String, (usize, usize)>,
+    },
+}
+
+/// Storage blobs of one checkpoint, each located or inflated once.
 struct Blobs<'z, 'm> {
-    zip: &'z mut ZipArchive<Cursor<&'m [u8]>>,
+    source: Source<'z, 'm>,
     map: &'m Arc<Mmap>,
-    prefix: &'z str,
     cache: HashMap<String, Rc<Blob>>,
 }
 
@@ -165,11 +213,24 @@ impl Blobs<'_, '_> {
             .numel
             .checked_mul(storage.kind.size_in_bytes())
             .ok_or("storage size overflows")?;
-        let name = format!("{}/data/{key}", self.prefix);
-        let mut entry = self
-            .zip
-            .by_name(&name)
-            .map_err(|e| format!("{name}: {e}"))?;
+        let (zip, prefix) = match &mut self.source {
+            Source::Zip { zip, prefix } => (zip, *prefix),
+            Source::Legacy { spans } => {
+                let &(start, len) = spans
+                    .get(key)
+                    .ok_or_else(|| format!("storage {key:?} is not in the storage key list"))?;
+                if len < needed {
+                    return Err(format!(
+                        "storage {key:?} holds {len} bytes but is named with {needed}"
+                    ));
+                }
+                let blob = Rc::new(Blob::Mapped { start, len: needed });
+                self.cache.insert(key.clone(), Rc::clone(&blob));
+                return Ok(blob);
+            }
+        };
+        let name = format!("{prefix}/data/{key}");
+        let mut entry = zip.by_name(&name).map_err(|e| format!("{name}: {e}"))?;
         if entry.size() < needed as u64 {
             return Err(format!(
                 "{name} holds {} bytes but the storage needs {needed}",

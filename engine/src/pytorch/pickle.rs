@@ -6,7 +6,9 @@
 //! `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter` and the
 //! `torch.*Storage` type tags; any other global (`posix.system`, `builtins.eval`, ...) is
 //! refused as soon as it is named. Persistent ids must be torch storage references
-//! (`('storage', torch.FloatStorage, key, location, numel)`).
+//! (`('storage', torch.FloatStorage, key, location, numel)`, with a sixth `None` in the
+//! legacy format). The legacy format's header pickles also need booleans, a 10-byte integer
+//! (the magic number) and Python 2 byte strings, which are read too.
 //!
 //! Robustness: every read is bounds-checked; containers are reference-counted so memo
 //! references cost O(1) (run time and memory stay linear in the input); dropping deeply
@@ -113,7 +115,8 @@ fn refused_global(module: &str, name: &str) -> PickleError {
     ))
 }
 
-/// A storage reference from a persistent id: bytes live in the zip entry `data/<key>`.
+/// A storage reference from a persistent id: bytes live in the zip entry `data/<key>` (in
+/// the legacy format: after the pickles, in the order of the key list).
 #[derive(Debug)]
 pub(crate) struct StorageRef {
     pub key: String,
@@ -137,9 +140,12 @@ pub(crate) struct TensorRef {
 #[derive(Clone)]
 pub(crate) enum Value {
     None,
-    /// Booleans and floats (e.g. `requires_grad`) are parsed but their values never needed.
-    Bool,
+    Bool(bool),
     Int(i64),
+    /// An integer too large for i64, as little-endian two's complement bytes (the legacy
+    /// format's magic number).
+    BigInt(Rc<[u8]>),
+    /// Floats (e.g. in optimizer state) are parsed but their values never needed.
     Float,
     Str(Rc<str>),
     Tuple(Rc<Vec<Value>>),
@@ -156,8 +162,8 @@ impl Value {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Value::None => "None",
-            Value::Bool => "bool",
-            Value::Int(_) => "int",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::BigInt(_) => "int",
             Value::Float => "float",
             Value::Str(_) => "str",
             Value::Tuple(_) => "tuple",
@@ -209,14 +215,35 @@ impl Drop for Value {
 
 /// Run `data` and return the value STOP leaves on the stack.
 pub(crate) fn run(data: &[u8]) -> Result<Value, PickleError> {
-    Machine {
+    run_prefix(data).map(|p| p.value)
+}
+
+/// What one pickle of a stream gave.
+pub(crate) struct Pickled {
+    /// The value STOP left on the stack.
+    pub value: Value,
+    /// Bytes the pickle took (more may follow it).
+    pub len: usize,
+    /// Every storage its persistent ids named, in order.
+    pub storages: Vec<Rc<StorageRef>>,
+}
+
+/// Run the pickle at the start of `data`, which may be followed by other bytes.
+pub(crate) fn run_prefix(data: &[u8]) -> Result<Pickled, PickleError> {
+    let mut machine = Machine {
         data,
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
-    }
-    .run()
+        storages: Vec::new(),
+    };
+    let value = machine.run()?;
+    Ok(Pickled {
+        value,
+        len: machine.pos,
+        storages: machine.storages,
+    })
 }
 
 struct Machine<'a> {
@@ -226,6 +253,7 @@ struct Machine<'a> {
     /// Stack lengths at each MARK.
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    storages: Vec<Rc<StorageRef>>,
 }
 
 impl Machine<'_> {
@@ -367,7 +395,7 @@ impl Machine<'_> {
         }
     }
 
-    fn run(mut self) -> Result<Value, PickleError> {
+    fn run(&mut self) -> Result<Value, PickleError> {
         loop {
             let op = self.byte()?;
             match op {
@@ -396,7 +424,8 @@ impl Machine<'_> {
                     self.stack.push(v);
                 }
                 b'N' => self.stack.push(Value::None),
-                0x88 | 0x89 => self.stack.push(Value::Bool),
+                0x88 => self.stack.push(Value::Bool(true)),
+                0x89 => self.stack.push(Value::Bool(false)),
                 b'J' => {
                     let v = self.u32()? as i32;
                     self.stack.push(Value::Int(v.into()));
@@ -410,12 +439,14 @@ impl Machine<'_> {
                     self.stack.push(Value::Int(v.into()));
                 }
                 0x8a => {
-                    // LONG1: little-endian two's complement of n bytes; we take up to 8.
+                    // LONG1: little-endian two's complement of n bytes.
                     let n = usize::from(self.byte()?);
-                    if n > 8 {
-                        return Err(self.bad(format!("{n}-byte integer too large")));
-                    }
                     let bytes = self.take(n)?;
+                    if n > 8 {
+                        let big = Value::BigInt(Rc::from(bytes));
+                        self.stack.push(big);
+                        continue;
+                    }
                     let mut buf = if bytes.last().is_some_and(|&b| b & 0x80 != 0) {
                         [0xff; 8]
                     } else {
@@ -433,8 +464,15 @@ impl Machine<'_> {
                     let v = self.str_of_len(len.into())?;
                     self.stack.push(v);
                 }
-                0x8c => {
+                0x8c | b'U' => {
+                    // SHORT_BINUNICODE, or SHORT_BINSTRING (a Python 2 `str`, ASCII keys).
                     let len = self.byte()?;
+                    let v = self.str_of_len(len.into())?;
+                    self.stack.push(v);
+                }
+                b'T' => {
+                    // BINSTRING: a Python 2 `str` with a 4-byte length.
+                    let len = self.u32()?;
                     let v = self.str_of_len(len.into())?;
                     self.stack.push(v);
                 }
@@ -534,8 +572,9 @@ impl Machine<'_> {
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    let storage = self.persistent_load(&pid)?;
-                    self.stack.push(Value::Storage(Rc::new(storage)));
+                    let storage = Rc::new(self.persistent_load(&pid)?);
+                    self.storages.push(Rc::clone(&storage));
+                    self.stack.push(Value::Storage(storage));
                 }
                 0x81 | 0x92 => {
                     return Err(PickleError::Refused(format!(
@@ -619,12 +658,24 @@ impl Machine<'_> {
         }
     }
 
-    /// `('storage', torch.<Kind>Storage, key, location, numel)`.
+    /// `('storage', torch.<Kind>Storage, key, location, numel)`; the legacy format adds a
+    /// sixth item, `None` unless the storage is a view of another (torch < 1.0), which we
+    /// refuse.
     fn persistent_load(&self, pid: &Value) -> Result<StorageRef, PickleError> {
         let Value::Tuple(items) = pid else {
             return Err(self.bad("persistent id is not a tuple"));
         };
-        match &items[..] {
+        let items = match &items[..] {
+            [head @ .., Value::None] if head.len() == 5 => head,
+            [.., Value::Tuple(_)] if items.len() == 6 => {
+                return Err(self.bad(
+                    "the checkpoint stores a view of a storage (torch < 1.0); re-save it with \
+                     a recent torch",
+                ))
+            }
+            all => all,
+        };
+        match items {
             [Value::Str(tag), Value::Global(Global::StorageType(kind)), Value::Str(key), Value::Str(_location), numel]
                 if &**tag == "storage" =>
             {
