@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tokken_tokenizer::{
-    write_mecab_format, EncodeOptions, Encoding, SubwordMode, Tokenizer, Truncation,
+    char_spans, write_mecab_format, EncodeOptions, Encoding, SubwordMode, Tokenizer, Truncation,
 };
 
 /// Flags of `tokken-cli tokenize`.
@@ -22,7 +22,8 @@ Examples:
   tokken-cli tokenize --model ../shared/ref/bert-base-japanese-v3 '東京都に行く'
   tokken-cli tokenize --model DIR --format json --input titles.jsonl > tokens.jsonl
   echo '私は[MASK]です' | tokken-cli tokenize --vocab vocab.txt --format tokens
-  tokken-cli tokenize --model DIR --format mecab 'すもももももももものうち'")]
+  tokken-cli tokenize --model DIR --format mecab 'すもももももももものうち'
+  tokken-cli tokenize --model DIR --format words --input titles.jsonl > words.jsonl")]
 pub struct Args {
     /// HF model dir with vocab.txt and tokenizer_config.json.
     #[arg(
@@ -48,9 +49,10 @@ pub struct Args {
 
     /// Output: `ids` / `tokens` (one line per input, space-separated, with [CLS]/[SEP]),
     /// `json` (id, tokens, ids, type_ids, offsets: char offsets into the input text),
-    /// `mecab` / `wakati` (MeCab's own output for the raw line, like `mecab` / `mecab -Owakati`).
+    /// `mecab` / `wakati` (MeCab's own output for the raw line, like `mecab` / `mecab -Owakati`),
+    /// `words` (the same words as JSON: surface, char and byte offsets, unknown, feature fields).
     #[arg(long, value_name = "FORMAT", default_value = "ids",
-          value_parser = ["ids", "tokens", "json", "mecab", "wakati"])]
+          value_parser = ["ids", "tokens", "json", "mecab", "wakati", "words"])]
     format: String,
 
     /// Read lines from this file (`-`: stdin) instead of TEXT arguments.
@@ -221,8 +223,8 @@ fn write_records(
     out: &mut impl Write,
 ) -> Result<()> {
     match args.format.as_str() {
-        "mecab" | "wakati" => {
-            for text in analyze_records(tok, args.format == "mecab", records) {
+        "mecab" | "wakati" | "words" => {
+            for text in analyze_records(tok, &args.format, records) {
                 out.write_all(text.as_bytes()).context("writing output")?;
             }
         }
@@ -236,9 +238,10 @@ fn write_records(
     Ok(())
 }
 
-/// MeCab's output for each record (`mecab`: `surface\tfeatures` lines and `EOS`; else
-/// wakati: the surfaces on one line), in parallel, one analyzer worker per rayon task.
-fn analyze_records(tok: &Tokenizer, mecab: bool, records: &[Record]) -> Vec<String> {
+/// MeCab's analysis of each record's raw text, in parallel, one analyzer worker per rayon
+/// task, as `format`: `mecab` (`surface\tfeatures` lines and `EOS`), `wakati` (the surfaces
+/// on one line) or `words` (one JSON line, see [`words_json`]).
+fn analyze_records(tok: &Tokenizer, format: &str, records: &[Record]) -> Vec<String> {
     use rayon::prelude::*;
     records
         .par_iter()
@@ -247,9 +250,23 @@ fn analyze_records(tok: &Tokenizer, mecab: bool, records: &[Record]) -> Vec<Stri
             || (tok.analyzer().worker(), Vec::new()),
             |(worker, morphemes), r| {
                 let mut buf = String::new();
+                if format == "words" {
+                    worker.analyze(&r.text, morphemes);
+                    let mut v = json!({"words": words_json(tok.analyzer(), &r.text, morphemes)});
+                    if let Some(pair) = &r.pair {
+                        worker.analyze(pair, morphemes);
+                        v["pair_words"] = words_json(tok.analyzer(), pair, morphemes);
+                    }
+                    match &r.id {
+                        Some(id) => v["id"] = id.clone(),
+                        None => v["text"] = Value::String(r.text.clone()),
+                    }
+                    buf = format!("{v}\n");
+                    return buf;
+                }
                 for text in std::iter::once(&r.text).chain(&r.pair) {
                     worker.analyze(text, morphemes);
-                    if mecab {
+                    if format == "mecab" {
                         write_mecab_format(tok.analyzer(), text, morphemes, &mut buf);
                     } else {
                         for (i, m) in morphemes.iter().enumerate() {
@@ -265,6 +282,34 @@ fn analyze_records(tok: &Tokenizer, mecab: bool, records: &[Record]) -> Vec<Stri
             },
         )
         .collect()
+}
+
+/// `[{"surface", "start", "end", "byte_start", "byte_end", "unknown", "features"}]` for the
+/// words of `text`: offsets in chars (as in `--format json`) and bytes, `features` the
+/// unquoted CSV fields of MeCab's feature string (fugashi's `node.feature` as a list).
+fn words_json(
+    analyzer: &tokken_tokenizer::Analyzer,
+    text: &str,
+    words: &[tokken_tokenizer::Morpheme],
+) -> Value {
+    let spans = char_spans(text, words);
+    Value::Array(
+        words
+            .iter()
+            .zip(spans)
+            .map(|(m, (start, end))| {
+                json!({
+                    "surface": m.surface(text),
+                    "start": start,
+                    "end": end,
+                    "byte_start": m.start,
+                    "byte_end": m.end,
+                    "unknown": m.is_unknown,
+                    "features": analyzer.feature_fields(m).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Encodes records in parallel, one worker per rayon task.

@@ -1,5 +1,5 @@
-//! `tokenize --format mecab|wakati` over a file: records are analysed in parallel, and the
-//! output must be exactly the per-line analysis, in input order.
+//! `tokenize --format mecab|wakati|words` over a file: records are analysed in parallel, and
+//! the output must be exactly the per-line analysis, in input order.
 
 mod common;
 
@@ -45,4 +45,90 @@ fn mecab_and_wakati_output_in_input_order() {
     assert_eq!(mecab, want_mecab);
     assert_eq!(wakati, want_wakati);
     assert_eq!(mecab.matches("EOS\n").count(), 300);
+}
+
+/// `--format words`: per line one JSON record whose words are MeCab's (`--format mecab`
+/// lines), with char offsets that index the surface in the text, byte offsets, and the
+/// feature string split into its CSV fields.
+#[test]
+fn words_format_is_the_mecab_analysis_as_json() {
+    let dir = scratch("tokenize-words");
+    let path = dir.join("lines.jsonl");
+    let texts: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "😀第{i}回 ＡＢＣの会議は「{}時」に始まり、ｶﾀｶﾅを話した",
+                i % 24
+            )
+        })
+        .collect();
+    let body: String = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{}\n", serde_json::json!({"id": i, "text": t})))
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    let Some(words) = check(&on_tiny(
+        "tokenize",
+        &["--format", "words", "-i", path.to_str().unwrap()],
+    )) else {
+        return;
+    };
+    let mecab = check(&on_tiny(
+        "tokenize",
+        &["--format", "mecab", "-i", path.to_str().unwrap()],
+    ))
+    .unwrap();
+    let mut mecab_lines = mecab.lines();
+    let records: Vec<serde_json::Value> = words
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), texts.len());
+    let mut with_comma = 0;
+    for (i, (r, text)) in records.iter().zip(&texts).enumerate() {
+        assert_eq!(r["id"], i);
+        for w in r["words"].as_array().unwrap() {
+            let surface = w["surface"].as_str().unwrap();
+            let (start, end) = (w["start"].as_u64().unwrap(), w["end"].as_u64().unwrap());
+            let by_chars: String = text
+                .chars()
+                .skip(start as usize)
+                .take((end - start) as usize)
+                .collect();
+            assert_eq!(by_chars, surface, "{text}");
+            let (bs, be) = (
+                w["byte_start"].as_u64().unwrap(),
+                w["byte_end"].as_u64().unwrap(),
+            );
+            assert_eq!(&text[bs as usize..be as usize], surface);
+            let fields: Vec<&str> = w["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            let unknown = w["unknown"].as_bool().unwrap();
+            assert_eq!(fields.len(), if unknown { 6 } else { 26 }, "{surface}");
+            // MeCab's line: the surface, a tab, the fields (quoted where they hold a comma).
+            let line = mecab_lines.next().unwrap();
+            let quoted: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    if f.contains(',') {
+                        with_comma += 1;
+                        format!("\"{f}\"")
+                    } else {
+                        f.to_string()
+                    }
+                })
+                .collect();
+            assert_eq!(line, format!("{surface}\t{}", quoted.join(",")));
+        }
+        assert_eq!(mecab_lines.next(), Some("EOS"));
+    }
+    assert!(
+        with_comma > 0,
+        "some unidic fields hold commas (e.g. 都's B1SjS,B1S8SjS)"
+    );
 }

@@ -6,6 +6,7 @@
 //! [`lattice`] builds nodes at byte positions and keeps MeCab's node order, which decides
 //! ties between equal-cost paths.
 
+mod char_spans;
 mod feature_fields;
 mod lattice;
 mod mecab_format;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use crate::dict::Dictionary;
 use crate::error::TokenizerError;
+pub use char_spans::char_spans;
 pub use feature_fields::{feature_fields, FeatureFields};
 use lattice::Lattice;
 pub use mecab_format::write_mecab_format;
@@ -23,7 +25,8 @@ pub use mecab_format::write_mecab_format;
 /// One word of the best path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Morpheme {
-    /// Byte offset of the surface in the analysed text (whitespace before it excluded).
+    /// Byte offset of the surface in the analysed text (whitespace before it excluded);
+    /// [`char_spans`] gives char offsets.
     pub start: usize,
     /// Byte offset just past the surface.
     pub end: usize,
