@@ -9,7 +9,6 @@
 use crate::dict::char_property::CharInfo;
 use crate::dict::connector::{Connector, WordIds};
 use crate::dict::dic_file::split_value;
-use crate::dict::never_best::NEVER_BEST;
 use crate::dict::token::Token;
 use crate::dict::{Dictionary, NO_NODE};
 
@@ -257,9 +256,6 @@ impl Lattice {
             let (t0, count) = split_value(value);
             for t in t0..t0 + count {
                 if let Some(&word) = words.get(t as usize) {
-                    if word.left == NEVER_BEST {
-                        continue; // an earlier token of this surface always beats it
-                    }
                     nodes.push(Node {
                         start: begin2,
                         end: begin2 + length,

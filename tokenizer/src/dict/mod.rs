@@ -8,7 +8,6 @@ pub mod darts;
 pub mod dic_file;
 pub mod dicrc;
 pub mod matrix;
-pub mod never_best;
 pub mod token;
 
 use std::fs::File;
@@ -49,8 +48,7 @@ pub struct Dictionary {
     pub first_char_node: Vec<i32>,
     /// The connection costs in a cache-friendly numbering of the context ids.
     pub conn: Connector,
-    /// [sys lexsize] what the lattice reads of each `sys.dic` token, in `conn`'s numbering;
-    /// a token that can never be on a best path has left id [`never_best::NEVER_BEST`].
+    /// [sys lexsize] what the lattice reads of each `sys.dic` token, in `conn`'s numbering.
     pub sys_words: HugeCopy<WordIds>,
     /// `sys.dic`'s double array, copied into huge pages.
     sys_units: HugeCopy<[u32; 2]>,
@@ -106,9 +104,7 @@ impl Dictionary {
         let space = chars.info(0x20);
         let first_char_node = first_char_nodes(&sys);
         let conn = Connector::new(&matrix, &sys, &unk)?;
-        let mut sys_table = conn.table(&sys);
-        never_best::mark_never_best(&mut sys_table, sys.darts().values().map(split_value));
-        let sys_words = HugeCopy::new(&sys_table);
+        let sys_words = HugeCopy::new(&conn.table(&sys));
         let sys_units = HugeCopy::new(sys.darts().units());
         let unk_words = conn.table(&unk);
         Ok(Dictionary {
