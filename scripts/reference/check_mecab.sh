@@ -22,6 +22,9 @@ VOCAB=../shared/ref/bert-base-japanese-v3/vocab.txt
 if [ $# -eq 0 ]; then
   set -- ../shared/ref/tokenize/livedoor-lines.ids.jsonl ../shared/ref/tokenize/livedoor-titles.ids.jsonl
 fi
+# The dictionary's own mecabrc if it has one (unidic-lite does; Debian's jumandic does not).
+RC="$DICDIR/mecabrc"
+[ -f "$RC" ] || RC=/dev/null
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
@@ -38,7 +41,8 @@ with open(sys.argv[1], encoding="utf-8") as f:
         print(text.replace("\r", " ").replace("\n", " "))
 EOF
   # -b: a buffer larger than any line (MeCab splits longer lines); -O '': surface TAB features.
-  mecab -b 100000000 -d "$DICDIR" -r "$DICDIR/mecabrc" -O '' "$TMP/text.txt" > "$TMP/mecab.out"
+  # set -e stops here if mecab fails (e.g. an unreadable dictionary).
+  mecab -b 100000000 -d "$DICDIR" -r "$RC" -O '' "$TMP/text.txt" > "$TMP/mecab.out"
   "$BIN" tokenize --vocab "$VOCAB" --dicdir "$DICDIR" \
     --input-format text --format mecab -i "$TMP/text.txt" > "$TMP/tokken.out"
   lines=$(wc -l < "$TMP/text.txt")
