@@ -23,7 +23,8 @@ Examples:
   tokken-cli tokenize --model DIR --format json --input titles.jsonl > tokens.jsonl
   echo '私は[MASK]です' | tokken-cli tokenize --vocab vocab.txt --format tokens
   tokken-cli tokenize --model DIR --format mecab 'すもももももももものうち'
-  tokken-cli tokenize --model DIR --format words --input titles.jsonl > words.jsonl")]
+  tokken-cli tokenize --model DIR --format words --input titles.jsonl > words.jsonl
+  tokken-cli tokenize --model DIR --format mecab --userdic my-terms.dic 'テキスト'")]
 pub struct Args {
     /// HF model dir with vocab.txt and tokenizer_config.json.
     #[arg(
@@ -46,6 +47,11 @@ pub struct Args {
     /// Compiled MeCab dictionary dir (default: $TOKKEN_DICDIR, python unidic_lite, usual paths).
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
+
+    /// A user dictionary (MeCab's `-u`, compiled by `mecab-dict-index -u` for the same
+    /// dictionary), added after those the model's tokenizer_config.json names; repeatable.
+    #[arg(long, value_name = "FILE")]
+    userdic: Vec<PathBuf>,
 
     /// Output: `ids` / `tokens` (one line per input, space-separated, with [CLS]/[SEP]),
     /// `json` (id, tokens, ids, type_ids, offsets: char offsets into the input text),
@@ -95,11 +101,13 @@ pub fn run(args: Args) -> Result<()> {
         .map(crate::model_arg::resolve)
         .transpose()?;
     let tok = match (&model, &args.vocab) {
-        (Some(dir), _) => Tokenizer::from_model_dir(dir, args.dicdir.as_deref())
-            .with_context(|| format!("loading the tokenizer of {}", dir.display()))?,
+        (Some(dir), _) => {
+            Tokenizer::from_model_dir_with(dir, args.dicdir.as_deref(), &args.userdic)
+                .with_context(|| format!("loading the tokenizer of {}", dir.display()))?
+        }
         (None, Some(vocab)) => {
             let mode = SubwordMode::parse(&args.mode).expect("clap checked the mode");
-            Tokenizer::from_vocab(vocab, mode, args.dicdir.as_deref())?
+            Tokenizer::from_vocab(vocab, mode, args.dicdir.as_deref(), &args.userdic)?
         }
         (None, None) => bail!("give --model DIR or --vocab FILE"),
     };

@@ -132,3 +132,37 @@ fn words_format_is_the_mecab_analysis_as_json() {
         "some unidic fields hold commas (e.g. 都's B1SjS,B1S8SjS)"
     );
 }
+
+/// `--userdic` (repeatable) gives MeCab's `-u a.dic,b.dic` analysis: the fixture texts come
+/// out as `mecab -u` printed them (tokenizer/tests/data, scripts/reference/make_userdic_fixture.sh).
+#[test]
+fn userdic_flags_give_mecabs_user_dictionary_analysis() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/data");
+    let s = |name: &str| data.join(name).to_str().unwrap().to_string();
+    let (a, b, texts) = (
+        s("userdic_a.dic"),
+        s("userdic_b.dic"),
+        s("userdic_texts.txt"),
+    );
+    let Some(out) = check(&on_tiny(
+        "tokenize",
+        &[
+            "--format",
+            "mecab",
+            "--userdic",
+            &a,
+            "--userdic",
+            &b,
+            "--input-format",
+            "text",
+            "-i",
+            &texts,
+        ],
+    )) else {
+        return;
+    };
+    assert_eq!(
+        out,
+        std::fs::read_to_string(data.join("userdic_mecab_ab.txt")).unwrap()
+    );
+}

@@ -8,6 +8,7 @@
 #
 # Needs `mecab` on PATH (Debian: apt install mecab) and a dictionary (default: unidic-lite
 # as tokken finds it; override with TOKKEN_DICDIR). JSONL inputs use their "text" field.
+# TOKKEN_USERDIC=a.dic[,b.dic...] adds user dictionaries to both (`mecab -u`, `--userdic`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,6 +22,13 @@ VOCAB=../shared/ref/bert-base-japanese-v3/vocab.txt
 [ -f "$VOCAB" ] || { echo "$VOCAB not found" >&2; exit 2; }
 if [ $# -eq 0 ]; then
   set -- ../shared/ref/tokenize/livedoor-lines.ids.jsonl ../shared/ref/tokenize/livedoor-titles.ids.jsonl
+fi
+MECAB_USER=()
+TOKKEN_USER=()
+if [ -n "${TOKKEN_USERDIC:-}" ]; then
+  MECAB_USER=(-u "$TOKKEN_USERDIC")
+  IFS=, read -r -a dics <<< "$TOKKEN_USERDIC"
+  for d in "${dics[@]}"; do TOKKEN_USER+=(--userdic "$d"); done
 fi
 # The dictionary's own mecabrc if it has one (unidic-lite does; Debian's jumandic does not).
 RC="$DICDIR/mecabrc"
@@ -42,8 +50,8 @@ with open(sys.argv[1], encoding="utf-8") as f:
 EOF
   # -b: a buffer larger than any line (MeCab splits longer lines); -O '': surface TAB features.
   # set -e stops here if mecab fails (e.g. an unreadable dictionary).
-  mecab -b 100000000 -d "$DICDIR" -r "$RC" -O '' "$TMP/text.txt" > "$TMP/mecab.out"
-  "$BIN" tokenize --vocab "$VOCAB" --dicdir "$DICDIR" \
+  mecab -b 100000000 -d "$DICDIR" -r "$RC" "${MECAB_USER[@]}" -O '' "$TMP/text.txt" > "$TMP/mecab.out"
+  "$BIN" tokenize --vocab "$VOCAB" --dicdir "$DICDIR" "${TOKKEN_USER[@]}" \
     --input-format text --format mecab -i "$TMP/text.txt" > "$TMP/tokken.out"
   lines=$(wc -l < "$TMP/text.txt")
   if cmp -s "$TMP/mecab.out" "$TMP/tokken.out"; then

@@ -12,9 +12,10 @@ mod lattice;
 mod mecab_format;
 mod prevs;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::dict::dic_file::DicFile;
 use crate::dict::Dictionary;
 use crate::error::TokenizerError;
 pub use char_spans::char_spans;
@@ -42,8 +43,10 @@ pub struct Morpheme {
     pub cost: i64,
     /// Whether the word came from the unknown-word rules (`unk.dic`) rather than `sys.dic`.
     pub is_unknown: bool,
-    /// Offset of the feature string in the feature blob of `unk.dic` (unknown words) or
-    /// `sys.dic` (known words); read it with [`Analyzer::feature`].
+    /// The index (in the order given) of the user dictionary the word came from, if any.
+    pub user_dic: Option<u8>,
+    /// Offset of the feature string in the feature blob of `unk.dic` (unknown words), the
+    /// user dictionary or `sys.dic` (known words); read it with [`Analyzer::feature`].
     pub feature_offset: u32,
 }
 
@@ -63,8 +66,18 @@ pub struct Analyzer {
 impl Analyzer {
     /// Opens the compiled MeCab dictionary in `dicdir` (see [`crate::find_dicdir`]).
     pub fn open(dicdir: &Path) -> Result<Analyzer, TokenizerError> {
+        Analyzer::open_with_user_dics(dicdir, &[])
+    }
+
+    /// Opens the dictionary in `dicdir` with user dictionaries (MeCab's `-u a.dic,b.dic`),
+    /// compiled by `mecab-dict-index -u` for that dictionary; their words join the lattice
+    /// after `sys.dic`'s, as in MeCab.
+    pub fn open_with_user_dics(
+        dicdir: &Path,
+        user_dics: &[PathBuf],
+    ) -> Result<Analyzer, TokenizerError> {
         Ok(Analyzer {
-            dict: Arc::new(Dictionary::open(dicdir)?),
+            dict: Arc::new(Dictionary::open_with_user_dics(dicdir, user_dics)?),
         })
     }
 
@@ -101,13 +114,8 @@ impl Analyzer {
 
     /// Like [`Analyzer::feature`], but invalid UTF-8 in the dictionary is an error.
     pub fn try_feature(&self, m: &Morpheme) -> Result<&str, TokenizerError> {
-        let file = if m.is_unknown {
-            &self.dict.unk
-        } else {
-            &self.dict.sys
-        };
         std::str::from_utf8(self.feature_bytes(m)).map_err(|e| TokenizerError::CorruptDictionary {
-            path: file.path().to_path_buf(),
+            path: self.file_of(m).path().to_path_buf(),
             reason: format!("feature at offset {} is not UTF-8 ({e})", m.feature_offset),
         })
     }
@@ -117,9 +125,20 @@ impl Analyzer {
             if let Some(f) = &self.dict.rc.unk_feature {
                 return f.as_bytes();
             }
-            self.dict.unk.feature_bytes(m.feature_offset)
-        } else {
-            self.dict.sys.feature_bytes(m.feature_offset)
+        }
+        self.file_of(m).feature_bytes(m.feature_offset)
+    }
+
+    /// The dictionary file `m`'s token is from.
+    fn file_of(&self, m: &Morpheme) -> &DicFile {
+        match (m.is_unknown, m.user_dic) {
+            (true, _) => &self.dict.unk,
+            (false, None) => &self.dict.sys,
+            (false, Some(u)) => self
+                .dict
+                .user
+                .get(u as usize)
+                .map_or(&self.dict.sys, |d| &d.file),
         }
     }
 }

@@ -30,6 +30,10 @@ pub struct TokenizerConfig {
     pub mecab_dic: MecabDic,
     /// `mecab_kwargs.normalize_text` (NFKC before MeCab). HF default true.
     pub normalize_text: bool,
+    /// User dictionaries from `mecab_kwargs.mecab_option` (`-u a.dic,b.dic` or
+    /// `--userdic=...`), as given: MeCab resolves relative paths against the working
+    /// directory.
+    pub user_dics: Vec<PathBuf>,
     /// `model_max_length`; `None` when absent (HF: no limit).
     pub model_max_length: Option<usize>,
     /// Surfaces never lower-cased.
@@ -53,6 +57,7 @@ impl Default for TokenizerConfig {
             subword: SubwordMode::WordPiece,
             mecab_dic: MecabDic::UnidicLite,
             normalize_text: true,
+            user_dics: Vec::new(),
             model_max_length: Some(512),
             never_split: Vec::new(),
             unk_token: "[UNK]".into(),
@@ -145,14 +150,22 @@ impl TokenizerConfig {
                         ("mecab_dic", Value::String(d)) if d == "unidic_lite" => {
                             cfg.mecab_dic = MecabDic::UnidicLite
                         }
-                        ("mecab_dic", Value::String(d)) => cfg.mecab_dic = MecabDic::Other(d.clone()),
-                        ("mecab_dic", Value::Null) => cfg.mecab_dic = MecabDic::Other("system".into()),
+                        ("mecab_dic", Value::String(d)) => {
+                            cfg.mecab_dic = MecabDic::Other(d.clone())
+                        }
+                        ("mecab_dic", Value::Null) => {
+                            cfg.mecab_dic = MecabDic::Other("system".into())
+                        }
                         ("normalize_text", Value::Bool(b)) => cfg.normalize_text = *b,
                         ("mecab_option", Value::Null) => {}
-                        ("mecab_option", Value::String(o)) if o.trim().is_empty() => {}
+                        ("mecab_option", Value::String(o)) => {
+                            cfg.user_dics = user_dics_of(o)
+                                .map_err(|e| bad(format!("mecab_kwargs.mecab_option {o:?}: {e}")))?
+                        }
                         (k, v) => {
                             return Err(bad(format!(
-                                "mecab_kwargs.{k} = {v} is not supported (supported: mecab_dic, normalize_text)"
+                                "mecab_kwargs.{k} = {v} is not supported (supported: mecab_dic, \
+                                 mecab_option with user dictionaries, normalize_text)"
                             )))
                         }
                     }
@@ -256,6 +269,32 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
     }
 }
 
+/// The user dictionaries a MeCab option string names (`-u a.dic,b.dic`, `-ua.dic`,
+/// `--userdic=a.dic`, `--userdic a.dic`; MeCab splits the list at commas). Any other
+/// option is an error: the analyzer would not honour it.
+fn user_dics_of(option: &str) -> Result<Vec<PathBuf>, String> {
+    let mut dics = Vec::new();
+    let mut words = option.split_whitespace().map(|w| w.trim_matches('"'));
+    while let Some(w) = words.next() {
+        let list = match w {
+            "-u" | "--userdic" => words.next().ok_or_else(|| format!("`{w}` needs a file"))?,
+            _ => match w
+                .strip_prefix("--userdic=")
+                .or_else(|| w.strip_prefix("-u"))
+            {
+                Some(list) if !list.is_empty() => list,
+                _ => {
+                    return Err(format!(
+                        "option `{w}` is not supported (only -u / --userdic user dictionaries)"
+                    ))
+                }
+            },
+        };
+        dics.extend(list.split(',').filter(|p| !p.is_empty()).map(PathBuf::from));
+    }
+    Ok(dics)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +338,32 @@ mod tests {
         let d = parse(r#"{"word_tokenizer_type":"mecab"}"#).unwrap();
         assert_eq!(d.mecab_dic, MecabDic::Other("ipadic".into()));
         assert_eq!(d.model_max_length, None);
+    }
+
+    #[test]
+    fn mecab_option_user_dictionaries() {
+        let cfg = |o: &str| {
+            parse(&format!(
+                r#"{{"word_tokenizer_type":"mecab","mecab_kwargs":{{"mecab_option":{o:?}}}}}"#
+            ))
+        };
+        let paths = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(cfg("").unwrap().user_dics, paths(&[]));
+        assert_eq!(cfg("-u a.dic").unwrap().user_dics, paths(&["a.dic"]));
+        assert_eq!(
+            cfg("-ua.dic --userdic=/x/b.dic,c.dic --userdic d.dic")
+                .unwrap()
+                .user_dics,
+            paths(&["a.dic", "/x/b.dic", "c.dic", "d.dic"])
+        );
+        for (o, needle) in [
+            ("-u", "needs a file"),
+            ("-u a.dic -N2", "`-N2`"),
+            ("-d x", "`-d`"),
+        ] {
+            let e = cfg(o).unwrap_err().to_string();
+            assert!(e.contains(needle) && e.contains("mecab_option"), "{o}: {e}");
+        }
     }
 
     #[test]

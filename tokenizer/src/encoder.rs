@@ -8,7 +8,7 @@
 //! -> WordPiece or character subwords -> ids. Then `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]`
 //! with type ids 0 / 1, truncation and padding exactly as HF's slow tokenizers do them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -179,9 +179,21 @@ impl std::fmt::Debug for Tokenizer {
 impl Tokenizer {
     /// Loads `vocab.txt` and `tokenizer_config.json` from an HF model dir and opens the
     /// MeCab dictionary (`dicdir`, else the one its `mecab_dic` names, found by
-    /// [`find_dicdir_for`]).
+    /// [`find_dicdir_for`]) with the user dictionaries its `mecab_option` names.
     pub fn from_model_dir(dir: &Path, dicdir: Option<&Path>) -> Result<Tokenizer, TokenizerError> {
-        let config = TokenizerConfig::from_model_dir(dir)?;
+        Tokenizer::from_model_dir_with(dir, dicdir, &[])
+    }
+
+    /// [`Tokenizer::from_model_dir`] with `user_dics` added after the config's own (for
+    /// analysis with a dictionary of new words; a model sees the words it was trained on
+    /// only with the dictionaries it was trained with).
+    pub fn from_model_dir_with(
+        dir: &Path,
+        dicdir: Option<&Path>,
+        user_dics: &[PathBuf],
+    ) -> Result<Tokenizer, TokenizerError> {
+        let mut config = TokenizerConfig::from_model_dir(dir)?;
+        config.user_dics.extend_from_slice(user_dics);
         let vocab = Vocab::from_file(&dir.join("vocab.txt"))?;
         let dicdir = find_dicdir_for(dicdir, &config.mecab_dic).map_err(|e| match e {
             // The config asked for what needs a dicdir: name the file that asked.
@@ -191,22 +203,25 @@ impl Tokenizer {
             },
             e => e,
         })?;
-        let analyzer = Analyzer::open(&dicdir)?;
+        let analyzer = Analyzer::open_with_user_dics(&dicdir, &config.user_dics)?;
         Tokenizer::new(analyzer, vocab, config)
     }
 
-    /// A tokenizer from a bare `vocab.txt` with the v3 settings and subword `mode`.
+    /// A tokenizer from a bare `vocab.txt` with the v3 settings and subword `mode`, and
+    /// optional user dictionaries.
     pub fn from_vocab(
         vocab_path: &Path,
         mode: SubwordMode,
         dicdir: Option<&Path>,
+        user_dics: &[PathBuf],
     ) -> Result<Tokenizer, TokenizerError> {
         let vocab = Vocab::from_file(vocab_path)?;
         let config = TokenizerConfig {
             subword: mode,
+            user_dics: user_dics.to_vec(),
             ..TokenizerConfig::default()
         };
-        let analyzer = Analyzer::open(&find_dicdir(dicdir)?)?;
+        let analyzer = Analyzer::open_with_user_dics(&find_dicdir(dicdir)?, user_dics)?;
         Tokenizer::new(analyzer, vocab, config)
     }
 

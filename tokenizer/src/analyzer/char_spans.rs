@@ -48,6 +48,7 @@ mod tests {
             word_cost: 0,
             cost: 0,
             is_unknown: false,
+            user_dic: None,
             feature_offset: 0,
         }
     }

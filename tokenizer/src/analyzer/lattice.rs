@@ -29,9 +29,12 @@ struct Node {
     end: usize,
     /// Context ids (the connector's numbering) and word cost.
     word: WordIds,
-    /// Index in the token table of `unk.dic` (unknown words) or `sys.dic`.
+    /// Index in the token table of `unk.dic` (unknown words), the user dictionary or
+    /// `sys.dic`.
     token: u32,
     is_unknown: bool,
+    /// 1 + the index of the user dictionary the token is from; 0 for `sys.dic` / `unk.dic`.
+    user: u8,
     /// Best path cost up to and including this node.
     cost: i64,
     /// Best predecessor.
@@ -82,6 +85,7 @@ impl Lattice {
             },
             token: NONE,
             is_unknown: false,
+            user: 0,
             cost: 0,
             prev: NONE,
             enext: NONE,
@@ -135,7 +139,11 @@ impl Lattice {
         let first_out = out.len();
         while i != 0 && i != NONE {
             let n = &self.nodes[i as usize];
-            let file = if n.is_unknown { &dict.unk } else { &dict.sys };
+            let file = match (n.is_unknown, n.user) {
+                (true, _) => &dict.unk,
+                (false, 0) => &dict.sys,
+                (false, u) => dict.user.get(u as usize - 1).map_or(&dict.sys, |d| &d.file),
+            };
             let t = file
                 .tokens()
                 .get(n.token as usize)
@@ -149,6 +157,7 @@ impl Lattice {
                 word_cost: t.word_cost,
                 cost: n.cost,
                 is_unknown: n.is_unknown,
+                user_dic: n.user.checked_sub(1),
                 feature_offset: t.feature,
             });
             i = n.prev;
@@ -252,25 +261,23 @@ impl Lattice {
                 darts.prefetch(dict.first_char_node[code], c);
             }
         }
-        let search = |value: u32, length: usize| {
-            let (t0, count) = split_value(value);
-            for t in t0..t0 + count {
-                if let Some(&word) = words.get(t as usize) {
-                    nodes.push(Node {
-                        start: begin2,
-                        end: begin2 + length,
-                        word,
-                        token: t,
-                        is_unknown: false,
-                        cost: 0,
-                        prev: NONE,
-                        enext: NONE,
-                    });
-                }
-            }
-        };
         if from != NO_NODE && !key.is_empty() {
-            darts.common_prefix_search_utf8_from(from, key, start, search);
+            darts.common_prefix_search_utf8_from(from, key, start, |value, length| {
+                push_known(nodes, words, 0, begin2, value, length)
+            });
+        }
+        // Then each user dictionary's matches, as MeCab walks its dictionary list.
+        for (u, user) in dict.user.iter().enumerate() {
+            if !key.is_empty() {
+                let words = &user.words[..];
+                // u < MAX_USER_DICS = 255, checked at open.
+                let tag = (u + 1) as u8;
+                user.file
+                    .darts()
+                    .common_prefix_search(key, |value, length| {
+                        push_known(nodes, words, tag, begin2, value, length)
+                    });
+            }
         }
 
         // 3. Known words found and the category does not always invoke unknown words.
@@ -294,6 +301,7 @@ impl Lattice {
                         word,
                         token: t,
                         is_unknown: true,
+                        user: 0,
                         cost: 0,
                         prev: NONE,
                         enext: NONE,
@@ -404,6 +412,36 @@ impl Lattice {
             *slot = (self.stamp, best, best_cost);
         }
         (best, best_cost)
+    }
+}
+
+/// Pushes a node per token of a dictionary match: `value` from the double array (first
+/// token, count), the surface `length` bytes from `start`, tokens read from `words`, of
+/// user dictionary `user` (0: `sys.dic`).
+#[inline]
+fn push_known(
+    nodes: &mut Vec<Node>,
+    words: &[WordIds],
+    user: u8,
+    start: usize,
+    value: u32,
+    length: usize,
+) {
+    let (t0, count) = split_value(value);
+    for t in t0..t0 + count {
+        if let Some(&word) = words.get(t as usize) {
+            nodes.push(Node {
+                start,
+                end: start + length,
+                word,
+                token: t,
+                is_unknown: false,
+                user,
+                cost: 0,
+                prev: NONE,
+                enext: NONE,
+            });
+        }
     }
 }
 

@@ -83,9 +83,16 @@ impl DicFile {
             )));
         }
         if kind != expected as u32 {
+            let name = |k: u32| match k {
+                0 => "a system dictionary (sys.dic)",
+                1 => "a user dictionary",
+                2 => "an unknown-word dictionary (unk.dic)",
+                _ => "of an unknown type",
+            };
             return Err(corrupt(format!(
-                "dictionary type {kind}, expected {}",
-                expected as u32
+                "the file is {} (type {kind}), expected {}",
+                name(kind),
+                name(expected as u32)
             )));
         }
         let total = HEADER_BYTES as u64 + dsize as u64 + tsize as u64 + fsize as u64;

@@ -54,7 +54,21 @@ pub struct Dictionary {
     sys_units: HugeCopy<[u32; 2]>,
     /// [unk lexsize] the same for `unk.dic`.
     pub unk_words: Vec<WordIds>,
+    /// User dictionaries (`mecab -u`), looked up after `sys.dic` in this order.
+    pub user: Vec<UserDic>,
 }
+
+/// A user dictionary (compiled by `mecab-dict-index -u` against this dictionary's
+/// context ids): its file and what the lattice reads of its tokens.
+#[derive(Debug)]
+pub struct UserDic {
+    pub file: DicFile,
+    /// [lexsize] context ids in the connector's numbering and word costs.
+    pub words: Vec<WordIds>,
+}
+
+/// Most user dictionaries one analyzer takes (a node keeps the index in a byte).
+pub const MAX_USER_DICS: usize = 255;
 
 /// "No key starts this way" in [`Dictionary::first_char_node`].
 pub const NO_NODE: i32 = i32::MIN;
@@ -62,6 +76,18 @@ pub const NO_NODE: i32 = i32::MIN;
 impl Dictionary {
     /// Opens and validates the dictionary in `dir`.
     pub fn open(dir: &Path) -> Result<Dictionary, TokenizerError> {
+        Dictionary::open_with_user_dics(dir, &[])
+    }
+
+    /// Opens the dictionary in `dir` and the user dictionaries `user` (MeCab's `-u`): each
+    /// must be a user dictionary compiled for the same connection matrix.
+    pub fn open_with_user_dics(dir: &Path, user: &[PathBuf]) -> Result<Dictionary, TokenizerError> {
+        if user.len() > MAX_USER_DICS {
+            return Err(TokenizerError::Invalid(format!(
+                "{} user dictionaries given; at most {MAX_USER_DICS} are supported",
+                user.len()
+            )));
+        }
         let sys = DicFile::open(&dir.join("sys.dic"), DicType::System)?;
         let unk = DicFile::open(&dir.join("unk.dic"), DicType::Unknown)?;
         let matrix = Matrix::open(&dir.join("matrix.bin"))?;
@@ -73,7 +99,11 @@ impl Dictionary {
         let chars = CharProperty::parse(&char_path, &char_bytes)?;
         let rc = Dicrc::read(&dir.join("dicrc"))?;
 
-        for d in [&sys, &unk] {
+        let user_files = user
+            .iter()
+            .map(|p| DicFile::open(p, DicType::User))
+            .collect::<Result<Vec<_>, _>>()?;
+        for d in [&sys, &unk].into_iter().chain(&user_files) {
             if d.lsize != matrix.lsize() || d.rsize != matrix.rsize() {
                 return Err(TokenizerError::CorruptDictionary {
                     path: d.path().to_path_buf(),
@@ -107,6 +137,13 @@ impl Dictionary {
         let sys_words = HugeCopy::new(&conn.table(&sys));
         let sys_units = HugeCopy::new(sys.darts().units());
         let unk_words = conn.table(&unk);
+        let user = user_files
+            .into_iter()
+            .map(|file| UserDic {
+                words: conn.table(&file),
+                file,
+            })
+            .collect();
         Ok(Dictionary {
             dir: dir.to_path_buf(),
             sys,
@@ -121,6 +158,7 @@ impl Dictionary {
             sys_words,
             sys_units,
             unk_words,
+            user,
         })
     }
 
