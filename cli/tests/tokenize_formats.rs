@@ -4,7 +4,17 @@
 mod common;
 
 use common::{check, on_tiny, scratch};
+use std::path::Path;
+
 use tokken_tokenizer::{find_dicdir, write_mecab_format, Analyzer};
+
+/// `tokenize --format FORMAT -i FILE` on the tiny model (None: no dictionary, skip).
+fn tokenize_file(format: &str, file: &Path) -> Option<String> {
+    check(&on_tiny(
+        "tokenize",
+        &["--format", format, "-i", file.to_str().unwrap()],
+    ))
+}
 
 #[test]
 fn mecab_and_wakati_output_in_input_order() {
@@ -20,17 +30,10 @@ fn mecab_and_wakati_output_in_input_order() {
         })
         .collect();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let Some(mecab) = check(&on_tiny(
-        "tokenize",
-        &["--format", "mecab", "-i", path.to_str().unwrap()],
-    )) else {
+    let Some(mecab) = tokenize_file("mecab", &path) else {
         return;
     };
-    let wakati = check(&on_tiny(
-        "tokenize",
-        &["--format", "wakati", "-i", path.to_str().unwrap()],
-    ))
-    .unwrap();
+    let wakati = tokenize_file("wakati", &path).unwrap();
 
     let analyzer = Analyzer::open(&find_dicdir(None).unwrap()).unwrap();
     let mut worker = analyzer.worker();
@@ -68,17 +71,10 @@ fn words_format_is_the_mecab_analysis_as_json() {
         .map(|(i, t)| format!("{}\n", serde_json::json!({"id": i, "text": t})))
         .collect();
     std::fs::write(&path, body).unwrap();
-    let Some(words) = check(&on_tiny(
-        "tokenize",
-        &["--format", "words", "-i", path.to_str().unwrap()],
-    )) else {
+    let Some(words) = tokenize_file("words", &path) else {
         return;
     };
-    let mecab = check(&on_tiny(
-        "tokenize",
-        &["--format", "mecab", "-i", path.to_str().unwrap()],
-    ))
-    .unwrap();
+    let mecab = tokenize_file("mecab", &path).unwrap();
     let mut mecab_lines = mecab.lines();
     let records: Vec<serde_json::Value> = words
         .lines()
@@ -137,7 +133,7 @@ fn words_format_is_the_mecab_analysis_as_json() {
 /// out as `mecab -u` printed them (tokenizer/tests/data, scripts/reference/make_userdic_fixture.sh).
 #[test]
 fn userdic_flags_give_mecabs_user_dictionary_analysis() {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/data");
     let s = |name: &str| data.join(name).to_str().unwrap().to_string();
     let (a, b, texts) = (
         s("userdic_a.dic"),

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{Cursor, Read, Write};
 
-use common::{fixtures, TempDir};
+use common::{fixtures, load_bytes, TempDir};
 use tokken_engine::{EngineError, Weights};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
@@ -37,12 +37,6 @@ fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
             (f.name().unwrap().to_string(), data)
         })
         .collect()
-}
-
-fn load_bytes(dir: &TempDir, name: &str, bytes: &[u8]) -> Result<Weights, EngineError> {
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).unwrap();
-    Weights::load(&path)
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixtures, TempDir};
+use common::{fixtures, load_bytes, TempDir};
 use tokken_engine::{EngineError, Weights};
 
 /// The legacy fixtures: protocol 2 (what torch.save writes by default) and protocol 4.
@@ -11,12 +11,6 @@ const LEGACY: [&str; 2] = [
     "tiny_pytorch_model_legacy.bin",
     "tiny_pytorch_model_legacy_p4.bin",
 ];
-
-fn load_bytes(dir: &TempDir, name: &str, bytes: &[u8]) -> Result<Weights, EngineError> {
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).unwrap();
-    Weights::load(&path)
-}
 
 /// Every tensor equals the safetensors fixture's (made from the same state dict), including
 /// the transposed, offset and strided views; the int64 buffer is skipped as with the zip.

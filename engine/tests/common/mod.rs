@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tokken_engine::{EngineError, Weights};
+
 /// A fresh empty directory under the system temp dir, unique per test and process;
 /// removed on drop.
 pub struct TempDir(PathBuf);
@@ -37,4 +39,11 @@ pub fn raw_safetensors(header: &str, data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(data);
     out
+}
+
+/// Writes `bytes` as `dir/name` and loads it as a checkpoint.
+pub fn load_bytes(dir: &TempDir, name: &str, bytes: &[u8]) -> Result<Weights, EngineError> {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    Weights::load(&path)
 }
