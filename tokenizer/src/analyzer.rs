@@ -131,15 +131,7 @@ impl Analyzer {
 
     /// The dictionary file `m`'s token is from.
     fn file_of(&self, m: &Morpheme) -> &DicFile {
-        match (m.is_unknown, m.user_dic) {
-            (true, _) => &self.dict.unk,
-            (false, None) => &self.dict.sys,
-            (false, Some(u)) => self
-                .dict
-                .user
-                .get(u as usize)
-                .map_or(&self.dict.sys, |d| &d.file),
-        }
+        self.dict.token_file(m.is_unknown, m.user_dic)
     }
 }
 

@@ -139,12 +139,9 @@ impl Lattice {
         let first_out = out.len();
         while i != 0 && i != NONE {
             let n = &self.nodes[i as usize];
-            let file = match (n.is_unknown, n.user) {
-                (true, _) => &dict.unk,
-                (false, 0) => &dict.sys,
-                (false, u) => dict.user.get(u as usize - 1).map_or(&dict.sys, |d| &d.file),
-            };
-            let t = file
+            let user_dic = n.user.checked_sub(1);
+            let t = dict
+                .token_file(n.is_unknown, user_dic)
                 .tokens()
                 .get(n.token as usize)
                 .map_or(Token::from_raw([0; 4]), |&raw| Token::from_raw(raw));
@@ -157,7 +154,7 @@ impl Lattice {
                 word_cost: t.word_cost,
                 cost: n.cost,
                 is_unknown: n.is_unknown,
-                user_dic: n.user.checked_sub(1),
+                user_dic,
                 feature_offset: t.feature,
             });
             i = n.prev;
@@ -267,8 +264,8 @@ impl Lattice {
             });
         }
         // Then each user dictionary's matches, as MeCab walks its dictionary list.
-        for (u, user) in dict.user.iter().enumerate() {
-            if !key.is_empty() {
+        if !key.is_empty() {
+            for (u, user) in dict.user.iter().enumerate() {
                 let words = &user.words[..];
                 // u < MAX_USER_DICS = 255, checked at open.
                 let tag = (u + 1) as u8;

@@ -168,6 +168,17 @@ impl Dictionary {
         DoubleArray::new(self.sys_units.as_slice())
     }
 
+    /// The file whose token table and features a word's token is in: `unk.dic` for
+    /// unknown words, else user dictionary `user_dic` when given (`sys.dic` if out of range),
+    /// else `sys.dic`.
+    pub fn token_file(&self, is_unknown: bool, user_dic: Option<u8>) -> &DicFile {
+        match (is_unknown, user_dic) {
+            (true, _) => &self.unk,
+            (false, None) => &self.sys,
+            (false, Some(u)) => self.user.get(u as usize).map_or(&self.sys, |d| &d.file),
+        }
+    }
+
     /// The directory the dictionary was read from.
     pub fn dir(&self) -> &Path {
         &self.dir
