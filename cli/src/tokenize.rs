@@ -257,7 +257,6 @@ fn analyze_records(tok: &Tokenizer, format: &str, records: &[Record]) -> Vec<Str
         .map_init(
             || (tok.analyzer().worker(), Vec::new()),
             |(worker, morphemes), r| {
-                let mut buf = String::new();
                 if format == "words" {
                     worker.analyze(&r.text, morphemes);
                     let mut v = json!({"words": words_json(tok.analyzer(), &r.text, morphemes)});
@@ -269,9 +268,9 @@ fn analyze_records(tok: &Tokenizer, format: &str, records: &[Record]) -> Vec<Str
                         Some(id) => v["id"] = id.clone(),
                         None => v["text"] = Value::String(r.text.clone()),
                     }
-                    buf = format!("{v}\n");
-                    return buf;
+                    return format!("{v}\n");
                 }
+                let mut buf = String::new();
                 for text in std::iter::once(&r.text).chain(&r.pair) {
                     worker.analyze(text, morphemes);
                     if format == "mecab" {
