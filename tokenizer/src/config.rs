@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::TokenizerError;
+use crate::mecab_option::{self, MecabOptions};
 use crate::wordpiece::SubwordMode;
 
 /// The MeCab dictionary named by `mecab_kwargs.mecab_dic`.
@@ -17,6 +18,9 @@ pub enum MecabDic {
     /// `ipadic` (MecabTokenizer's default, the v1/v2 models) or `unidic`: found through
     /// their Python packages by `find_dicdir_for`; `system` (`null`) needs a dicdir.
     Other(String),
+    /// A directory named by `mecab_option` (`-d DIR`, or the `dicdir` of its `-r` rc file),
+    /// which overrides `mecab_dic` as the later `-d` does in MeCab.
+    Dir(PathBuf),
 }
 
 /// Tokenizer settings (HF names).
@@ -30,9 +34,9 @@ pub struct TokenizerConfig {
     pub mecab_dic: MecabDic,
     /// `mecab_kwargs.normalize_text` (NFKC before MeCab). HF default true.
     pub normalize_text: bool,
-    /// User dictionaries from `mecab_kwargs.mecab_option` (`-u a.dic,b.dic` or
-    /// `--userdic=...`), as given: MeCab resolves relative paths against the working
-    /// directory.
+    /// User dictionaries from `mecab_kwargs.mecab_option` (`-u a.dic,b.dic`, `--userdic=...`
+    /// or its rc file's `userdic`), as given: MeCab resolves relative paths against the
+    /// working directory.
     pub user_dics: Vec<PathBuf>,
     /// `model_max_length`; `None` when absent (HF: no limit).
     pub model_max_length: Option<usize>,
@@ -142,6 +146,7 @@ impl TokenizerConfig {
         // MecabTokenizer's own default dictionary is ipadic.
         cfg.mecab_dic = MecabDic::Other("ipadic".into());
         cfg.normalize_text = true;
+        let mut options = MecabOptions::default();
         match obj.get("mecab_kwargs") {
             None | Some(Value::Null) => {}
             Some(Value::Object(kw)) => {
@@ -159,13 +164,13 @@ impl TokenizerConfig {
                         ("normalize_text", Value::Bool(b)) => cfg.normalize_text = *b,
                         ("mecab_option", Value::Null) => {}
                         ("mecab_option", Value::String(o)) => {
-                            cfg.user_dics = user_dics_of(o)
+                            options = mecab_option::parse(o)
                                 .map_err(|e| bad(format!("mecab_kwargs.mecab_option {o:?}: {e}")))?
                         }
                         (k, v) => {
                             return Err(bad(format!(
                                 "mecab_kwargs.{k} = {v} is not supported (supported: mecab_dic, \
-                                 mecab_option with user dictionaries, normalize_text)"
+                                 mecab_option with dictionary options, normalize_text)"
                             )))
                         }
                     }
@@ -177,6 +182,10 @@ impl TokenizerConfig {
                 )))
             }
         }
+        if let Some(dir) = options.dicdir {
+            cfg.mecab_dic = MecabDic::Dir(dir);
+        }
+        cfg.user_dics = options.user_dics;
 
         cfg.model_max_length = match obj.get("model_max_length") {
             None | Some(Value::Null) => None,
@@ -269,32 +278,6 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
     }
 }
 
-/// The user dictionaries a MeCab option string names (`-u a.dic,b.dic`, `-ua.dic`,
-/// `--userdic=a.dic`, `--userdic a.dic`; MeCab splits the list at commas). Any other
-/// option is an error: the analyzer would not honour it.
-fn user_dics_of(option: &str) -> Result<Vec<PathBuf>, String> {
-    let mut dics = Vec::new();
-    let mut words = option.split_whitespace().map(|w| w.trim_matches('"'));
-    while let Some(w) = words.next() {
-        let list = match w {
-            "-u" | "--userdic" => words.next().ok_or_else(|| format!("`{w}` needs a file"))?,
-            _ => match w
-                .strip_prefix("--userdic=")
-                .or_else(|| w.strip_prefix("-u"))
-            {
-                Some(list) if !list.is_empty() => list,
-                _ => {
-                    return Err(format!(
-                        "option `{w}` is not supported (only -u / --userdic user dictionaries)"
-                    ))
-                }
-            },
-        };
-        dics.extend(list.split(',').filter(|p| !p.is_empty()).map(PathBuf::from));
-    }
-    Ok(dics)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,26 +324,21 @@ mod tests {
     }
 
     #[test]
-    fn mecab_option_user_dictionaries() {
+    fn mecab_option_dictionaries() {
         let cfg = |o: &str| {
             parse(&format!(
-                r#"{{"word_tokenizer_type":"mecab","mecab_kwargs":{{"mecab_option":{o:?}}}}}"#
+                r#"{{"word_tokenizer_type":"mecab","mecab_kwargs":{{"mecab_dic":"unidic_lite","mecab_option":{o:?}}}}}"#
             ))
         };
-        let paths = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
-        assert_eq!(cfg("").unwrap().user_dics, paths(&[]));
-        assert_eq!(cfg("-u a.dic").unwrap().user_dics, paths(&["a.dic"]));
+        let c = cfg("").unwrap();
+        assert_eq!((c.mecab_dic, c.user_dics), (MecabDic::UnidicLite, vec![]));
+        let c = cfg(r#"-d "/x/neologd" -u a.dic,b.dic"#).unwrap();
+        assert_eq!(c.mecab_dic, MecabDic::Dir("/x/neologd".into()));
         assert_eq!(
-            cfg("-ua.dic --userdic=/x/b.dic,c.dic --userdic d.dic")
-                .unwrap()
-                .user_dics,
-            paths(&["a.dic", "/x/b.dic", "c.dic", "d.dic"])
+            c.user_dics,
+            [PathBuf::from("a.dic"), PathBuf::from("b.dic")]
         );
-        for (o, needle) in [
-            ("-u", "needs a file"),
-            ("-u a.dic -N2", "`-N2`"),
-            ("-d x", "`-d`"),
-        ] {
+        for (o, needle) in [("-u", "needs a value"), ("-u a.dic -N2", "`-N2`")] {
             let e = cfg(o).unwrap_err().to_string();
             assert!(e.contains(needle) && e.contains("mecab_option"), "{o}: {e}");
         }

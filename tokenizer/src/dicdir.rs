@@ -47,6 +47,7 @@ pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBu
     }
     // (Python module, install command, usual MeCab locations)
     let (module, install, locations): (&str, &str, &[&str]) = match dic {
+        MecabDic::Dir(dir) => return check_explicit(dir, "mecab_option"),
         MecabDic::UnidicLite => ("unidic_lite", "pip install unidic-lite", &USUAL_LOCATIONS),
         MecabDic::Other(name) if name == "ipadic" => ("ipadic", "pip install ipadic", &[]),
         // The unidic package fetches its dictionary after installing.

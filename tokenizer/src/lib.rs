@@ -16,6 +16,7 @@ pub mod dict;
 pub mod encoder;
 pub mod error;
 pub mod huge_copy;
+pub mod mecab_option;
 pub mod normalize;
 mod subword_cache;
 pub mod vocab;

@@ -105,8 +105,9 @@ fn wrong_user_dictionary_files_are_named_errors() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `mecab_kwargs.mecab_option = "-u FILE"` in tokenizer_config.json gives the model's
-/// tokenizer the user dictionary, as transformers' MecabTokenizer passes it to MeCab.
+/// `mecab_kwargs.mecab_option` in tokenizer_config.json (`-u FILE`, `-d DIR`, `-r RC`) gives
+/// the model's tokenizer its dictionaries, as transformers' MecabTokenizer passes the
+/// string to MeCab.
 #[test]
 fn tokenizer_config_mecab_option_loads_user_dictionaries() {
     if dicdir().is_none() {
@@ -116,21 +117,22 @@ fn tokenizer_config_mecab_option_loads_user_dictionaries() {
     std::fs::create_dir_all(&dir).unwrap();
     let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n東京\nスカイ\nツリー\n東京スカイツリー\n";
     std::fs::write(dir.join("vocab.txt"), vocab).unwrap();
-    let config = |option: &str| {
+    let config = |dic: serde_json::Value, option: &str| {
         serde_json::json!({
             "tokenizer_class": "BertJapaneseTokenizer",
             "word_tokenizer_type": "mecab",
             "subword_tokenizer_type": "wordpiece",
-            "mecab_kwargs": {"mecab_dic": "unidic_lite", "mecab_option": option},
+            "mecab_kwargs": {"mecab_dic": dic, "mecab_option": option},
         })
         .to_string()
     };
-    let tokens = |option: &str| {
-        std::fs::write(dir.join("tokenizer_config.json"), config(option)).unwrap();
+    let tokens_with = |dic: serde_json::Value, option: &str| {
+        std::fs::write(dir.join("tokenizer_config.json"), config(dic, option)).unwrap();
         let tok = Tokenizer::from_model_dir(&dir, None).unwrap();
         let enc = tok.encode("東京スカイツリー", &Default::default());
         tok.tokens(&enc).join(" ")
     };
+    let tokens = |option: &str| tokens_with("unidic_lite".into(), option);
     let user = data("userdic_a.dic");
     assert_eq!(
         tokens(&format!("-u {}", user.display())),
@@ -138,5 +140,20 @@ fn tokenizer_config_mecab_option_loads_user_dictionaries() {
     );
     // Without it MeCab splits the name into three words.
     assert_eq!(tokens(""), "[CLS] 東京 スカイ ツリー [SEP]");
+    // The system dictionary from -d (mecab_dic null: MeCab's own), quoted as transformers
+    // quotes paths; or both from an rc file given by -r.
+    let sys = dicdir().unwrap();
+    let with_d = format!(r#"-d "{}" -u "{}""#, sys.display(), user.display());
+    assert_eq!(
+        tokens_with(serde_json::Value::Null, &with_d),
+        "[CLS] 東京スカイツリー [SEP]"
+    );
+    let rc = dir.join("mecabrc");
+    let rc_text = format!("dicdir = {}\nuserdic = {}\n", sys.display(), user.display());
+    std::fs::write(&rc, rc_text).unwrap();
+    assert_eq!(
+        tokens_with(serde_json::Value::Null, &format!("-r {}", rc.display())),
+        "[CLS] 東京スカイツリー [SEP]"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
