@@ -1,0 +1,95 @@
+//! Parity with transformers' `BertJapaneseTokenizer` when `mecab_kwargs.mecab_option`
+//! chooses the dictionaries (`scripts/reference/make_mecab_option_fixture.py`): a user
+//! dictionary by `-u`, and a system dictionary by `-d` with `mecab_dic: null`. The options
+//! are rebuilt with this machine's paths; cases skip with a message when the v3 vocabulary
+//! (../shared), unidic-lite or ipadic is missing.
+
+use std::path::{Path, PathBuf};
+
+use tokken_tokenizer::config::MecabDic;
+use tokken_tokenizer::{find_dicdir_for, EncodeOptions, Tokenizer};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// The fixture's (text, ids) rows of `case`.
+fn rows(case: &str) -> Vec<(String, Vec<u32>)> {
+    let text = std::fs::read_to_string(data("mecab_option_hf_ids.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["case"] == case)
+        .map(|v| {
+            let ids = v["ids"].as_array().unwrap();
+            (
+                v["text"].as_str().unwrap().to_string(),
+                ids.iter().map(|i| i.as_u64().unwrap() as u32).collect(),
+            )
+        })
+        .collect()
+}
+
+/// A model dir with the v3 vocabulary and `mecab_kwargs` {mecab_dic, mecab_option}.
+fn model_dir(case: &str, dic: serde_json::Value, option: &str) -> Option<PathBuf> {
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/ref/bert-base-japanese-v3/vocab.txt");
+    if !vocab.is_file() {
+        eprintln!("skipping: {} not found", vocab.display());
+        return None;
+    }
+    let dir =
+        std::env::temp_dir().join(format!("tokken-mecab-option-{case}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&vocab, dir.join("vocab.txt")).unwrap();
+    let config = serde_json::json!({
+        "tokenizer_class": "BertJapaneseTokenizer",
+        "word_tokenizer_type": "mecab",
+        "subword_tokenizer_type": "wordpiece",
+        "do_lower_case": false,
+        "mecab_kwargs": {"mecab_dic": dic, "mecab_option": option},
+    });
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+    Some(dir)
+}
+
+fn check(case: &str, dir: &Path) {
+    let tok = Tokenizer::from_model_dir(dir, None).unwrap();
+    let rows = rows(case);
+    assert!(rows.len() > 100, "{case}: {} rows", rows.len());
+    for (text, want) in &rows {
+        let got = tok.encode(text, &EncodeOptions::default()).ids;
+        assert_eq!(&got, want, "{case}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn user_dictionary_from_mecab_option_matches_transformers() {
+    if find_dicdir_for(None, &MecabDic::UnidicLite).is_err() {
+        eprintln!("skipping: no unidic-lite");
+        return;
+    }
+    let option = format!("-u {}", data("userdic_a.dic").display());
+    if let Some(dir) = model_dir("userdic", "unidic_lite".into(), &option) {
+        check("userdic", &dir);
+    }
+}
+
+#[test]
+fn system_dictionary_from_mecab_option_matches_transformers() {
+    // TOKKEN_DICDIR overrides every config's choice, so this case means nothing under it.
+    if std::env::var_os("TOKKEN_DICDIR").is_some() {
+        eprintln!("skipping: TOKKEN_DICDIR is set");
+        return;
+    }
+    let Ok(ipadic) = find_dicdir_for(None, &MecabDic::Other("ipadic".into())) else {
+        eprintln!("skipping: no ipadic (pip install ipadic==1.0.0)");
+        return;
+    };
+    let option = format!(r#"-r /dev/null -d "{}""#, ipadic.display());
+    if let Some(dir) = model_dir("dicdir", serde_json::Value::Null, &option) {
+        check("dicdir", &dir);
+    }
+}
