@@ -12,6 +12,7 @@
 //! into a dense table (6 bytes per token instead of 16), indexed like the token table.
 
 use memmap2::MmapMut;
+use rayon::prelude::*;
 
 use crate::dict::dic_file::{split_value, DicFile};
 use crate::dict::matrix::Matrix;
@@ -71,17 +72,22 @@ impl Connector {
         #[cfg(target_os = "linux")]
         let _ = mem.advise(memmap2::Advice::HugePage);
         let costs: &mut [i16] = bytemuck::try_cast_slice_mut(&mut mem[..]).unwrap_or(&mut []);
-        for (new_row, row) in costs.chunks_exact_mut(cols).enumerate() {
-            let old_row = left_inv[new_row] as usize;
-            let Some(src_row) = src.get(old_row * lsize..(old_row + 1) * lsize) else {
-                continue;
-            };
-            for (c, &old_col) in row.iter_mut().zip(&right_inv) {
-                if let Some(&v) = src_row.get(old_col as usize) {
-                    *c = i16::from_le(v);
+        // Rows in parallel: the copy (36 M gathered costs for unidic-lite) is most of the
+        // dictionary's load time.
+        costs
+            .par_chunks_exact_mut(cols)
+            .enumerate()
+            .for_each(|(new_row, row)| {
+                let old_row = left_inv[new_row] as usize;
+                let Some(src_row) = src.get(old_row * lsize..(old_row + 1) * lsize) else {
+                    return;
+                };
+                for (c, &old_col) in row.iter_mut().zip(&right_inv) {
+                    if let Some(&v) = src_row.get(old_col as usize) {
+                        *c = i16::from_le(v);
+                    }
                 }
-            }
-        }
+            });
         Ok(Connector {
             costs: mem,
             cols,
