@@ -107,7 +107,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, Some(vocab)) => {
             let mode = SubwordMode::parse(&args.mode).expect("clap checked the mode");
-            Tokenizer::from_vocab(vocab, mode, args.dicdir.as_deref(), &args.userdic)?
+            Tokenizer::from_vocab_with(vocab, mode, args.dicdir.as_deref(), &args.userdic)?
         }
         (None, None) => bail!("give --model DIR or --vocab FILE"),
     };

@@ -207,9 +207,17 @@ impl Tokenizer {
         Tokenizer::new(analyzer, vocab, config)
     }
 
-    /// A tokenizer from a bare `vocab.txt` with the v3 settings and subword `mode`, and
-    /// optional user dictionaries.
+    /// A tokenizer from a bare `vocab.txt` with the v3 settings and subword `mode`.
     pub fn from_vocab(
+        vocab_path: &Path,
+        mode: SubwordMode,
+        dicdir: Option<&Path>,
+    ) -> Result<Tokenizer, TokenizerError> {
+        Tokenizer::from_vocab_with(vocab_path, mode, dicdir, &[])
+    }
+
+    /// [`Tokenizer::from_vocab`] with user dictionaries (MeCab's `-u`).
+    pub fn from_vocab_with(
         vocab_path: &Path,
         mode: SubwordMode,
         dicdir: Option<&Path>,
