@@ -59,3 +59,32 @@ fn bench_tokenizer_reports_speeds_and_round_medians() {
         assert!(lo <= median && median <= hi && lo > 0.0, "{key}: {ratios}");
     }
 }
+
+/// `--userdic` reaches both sides: tokken's analysis and `mecab -u` (which fails the bench if
+/// it cannot read the dictionary).
+#[test]
+fn bench_tokenizer_takes_user_dictionaries() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/data");
+    let out = cli(&[
+        "bench".as_ref(),
+        "tokenizer".as_ref(),
+        "--lines".as_ref(),
+        data.join("userdic_texts.txt").as_os_str(),
+        "--model".as_ref(),
+        tiny_dir().as_os_str(),
+        "--userdic".as_ref(),
+        data.join("userdic_a.dic").as_os_str(),
+        "--repeat".as_ref(),
+        "1".as_ref(),
+    ]);
+    if no_dictionary(&out) {
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(r#""what":"analysis""#), "{stdout}");
+}

@@ -39,6 +39,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     dicdir: Option<PathBuf>,
 
+    /// A user dictionary (MeCab's `-u`); repeatable. tokken and `mecab` both get it, and
+    /// those the model's tokenizer_config.json names.
+    #[arg(long, value_name = "FILE")]
+    userdic: Vec<PathBuf>,
+
     /// Timed rounds (analysis, encode and MeCab back to back in each); ratios are the
     /// median over the rounds, speeds the best round.
     #[arg(long, default_value_t = 3)]
@@ -53,7 +58,7 @@ pub fn run(args: Args) -> Result<()> {
     let bytes: usize = refs.iter().map(|t| t.len()).sum();
     let mb = bytes as f64 / 1e6;
     let dicdir = find_dicdir(args.dicdir.as_deref())?;
-    let tok = Tokenizer::from_model_dir(&model, Some(&dicdir))?;
+    let tok = Tokenizer::from_model_dir_with(&model, Some(&dicdir), &args.userdic)?;
     let repeat = args.repeat.max(1);
     let threads = rayon::current_num_threads();
     let report = |what: &str, threads: usize, t: Timing| {
@@ -92,7 +97,7 @@ pub fn run(args: Args) -> Result<()> {
             tokens += enc.len();
         }
     };
-    let mecab = MecabRun::prepare(&refs, &dicdir)?;
+    let mecab = MecabRun::prepare(&refs, &dicdir, &tok.config().user_dics)?;
     analyze_all();
     encode_one_thread();
     if let Some(m) = &mecab {
@@ -286,16 +291,19 @@ fn thread_cpu_seconds() -> Option<f64> {
     }
 }
 
-/// `mecab -d DICDIR -Owakati` over the texts (one per line, in a temp file removed on drop).
+/// `mecab -d DICDIR [-u USERDICS] -Owakati` over the texts (one per line, in a temp file
+/// removed on drop).
 struct MecabRun {
     input: PathBuf,
     dicdir: PathBuf,
     rc: PathBuf,
+    /// `-u` argument: the user dictionaries joined by commas, if any.
+    user: Option<String>,
 }
 
 impl MecabRun {
     /// Writes the input file; `None` when no `mecab` runs.
-    fn prepare(texts: &[&str], dicdir: &Path) -> Result<Option<MecabRun>> {
+    fn prepare(texts: &[&str], dicdir: &Path, user: &[PathBuf]) -> Result<Option<MecabRun>> {
         if Command::new("mecab").arg("--version").output().is_err() {
             return Ok(None);
         }
@@ -312,10 +320,15 @@ impl MecabRun {
         } else {
             PathBuf::from("/dev/null")
         };
+        let user = (!user.is_empty()).then(|| {
+            let names: Vec<String> = user.iter().map(|p| p.display().to_string()).collect();
+            names.join(",")
+        });
         Ok(Some(MecabRun {
             input,
             dicdir: dicdir.to_path_buf(),
             rc,
+            user,
         }))
     }
 
@@ -328,6 +341,7 @@ impl MecabRun {
             .arg(&self.dicdir)
             .arg("-r")
             .arg(&self.rc)
+            .args(self.user.iter().flat_map(|u| ["-u", u.as_str()]))
             .args(["-Owakati", "-o", "/dev/null"])
             .arg(&self.input)
             .output()
