@@ -56,7 +56,8 @@ pub struct Args {
     /// Output: `ids` / `tokens` (one line per input, space-separated, with [CLS]/[SEP]),
     /// `json` (id, tokens, ids, type_ids, offsets: char offsets into the input text),
     /// `mecab` / `wakati` (MeCab's own output for the raw line, like `mecab` / `mecab -Owakati`),
-    /// `words` (the same words as JSON: surface, char and byte offsets, unknown, feature fields).
+    /// `words` (the same words as JSON: surface, char and byte offsets, unknown, feature fields,
+    /// and for UniDic the fields by name as fugashi names them).
     #[arg(long, value_name = "FORMAT", default_value = "ids",
           value_parser = ["ids", "tokens", "json", "mecab", "wakati", "words"])]
     format: String,
@@ -251,6 +252,11 @@ fn write_records(
 /// on one line) or `words` (one JSON line, see [`words_json`]).
 fn analyze_records(tok: &Tokenizer, format: &str, records: &[Record]) -> Vec<String> {
     use rayon::prelude::*;
+    let names = if format == "words" {
+        tok.analyzer().unidic_field_names()
+    } else {
+        None
+    };
     records
         .par_iter()
         .with_min_len(64)
@@ -259,10 +265,11 @@ fn analyze_records(tok: &Tokenizer, format: &str, records: &[Record]) -> Vec<Str
             |(worker, morphemes), r| {
                 if format == "words" {
                     worker.analyze(&r.text, morphemes);
-                    let mut v = json!({"words": words_json(tok.analyzer(), &r.text, morphemes)});
+                    let mut v =
+                        json!({"words": words_json(tok.analyzer(), names, &r.text, morphemes)});
                     if let Some(pair) = &r.pair {
                         worker.analyze(pair, morphemes);
-                        v["pair_words"] = words_json(tok.analyzer(), pair, morphemes);
+                        v["pair_words"] = words_json(tok.analyzer(), names, pair, morphemes);
                     }
                     match &r.id {
                         Some(id) => v["id"] = id.clone(),
@@ -293,9 +300,12 @@ fn analyze_records(tok: &Tokenizer, format: &str, records: &[Record]) -> Vec<Str
 
 /// `[{"surface", "start", "end", "byte_start", "byte_end", "unknown", "features"}]` for the
 /// words of `text`: offsets in chars (as in `--format json`) and bytes, `features` the
-/// unquoted CSV fields of MeCab's feature string (fugashi's `node.feature` as a list).
+/// unquoted CSV fields of MeCab's feature string (fugashi's `node.feature` as a list). With
+/// a UniDic's field `names`, also `"feature"`: the fields by name, null where an unknown
+/// word has fewer (as fugashi's `UnidicFeatures26`).
 fn words_json(
     analyzer: &tokken_tokenizer::Analyzer,
+    names: Option<&[&str]>,
     text: &str,
     words: &[tokken_tokenizer::Morpheme],
 ) -> Value {
@@ -305,15 +315,25 @@ fn words_json(
             .iter()
             .zip(spans)
             .map(|(m, (start, end))| {
-                json!({
+                let fields: Vec<_> = analyzer.feature_fields(m).collect();
+                let mut w = json!({
                     "surface": m.surface(text),
                     "start": start,
                     "end": end,
                     "byte_start": m.start,
                     "byte_end": m.end,
                     "unknown": m.is_unknown,
-                    "features": analyzer.feature_fields(m).collect::<Vec<_>>(),
-                })
+                    "features": fields,
+                });
+                if let Some(names) = names {
+                    let named: serde_json::Map<String, Value> = names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| (n.to_string(), json!(fields.get(i))))
+                        .collect();
+                    w["feature"] = Value::Object(named);
+                }
+                w
             })
             .collect(),
     )

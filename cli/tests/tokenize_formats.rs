@@ -162,3 +162,44 @@ fn userdic_flags_give_mecabs_user_dictionary_analysis() {
         std::fs::read_to_string(data.join("userdic_mecab_ab.txt")).unwrap()
     );
 }
+
+/// `--format words` names UniDic's fields as fugashi's `Tagger` does (`UnidicFeatures26`,
+/// unknown words padded with null): fixture from scripts/reference/make_fugashi_named_fixture.py.
+#[test]
+fn words_format_names_unidic_fields_as_fugashi() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/data");
+    let fixture = std::fs::read_to_string(data.join("fugashi_named_features.jsonl")).unwrap();
+    let want: Vec<serde_json::Value> = fixture
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let dir = scratch("tokenize-named");
+    let path = dir.join("texts.txt");
+    let texts: Vec<&str> = want.iter().map(|r| r["text"].as_str().unwrap()).collect();
+    std::fs::write(&path, texts.join("\n") + "\n").unwrap();
+    let Some(out) = tokenize_file("words", &path) else {
+        return;
+    };
+    let got: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), want.len());
+    let mut unknown = 0;
+    for (g, w) in got.iter().zip(&want) {
+        let (gw, ww) = (
+            g["words"].as_array().unwrap(),
+            w["words"].as_array().unwrap(),
+        );
+        assert_eq!(gw.len(), ww.len(), "{}", w["text"]);
+        for (a, b) in gw.iter().zip(ww) {
+            assert_eq!(a["surface"], b["surface"]);
+            assert_eq!(a["feature"], b["feature"], "{}", b["surface"]);
+            unknown += a["unknown"].as_bool().unwrap() as usize;
+        }
+    }
+    assert!(
+        unknown > 0,
+        "the fixture has unknown words (padded with null)"
+    );
+}

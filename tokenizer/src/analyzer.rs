@@ -8,6 +8,7 @@
 
 mod char_spans;
 mod feature_fields;
+mod feature_names;
 mod lattice;
 mod mecab_format;
 mod prevs;
@@ -20,6 +21,7 @@ use crate::dict::Dictionary;
 use crate::error::TokenizerError;
 pub use char_spans::char_spans;
 pub use feature_fields::{feature_fields, FeatureFields};
+pub use feature_names::unidic_field_names;
 use lattice::Lattice;
 pub use mecab_format::write_mecab_format;
 
@@ -110,6 +112,16 @@ impl Analyzer {
     /// fields fugashi exposes as `node.feature`.
     pub fn feature_fields(&self, m: &Morpheme) -> FeatureFields<'_> {
         feature_fields(self.feature(m))
+    }
+
+    /// The names of the dictionary's feature fields when it is a UniDic (fugashi's
+    /// `UnidicFeatures17/26/29`, chosen as fugashi does by the field count of a known word,
+    /// here the first word of 日本); `None` for other dictionaries.
+    pub fn unidic_field_names(&self) -> Option<&'static [&'static str]> {
+        let mut words = Vec::new();
+        self.worker().analyze("日本", &mut words);
+        let known = words.iter().find(|m| !m.is_unknown)?;
+        unidic_field_names(self.feature_fields(known).count())
     }
 
     /// Like [`Analyzer::feature`], but invalid UTF-8 in the dictionary is an error.

@@ -23,7 +23,9 @@ pub mod vocab;
 pub mod vocab_build;
 pub mod wordpiece;
 
-pub use analyzer::{char_spans, write_mecab_format, Analyzer, AnalyzerWorker, Morpheme};
+pub use analyzer::{
+    char_spans, unidic_field_names, write_mecab_format, Analyzer, AnalyzerWorker, Morpheme,
+};
 pub use config::TokenizerConfig;
 pub use dicdir::{find_dicdir, find_dicdir_for};
 pub use encoder::{Batch, EncodeOptions, Encoding, Padding, Tokenizer, Truncation, Worker};
