@@ -3,8 +3,36 @@
 
 mod common;
 
+use std::ffi::OsStr;
+use std::path::Path;
+
 use common::{cli, no_dictionary, scratch, tiny_dir};
 use serde_json::Value;
+
+/// `bench tokenizer --lines LINES --model <tiny> EXTRA..`: its stdout, or None (after a
+/// "skipping" line) when no MeCab dictionary is installed; a failure fails the test.
+fn bench(lines: &Path, extra: &[&OsStr]) -> Option<String> {
+    let mut args: Vec<&OsStr> = vec![
+        "bench".as_ref(),
+        "tokenizer".as_ref(),
+        "--lines".as_ref(),
+        lines.as_os_str(),
+        "--model".as_ref(),
+    ];
+    let tiny = tiny_dir();
+    args.push(tiny.as_os_str());
+    args.extend_from_slice(extra);
+    let out = cli(&args);
+    if no_dictionary(&out) {
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
 
 #[test]
 fn bench_tokenizer_reports_speeds_and_round_medians() {
@@ -14,25 +42,10 @@ fn bench_tokenizer_reports_speeds_and_round_medians() {
         .map(|i| format!("東京都で{i}回目の会議が開かれ、新しい計画について話し合った。\n"))
         .collect();
     std::fs::write(&lines, text).unwrap();
-    let out = cli(&[
-        "bench".as_ref(),
-        "tokenizer".as_ref(),
-        "--lines".as_ref(),
-        lines.as_os_str(),
-        "--model".as_ref(),
-        tiny_dir().as_os_str(),
-        "--repeat".as_ref(),
-        "3".as_ref(),
-    ]);
-    if no_dictionary(&out) {
+    let Some(stdout) = bench(&lines, &["--repeat".as_ref(), "3".as_ref()]) else {
         return;
-    }
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+    };
+    let rows: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
@@ -64,27 +77,16 @@ fn bench_tokenizer_reports_speeds_and_round_medians() {
 /// it cannot read the dictionary).
 #[test]
 fn bench_tokenizer_takes_user_dictionaries() {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/data");
-    let out = cli(&[
-        "bench".as_ref(),
-        "tokenizer".as_ref(),
-        "--lines".as_ref(),
-        data.join("userdic_texts.txt").as_os_str(),
-        "--model".as_ref(),
-        tiny_dir().as_os_str(),
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/data");
+    let user = data.join("userdic_a.dic");
+    let extra = [
         "--userdic".as_ref(),
-        data.join("userdic_a.dic").as_os_str(),
+        user.as_os_str(),
         "--repeat".as_ref(),
         "1".as_ref(),
-    ]);
-    if no_dictionary(&out) {
+    ];
+    let Some(stdout) = bench(&data.join("userdic_texts.txt"), &extra) else {
         return;
-    }
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    };
     assert!(stdout.contains(r#""what":"analysis""#), "{stdout}");
 }
