@@ -213,53 +213,9 @@ impl Blobs<'_, '_> {
             .numel
             .checked_mul(storage.kind.size_in_bytes())
             .ok_or("storage size overflows")?;
-        let (zip, prefix) = match &mut self.source {
-            Source::Zip { zip, prefix } => (zip, *prefix),
-            Source::Legacy { spans } => {
-                let &(start, len) = spans
-                    .get(key)
-                    .ok_or_else(|| format!("storage {key:?} is not in the storage key list"))?;
-                if len < needed {
-                    return Err(format!(
-                        "storage {key:?} holds {len} bytes but is named with {needed}"
-                    ));
-                }
-                let blob = Rc::new(Blob::Mapped { start, len: needed });
-                self.cache.insert(key.clone(), Rc::clone(&blob));
-                return Ok(blob);
-            }
-        };
-        let name = format!("{prefix}/data/{key}");
-        let mut entry = zip.by_name(&name).map_err(|e| format!("{name}: {e}"))?;
-        if entry.size() < needed as u64 {
-            return Err(format!(
-                "{name} holds {} bytes but the storage needs {needed}",
-                entry.size()
-            ));
-        }
-        let blob = if entry.compression() == CompressionMethod::Stored && !entry.encrypted() {
-            let start = entry
-                .data_start()
-                .and_then(|s| usize::try_from(s).ok())
-                .ok_or_else(|| format!("{name}: data offset unknown"))?;
-            if start
-                .checked_add(needed)
-                .is_none_or(|end| end > self.map.len())
-            {
-                return Err(format!("{name} runs past the end of the file"));
-            }
-            Blob::Mapped { start, len: needed }
-        } else {
-            let mut bytes = Vec::new();
-            entry
-                .by_ref()
-                .take(needed as u64)
-                .read_to_end(&mut bytes)
-                .map_err(|e| format!("{name}: {e}"))?;
-            if bytes.len() < needed {
-                return Err(format!("{name} is truncated"));
-            }
-            Blob::Inflated(Rc::new(bytes))
+        let blob = match &mut self.source {
+            Source::Legacy { spans } => legacy_blob(spans, key, needed)?,
+            Source::Zip { zip, prefix } => zip_blob(zip, prefix, self.map.len(), key, needed)?,
         };
         let blob = Rc::new(blob);
         self.cache.insert(key.clone(), Rc::clone(&blob));
@@ -312,6 +268,64 @@ impl Blobs<'_, '_> {
         let gathered = gather(storage_bytes, elem, t);
         Tensor::from_le_bytes(t.size.clone(), dtype, &gathered).map_err(|e| e.to_string())
     }
+}
+
+/// Where storage `key` (`needed` bytes) lies in a legacy checkpoint.
+fn legacy_blob(
+    spans: &HashMap<String, (usize, usize)>,
+    key: &str,
+    needed: usize,
+) -> Result<Blob, String> {
+    let &(start, len) = spans
+        .get(key)
+        .ok_or_else(|| format!("storage {key:?} is not in the storage key list"))?;
+    if len < needed {
+        return Err(format!(
+            "storage {key:?} holds {len} bytes but is named with {needed}"
+        ));
+    }
+    Ok(Blob::Mapped { start, len: needed })
+}
+
+/// Storage `key` (`needed` bytes) of a zip checkpoint of `map_len` bytes: its entry's place
+/// in the file when stored, else its inflated bytes.
+fn zip_blob(
+    zip: &mut ZipArchive<Cursor<&[u8]>>,
+    prefix: &str,
+    map_len: usize,
+    key: &str,
+    needed: usize,
+) -> Result<Blob, String> {
+    let name = format!("{prefix}/data/{key}");
+    let mut entry = zip.by_name(&name).map_err(|e| format!("{name}: {e}"))?;
+    if entry.size() < needed as u64 {
+        return Err(format!(
+            "{name} holds {} bytes but the storage needs {needed}",
+            entry.size()
+        ));
+    }
+    let blob = if entry.compression() == CompressionMethod::Stored && !entry.encrypted() {
+        let start = entry
+            .data_start()
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or_else(|| format!("{name}: data offset unknown"))?;
+        if start.checked_add(needed).is_none_or(|end| end > map_len) {
+            return Err(format!("{name} runs past the end of the file"));
+        }
+        Blob::Mapped { start, len: needed }
+    } else {
+        let mut bytes = Vec::new();
+        entry
+            .by_ref()
+            .take(needed as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{name}: {e}"))?;
+        if bytes.len() < needed {
+            return Err(format!("{name} is truncated"));
+        }
+        Blob::Inflated(Rc::new(bytes))
+    };
+    Ok(blob)
 }
 
 /// Row-major contiguity; strides of size-1 dimensions do not matter.
