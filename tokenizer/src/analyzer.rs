@@ -20,6 +20,7 @@ use crate::dict::dic_file::DicFile;
 use crate::dict::Dictionary;
 use crate::error::TokenizerError;
 pub use char_spans::char_spans;
+pub(crate) use char_spans::count_chars;
 pub use feature_fields::{feature_fields, FeatureFields};
 pub use feature_names::unidic_field_names;
 use lattice::Lattice;

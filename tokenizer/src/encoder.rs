@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::analyzer::{Analyzer, AnalyzerWorker, Morpheme};
+use crate::analyzer::{count_chars, Analyzer, AnalyzerWorker, Morpheme};
 use crate::config::TokenizerConfig;
 use crate::dicdir::{find_dicdir, find_dicdir_for};
 use crate::error::TokenizerError;
@@ -643,12 +643,6 @@ impl Worker<'_> {
             }
         }
     }
-}
-
-/// Number of UTF-8 chars in `bytes` (count of non-continuation bytes).
-#[inline]
-fn count_chars(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
 }
 
 /// How many tokens of the first and second sequence to keep: HF `prepare_for_model` +

@@ -30,7 +30,8 @@ pub fn char_spans<'a>(
 }
 
 /// UTF-8 characters that start in `bytes` (bytes that are not continuation bytes).
-fn count_chars(bytes: &[u8]) -> usize {
+#[inline]
+pub(crate) fn count_chars(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
 }
 
