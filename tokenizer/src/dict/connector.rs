@@ -1,23 +1,34 @@
 //! Connection costs re-laid out for cache locality, and the per-token context ids in that
 //! layout.
 //!
-//! `matrix.bin` is `rsize x lsize` i16 (71 MB for unidic-lite), far bigger than any cache,
-//! and the lattice reads it at random. Context ids are just names, so renumbering them is
-//! free: at load the ids are renumbered in order of how often the lattice meets them (most
-//! frequent first) and the matrix is copied in the new numbering. The costs the hot ids
-//! need then sit in a small corner of the copy that stays cached. Every cost read is the
-//! same number as before (a permutation of rows and columns), so results are identical.
+//! `matrix.bin` is `rsize x lsize` i16 (71 MB for unidic-lite, 481 MB for full UniDic),
+//! far bigger than any cache, and the lattice reads it at random. Context ids are just
+//! names, so renumbering them is free: at load the ids are renumbered in order of how often
+//! the lattice meets them (most frequent first) and the costs are read from a copy in the
+//! new numbering. The costs the hot ids need then sit in a small corner of the copy that
+//! stays cached. Every cost read is the same number as before (a permutation of rows and
+//! columns), so results are identical.
+//!
+//! The copy is filled a row at a time, the first time the lattice asks for a row: a
+//! process that analyses a few sentences touches a few rows, so loading stays fast and
+//! the memory used grows with the rows met, never beyond one matrix (the file's pages of
+//! rows never met are never read either).
 //!
 //! The lattice only needs a token's two context ids and word cost, so those are also copied
 //! into a dense table (6 bytes per token instead of 16), indexed like the token table.
 
-use memmap2::MmapMut;
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use memmap2::{MmapMut, MmapRaw};
 
 use crate::dict::dic_file::{split_value, DicFile};
 use crate::dict::matrix::Matrix;
 use crate::dict::token::Token;
 use crate::error::TokenizerError;
+
+/// Row fills that may run at once (rows are locked by `row % FILL_LOCKS`).
+const FILL_LOCKS: usize = 64;
 
 /// What the lattice reads of a token: context ids in the [`Connector`]'s numbering.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -35,12 +46,25 @@ pub struct WordIds {
 #[derive(Debug)]
 pub struct Connector {
     /// [rows, cols] i16 costs: row = renumbered left id of the next word, column =
-    /// renumbered right id of the previous word. Anonymous memory asking for huge pages:
-    /// filling it takes a few dozen page faults instead of thousands, and the rows the
-    /// lattice reads need few TLB entries.
-    costs: MmapMut,
+    /// renumbered right id of the previous word. Anonymous memory asking for huge pages (the
+    /// rows the lattice reads need few TLB entries); a row holds zeros until `filled` says
+    /// otherwise.
+    costs: MmapRaw,
+    /// Number of rows (`matrix.rsize()`, at least 1).
+    rows: usize,
     /// Columns per row (`matrix.lsize()`, at least 1).
     cols: usize,
+    /// [rows] whether the row of `costs` has been copied from `source`. Set once, with
+    /// Release ordering, after the row is written; never cleared.
+    filled: Vec<AtomicBool>,
+    /// Held while a row is copied: [`FILL_LOCKS`] locks, row `r` takes `r % FILL_LOCKS`.
+    fill_locks: Vec<Mutex<()>>,
+    /// The file's matrix, read when a row is filled.
+    source: Matrix,
+    /// [rows] original left id of each renumbered one.
+    left_inv: Vec<u16>,
+    /// [cols] original right id of each renumbered one.
+    right_inv: Vec<u16>,
     /// [rsize] renumbered left id of each original left id.
     left_map: Vec<u16>,
     /// [lsize] renumbered right id of each original right id.
@@ -49,8 +73,8 @@ pub struct Connector {
 
 impl Connector {
     /// Renumbers the ids of `matrix` by how often the tokens of `sys` and `unk` are
-    /// expected to appear (see [`id_weights`]) and copies the costs in the new numbering.
-    /// The tokens must have been validated against `matrix`.
+    /// expected to appear (see [`id_weights`]); costs are copied in the new numbering as
+    /// rows are first read. The tokens must have been validated against `matrix`.
     pub fn new(matrix: &Matrix, sys: &DicFile, unk: &DicFile) -> Result<Connector, TokenizerError> {
         // BOS and EOS use id 0, so every numbering holds at least id 0 (an empty matrix
         // reads as cost 0, as a missing cost always did).
@@ -62,38 +86,63 @@ impl Connector {
         let left_inv = inverse(&left_map);
         let right_inv = inverse(&right_map);
 
-        let src = matrix.costs();
-        let lsize = matrix.lsize();
-        let mut mem = MmapMut::map_anon(rows * cols * 2).map_err(|source| TokenizerError::Io {
+        // Untouched anonymous pages cost no memory: only filled rows take any.
+        let mem = MmapMut::map_anon(rows * cols * 2).map_err(|source| TokenizerError::Io {
             path: matrix.path().to_path_buf(),
             source,
         })?;
-        // Only a hint: without huge pages the copy is slower to fill, not different.
+        // Only a hint: without huge pages the rows are the same, in small pages.
         #[cfg(target_os = "linux")]
         let _ = mem.advise(memmap2::Advice::HugePage);
-        let costs: &mut [i16] = bytemuck::try_cast_slice_mut(&mut mem[..]).unwrap_or(&mut []);
-        // Rows in parallel: the copy (36 M gathered costs for unidic-lite) is most of the
-        // dictionary's load time.
-        costs
-            .par_chunks_exact_mut(cols)
-            .enumerate()
-            .for_each(|(new_row, row)| {
-                let old_row = left_inv[new_row] as usize;
-                let Some(src_row) = src.get(old_row * lsize..(old_row + 1) * lsize) else {
-                    return;
-                };
-                for (c, &old_col) in row.iter_mut().zip(&right_inv) {
-                    if let Some(&v) = src_row.get(old_col as usize) {
-                        *c = i16::from_le(v);
-                    }
-                }
-            });
         Ok(Connector {
-            costs: mem,
+            costs: MmapRaw::from(mem),
+            rows,
             cols,
+            filled: (0..rows).map(|_| AtomicBool::new(false)).collect(),
+            fill_locks: (0..FILL_LOCKS).map(|_| Mutex::new(())).collect(),
+            source: matrix.clone(),
+            left_inv,
+            right_inv,
             left_map,
             right_map,
         })
+    }
+
+    /// Copies row `row` (renumbered left id, `< rows`) from the file's matrix, unless
+    /// another thread did first.
+    #[cold]
+    #[inline(never)]
+    fn fill(&self, row: usize) {
+        let _guard = self.fill_locks[row % FILL_LOCKS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.filled[row].load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: `row < rows`, so the range is inside the mapping, which is i16-aligned
+        // (page-aligned). No reader makes a slice of this row before `filled[row]` is set
+        // (below, after the last write), and writers of this row hold its lock, so this is
+        // the only reference to these bytes.
+        let out = unsafe {
+            std::slice::from_raw_parts_mut(
+                (self.costs.as_mut_ptr() as *mut i16).add(row * self.cols),
+                self.cols,
+            )
+        };
+        let old_row = self.left_inv[row] as usize;
+        let lsize = self.source.lsize();
+        if let Some(src) = self
+            .source
+            .costs()
+            .get(old_row * lsize..(old_row + 1) * lsize)
+        {
+            for (c, &old_col) in out.iter_mut().zip(&self.right_inv) {
+                if let Some(&v) = src.get(old_col as usize) {
+                    *c = i16::from_le(v);
+                }
+            }
+        }
+        self.filled[row].store(true, Ordering::Release);
     }
 
     /// The renumbered ids and word cost of a (validated) token.
@@ -139,16 +188,37 @@ impl Connector {
     /// Number of rows (left ids).
     #[inline]
     pub fn rows(&self) -> usize {
-        self.left_map.len()
+        self.rows
     }
 
     /// The costs of every previous right id before a word with renumbered left id `left`:
     /// [cols], indexed by renumbered right id. Empty when `left` is out of range.
     #[inline]
     pub fn row(&self, left: u16) -> &[i16] {
-        let costs: &[i16] = bytemuck::try_cast_slice(&self.costs[..]).unwrap_or(&[]);
-        let start = left as usize * self.cols;
-        costs.get(start..start + self.cols).unwrap_or(&[])
+        let row = left as usize;
+        let Some(filled) = self.filled.get(row) else {
+            return &[];
+        };
+        if !filled.load(Ordering::Acquire) {
+            self.fill(row);
+        }
+        // SAFETY: `row < rows`, so the range is inside the (i16-aligned) mapping, and the row
+        // is filled: its writes happened before `filled[row]` was set (Release, seen above
+        // with Acquire) and a filled row is never written again.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self.costs.as_ptr() as *const i16).add(row * self.cols),
+                self.cols,
+            )
+        }
+    }
+
+    /// How many rows have been copied so far (each takes `cols * 2` bytes of memory).
+    pub fn filled_rows(&self) -> usize {
+        self.filled
+            .iter()
+            .filter(|f| f.load(Ordering::Relaxed))
+            .count()
     }
 
     /// Connection cost of renumbered `right` followed by renumbered `left` (0 out of range).
@@ -262,5 +332,57 @@ mod tests {
         let w = dict.sys_words.as_slice()[1234];
         assert_eq!(c.cost(w.right, w.left), m.cost(t.right_id, t.left_id));
         assert_eq!(w.word_cost, t.word_cost);
+    }
+
+    /// Opening copies no row; reading a row copies that row only, once.
+    #[test]
+    fn rows_are_copied_when_first_read() {
+        let Ok(dir) = crate::find_dicdir(None) else {
+            eprintln!("skipping: no dictionary");
+            return;
+        };
+        let dict = crate::dict::Dictionary::open(&dir).unwrap();
+        let c = &dict.conn;
+        assert_eq!(c.filled_rows(), 0);
+        let last = (c.rows() - 1) as u16;
+        let first_read = c.row(last).to_vec();
+        assert_eq!(c.filled_rows(), 1);
+        assert_eq!(c.row(last), &first_read[..]);
+        assert_eq!(c.filled_rows(), 1);
+        assert!(c.row(c.rows() as u16).is_empty(), "out of range");
+        assert_eq!(c.filled_rows(), 1);
+    }
+
+    /// Threads reading the same rows at once, in different orders, all see the file's
+    /// costs: a row is copied by one of them and read complete by all.
+    #[test]
+    fn concurrent_first_reads_see_complete_rows() {
+        let Ok(dir) = crate::find_dicdir(None) else {
+            eprintln!("skipping: no dictionary");
+            return;
+        };
+        let dict = crate::dict::Dictionary::open(&dir).unwrap();
+        let (m, c) = (&dict.matrix, &dict.conn);
+        let rows: Vec<usize> = (0..m.rsize()).step_by(3).collect();
+        std::thread::scope(|scope| {
+            for t in 0..8usize {
+                let rows = &rows;
+                scope.spawn(move || {
+                    // Each thread starts at a different row and walks them all.
+                    for k in 0..rows.len() {
+                        let l = rows[(k + t * rows.len() / 8) % rows.len()];
+                        let row = c.row(c.left_map[l]);
+                        for r in (l % 17..m.lsize()).step_by(17) {
+                            assert_eq!(
+                                row[c.right_map[r] as usize],
+                                m.cost(r as u16, l as u16),
+                                "left {l} right {r}"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(c.filled_rows(), rows.len());
     }
 }

@@ -1,6 +1,7 @@
 //! `matrix.bin`: connection costs between adjacent words.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -9,10 +10,11 @@ use crate::error::TokenizerError;
 
 /// The connection-cost matrix: `u16 lsize, u16 rsize`, then `lsize * rsize` i16.
 /// The cost of `prev` followed by `next` is `costs[prev.right_id + lsize * next.left_id]`.
-#[derive(Debug)]
+/// Cloning shares the mapping.
+#[derive(Clone, Debug)]
 pub struct Matrix {
     path: PathBuf,
-    mmap: Mmap,
+    mmap: Arc<Mmap>,
     lsize: usize,
     rsize: usize,
 }
@@ -45,7 +47,7 @@ impl Matrix {
         }
         Ok(Matrix {
             path: path.to_path_buf(),
-            mmap,
+            mmap: Arc::new(mmap),
             lsize,
             rsize,
         })
