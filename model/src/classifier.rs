@@ -204,6 +204,18 @@ impl Classifier {
         })
     }
 
+    /// Pack the dense weights now (see [`ClassifierOptions::prepack`]) if they are not
+    /// packed yet: for callers that only learn after loading that many forward passes
+    /// will follow (one pass packs each weight as it goes, so packing first gains nothing
+    /// there).
+    pub fn prepack(&mut self) -> Result<()> {
+        if self.params.prepacked.is_none() {
+            self.params.prepack()?;
+        }
+        self.options.prepack = true;
+        Ok(())
+    }
+
     /// Run every forward on `backend` (e.g. a GPU) instead of the CPU.
     pub fn with_backend(mut self, backend: Box<dyn LogitsBackend>) -> Classifier {
         self.backend = Some(backend);

@@ -110,6 +110,31 @@ fn batch_size_and_order_do_not_change_results() {
     assert!(big.predict(&[]).unwrap().is_empty());
 }
 
+/// Packing after load (what `predict` does once the input needs several forward passes)
+/// packs the weights and changes no result.
+#[test]
+fn packing_after_load_changes_no_result() {
+    let Some(mut clf) = load(ClassifierOptions {
+        prepack: false,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    assert!(clf.params().prepacked.is_none());
+    let unpacked = clf.predict(&TEXTS).unwrap();
+    clf.prepack().unwrap();
+    assert!(clf.params().prepacked.is_some());
+    assert!(clf.options().prepack);
+    assert_eq!(clf.predict(&TEXTS).unwrap(), unpacked);
+    // Packing twice keeps the first packing.
+    let first = clf.params().prepacked.clone().unwrap();
+    clf.prepack().unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &first,
+        clf.params().prepacked.as_ref().unwrap()
+    ));
+}
+
 #[test]
 fn shared_across_threads_gives_the_same_answers() {
     let Some(clf) = load(ClassifierOptions::default()) else {
