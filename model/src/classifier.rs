@@ -110,9 +110,20 @@ impl Classifier {
     /// `dir` may also be a fine-tuning run dir (LoRA adapter or head over a base model; see
     /// [`crate::run`]).
     pub fn load_with(dir: &Path, mut options: ClassifierOptions) -> Result<Classifier> {
-        let params = crate::run::load_params(dir)?;
+        // The tokenizer loads while the weights do: finding its dictionary may start a
+        // Python interpreter (`unidic_lite.DICDIR`), which can take longer than the
+        // weights (0.03-0.15 s, more behind pyenv shims).
+        let (params, tokenizer) = std::thread::scope(|s| {
+            let tokenizer = s.spawn(|| Tokenizer::from_model_dir(dir, options.dicdir.as_deref()));
+            let params = crate::run::load_params(dir);
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (params, tokenizer)
+        });
+        let params = params?;
         crate::template::configure(dir, &mut options, &params.config.id2label)?;
-        let tokenizer = Tokenizer::from_model_dir(dir, options.dicdir.as_deref())?;
+        let tokenizer = tokenizer?;
         Classifier::from_parts(params, tokenizer, options, &dir.display().to_string())?
             .with_run_files(dir)
     }
