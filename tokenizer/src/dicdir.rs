@@ -34,21 +34,20 @@ pub fn find_dicdir(explicit: Option<&Path>) -> Result<PathBuf, TokenizerError> {
     find_dicdir_for(explicit, &MecabDic::UnidicLite)
 }
 
-/// [`find_dicdir`] for the dictionary `dic` of a model's `mecab_kwargs.mecab_dic`: after the
-/// flag and the variable, `ipadic` and `unidic` come from their Python packages' `DICDIR`
-/// (as transformers finds them); a system dictionary (`mecab_dic: null`) needs the flag or
-/// the variable.
+/// [`find_dicdir`] for the dictionary `dic` of a model's `mecab_kwargs`: the flag first,
+/// then a directory the model's `mecab_option` names (`-d`). `ipadic` and `unidic` come from
+/// their Python packages' `DICDIR`, as transformers finds them; `$TOKKEN_DICDIR` is not
+/// read for them, since it stands for the default dictionary (unidic-lite) and a model
+/// trained on ipadic tokenized with unidic-lite would quietly get the wrong ids. A system
+/// dictionary (`mecab_dic: null`) needs the flag or the variable.
 pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBuf, TokenizerError> {
     if let Some(dir) = explicit {
         return check_explicit(dir, "--dicdir");
     }
-    if let Some(dir) = std::env::var_os(DICDIR_ENV).filter(|v| !v.is_empty()) {
-        return check_explicit(Path::new(&dir), DICDIR_ENV);
-    }
+    let env = std::env::var_os(DICDIR_ENV).filter(|v| !v.is_empty());
     // (Python module, install command, usual MeCab locations)
     let (module, install, locations): (&str, &str, &[&str]) = match dic {
         MecabDic::Dir(dir) => return check_explicit(dir, "mecab_option"),
-        MecabDic::UnidicLite => ("unidic_lite", "pip install unidic-lite", &USUAL_LOCATIONS),
         MecabDic::Other(name) if name == "ipadic" => ("ipadic", "pip install ipadic", &[]),
         // The unidic package fetches its dictionary after installing.
         MecabDic::Other(name) if name == "unidic" => (
@@ -56,6 +55,11 @@ pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBu
             "pip install unidic && python3 -m unidic download",
             &[],
         ),
+        _ if env.is_some() => {
+            let dir = env.unwrap_or_default();
+            return check_explicit(Path::new(&dir), DICDIR_ENV);
+        }
+        MecabDic::UnidicLite => ("unidic_lite", "pip install unidic-lite", &USUAL_LOCATIONS),
         MecabDic::Other(name) => {
             return Err(TokenizerError::Invalid(format!(
                 "mecab_dic `{name}` names no dictionary package: pass --dicdir (or set \
@@ -64,7 +68,13 @@ pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBu
         }
     };
     let mut tried = Vec::new();
-    tried.push(format!("  --dicdir: not given; ${DICDIR_ENV}: not set"));
+    tried.push(match env {
+        None => format!("  --dicdir: not given; ${DICDIR_ENV}: not set"),
+        Some(_) => format!(
+            "  --dicdir: not given; ${DICDIR_ENV}: set, but it names the default dictionary \
+             (unidic-lite), not {module}: pass {module}'s directory with --dicdir"
+        ),
+    });
     match python_dicdir(module) {
         Ok(dir) => {
             if missing_files(&dir).is_empty() {
