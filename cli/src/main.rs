@@ -14,6 +14,7 @@ mod finetune;
 mod import;
 mod init;
 mod interrupt;
+mod line_batches;
 mod merge;
 mod model_arg;
 mod models;

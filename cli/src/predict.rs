@@ -1,12 +1,14 @@
 //! `tokken-cli predict`: classify texts with a model dir; JSONL out, one line per text.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
 use tokken_engine::DType;
 use tokken_model::{Classifier, ClassifierOptions, Prediction};
+
+use crate::line_batches::LineBatches;
 
 /// Flags of `tokken-cli predict`.
 #[derive(clap::Args)]
@@ -15,7 +17,9 @@ use tokken_model::{Classifier, ClassifierOptions, Prediction};
     long_about = "Classify texts with an HF BertForSequenceClassification model dir.\n\n\
     Texts come from the arguments, else --input FILE, else standard input. Input lines are \
     plain text, or JSON objects whose text is in --text-field (default \"text\"; an \"id\" \
-    field is copied to the output). Blank lines are skipped.\n\n\
+    field is copied to the output). Blank lines are skipped. Standard input is answered as \
+    it arrives: a program may write one line and wait for its prediction (lines that arrive \
+    faster than they are classified are batched).\n\n\
     Output: one JSON object per text, in input order: \
     {\"text\", \"label\", \"score\", \"probs\": {label: probability}} (plus \"id\", \"top_k\", \
     \"logits\" when asked for). A hierarchical run adds \"path\" and \"levels\" ([{level, label, \
@@ -82,7 +86,7 @@ struct Item {
     id: Option<Value>,
 }
 
-/// Texts read per group, so large inputs stream in bounded memory.
+/// Most texts read per group (see [`LineBatches`]), so large inputs stream in bounded memory.
 const CHUNK: usize = 4096;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -116,9 +120,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The GPU keeps its own bf16 copy: no host packing.
     let may_prepack = !args.no_prepack && device == tokken_engine::Device::Cpu;
     // Packing every dense weight (≈ 0.15 s for BERT-base) pays off from the second forward
-    // pass on.
-    let prepack_for = |clf: &mut Classifier, texts: usize| -> anyhow::Result<()> {
-        if may_prepack && texts > args.batch_size {
+    // pass on; one pass packs each weight as it goes.
+    let prepack_if = |clf: &mut Classifier, several_passes: bool| -> anyhow::Result<()> {
+        if may_prepack && several_passes {
             clf.prepack().context("packing the weights")?;
         }
         Ok(())
@@ -134,32 +138,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     id: None,
                 })
                 .collect();
-            prepack_for(&mut clf, items.len())?;
+            prepack_if(&mut clf, items.len() > args.batch_size)?;
             return emit(&clf, &args, &items, out);
         }
-        let (reader, name): (Box<dyn BufRead>, String) = match &args.input {
-            Some(p) if p.as_os_str() != "-" => {
-                let f = std::fs::File::open(p).with_context(|| format!("{}", p.display()))?;
-                (Box::new(BufReader::new(f)), p.display().to_string())
+        let mut lines = LineBatches::open(args.input.as_deref(), CHUNK)?;
+        let mut predicted_before = false;
+        while let Some((first, batch)) = lines.next_batch()? {
+            let mut items = Vec::with_capacity(batch.len());
+            for (i, line) in batch.iter().enumerate() {
+                let at = || format!("{}:{}", lines.name(), first + i);
+                if let Some(item) = parse_line(line, &args.text_field).with_context(at)? {
+                    items.push(item);
+                }
             }
-            _ => (Box::new(std::io::stdin().lock()), "<stdin>".to_string()),
-        };
-        let mut items = Vec::new();
-        for (n, line) in reader.lines().enumerate() {
-            let line = line.with_context(|| format!("{name}:{}", n + 1))?;
-            if let Some(item) =
-                parse_line(&line, &args.text_field).with_context(|| format!("{name}:{}", n + 1))?
-            {
-                items.push(item);
-            }
-            if items.len() == CHUNK {
-                prepack_for(&mut clf, items.len())?;
-                emit(&clf, &args, &items, out)?;
-                items.clear();
-            }
+            prepack_if(&mut clf, predicted_before || items.len() > args.batch_size)?;
+            emit(&clf, &args, &items, out)?;
+            // A program feeding lines one at a time reads each answer now.
+            out.flush().context("writing output")?;
+            predicted_before = true;
         }
-        prepack_for(&mut clf, items.len())?;
-        emit(&clf, &args, &items, out)
+        Ok(())
     };
     match &args.output {
         Some(path) => {

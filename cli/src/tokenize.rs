@@ -1,7 +1,7 @@
 //! `tokken-cli tokenize`: text -> MeCab words / BERT tokens and ids, exactly as HF
 //! `BertJapaneseTokenizer` produces them.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -10,13 +10,16 @@ use tokken_tokenizer::{
     char_spans, write_mecab_format, EncodeOptions, Encoding, SubwordMode, Tokenizer, Truncation,
 };
 
+use crate::line_batches::LineBatches;
+
 /// Flags of `tokken-cli tokenize`.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Input: the TEXT arguments, else the lines of --input (or stdin). A line whose first
 non-blank character is `{` is read as JSON `{\"id\": .., \"text\": .., \"text_pair\": ..}`
 (--input-format auto, the default); a malformed JSON line is an error naming file:line.
-With --pair, a plain line is `first<TAB>second`.
+With --pair, a plain line is `first<TAB>second`. Standard input is answered as it
+arrives, so another program can write a line and wait for its tokens.
 
 Examples:
   tokken-cli tokenize --model ../shared/ref/bert-base-japanese-v3 '東京都に行く'
@@ -125,8 +128,11 @@ pub fn run(args: Args) -> Result<()> {
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut emit =
-        |records: &[Record]| -> Result<()> { write_records(&tok, &args, &opts, records, &mut out) };
+    let mut emit = |records: &[Record]| -> Result<()> {
+        write_records(&tok, &args, &opts, records, &mut out)?;
+        // A program feeding lines one at a time reads each answer now.
+        out.flush().context("writing output")
+    };
 
     if !args.text.is_empty() {
         let records: Vec<Record> = args
@@ -136,35 +142,19 @@ pub fn run(args: Args) -> Result<()> {
             .collect();
         emit(&records)?;
     } else {
-        let (name, reader): (String, Box<dyn BufRead>) = match &args.input {
-            Some(p) if p.as_os_str() != "-" => (
-                p.display().to_string(),
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
-                )),
-            ),
-            _ => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
-        };
-        // Encode in chunks so big files stream, each chunk in parallel.
-        const CHUNK: usize = 4096;
-        let mut records = Vec::with_capacity(CHUNK);
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.with_context(|| format!("{name}:{}: reading", i + 1))?;
-            records.push(parse_line(
-                &line,
-                &args.input_format,
-                args.pair,
-                &name,
-                i + 1,
-            )?);
-            if records.len() == CHUNK {
-                emit(&records)?;
-                records.clear();
-            }
+        // Encoded a batch at a time, each batch in parallel (see LineBatches).
+        let mut lines = LineBatches::open(args.input.as_deref(), 4096)?;
+        while let Some((first, batch)) = lines.next_batch()? {
+            let records = batch
+                .iter()
+                .enumerate()
+                .map(|(i, line)| {
+                    parse_line(line, &args.input_format, args.pair, lines.name(), first + i)
+                })
+                .collect::<Result<Vec<Record>>>()?;
+            emit(&records)?;
         }
-        emit(&records)?;
     }
-    out.flush().context("writing output")?;
     Ok(())
 }
 
