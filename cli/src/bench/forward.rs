@@ -179,6 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let load_s = load_start.elapsed().as_secs_f64();
     let rss_loaded = rss();
     let mapped = params.embeddings.word_embeddings.is_mapped();
+    let copied_mib = mib(copied_weight_bytes(&params));
     let mut params = if dtype == DType::BF16 {
         let converted = params.to_dtype(DType::BF16)?;
         drop(params); // free the f32 dense weights now that bf16 copies exist
@@ -201,7 +202,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({"kind": "model", "source": source, "params_m": round(n_params as f64 / 1e6),
-               "f32_weights_mapped": mapped, "load_s": round(load_s),
+               "f32_weights_mapped": mapped, "f32_weights_copied_mib": round(copied_mib),
+               "load_s": round(load_s),
                "rss_mib_before_load": rss_before, "rss_mib_after_load": rss_loaded,
                "f32_weights_mib": round(n_params as f64 * 4.0 / (1 << 20) as f64),
                "rss_mib_after_dtype": rss_dtype, "prepacked": !args.no_prepack,
@@ -286,4 +288,32 @@ fn param_count(cfg: &BertConfig) -> usize {
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Bytes of the model's dense and embedding tensors that are not memory-mapped: all of them
+/// for a random-init model or a converted dtype; for a mapped f32 checkpoint, the fused
+/// q|k|v weights and biases, built at load from three tensors each (the rest is mapped).
+fn copied_weight_bytes(p: &BertParams) -> usize {
+    let e = &p.embeddings;
+    let mut tensors = vec![
+        &e.word_embeddings,
+        &e.position_embeddings,
+        &e.token_type_embeddings,
+    ];
+    let dense = p
+        .layers
+        .iter()
+        .flat_map(|l| [&l.qkv, &l.attention_output, &l.intermediate, &l.output]);
+    for lin in dense.chain(&p.pooler).chain(&p.classifier) {
+        tensors.extend([&lin.weight, &lin.bias]);
+    }
+    tensors
+        .iter()
+        .filter(|t| !t.is_mapped())
+        .map(|t| t.numel() * t.dtype().size_in_bytes())
+        .sum()
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
 }
