@@ -36,13 +36,8 @@ def main():
     ap.add_argument("--show", type=int, default=5, help="mismatches to print in full")
     args = ap.parse_args()
 
-    records = []
     with open(args.input, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                records.append(json.loads(line))
-            if args.limit and len(records) >= args.limit:
-                break
+        records = [json.loads(line) for line in f if line.strip()][: args.limit]
 
     tok = AutoTokenizer.from_pretrained(args.model_dir)
     kwargs = {}
