@@ -297,6 +297,18 @@ fn inverse(map: &[u16]) -> Vec<u16> {
 mod tests {
     use super::*;
 
+    /// A freshly opened copy of the installed dictionary (None, after a "skipping" line,
+    /// when there is none).
+    fn installed_dictionary() -> Option<crate::dict::Dictionary> {
+        match crate::find_dicdir(None) {
+            Ok(dir) => Some(crate::dict::Dictionary::open(&dir).unwrap()),
+            Err(e) => {
+                eprintln!("skipping: no dictionary ({e})");
+                None
+            }
+        }
+    }
+
     #[test]
     fn ranks_put_heaviest_first_and_invert() {
         let map = ranks(&[2, 5, 5, 1]);
@@ -308,14 +320,9 @@ mod tests {
     /// installed dictionary, when there is one).
     #[test]
     fn renumbered_costs_equal_the_originals() {
-        let dir = match crate::find_dicdir(None) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("skipping: no dictionary ({e})");
-                return;
-            }
+        let Some(dict) = installed_dictionary() else {
+            return;
         };
-        let dict = crate::dict::Dictionary::open(&dir).unwrap();
         let (m, c) = (&dict.matrix, &dict.conn);
         assert_eq!((c.rows(), c.cols()), (m.rsize(), m.lsize()));
         let mut checked = 0;
@@ -337,11 +344,9 @@ mod tests {
     /// Opening copies no row; reading a row copies that row only, once.
     #[test]
     fn rows_are_copied_when_first_read() {
-        let Ok(dir) = crate::find_dicdir(None) else {
-            eprintln!("skipping: no dictionary");
+        let Some(dict) = installed_dictionary() else {
             return;
         };
-        let dict = crate::dict::Dictionary::open(&dir).unwrap();
         let c = &dict.conn;
         assert_eq!(c.filled_rows(), 0);
         let last = (c.rows() - 1) as u16;
@@ -357,11 +362,9 @@ mod tests {
     /// costs: a row is copied by one of them and read complete by all.
     #[test]
     fn concurrent_first_reads_see_complete_rows() {
-        let Ok(dir) = crate::find_dicdir(None) else {
-            eprintln!("skipping: no dictionary");
+        let Some(dict) = installed_dictionary() else {
             return;
         };
-        let dict = crate::dict::Dictionary::open(&dir).unwrap();
         let (m, c) = (&dict.matrix, &dict.conn);
         let rows: Vec<usize> = (0..m.rsize()).step_by(3).collect();
         std::thread::scope(|scope| {
