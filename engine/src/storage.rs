@@ -9,15 +9,20 @@
 //!   stored entry of a `pytorch_model.bin` zip). Tensors read their bytes in place; the
 //!   map is unmapped with the last tensor that uses it. Like every mmap user we assume the
 //!   file is not modified while mapped.
-//! - Device memory (CUDA) will be a third variant; CPU views of it return
+//! - [`Storage::Stacked`]: tensors stacked along dimension 0 and read as one (the fused
+//!   q|k|v weight of a BERT layer, whose parts a checkpoint stores apart). Each part keeps
+//!   its own storage, so mapped parts stay mapped; a joined copy is made only the first
+//!   time the whole is read as one slice. Zero-copy readers take the parts instead
+//!   ([`crate::Tensor::stacked_parts`]).
+//! - Device memory (CUDA) will be another variant; CPU views of it return
 //!   [`crate::EngineError::NotOnCpu`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use half::{bf16, f16};
 use memmap2::Mmap;
 
-use crate::{DType, Device};
+use crate::{DType, Device, Tensor};
 
 /// Bytes behind one or more tensors. See the module docs for ownership.
 pub(crate) enum Storage {
@@ -25,6 +30,55 @@ pub(crate) enum Storage {
     Owned(OwnedBuf),
     /// A whole memory-mapped file; tensors hold byte ranges into it.
     Mapped(Arc<Mmap>),
+    /// Parts read as one, joined on first use.
+    Stacked(Stacked),
+}
+
+/// Whole tensors of one dtype and one row shape, stacked along dimension 0.
+pub(crate) struct Stacked {
+    pub(crate) parts: Vec<Tensor>,
+    dtype: DType,
+    /// The parts' bytes one after the other, made on first use.
+    joined: OnceLock<OwnedBuf>,
+}
+
+impl Stacked {
+    /// `parts` must be CPU tensors of `dtype` (the caller checks).
+    pub(crate) fn new(parts: Vec<Tensor>, dtype: DType) -> Stacked {
+        Stacked {
+            parts,
+            dtype,
+            joined: OnceLock::new(),
+        }
+    }
+
+    /// The joined bytes (made now if this is the first call).
+    fn bytes(&self) -> &[u8] {
+        self.joined
+            .get_or_init(|| {
+                let total: usize = self.parts.iter().map(Tensor::numel).sum();
+                let mut buf = OwnedBuf::zeros(self.dtype, total);
+                let mut at = 0;
+                for part in &self.parts {
+                    // CPU parts of the right dtype (checked at construction): cannot fail.
+                    let bytes = part.as_bytes().unwrap_or(&[]);
+                    buf.bytes_mut()[at..at + bytes.len()].copy_from_slice(bytes);
+                    at += bytes.len();
+                }
+                buf
+            })
+            .bytes()
+    }
+
+    /// Size of the whole, in bytes.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.parts.iter().map(Tensor::byte_len).sum()
+    }
+
+    /// True once the joined copy exists.
+    pub(crate) fn is_joined(&self) -> bool {
+        self.joined.get().is_some()
+    }
 }
 
 /// A typed heap buffer (typed so that it is aligned for its element type).
@@ -86,12 +140,13 @@ impl Storage {
         match self {
             Storage::Owned(buf) => buf.bytes(),
             Storage::Mapped(map) => map,
+            Storage::Stacked(stacked) => stacked.bytes(),
         }
     }
 
     pub(crate) fn device(&self) -> Device {
         match self {
-            Storage::Owned(_) | Storage::Mapped(_) => Device::Cpu,
+            Storage::Owned(_) | Storage::Mapped(_) | Storage::Stacked(_) => Device::Cpu,
         }
     }
 }

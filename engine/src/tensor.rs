@@ -7,7 +7,7 @@ use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use memmap2::Mmap;
 
-use crate::storage::{OwnedBuf, Storage};
+use crate::storage::{OwnedBuf, Stacked, Storage};
 use crate::{DType, Device, EngineError};
 
 /// A dense, contiguous, row-major n-dimensional array.
@@ -172,12 +172,93 @@ impl Tensor {
         matches!(*self.storage, Storage::Mapped(_))
     }
 
+    /// `parts` stacked along dimension 0 as one tensor, without copying them: `[r_i, ..]`
+    /// parts (or 1-D `[n_i]`) of one dtype and the same trailing dimensions give
+    /// `[Σ r_i, ..]`. The joined data is copied together the first time it is read as one
+    /// slice (`as_f32`, ...); readers that can work part by part take
+    /// [`Tensor::stacked_parts`] and copy nothing.
+    pub fn stack_rows(parts: &[Tensor]) -> Result<Tensor, EngineError> {
+        let Some(first) = parts.first() else {
+            return Err(EngineError::OutOfRange("stacking no tensors".into()));
+        };
+        let (dtype, rest) = (first.dtype, first.shape.get(1..).unwrap_or(&[]));
+        let mut rows = 0usize;
+        for p in parts {
+            if p.dtype != dtype {
+                return Err(EngineError::DTypeMismatch {
+                    expected: dtype,
+                    got: p.dtype,
+                });
+            }
+            if p.shape.is_empty() || p.shape[1..] != *rest {
+                return Err(EngineError::OutOfRange(format!(
+                    "cannot stack shapes {:?} and {:?} along dimension 0",
+                    first.shape, p.shape
+                )));
+            }
+            if p.device() != Device::Cpu {
+                return Err(EngineError::NotOnCpu { device: p.device() });
+            }
+            rows = rows
+                .checked_add(p.shape[0])
+                .ok_or_else(|| EngineError::OutOfRange("stacked rows overflow".into()))?;
+        }
+        let mut shape = first.shape.clone();
+        shape[0] = rows;
+        numel_or_err(&shape)?;
+        Ok(Tensor {
+            storage: Arc::new(Storage::Stacked(Stacked::new(parts.to_vec(), dtype))),
+            byte_offset: 0,
+            shape,
+            dtype,
+        })
+    }
+
+    /// The parts of a [`Tensor::stack_rows`] tensor, in order (None for any other tensor,
+    /// and for a view of part of one).
+    pub fn stacked_parts(&self) -> Option<&[Tensor]> {
+        match &*self.storage {
+            Storage::Stacked(s) if self.byte_offset == 0 && self.byte_len() == s.byte_len() => {
+                Some(&s.parts)
+            }
+            _ => None,
+        }
+    }
+
+    /// True when both tensors read the same bytes: clones or equal views of one storage,
+    /// or tensors over the same memory. Decided without joining stacked tensors.
+    pub fn same_data(&self, other: &Tensor) -> bool {
+        if self.dtype != other.dtype || self.byte_len() != other.byte_len() {
+            return false;
+        }
+        if Arc::ptr_eq(&self.storage, &other.storage) {
+            return self.byte_offset == other.byte_offset;
+        }
+        match (&*self.storage, &*other.storage) {
+            (Storage::Stacked(_), _) | (_, Storage::Stacked(_)) => false,
+            _ => match (self.as_bytes(), other.as_bytes()) {
+                (Ok(a), Ok(b)) => std::ptr::eq(a.as_ptr(), b.as_ptr()),
+                _ => false,
+            },
+        }
+    }
+
+    /// True when no copy of the data is held: read in place from a mapped file, or stacked
+    /// from such tensors and not yet joined.
+    pub fn is_zero_copy(&self) -> bool {
+        match &*self.storage {
+            Storage::Owned(_) => false,
+            Storage::Mapped(_) => true,
+            Storage::Stacked(s) => !s.is_joined() && s.parts.iter().all(Tensor::is_zero_copy),
+        }
+    }
+
     /// The whole mapped file this tensor reads from, if it is mapped (to check that a load
     /// was zero-copy, or to share the mapping).
     pub fn mapped_file_bytes(&self) -> Option<&[u8]> {
         match &*self.storage {
             Storage::Mapped(map) => Some(map),
-            Storage::Owned(_) => None,
+            Storage::Owned(_) | Storage::Stacked(_) => None,
         }
     }
 

@@ -294,3 +294,64 @@ fn unknown_and_legacy_formats_are_named() {
         "{err}"
     );
 }
+
+/// Mapped tensors stacked along dimension 0 stay mapped until the whole is read as one
+/// slice; the parts are there to read in place; the joined data is the concatenation;
+/// writing copies and leaves the parts and the file alone.
+#[test]
+fn stacked_mapped_tensors_copy_nothing_until_joined() {
+    let dir = TempDir::new("stacked");
+    let path = dir.path().join("model.safetensors");
+    let a = Tensor::from_f32(vec![2, 3], (0..6).map(|i| i as f32).collect()).unwrap();
+    let b = Tensor::from_f32(vec![1, 3], vec![10.0, 11.0, 12.0]).unwrap();
+    save_safetensors(&path, &[("a", &a), ("b", &b)], None).unwrap();
+    let w = Weights::load(dir.path()).unwrap();
+    let (ma, mb) = (w.get("a").unwrap().clone(), w.get("b").unwrap().clone());
+
+    let s = Tensor::stack_rows(&[ma.clone(), mb.clone(), ma.clone()]).unwrap();
+    assert_eq!(s.shape(), [5, 3]);
+    assert!(s.is_zero_copy() && !s.is_mapped());
+    let parts = s.stacked_parts().unwrap();
+    assert_eq!(parts.len(), 3);
+    assert!(parts.iter().all(Tensor::is_mapped));
+    assert_eq!(parts[1].as_f32().unwrap(), [10.0, 11.0, 12.0]);
+    // Reading the parts joined nothing.
+    assert!(s.is_zero_copy());
+
+    let want: Vec<f32> = [
+        0., 1., 2., 3., 4., 5., 10., 11., 12., 0., 1., 2., 3., 4., 5.,
+    ]
+    .to_vec();
+    assert_eq!(s.as_f32().unwrap(), want);
+    assert!(!s.is_zero_copy(), "reading the whole joins a copy");
+    // Clones share the joined copy; a view of part of it is not the stacked whole.
+    assert!(!s.clone().is_zero_copy());
+    let view = s.narrow(2, 2).unwrap();
+    assert_eq!(view.as_f32().unwrap(), &want[6..12]);
+    assert!(view.stacked_parts().is_none());
+
+    let mut m = s.clone();
+    m.as_f32_mut().unwrap()[0] = -1.0;
+    assert_eq!(s.as_f32().unwrap()[0], 0.0);
+    assert_eq!(ma.as_f32().unwrap()[0], 0.0);
+    assert!(m.stacked_parts().is_none());
+}
+
+#[test]
+fn stacking_checks_dtypes_and_row_shapes() {
+    let f = Tensor::from_f32(vec![2, 3], vec![0.0; 6]).unwrap();
+    let g = Tensor::from_f32(vec![2, 4], vec![0.0; 8]).unwrap();
+    let h = f.to_dtype(tokken_engine::DType::BF16);
+    assert!(Tensor::stack_rows(&[]).is_err());
+    assert!(Tensor::stack_rows(&[f.clone(), g]).is_err());
+    assert!(Tensor::stack_rows(&[f.clone(), h]).is_err());
+    let bias = Tensor::from_f32(vec![3], vec![1.0, 2.0, 3.0]).unwrap();
+    let s = Tensor::stack_rows(&[bias.clone(), bias]).unwrap();
+    assert_eq!(
+        (s.shape(), s.as_f32().unwrap()),
+        (&[6usize][..], &[1., 2., 3., 1., 2., 3.][..])
+    );
+    assert!(!s.is_zero_copy(), "owned parts are copies already");
+    let scalar = Tensor::from_f32(vec![], vec![1.0]).unwrap();
+    assert!(Tensor::stack_rows(&[scalar]).is_err());
+}

@@ -66,6 +66,32 @@ pub fn linear_forward_packed(
             }
         }
     }
+    if let Some(parts) = lin.weight.stacked_parts() {
+        // A fused weight stacked from parts (q|k|v of a mapped checkpoint): one GEMM per
+        // part into its block of columns, reading each part in place. Every output element
+        // sums the same products in the same order as the fused GEMM.
+        let mut col = 0;
+        for part in parts {
+            let (w, n_part) = (part.as_f32()?, part.shape()[0]);
+            sgemm(
+                Trans::N,
+                Trans::T,
+                rows,
+                n_part,
+                k,
+                1.0,
+                inp,
+                k,
+                w,
+                k,
+                1.0,
+                &mut out[col..],
+                n,
+            );
+            col += n_part;
+        }
+        return Ok(());
+    }
     match lin.weight.dtype() {
         DType::F32 => {
             let w = lin.weight.as_f32()?;

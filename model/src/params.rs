@@ -174,7 +174,7 @@ fn to_f32(t: &Tensor) -> Result<Tensor> {
 /// Concatenate row blocks `[r_i, C]` into one owned `[Σr_i, C]` f32 tensor.
 fn concat_rows(parts: &[&Tensor]) -> Result<Tensor> {
     let cols = parts[0].shape().last().copied().unwrap_or(1);
-    let mut data = Vec::new();
+    let mut data = Vec::with_capacity(parts.iter().map(|p| p.numel()).sum());
     let mut rows = 0;
     for p in parts {
         data.extend_from_slice(p.as_f32()?);
@@ -230,7 +230,9 @@ impl BertParams {
             let k = w.linear(&format!("{p}.attention.self.key"), c, c)?;
             let v = w.linear(&format!("{p}.attention.self.value"), c, c)?;
             let qkv = LinearParams {
-                weight: concat_rows(&[&q.weight, &k.weight, &v.weight])?,
+                // Stacked, not copied: mapped f32 weights stay mapped (the forward reads
+                // the parts; training and conversions join them on first use).
+                weight: Tensor::stack_rows(&[q.weight, k.weight, v.weight])?,
                 bias: concat_rows(&[&q.bias, &k.bias, &v.bias])?,
                 out_features: 3 * c,
                 in_features: c,

@@ -15,6 +15,7 @@
 //! [`crate::params::LinearParams`] weight is later replaced (LoRA merge, dtype conversion),
 //! [`Prepacked::get`] no longer matches and the forward falls back to the unpacked GEMM.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tokken_engine::{DType, Tensor};
@@ -37,7 +38,9 @@ impl Prepacked {
         let (n, k) = (lin.out_features, lin.in_features);
         let w = &lin.weight;
         let packed = match w.dtype() {
-            DType::F32 => PackedWeight::from_f32(PackedKind::best_f32(), w.as_f32()?, n, k),
+            DType::F32 => {
+                PackedWeight::from_f32(PackedKind::best_f32(), &f32_rows(w, n * k)?, n, k)
+            }
             DType::BF16 => PackedWeight::from_bf16(PackedKind::best_bf16(), w.as_bf16()?, n, k),
             other => {
                 return Err(ModelError::Other(format!(
@@ -58,7 +61,7 @@ impl Prepacked {
         let w = &lin.weight;
         let rows = rows.min(lin.out_features);
         let packed =
-            PackedWeight::from_f32(PackedKind::best_f32(), &w.as_f32()?[..rows * k], rows, k);
+            PackedWeight::from_f32(PackedKind::best_f32(), &f32_rows(w, rows * k)?, rows, k);
         Ok(Prepacked {
             source: w.clone(),
             packed,
@@ -68,12 +71,7 @@ impl Prepacked {
     /// The packed weight when it was packed from exactly `weight` (same storage, offset,
     /// length and dtype), else None.
     pub fn get(&self, weight: &Tensor) -> Option<&PackedWeight> {
-        let same = |a: &Tensor, b: &Tensor| match (a.as_bytes(), b.as_bytes()) {
-            (Ok(x), Ok(y)) => std::ptr::eq(x.as_ptr(), y.as_ptr()) && x.len() == y.len(),
-            _ => false,
-        };
-        (self.source.dtype() == weight.dtype() && same(&self.source, weight))
-            .then_some(&self.packed)
+        self.source.same_data(weight).then_some(&self.packed)
     }
 
     /// Bytes of the packed copy.
@@ -124,3 +122,21 @@ impl ModelPrepacked {
 
 /// Shared handle (cheap [`crate::BertParams`] clones share one packed set).
 pub type SharedPrepacked = Arc<ModelPrepacked>;
+
+/// The first `len` elements of the f32 tensor `w`, without joining a stacked tensor (the
+/// fused q|k|v weight of a mapped checkpoint): its parts are read where they are, and
+/// copied into a temporary buffer only when `len` spans more than the first part.
+fn f32_rows(w: &Tensor, len: usize) -> Result<Cow<'_, [f32]>> {
+    let Some(parts) = w.stacked_parts() else {
+        return Ok(Cow::Borrowed(&w.as_f32()?[..len]));
+    };
+    if let Some(first) = parts.first().filter(|p| p.numel() >= len) {
+        return Ok(Cow::Borrowed(&first.as_f32()?[..len]));
+    }
+    let mut rows = Vec::with_capacity(len);
+    for part in parts {
+        let take = (len - rows.len()).min(part.numel());
+        rows.extend_from_slice(&part.as_f32()?[..take]);
+    }
+    Ok(Cow::Owned(rows))
+}

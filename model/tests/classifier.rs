@@ -135,6 +135,35 @@ fn packing_after_load_changes_no_result() {
     ));
 }
 
+/// An f32 safetensors checkpoint is read in place: each fused q|k|v weight is stacked from
+/// the file's three tensors, and neither the forward nor packing joins them into a copy.
+#[test]
+fn mapped_weights_stay_uncopied_through_predict() {
+    for prepack in [false, true] {
+        let Some(clf) = load(ClassifierOptions {
+            prepack,
+            ..Default::default()
+        }) else {
+            return;
+        };
+        clf.predict(&TEXTS).unwrap();
+        let p = clf.params();
+        assert!(p.embeddings.word_embeddings.is_mapped());
+        for l in &p.layers {
+            let parts = l.qkv.weight.stacked_parts().expect("q|k|v stacked");
+            assert_eq!(parts.len(), 3);
+            assert!(parts.iter().all(|t| t.is_mapped()));
+            assert!(
+                l.qkv.weight.is_zero_copy(),
+                "prepack {prepack}: q|k|v joined"
+            );
+            for lin in [&l.attention_output, &l.intermediate, &l.output] {
+                assert!(lin.weight.is_mapped());
+            }
+        }
+    }
+}
+
 #[test]
 fn shared_across_threads_gives_the_same_answers() {
     let Some(clf) = load(ClassifierOptions::default()) else {

@@ -271,6 +271,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                    "cpu_ms_per_run": cpu_ms,
                    "cpu_ms_per_run_per_thread": cpu_ms.map(|c| round(c / threads as f64)),
                    "arena_mib": round(arena.len() as f64 * 4.0 / (1 << 20) as f64),
+                   "f32_weights_copied_mib": round(mib(copied_weight_bytes(&params))),
                    "rss_mib": rss()})
         );
     }
@@ -290,9 +291,9 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// Bytes of the model's dense and embedding tensors that are not memory-mapped: all of them
-/// for a random-init model or a converted dtype; for a mapped f32 checkpoint, the fused
-/// q|k|v weights and biases, built at load from three tensors each (the rest is mapped).
+/// Bytes of the model's dense and embedding tensors held as copies (not read in place from
+/// the mapped file): all of them for a random-init model or a converted dtype; for a
+/// mapped f32 checkpoint none, unless something joined the stacked q|k|v weights.
 fn copied_weight_bytes(p: &BertParams) -> usize {
     let e = &p.embeddings;
     let mut tensors = vec![
@@ -309,7 +310,7 @@ fn copied_weight_bytes(p: &BertParams) -> usize {
     }
     tensors
         .iter()
-        .filter(|t| !t.is_mapped())
+        .filter(|t| !t.is_zero_copy())
         .map(|t| t.numel() * t.dtype().size_in_bytes())
         .sum()
 }

@@ -121,14 +121,8 @@ impl FrozenPacked {
 
     /// The entry packed from exactly `lin.weight` (same storage, offset, length and dtype).
     pub fn get(&self, lin: &LinearParams) -> Option<&DensePacked> {
-        let same = |a: &Tensor, b: &Tensor| match (a.as_bytes(), b.as_bytes()) {
-            (Ok(x), Ok(y)) => std::ptr::eq(x.as_ptr(), y.as_ptr()) && x.len() == y.len(),
-            _ => false,
-        };
         self.entries.iter().find(|e| {
-            e.source.dtype() == lin.weight.dtype()
-                && same(&e.source, &lin.weight)
-                && (e.n, e.k) == (lin.out_features, lin.in_features)
+            e.source.same_data(&lin.weight) && (e.n, e.k) == (lin.out_features, lin.in_features)
         })
     }
 
