@@ -378,6 +378,10 @@ impl Tensor {
 
     /// The data converted to a fresh `Vec<f32>` (exact for every dtype we hold).
     pub fn to_f32_vec(&self) -> Vec<f32> {
+        // A stacked whole is converted part by part: no joined copy is made and kept.
+        if let Some(parts) = self.stacked_parts() {
+            return parts.iter().flat_map(Tensor::to_f32_vec).collect();
+        }
         // The only storages so far are CPU ones, so these views cannot fail; CUDA will copy
         // back to the host here.
         match self.dtype {

@@ -315,7 +315,14 @@ fn stacked_mapped_tensors_copy_nothing_until_joined() {
     assert_eq!(parts.len(), 3);
     assert!(parts.iter().all(Tensor::is_mapped));
     assert_eq!(parts[1].as_f32().unwrap(), [10.0, 11.0, 12.0]);
-    // Reading the parts joined nothing.
+    // Reading the parts, or converting the whole, joins nothing.
+    let want: Vec<f32> = [
+        0., 1., 2., 3., 4., 5., 10., 11., 12., 0., 1., 2., 3., 4., 5.,
+    ]
+    .to_vec();
+    assert_eq!(s.to_f32_vec(), want);
+    let b16 = s.to_dtype(tokken_engine::DType::BF16);
+    assert_eq!(b16.to_f32_vec(), want);
     assert!(s.is_zero_copy());
 
     let want: Vec<f32> = [

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use tokken_engine::{DType, Tensor};
+use tokken_engine::Tensor;
 
 use super::activations::{ActShape, TrainActivations};
 use super::backward::train_backward;
@@ -254,28 +254,23 @@ pub struct TrainModel {
     cls_last: bool,
 }
 
-/// An owned f32 copy of a tensor's values.
-fn f32_vec(t: &Tensor) -> Result<Vec<f32>> {
-    if t.dtype() == DType::F32 {
-        Ok(t.as_f32()?.to_vec())
-    } else {
-        Ok(t.to_dtype(DType::F32).as_f32()?.to_vec())
-    }
-}
-
 fn add_linear(p: &mut Trainable, name: &str, lin: &LinearParams) -> Result<LinearSlots> {
     let (n, k) = (lin.out_features, lin.in_features);
     Ok(LinearSlots {
-        w: p.add(format!("{name}.weight"), vec![n, k], &f32_vec(&lin.weight)?),
-        b: p.add(format!("{name}.bias"), vec![n], &f32_vec(&lin.bias)?),
+        w: p.add(
+            format!("{name}.weight"),
+            vec![n, k],
+            &lin.weight.to_f32_vec(),
+        ),
+        b: p.add(format!("{name}.bias"), vec![n], &lin.bias.to_f32_vec()),
     })
 }
 
 fn add_ln(p: &mut Trainable, name: &str, ln: &LayerNormParams) -> Result<LnSlots> {
     let c = ln.weight.shape()[0];
     Ok(LnSlots {
-        w: p.add(format!("{name}.weight"), vec![c], &f32_vec(&ln.weight)?),
-        b: p.add(format!("{name}.bias"), vec![c], &f32_vec(&ln.bias)?),
+        w: p.add(format!("{name}.weight"), vec![c], &ln.weight.to_f32_vec()),
+        b: p.add(format!("{name}.bias"), vec![c], &ln.bias.to_f32_vec()),
     })
 }
 
@@ -387,17 +382,17 @@ impl TrainModel {
                 word: p.add(
                     "bert.embeddings.word_embeddings.weight".into(),
                     e.word_embeddings.shape().to_vec(),
-                    &f32_vec(&e.word_embeddings)?,
+                    &e.word_embeddings.to_f32_vec(),
                 ),
                 position: p.add(
                     "bert.embeddings.position_embeddings.weight".into(),
                     e.position_embeddings.shape().to_vec(),
-                    &f32_vec(&e.position_embeddings)?,
+                    &e.position_embeddings.to_f32_vec(),
                 ),
                 token_type: p.add(
                     "bert.embeddings.token_type_embeddings.weight".into(),
                     e.token_type_embeddings.shape().to_vec(),
-                    &f32_vec(&e.token_type_embeddings)?,
+                    &e.token_type_embeddings.to_f32_vec(),
                 ),
                 layer_norm: add_ln(&mut p, "bert.embeddings.LayerNorm", &e.layer_norm)?,
             })
@@ -411,8 +406,8 @@ impl TrainModel {
             let mut s = LayerSlots::default();
             if full {
                 // q, k, v weights adjacent (= the fused [3C, C]), then the three biases
-                let w = f32_vec(&lp.qkv.weight)?;
-                let b = f32_vec(&lp.qkv.bias)?;
+                let w = lp.qkv.weight.to_f32_vec();
+                let b = lp.qkv.bias.to_f32_vec();
                 let mut wr = Vec::new();
                 for (m, chunk) in w.chunks_exact(c * c).enumerate() {
                     wr.push(p.add(
@@ -846,7 +841,7 @@ impl TrainModel {
             if sites.is_empty() {
                 return Ok(lin);
             }
-            let mut w = f32_vec(&lin.weight)?;
+            let mut w = lin.weight.to_f32_vec();
             for s in sites {
                 let (a, b) = (&v[s.a.clone()], &v[s.b.clone()]);
                 tokken_kernels::cpu::gemm::sgemm(
