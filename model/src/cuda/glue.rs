@@ -122,25 +122,18 @@ pub fn copy_cols(
 pub fn bf16_bits(t: &Tensor) -> Result<Vec<u16>> {
     Ok(match t.dtype() {
         DType::BF16 => t.as_bf16()?.iter().map(|v| v.to_bits()).collect(),
-        _ => f32_values(t)?
+        // A stacked q|k|v weight part by part (no joined host copy is kept).
+        _ => t
+            .to_f32_vec()
             .iter()
             .map(|&v| bf16::from_f32(v).to_bits())
             .collect(),
     })
 }
 
-/// A tensor's values as f32.
-pub fn f32_values(t: &Tensor) -> Result<Vec<f32>> {
-    if t.dtype() == DType::F32 {
-        Ok(t.as_f32()?.to_vec())
-    } else {
-        Ok(t.to_dtype(DType::F32).as_f32()?.to_vec())
-    }
-}
-
 /// Uploads a tensor as f32.
 pub fn upload_f32(dev: &CudaDevice, t: &Tensor) -> Result<CudaSlice<f32>> {
-    Ok(dev.upload(&f32_values(t)?)?)
+    Ok(dev.upload(&t.to_f32_vec())?)
 }
 
 /// Sets every element of `buf` to 0.
