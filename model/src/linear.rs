@@ -66,7 +66,7 @@ pub fn linear_forward_packed(
             }
         }
     }
-    if let Some(parts) = lin.weight.stacked_parts() {
+    if let (DType::F32, Some(parts)) = (lin.weight.dtype(), lin.weight.stacked_parts()) {
         // A fused weight stacked from parts (q|k|v of a mapped checkpoint): one GEMM per
         // part into its block of columns, reading each part in place. Every output element
         // sums the same products in the same order as the fused GEMM.
