@@ -55,10 +55,8 @@ pub fn find_dicdir_for(explicit: Option<&Path>, dic: &MecabDic) -> Result<PathBu
             "pip install unidic && python3 -m unidic download",
             &[],
         ),
-        _ if env.is_some() => {
-            let dir = env.unwrap_or_default();
-            return check_explicit(Path::new(&dir), DICDIR_ENV);
-        }
+        // The variable names the default dictionary, or a system one (`mecab_dic: null`).
+        _ if let Some(dir) = &env => return check_explicit(Path::new(dir), DICDIR_ENV),
         MecabDic::UnidicLite => ("unidic_lite", "pip install unidic-lite", &USUAL_LOCATIONS),
         MecabDic::Other(name) => {
             return Err(TokenizerError::Invalid(format!(
