@@ -14,6 +14,10 @@ use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 
 use anyhow::{Context, Result};
 
+/// Lines per batch for the commands: big enough to keep every core busy on a batch, small
+/// enough that a big input streams in bounded memory.
+pub const BATCH_LINES: usize = 4096;
+
 /// Batches of input lines; see the module docs.
 pub struct LineBatches {
     /// Lines from the reader thread, in order; closed at the end of input or after an error.

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use tokken_engine::DType;
 use tokken_model::{Classifier, ClassifierOptions, Prediction};
 
-use crate::line_batches::LineBatches;
+use crate::line_batches::{LineBatches, BATCH_LINES};
 
 /// Flags of `tokken-cli predict`.
 #[derive(clap::Args)]
@@ -86,9 +86,6 @@ struct Item {
     id: Option<Value>,
 }
 
-/// Most texts read per group (see [`LineBatches`]), so large inputs stream in bounded memory.
-const CHUNK: usize = 4096;
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.resolve()?;
     if args.top_k == Some(0) {
@@ -141,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             prepack_if(&mut clf, items.len() > args.batch_size)?;
             return emit(&clf, &args, &items, out);
         }
-        let mut lines = LineBatches::open(args.input.as_deref(), CHUNK)?;
+        let mut lines = LineBatches::open(args.input.as_deref(), BATCH_LINES)?;
         let mut predicted_before = false;
         while let Some((first, batch)) = lines.next_batch()? {
             let mut items = Vec::with_capacity(batch.len());

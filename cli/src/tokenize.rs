@@ -10,7 +10,7 @@ use tokken_tokenizer::{
     char_spans, write_mecab_format, EncodeOptions, Encoding, SubwordMode, Tokenizer, Truncation,
 };
 
-use crate::line_batches::LineBatches;
+use crate::line_batches::{LineBatches, BATCH_LINES};
 
 /// Flags of `tokken-cli tokenize`.
 #[derive(clap::Args)]
@@ -143,7 +143,7 @@ pub fn run(args: Args) -> Result<()> {
         emit(&records)?;
     } else {
         // Encoded a batch at a time, each batch in parallel (see LineBatches).
-        let mut lines = LineBatches::open(args.input.as_deref(), 4096)?;
+        let mut lines = LineBatches::open(args.input.as_deref(), BATCH_LINES)?;
         while let Some((first, batch)) = lines.next_batch()? {
             let records = batch
                 .iter()
