@@ -116,9 +116,14 @@ impl<'a> DoubleArray<'a> {
     }
 
     /// [`DoubleArray::common_prefix_search`] over UTF-8 text resumed at node `b`, reached by
-    /// consuming `key[..start]` (`start` a character boundary). Keys of a UTF-8 dictionary
-    /// are whole characters, so ends are only looked for at character boundaries (and at
-    /// the end of `key`), which saves most of the lookups for multi-byte text.
+    /// consuming `key[..start]` (`start` a character boundary). Ends are only looked for at
+    /// character boundaries (and at the end of `key`): a word never splits a character.
+    ///
+    /// This is where tokken deliberately differs from MeCab, which matches bytes: a key that
+    /// ends inside a character would make MeCab cut the text there and print invalid UTF-8.
+    /// Sound dictionaries have no such key; Debian's jumandic has one (`で` and the first two
+    /// bytes of a hiragana, left by a broken conversion), which MeCab picks in about one
+    /// random mixed-script line in 2,600 and never in the livedoor corpus.
     #[inline]
     pub fn common_prefix_search_utf8_from(
         &self,
