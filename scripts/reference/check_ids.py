@@ -22,7 +22,21 @@ import subprocess
 import sys
 import tempfile
 
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, BertJapaneseTokenizer
+
+
+def load_tokenizer(model_dir):
+    """BertJapaneseTokenizer when tokenizer_config.json configures one (v1-style dirs name no
+    tokenizer_class, and AutoTokenizer would then build an English BertTokenizerFast), else
+    whatever AutoTokenizer picks."""
+    path = os.path.join(model_dir, "tokenizer_config.json")
+    config = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    if "word_tokenizer_type" in config or config.get("tokenizer_class") == "BertJapaneseTokenizer":
+        return BertJapaneseTokenizer.from_pretrained(model_dir)
+    return AutoTokenizer.from_pretrained(model_dir)
 
 
 def main():
@@ -39,7 +53,7 @@ def main():
     with open(args.input, encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()][: args.limit]
 
-    tok = AutoTokenizer.from_pretrained(args.model_dir)
+    tok = load_tokenizer(args.model_dir)
     kwargs = {}
     if args.max_length:
         kwargs = {"truncation": True, "max_length": args.max_length}

@@ -13,10 +13,11 @@ use crate::wordpiece::SubwordMode;
 /// The MeCab dictionary named by `mecab_kwargs.mecab_dic`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MecabDic {
-    /// `unidic_lite` (the v3 models): found by `find_dicdir` when no dicdir is given.
+    /// `unidic_lite` (the v2/v3 models, and MecabTokenizer's default since transformers
+    /// 4.45): found by `find_dicdir` when no dicdir is given.
     UnidicLite,
-    /// `ipadic` (MecabTokenizer's default, the v1/v2 models) or `unidic`: found through
-    /// their Python packages by `find_dicdir_for`; `system` (`null`) needs a dicdir.
+    /// `ipadic` (what the v1 models were pre-trained on) or `unidic`: found through their
+    /// Python packages by `find_dicdir_for`; `system` (`null`) needs a dicdir.
     Other(String),
     /// A directory named by `mecab_option` (`-d DIR`, or the `dicdir` of its `-r` rc file),
     /// which overrides `mecab_dic` as the later `-d` does in MeCab.
@@ -143,8 +144,12 @@ impl TokenizerConfig {
             ))
         })?;
 
-        // MecabTokenizer's own default dictionary is ipadic.
-        cfg.mecab_dic = MecabDic::Other("ipadic".into());
+        // MecabTokenizer's own default dictionary: unidic-lite since transformers 4.45 (PR
+        // 33372; ipadic before). A config without `mecab_kwargs`, such as the v1
+        // `cl-tohoku/bert-base-japanese` models', gets it here as in transformers 5.24; such
+        // a model pre-trained on ipadic needs `"mecab_kwargs": {"mecab_dic": "ipadic"}`
+        // written into its tokenizer_config.json, for transformers as for tokken.
+        cfg.mecab_dic = MecabDic::UnidicLite;
         cfg.normalize_text = true;
         let mut options = MecabOptions::default();
         match obj.get("mecab_kwargs") {
@@ -317,9 +322,11 @@ mod tests {
             c.extra_special_tokens,
             [("<x>".to_string(), None), ("<y>".to_string(), Some(5))]
         );
-        // MecabTokenizer's default dictionary is ipadic.
+        // MecabTokenizer's default dictionary (transformers >= 4.45) is unidic-lite.
         let d = parse(r#"{"word_tokenizer_type":"mecab"}"#).unwrap();
-        assert_eq!(d.mecab_dic, MecabDic::Other("ipadic".into()));
+        assert_eq!(d.mecab_dic, MecabDic::UnidicLite);
+        let d = parse(r#"{"word_tokenizer_type":"mecab","mecab_kwargs":{}}"#).unwrap();
+        assert_eq!(d.mecab_dic, MecabDic::UnidicLite);
         assert_eq!(d.model_max_length, None);
     }
 

@@ -56,13 +56,15 @@ fn model_dir(name: &str, config: &str) -> PathBuf {
     dir
 }
 
-/// A config without `mecab_kwargs` means MecabTokenizer's default, ipadic (the v1/v2
-/// models): like transformers, tokken finds it through the `ipadic` package.
+/// `mecab_dic: "ipadic"` (what the v1 models were pre-trained on): like transformers, tokken
+/// finds it through the `ipadic` package, or says how to install it. (A config without
+/// `mecab_kwargs` means unidic-lite, as in transformers >= 4.45: mecab_option_parity.rs.)
 #[test]
-fn default_mecab_dic_is_ipadic_found_like_transformers() {
+fn named_ipadic_is_found_like_transformers() {
     let dir = model_dir(
-        "default",
-        r#"{"word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece"}"#,
+        "named",
+        r#"{"word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece",
+            "mecab_kwargs": {"mecab_dic": "ipadic"}}"#,
     );
     match (
         ipadic_dir(),

@@ -1,8 +1,9 @@
-//! Parity with transformers' `BertJapaneseTokenizer` when `mecab_kwargs.mecab_option`
-//! chooses the dictionaries (`scripts/reference/make_mecab_option_fixture.py`): a user
-//! dictionary by `-u`, and a system dictionary by `-d` with `mecab_dic: null`. The options
-//! are rebuilt with this machine's paths; cases skip with a message when the v3 vocabulary
-//! (../shared), unidic-lite or ipadic is missing.
+//! Parity with transformers' `BertJapaneseTokenizer` when `mecab_kwargs` choose the
+//! dictionaries, or name none (`scripts/reference/make_mecab_option_fixture.py`): a user
+//! dictionary by `-u`, a system dictionary by `-d` with `mecab_dic: null`, no `mecab_kwargs`
+//! at all (MecabTokenizer's default: unidic-lite in transformers 5.24), and `mecab_dic:
+//! "ipadic"`. The options are rebuilt with this machine's paths; cases skip with a message
+//! when the v3 vocabulary (../shared), unidic-lite or ipadic is missing.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,12 @@ fn rows(case: &str) -> Vec<(String, Vec<u32>)> {
 
 /// A model dir with the v3 vocabulary and `mecab_kwargs` {mecab_dic, mecab_option}.
 fn model_dir(case: &str, dic: serde_json::Value, option: &str) -> Option<PathBuf> {
+    let kwargs = serde_json::json!({"mecab_dic": dic, "mecab_option": option});
+    model_dir_with(case, Some(kwargs))
+}
+
+/// A model dir with the v3 vocabulary and `mecab_kwargs` (None: the key left out).
+fn model_dir_with(case: &str, mecab_kwargs: Option<serde_json::Value>) -> Option<PathBuf> {
     let vocab = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/ref/bert-base-japanese-v3/vocab.txt");
     if !vocab.is_file() {
@@ -43,13 +50,15 @@ fn model_dir(case: &str, dic: serde_json::Value, option: &str) -> Option<PathBuf
         std::env::temp_dir().join(format!("tokken-mecab-option-{case}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&vocab, dir.join("vocab.txt")).unwrap();
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "tokenizer_class": "BertJapaneseTokenizer",
         "word_tokenizer_type": "mecab",
         "subword_tokenizer_type": "wordpiece",
         "do_lower_case": false,
-        "mecab_kwargs": {"mecab_dic": dic, "mecab_option": option},
     });
+    if let Some(kwargs) = mecab_kwargs {
+        config["mecab_kwargs"] = kwargs;
+    }
     std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
     Some(dir)
 }
@@ -86,5 +95,31 @@ fn system_dictionary_from_mecab_option_matches_transformers() {
     let option = format!(r#"-r /dev/null -d "{}""#, ipadic.display());
     if let Some(dir) = model_dir("dicdir", serde_json::Value::Null, &option) {
         check("dicdir", &dir);
+    }
+}
+
+/// No `mecab_kwargs` (the v1 models' config): MecabTokenizer's default dictionary, which is
+/// unidic-lite since transformers 4.45 (it was ipadic before; 58 of these 183 texts differ).
+#[test]
+fn no_mecab_kwargs_means_unidic_lite_as_in_transformers() {
+    if find_dicdir_for(None, &MecabDic::UnidicLite).is_err() {
+        eprintln!("skipping: no unidic-lite");
+        return;
+    }
+    if let Some(dir) = model_dir_with("default", None) {
+        check("default", &dir);
+    }
+}
+
+/// `mecab_dic: "ipadic"` is found through the ipadic package, as transformers finds it.
+#[test]
+fn named_ipadic_matches_transformers() {
+    if find_dicdir_for(None, &MecabDic::Other("ipadic".into())).is_err() {
+        eprintln!("skipping: no ipadic (pip install ipadic==1.0.0)");
+        return;
+    }
+    let kwargs = serde_json::json!({"mecab_dic": "ipadic"});
+    if let Some(dir) = model_dir_with("ipadic", Some(kwargs)) {
+        check("ipadic", &dir);
     }
 }
