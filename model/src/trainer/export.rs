@@ -90,7 +90,8 @@ pub fn write_labels(out: &Path, labels: &[String], problem_type: Option<&str>) -
 }
 
 /// Copy `vocab.txt` and `tokenizer_config.json` (and `special_tokens_map.json` when
-/// present) from `from` to `to`.
+/// present) from `from` to `to`. A MeCab config that names no dictionary gets the one it
+/// was read with written in (see [`pin_default_dictionary`]).
 pub fn copy_tokenizer_files(from: &Path, to: &Path) -> Result<()> {
     if same_dir(from, to) {
         return Ok(());
@@ -104,10 +105,40 @@ pub fn copy_tokenizer_files(from: &Path, to: &Path) -> Result<()> {
         if !src.is_file() {
             continue;
         }
-        let bytes = std::fs::read(&src).map_err(|source| ModelError::Io { path: src, source })?;
+        let mut bytes =
+            std::fs::read(&src).map_err(|source| ModelError::Io { path: src, source })?;
+        if name == "tokenizer_config.json" {
+            bytes = pin_default_dictionary(bytes);
+        }
         write_atomic(&to.join(name), &bytes)?;
     }
     Ok(())
+}
+
+/// `tokenizer_config.json` with `mecab_kwargs.mecab_dic: "unidic_lite"` written in when it
+/// configures MeCab but names no dictionary (the v1 models' configs). That default has
+/// changed (ipadic before transformers 4.45, unidic-lite since, as in tokken), so a model
+/// trained on it says which one it saw, for every reader. Anything else comes back as it
+/// was, bytes unchanged.
+pub fn pin_default_dictionary(bytes: Vec<u8>) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut config)) = serde_json::from_slice(&bytes) else {
+        return bytes;
+    };
+    if config.get("word_tokenizer_type").and_then(|v| v.as_str()) != Some("mecab") {
+        return bytes;
+    }
+    let kwargs = config.entry("mecab_kwargs").or_insert_with(|| json!({}));
+    if kwargs.is_null() {
+        *kwargs = json!({});
+    }
+    let Some(kwargs) = kwargs.as_object_mut() else {
+        return bytes;
+    };
+    if kwargs.contains_key("mecab_dic") {
+        return bytes;
+    }
+    kwargs.insert("mecab_dic".into(), json!("unidic_lite"));
+    serde_json::to_vec_pretty(&config).unwrap_or(bytes)
 }
 
 /// A complete HF `BertForSequenceClassification` dir: `model.safetensors` (the fused QKV
