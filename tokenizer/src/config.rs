@@ -264,6 +264,21 @@ impl TokenizerConfig {
 }
 
 /// A token given as `"[X]"` or as a serialized `AddedToken` `{"content": "[X]", ...}`.
+/// True when a `tokenizer_config.json` object configures MeCab but names no dictionary
+/// (no `mecab_kwargs.mecab_dic` key, as in the v1 models' configs). Such a config means
+/// unidic-lite today (transformers >= 4.45, and tokken) but meant ipadic before, so it is
+/// worth a word to the user and worth pinning when copied.
+pub fn names_no_mecab_dictionary(config: &serde_json::Map<String, Value>) -> bool {
+    if config.get("word_tokenizer_type").and_then(Value::as_str) != Some("mecab") {
+        return false;
+    }
+    match config.get("mecab_kwargs") {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(kwargs)) => !kwargs.contains_key("mecab_dic"),
+        Some(_) => false,
+    }
+}
+
 fn token_content(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
