@@ -124,20 +124,17 @@ pub fn pin_default_dictionary(bytes: Vec<u8>) -> Vec<u8> {
     let Ok(serde_json::Value::Object(mut config)) = serde_json::from_slice(&bytes) else {
         return bytes;
     };
-    if config.get("word_tokenizer_type").and_then(|v| v.as_str()) != Some("mecab") {
+    if !tokken_tokenizer::config::names_no_mecab_dictionary(&config) {
         return bytes;
     }
-    let kwargs = config.entry("mecab_kwargs").or_insert_with(|| json!({}));
+    // Absent, null or an object without `mecab_dic` (what the check above lets through).
+    let kwargs = config.entry("mecab_kwargs").or_insert(json!(null));
     if kwargs.is_null() {
         *kwargs = json!({});
     }
-    let Some(kwargs) = kwargs.as_object_mut() else {
-        return bytes;
-    };
-    if kwargs.contains_key("mecab_dic") {
-        return bytes;
+    if let Some(kwargs) = kwargs.as_object_mut() {
+        kwargs.insert("mecab_dic".into(), json!("unidic_lite"));
     }
-    kwargs.insert("mecab_dic".into(), json!("unidic_lite"));
     serde_json::to_vec_pretty(&config).unwrap_or(bytes)
 }
 
