@@ -34,20 +34,18 @@ pub(crate) enum Storage {
     Stacked(Stacked),
 }
 
-/// Whole tensors of one dtype and one row shape, stacked along dimension 0.
+/// Whole tensors of one dtype and one row shape, stacked along dimension 0 (at least one).
 pub(crate) struct Stacked {
     pub(crate) parts: Vec<Tensor>,
-    dtype: DType,
     /// The parts' bytes one after the other, made on first use.
     joined: OnceLock<OwnedBuf>,
 }
 
 impl Stacked {
-    /// `parts` must be CPU tensors of `dtype` (the caller checks).
-    pub(crate) fn new(parts: Vec<Tensor>, dtype: DType) -> Stacked {
+    /// `parts` must be one or more CPU tensors of one dtype (the caller checks).
+    pub(crate) fn new(parts: Vec<Tensor>) -> Stacked {
         Stacked {
             parts,
-            dtype,
             joined: OnceLock::new(),
         }
     }
@@ -57,7 +55,8 @@ impl Stacked {
         self.joined
             .get_or_init(|| {
                 let total: usize = self.parts.iter().map(Tensor::numel).sum();
-                let mut buf = OwnedBuf::zeros(self.dtype, total);
+                let dtype = self.parts.first().map_or(DType::F32, Tensor::dtype);
+                let mut buf = OwnedBuf::zeros(dtype, total);
                 let mut at = 0;
                 for part in &self.parts {
                     // CPU parts of the right dtype (checked at construction): cannot fail.

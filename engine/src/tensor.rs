@@ -207,7 +207,7 @@ impl Tensor {
         shape[0] = rows;
         numel_or_err(&shape)?;
         Ok(Tensor {
-            storage: Arc::new(Storage::Stacked(Stacked::new(parts.to_vec(), dtype))),
+            storage: Arc::new(Storage::Stacked(Stacked::new(parts.to_vec()))),
             byte_offset: 0,
             shape,
             dtype,

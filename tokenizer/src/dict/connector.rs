@@ -50,11 +50,10 @@ pub struct Connector {
     /// rows the lattice reads need few TLB entries); a row holds zeros until `filled` says
     /// otherwise.
     costs: MmapRaw,
-    /// Number of rows (`matrix.rsize()`, at least 1).
-    rows: usize,
     /// Columns per row (`matrix.lsize()`, at least 1).
     cols: usize,
-    /// [rows] whether the row of `costs` has been copied from `source`. Set once, with
+    /// [rows] whether the row of `costs` has been copied from `source` (its length is the
+    /// number of rows: `matrix.rsize()`, at least 1). Set once, with
     /// Release ordering, after the row is written; never cleared.
     filled: Vec<AtomicBool>,
     /// Held while a row is copied: [`FILL_LOCKS`] locks, row `r` takes `r % FILL_LOCKS`.
@@ -96,7 +95,6 @@ impl Connector {
         let _ = mem.advise(memmap2::Advice::HugePage);
         Ok(Connector {
             costs: MmapRaw::from(mem),
-            rows,
             cols,
             filled: (0..rows).map(|_| AtomicBool::new(false)).collect(),
             fill_locks: (0..FILL_LOCKS).map(|_| Mutex::new(())).collect(),
@@ -188,7 +186,7 @@ impl Connector {
     /// Number of rows (left ids).
     #[inline]
     pub fn rows(&self) -> usize {
-        self.rows
+        self.filled.len()
     }
 
     /// The costs of every previous right id before a word with renumbered left id `left`:
