@@ -230,8 +230,8 @@ impl BertParams {
             let k = w.linear(&format!("{p}.attention.self.key"), c, c)?;
             let v = w.linear(&format!("{p}.attention.self.value"), c, c)?;
             let qkv = LinearParams {
-                // Stacked, not copied: mapped f32 weights stay mapped (the forward reads
-                // the parts; training and conversions join them on first use).
+                // Stacked, not copied: mapped f32 weights stay mapped (the forward, packing,
+                // conversions and training's copies read the parts).
                 weight: Tensor::stack_rows(&[q.weight, k.weight, v.weight])?,
                 bias: concat_rows(&[&q.bias, &k.bias, &v.bias])?,
                 out_features: 3 * c,

@@ -193,10 +193,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         params.prepack()?;
     }
     let prepack_s = pack_start.elapsed().as_secs_f64();
-    let packed_mib = params
-        .prepacked
-        .as_ref()
-        .map_or(0.0, |p| p.bytes() as f64 / (1 << 20) as f64);
+    let packed_mib = params.prepacked.as_ref().map_or(0.0, |p| mib(p.bytes()));
     let cfg = params.config.clone();
     let n_params = param_count(&cfg);
     println!(
@@ -205,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                "f32_weights_mapped": mapped, "f32_weights_copied_mib": round(copied_mib),
                "load_s": round(load_s),
                "rss_mib_before_load": rss_before, "rss_mib_after_load": rss_loaded,
-               "f32_weights_mib": round(n_params as f64 * 4.0 / (1 << 20) as f64),
+               "f32_weights_mib": round(mib(n_params * 4)),
                "rss_mib_after_dtype": rss_dtype, "prepacked": !args.no_prepack,
                "prepack_s": round(prepack_s), "prepacked_mib": round(packed_mib),
                "rss_mib_after_prepack": rss()})
@@ -270,7 +267,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                    "fraction_of_peak_best": round(flops / best / 1e9 / peak_gflops),
                    "cpu_ms_per_run": cpu_ms,
                    "cpu_ms_per_run_per_thread": cpu_ms.map(|c| round(c / threads as f64)),
-                   "arena_mib": round(arena.len() as f64 * 4.0 / (1 << 20) as f64),
+                   "arena_mib": round(mib(arena.len() * 4)),
                    "f32_weights_copied_mib": round(mib(copied_weight_bytes(&params))),
                    "rss_mib": rss()})
         );
@@ -311,7 +308,7 @@ fn copied_weight_bytes(p: &BertParams) -> usize {
     tensors
         .iter()
         .filter(|t| !t.is_zero_copy())
-        .map(|t| t.numel() * t.dtype().size_in_bytes())
+        .map(|t| t.byte_len())
         .sum()
 }
 
