@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{command, scratch, tiny_dir};
+use common::{cli, s, scratch, tiny_dir};
 
 fn stderr_of_tokenize(config: &str, name: &str) -> Option<String> {
     if tokken_tokenizer::find_dicdir(None).is_err() {
@@ -14,12 +14,7 @@ fn stderr_of_tokenize(config: &str, name: &str) -> Option<String> {
     let dir = scratch(name);
     std::fs::copy(tiny_dir().join("vocab.txt"), dir.join("vocab.txt")).unwrap();
     std::fs::write(dir.join("tokenizer_config.json"), config).unwrap();
-    let out = command()
-        .args(["tokenize", "--model"])
-        .arg(&dir)
-        .arg("テスト")
-        .output()
-        .unwrap();
+    let out = cli(&["tokenize", "--model", s(&dir), "テスト"]);
     assert!(
         out.status.success(),
         "{}",
