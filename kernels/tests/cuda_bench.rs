@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tokken_kernels::cpu::gemm::Trans;
 use tokken_kernels::cuda::attention::{attention_backward_cuda, attention_forward_cuda};
-use tokken_kernels::cuda::gemm::{gemm_cuda, Half};
+use tokken_kernels::cuda::gemm::{gemm_cuda, Half, TensorCoreKernel};
 use tokken_kernels::cuda::CudaDevice;
 
 /// Median seconds of `iters` timed runs after 3 warm-ups.
@@ -57,7 +57,16 @@ fn cuda_bench() {
         ("ffn_up_dw", Trans::T, Trans::N, 3072, 768, m),
         ("square_4096", Trans::N, Trans::T, 4096, 4096, 4096),
     ];
-    for dtype in [Half::Bf16, Half::F16] {
+    // mma.sync everywhere; Hopper's wgmma too on sm_90a.
+    let mut kernels = vec![TensorCoreKernel::MmaSync];
+    if dev.arch() == "sm_90a" {
+        kernels.push(TensorCoreKernel::Wgmma);
+    }
+    for (kernel, dtype) in kernels
+        .iter()
+        .flat_map(|&kernel| [(kernel, Half::Bf16), (kernel, Half::F16)])
+    {
+        dev.use_tensor_core_kernel(kernel).unwrap();
         for &(name, ta, tb, mm, n, k) in &shapes {
             let a = dev.alloc.zeros::<u16>(mm * k).unwrap();
             let b = dev.alloc.zeros::<u16>(k * n).unwrap();
@@ -73,11 +82,13 @@ fn cuda_bench() {
             });
             let tflops = 2.0 * (mm * n * k) as f64 / s / 1e12;
             println!(
-                "BENCH {{\"kernel\":\"gemm\",\"dtype\":\"{dtype:?}\",\"shape\":\"{name}\",\"m\":{mm},\"n\":{n},\"k\":{k},\"ms\":{:.4},\"tflops\":{tflops:.2}}}",
+                "BENCH {{\"kernel\":\"gemm\",\"family\":\"{kernel:?}\",\"dtype\":\"{dtype:?}\",\"shape\":\"{name}\",\"m\":{mm},\"n\":{n},\"k\":{k},\"ms\":{:.4},\"tflops\":{tflops:.2}}}",
                 s * 1e3
             );
         }
     }
+    dev.use_tensor_core_kernel(TensorCoreKernel::MmaSync)
+        .unwrap();
     let (b, t, c, nh) = (32usize, 128usize, 768usize, 12usize);
     let qkv = dev.alloc.zeros::<f32>(b * t * 3 * c).unwrap();
     let mask = dev.upload(&vec![1u8; b * t]).unwrap();

@@ -23,7 +23,7 @@ use tokken_kernels::cuda::adamw::{
 use tokken_kernels::cuda::attention::{attention_backward_cuda, attention_forward_cuda};
 use tokken_kernels::cuda::elementwise::*;
 use tokken_kernels::cuda::embedding::{embedding_backward_cuda, embedding_forward_cuda};
-use tokken_kernels::cuda::gemm::{gemm_cuda, sgemm_cuda, Half};
+use tokken_kernels::cuda::gemm::{gemm_cuda, sgemm_cuda, Half, TensorCoreKernel};
 use tokken_kernels::cuda::layernorm::{layernorm_backward_cuda, layernorm_forward_cuda};
 use tokken_kernels::cuda::lora::{lora_backward_cuda, lora_forward_cuda, LoraSaved, LoraShape};
 use tokken_kernels::cuda::xent::cross_entropy_cuda;
@@ -97,9 +97,28 @@ fn missing_driver_is_a_clean_error() {
     assert!(CudaDevice::new(1 << 20).is_err());
 }
 
+/// The tensor-core kernel families this device runs: `mma.sync` everywhere, `wgmma` on
+/// Hopper too.
+fn tensor_core_kernels(dev: &CudaDevice) -> Vec<TensorCoreKernel> {
+    let mut kernels = vec![TensorCoreKernel::MmaSync];
+    if dev.arch() == "sm_90a" {
+        kernels.push(TensorCoreKernel::Wgmma);
+    } else {
+        println!("{}: no wgmma kernels to test", dev.arch());
+    }
+    kernels
+}
+
 #[test]
 fn gemm_tensor_cores_match_reference() {
     let Some(dev) = device() else { return };
+    for kernel in tensor_core_kernels(&dev) {
+        dev.use_tensor_core_kernel(kernel).unwrap();
+        gemm_tensor_core_kernel_matches_reference(&dev, kernel);
+    }
+}
+
+fn gemm_tensor_core_kernel_matches_reference(dev: &CudaDevice, kernel: TensorCoreKernel) {
     let mut r = rng(1);
     for dtype in [Half::Bf16, Half::F16] {
         for (ta, tb) in [
@@ -113,6 +132,7 @@ fn gemm_tensor_cores_match_reference() {
                 (200, 136, 72),
                 (384, 768, 768),
                 (64, 3072, 40),
+                (264, 392, 328),
             ] {
                 let a = randn(&mut r, m * k, 1.0);
                 let b = randn(&mut r, k * n, 1.0);
@@ -140,7 +160,7 @@ fn gemm_tensor_cores_match_reference() {
                 let bias_d = dev.upload(&bias).unwrap();
                 let mut c_d = dev.upload(&c0).unwrap();
                 gemm_cuda(
-                    &dev,
+                    dev,
                     dtype,
                     ta,
                     tb,
@@ -162,7 +182,7 @@ fn gemm_tensor_cores_match_reference() {
                 let got = dev.download(&c_d).unwrap();
                 let tol = 1e-3 * (k as f64).sqrt();
                 check(
-                    &format!("gemm {dtype:?} {ta:?}{tb:?} {m}x{n}x{k}"),
+                    &format!("gemm {kernel:?} {dtype:?} {ta:?}{tb:?} {m}x{n}x{k}"),
                     &got,
                     &f64s(&want),
                     tol,
@@ -241,6 +261,14 @@ fn sgemm_matches_reference_on_odd_shapes() {
 #[test]
 fn lora_forward_and_backward_match_cpu_composition() {
     let Some(dev) = device() else { return };
+    for kernel in tensor_core_kernels(&dev) {
+        println!("LoRA through the {kernel:?} GEMM");
+        dev.use_tensor_core_kernel(kernel).unwrap();
+        lora_matches_cpu_composition(&dev);
+    }
+}
+
+fn lora_matches_cpu_composition(dev: &CudaDevice) {
     let mut r = rng(3);
     let dtype = Half::Bf16;
     let s = LoraShape {
@@ -319,7 +347,7 @@ fn lora_forward_and_backward_match_cpu_composition() {
     let mut y_d = dev.alloc.zeros::<f32>(s.m * s.n).unwrap();
     let mut u_d = dev.alloc.zeros::<f32>(s.m * s.r).unwrap();
     lora_forward_cuda(
-        &dev,
+        dev,
         dtype,
         s,
         &mut y_d,
@@ -444,7 +472,7 @@ fn lora_forward_and_backward_match_cpu_composition() {
         b: &b_d,
     };
     lora_backward_cuda(
-        &dev, dtype, s, &mut dx_d, &mut da_d, &mut db_d, &mut du_d, &saved,
+        dev, dtype, s, &mut dx_d, &mut da_d, &mut db_d, &mut du_d, &saved,
     )
     .unwrap();
     check(

@@ -3,6 +3,7 @@
 //! allocator.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
@@ -13,6 +14,7 @@ use cudarc::nvrtc::Ptx;
 use super::alloc::CachingAllocator;
 use super::cache::KernelCache;
 use super::error::CudaError;
+use super::gemm::TensorCoreKernel;
 use super::nvrtc::Nvrtc;
 use super::probe;
 use super::sources::Source;
@@ -27,6 +29,8 @@ pub struct CudaDevice {
     cache: KernelCache,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
+    /// Whether [`crate::cuda::gemm::gemm_cuda`] runs the `wgmma` kernels (sm_90a only).
+    wgmma: AtomicBool,
     /// Device memory pool (see [`CachingAllocator`]).
     pub alloc: CachingAllocator,
 }
@@ -62,9 +66,12 @@ impl CudaDevice {
         }
         let nvrtc = Nvrtc::load()?;
         let stream = ctx.default_stream();
+        let arch = arch_for(major, minor);
+        let kernel = TensorCoreKernel::from_env()?;
         Ok(Self {
             ordinal,
-            arch: arch_for(major, minor),
+            wgmma: AtomicBool::new(kernel.check_arch(&arch)? == TensorCoreKernel::Wgmma),
+            arch,
             alloc: CachingAllocator::new(stream.clone()),
             ctx,
             stream,
@@ -82,6 +89,24 @@ impl CudaDevice {
     /// The NVRTC architecture kernels are compiled for (`sm_80`, `sm_90a`, ...).
     pub fn arch(&self) -> &str {
         &self.arch
+    }
+
+    /// The tensor-core GEMM kernel family [`crate::cuda::gemm::gemm_cuda`] launches.
+    pub fn tensor_core_kernel(&self) -> TensorCoreKernel {
+        if self.wgmma.load(Ordering::Relaxed) {
+            TensorCoreKernel::Wgmma
+        } else {
+            TensorCoreKernel::MmaSync
+        }
+    }
+
+    /// Switches the tensor-core GEMM kernel family (tests and benches compare both);
+    /// `Wgmma` needs an sm_90a device.
+    pub fn use_tensor_core_kernel(&self, kernel: TensorCoreKernel) -> Result<(), CudaError> {
+        let kernel = kernel.check_arch(&self.arch)?;
+        self.wgmma
+            .store(kernel == TensorCoreKernel::Wgmma, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The device's name as the driver reports it.

@@ -30,6 +30,9 @@ pub enum CudaError {
         major: i32,
         minor: i32,
     },
+    /// A setting (environment variable, kernel choice) that cannot apply.
+    #[error("{0}")]
+    Config(String),
     /// A launcher's shape or layout contract does not hold.
     #[error("{kernel}: {message}")]
     Shape {

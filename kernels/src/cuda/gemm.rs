@@ -1,4 +1,5 @@
-//! GEMM launchers: `gemm_cuda` (tensor cores, bf16/f16 inputs, `gemm.cu`) and
+//! GEMM launchers: `gemm_cuda` (tensor cores, bf16/f16 inputs: `gemm.cu` with `mma.sync`
+//! on any sm_80+ device, or `gemm_wgmma.cu` with Hopper's `wgmma` on sm_90a) and
 //! `sgemm_cuda` (SIMT, any shape, `sgemm.cu`). Same row-major convention as
 //! [`crate::cpu::gemm`]: `C = alpha * op(A) * op(B) + beta * C`, `op(A)` `[M, K]`,
 //! `op(B)` `[K, N]`, [`Trans::T`] means stored transposed; plus, on the tensor-core path,
@@ -33,11 +34,58 @@ pub struct LowRank<'a> {
     pub scale: f32,
 }
 
+/// Which tensor-core GEMM kernels [`gemm_cuda`] launches (same contract and results up to
+/// f32 summation order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorCoreKernel {
+    /// `gemm.cu`: `mma.sync.m16n8k16` fed by `ldmatrix`, any sm_80+ device. The default:
+    /// it is the one proved on a GPU so far.
+    MmaSync,
+    /// `gemm_wgmma.cu`: Hopper warpgroup MMA reading swizzled shared memory through
+    /// descriptors, sm_90a only. Chosen with `TOKKEN_CUDA_GEMM=wgmma` or
+    /// [`CudaDevice::use_tensor_core_kernel`].
+    Wgmma,
+}
+
+impl TensorCoreKernel {
+    /// `$TOKKEN_CUDA_GEMM`: `mma` (or unset) or `wgmma`.
+    pub fn from_env() -> Result<Self, CudaError> {
+        Self::parse(std::env::var("TOKKEN_CUDA_GEMM").ok().as_deref())
+    }
+
+    /// A `TOKKEN_CUDA_GEMM` value.
+    pub fn parse(value: Option<&str>) -> Result<Self, CudaError> {
+        match value {
+            None | Some("") | Some("mma") => Ok(Self::MmaSync),
+            Some("wgmma") => Ok(Self::Wgmma),
+            Some(other) => Err(CudaError::Config(format!(
+                "TOKKEN_CUDA_GEMM={other:?}: expected `mma` or `wgmma`"
+            ))),
+        }
+    }
+
+    /// `self` when the architecture can run it.
+    pub fn check_arch(self, arch: &str) -> Result<Self, CudaError> {
+        if self == Self::Wgmma && arch != "sm_90a" {
+            return Err(CudaError::Config(format!(
+                "the wgmma GEMM needs a Hopper (sm_90a) device; this one is {arch} (unset TOKKEN_CUDA_GEMM)"
+            )));
+        }
+        Ok(self)
+    }
+}
+
+// gemm.cu's tiles.
 const BM: usize = 128;
 const BN: usize = 128;
 const BK: usize = 32;
 const STAGES: usize = 3;
 const PAD: usize = 8;
+// gemm_wgmma.cu's: 128 x 128 blocks, 4 stages of a 128 x 64 A and B tile each, plus 1024
+// bytes so the kernel can align the ring to 1024.
+const WG_BM: usize = 128;
+const WG_BN: usize = 128;
+const WG_SMEM: usize = 4 * 2 * (128 * 64 * 2) + 1024;
 
 /// Elements a stored `rows x cols` matrix with leading dimension `ld` spans.
 fn span(rows: usize, cols: usize, ld: usize) -> usize {
@@ -84,14 +132,21 @@ pub fn gemm_cuda(
     lora: Option<LowRank>,
 ) -> Result<(), CudaError> {
     const K: &str = "gemm_cuda";
-    let name = match (dtype, ta, tb) {
-        (Half::Bf16, Trans::N, Trans::N) => "gemm_nn_bf16",
-        (Half::Bf16, Trans::N, Trans::T) => "gemm_nt_bf16",
-        (Half::Bf16, Trans::T, Trans::N) => "gemm_tn_bf16",
-        (Half::F16, Trans::N, Trans::N) => "gemm_nn_f16",
-        (Half::F16, Trans::N, Trans::T) => "gemm_nt_f16",
-        (Half::F16, Trans::T, Trans::N) => "gemm_tn_f16",
-        (_, Trans::T, Trans::T) => {
+    let wgmma = dev.tensor_core_kernel() == TensorCoreKernel::Wgmma;
+    let name = match (wgmma, dtype, ta, tb) {
+        (false, Half::Bf16, Trans::N, Trans::N) => "gemm_nn_bf16",
+        (false, Half::Bf16, Trans::N, Trans::T) => "gemm_nt_bf16",
+        (false, Half::Bf16, Trans::T, Trans::N) => "gemm_tn_bf16",
+        (false, Half::F16, Trans::N, Trans::N) => "gemm_nn_f16",
+        (false, Half::F16, Trans::N, Trans::T) => "gemm_nt_f16",
+        (false, Half::F16, Trans::T, Trans::N) => "gemm_tn_f16",
+        (true, Half::Bf16, Trans::N, Trans::N) => "gemm_wgmma_nn_bf16",
+        (true, Half::Bf16, Trans::N, Trans::T) => "gemm_wgmma_nt_bf16",
+        (true, Half::Bf16, Trans::T, Trans::N) => "gemm_wgmma_tn_bf16",
+        (true, Half::F16, Trans::N, Trans::N) => "gemm_wgmma_nn_f16",
+        (true, Half::F16, Trans::N, Trans::T) => "gemm_wgmma_nt_f16",
+        (true, Half::F16, Trans::T, Trans::N) => "gemm_wgmma_tn_f16",
+        (_, _, Trans::T, Trans::T) => {
             return Err(shape(
                 K,
                 "TT is not supported on tensor cores; use sgemm_cuda",
@@ -131,21 +186,26 @@ pub fn gemm_cuda(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    if m.div_ceil(BM) > 65_535 {
+    let (bm, bn) = if wgmma { (WG_BM, WG_BN) } else { (BM, BN) };
+    if m.div_ceil(bm) > 65_535 {
         return Err(shape(K, format!("M = {m} exceeds the grid's y limit")));
     }
-    let f = dev.function(&sources::GEMM, name)?;
-    let a_elems = if ta == Trans::T {
-        BK * (BM + PAD)
+    let (f, smem) = if wgmma {
+        (dev.function(&sources::GEMM_WGMMA, name)?, WG_SMEM as u32)
     } else {
-        BM * (BK + PAD)
+        let a_elems = if ta == Trans::T {
+            BK * (BM + PAD)
+        } else {
+            BM * (BK + PAD)
+        };
+        let b_elems = if tb == Trans::T {
+            BN * (BK + PAD)
+        } else {
+            BK * (BN + PAD)
+        };
+        let smem = (STAGES * (a_elems + b_elems) * 2) as u32;
+        (dev.function(&sources::GEMM, name)?, smem)
     };
-    let b_elems = if tb == Trans::T {
-        BN * (BK + PAD)
-    } else {
-        BK * (BN + PAD)
-    };
-    let smem = (STAGES * (a_elems + b_elems) * 2) as u32;
     // cuFuncSetAttribute needs the context current on this thread (launches bind it themselves).
     dev.stream().context().bind_to_thread()?;
     f.set_attribute(
@@ -153,7 +213,7 @@ pub fn gemm_cuda(
         smem as i32,
     )?;
     let cfg = LaunchConfig {
-        grid_dim: (n.div_ceil(BN) as u32, m.div_ceil(BM) as u32, 1),
+        grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: smem,
     };
@@ -201,7 +261,8 @@ pub fn gemm_cuda(
         .arg(&sn)
         .arg(&sr)
         .arg(&scale);
-    // SAFETY: argument list matches GEMM_ENTRY in gemm.cu; buffer extents checked above.
+    // SAFETY: argument list matches GEMM_ENTRY in gemm.cu and WGMMA_ENTRY in gemm_wgmma.cu;
+    // buffer extents checked above.
     unsafe { launch.launch(cfg) }?;
     Ok(())
 }
@@ -303,4 +364,29 @@ pub(crate) fn sgemm_named<A: cudarc::driver::DeviceRepr, B: cudarc::driver::Devi
     // SAFETY: argument list matches SGEMM_ENTRY in sgemm.cu; extents checked above.
     unsafe { launch.launch(cfg) }?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_choice_parses_and_needs_hopper_for_wgmma() {
+        use TensorCoreKernel::*;
+        assert_eq!(TensorCoreKernel::parse(None).unwrap(), MmaSync);
+        assert_eq!(TensorCoreKernel::parse(Some("")).unwrap(), MmaSync);
+        assert_eq!(TensorCoreKernel::parse(Some("mma")).unwrap(), MmaSync);
+        assert_eq!(TensorCoreKernel::parse(Some("wgmma")).unwrap(), Wgmma);
+        let e = TensorCoreKernel::parse(Some("cublas"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("TOKKEN_CUDA_GEMM") && e.contains("cublas"),
+            "{e}"
+        );
+        assert_eq!(Wgmma.check_arch("sm_90a").unwrap(), Wgmma);
+        assert_eq!(MmaSync.check_arch("sm_80").unwrap(), MmaSync);
+        let e = Wgmma.check_arch("sm_89").unwrap_err().to_string();
+        assert!(e.contains("sm_90a") && e.contains("sm_89"), "{e}");
+    }
 }

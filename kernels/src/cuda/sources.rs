@@ -40,6 +40,17 @@ pub const GEMM: Source = source!(
         "gemm_tn_f16"
     ]
 );
+pub const GEMM_WGMMA: Source = source!(
+    "gemm_wgmma.cu",
+    [
+        "gemm_wgmma_nn_bf16",
+        "gemm_wgmma_nt_bf16",
+        "gemm_wgmma_tn_bf16",
+        "gemm_wgmma_nn_f16",
+        "gemm_wgmma_nt_f16",
+        "gemm_wgmma_tn_f16"
+    ]
+);
 pub const SGEMM: Source = source!(
     "sgemm.cu",
     [
@@ -107,8 +118,9 @@ pub const ADAMW: Source = source!(
 pub const STRIDED: Source = source!("strided.cu", ["copy_cols_f32"]);
 
 /// Every compilation unit (the NVRTC test checks this matches the directory listing).
-pub const ALL: [Source; 9] = [
+pub const ALL: [Source; 10] = [
     GEMM,
+    GEMM_WGMMA,
     SGEMM,
     ATTENTION,
     LAYERNORM,

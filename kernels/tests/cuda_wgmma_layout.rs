@@ -1,0 +1,363 @@
+//! CPU emulation of `kernels/cuda/gemm_wgmma.cu` (the Hopper path), checked without a GPU.
+//!
+//! Two sides meet in an emulated shared memory:
+//! - the kernel's side, transcribed from gemm_wgmma.cu (same names): the cp.async tile loads
+//!   into the 4-stage ring two k tiles ahead, the matrix descriptors it builds, and its
+//!   epilogue's (value -> row, column) mapping;
+//! - the hardware's side, written from the PTX ISA's definitions as CUTLASS encodes them
+//!   (`make_gmma_desc`, `Layout_{K,MN}_SW128_Atom`, `CLayout_64xN`): descriptor bit fields,
+//!   the canonical 128-byte-swizzle layouts for K-major and MN-major operands, the swizzle
+//!   on absolute shared-memory addresses, and the accumulator layout of `m64nNk16`.
+//!
+//! The product must equal the reference exactly (small integers) for NN, NT and TN with
+//! ragged edges and several k tiles. What this cannot catch: PTX syntax (the NVRTC test
+//! does), the asynchronous ordering (fences, barriers, wait_group counts) and speed, which
+//! need a GPU (`kernels/tests/cuda_kernels.rs`).
+
+const BM: usize = 128;
+const BN: usize = 128;
+const BK: usize = 64;
+const STAGES: usize = 4;
+const THREADS: usize = 256;
+const TILE_BYTES: usize = BM * BK * 2;
+const STAGE_BYTES: usize = 2 * TILE_BYTES;
+/// Where the emulated dynamic shared memory starts (the kernel rounds up to 1024 itself).
+const RAW_BASE: u32 = 0x90;
+
+/// Shared memory: one f32 per 16-bit element, indexed by byte address / 2.
+struct Smem {
+    cells: Vec<f32>,
+}
+
+impl Smem {
+    fn new() -> Smem {
+        Smem {
+            cells: vec![f32::NAN; (RAW_BASE as usize + 1024 + STAGES * STAGE_BYTES) / 2],
+        }
+    }
+
+    /// A 16-byte cp.async chunk: 8 elements (zeros when `src` is None).
+    fn write_chunk(&mut self, addr: u32, src: Option<&[f32]>) {
+        assert_eq!(
+            addr % 16,
+            0,
+            "cp.async destination {addr:#x} not 16-byte aligned"
+        );
+        for e in 0..8 {
+            self.cells[addr as usize / 2 + e] = src.map_or(0.0, |s| s[e]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the kernel's side
+
+/// `wg_desc` of gemm_wgmma.cu.
+fn wg_desc(addr: u32, lbo: u32, sbo: u32) -> u64 {
+    ((addr & 0x3FFFF) >> 4) as u64
+        | ((((lbo & 0x3FFFF) >> 4) as u64) << 16)
+        | ((((sbo & 0x3FFFF) >> 4) as u64) << 32)
+        | (1u64 << 62)
+}
+
+/// `wg_load_kmajor`: rows r0.. of a stored `[rows][K]` operand (leading dimension ld).
+#[allow(clippy::too_many_arguments)]
+fn wg_load_kmajor(
+    smem: &mut Smem,
+    tile: u32,
+    src: &[f32],
+    ld: usize,
+    rows: usize,
+    k_len: usize,
+    r0: usize,
+    k0: usize,
+) {
+    for tid in 0..THREADS {
+        for it in 0..4 {
+            let q = tid + it * THREADS;
+            let (r, c) = (q >> 3, q & 7);
+            let (row, k) = (r0 + r, k0 + c * 8);
+            let ok = row < rows && k < k_len;
+            let dst = tile + (r * 128 + ((c ^ (r & 7)) << 4)) as u32;
+            smem.write_chunk(dst, ok.then(|| &src[row * ld + k..row * ld + k + 8]));
+        }
+    }
+}
+
+/// `wg_load_mnmajor`: k rows k0.. of a stored `[K][cols]` operand, columns c0..c0+127.
+#[allow(clippy::too_many_arguments)]
+fn wg_load_mnmajor(
+    smem: &mut Smem,
+    tile: u32,
+    src: &[f32],
+    ld: usize,
+    cols: usize,
+    k_len: usize,
+    c0: usize,
+    k0: usize,
+) {
+    for tid in 0..THREADS {
+        for it in 0..4 {
+            let q = tid + it * THREADS;
+            let (r, c16) = (q >> 4, q & 15);
+            let (a, c) = (c16 >> 3, c16 & 7);
+            let (k, col) = (k0 + r, c0 + c16 * 8);
+            let ok = k < k_len && col < cols;
+            let dst = tile + (a * 8192 + r * 128 + ((c ^ (r & 7)) << 4)) as u32;
+            smem.write_chunk(dst, ok.then(|| &src[k * ld + col..k * ld + col + 8]));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the hardware's side
+
+/// A decoded shared-memory matrix descriptor (PTX ISA "matrix descriptor format").
+struct Desc {
+    start: u32,
+    lbo: u32,
+    sbo: u32,
+}
+
+fn decode(desc: u64) -> Desc {
+    assert_eq!(desc >> 62, 1, "layout type must be 1 (128-byte swizzle)");
+    assert_eq!((desc >> 49) & 7, 0, "base offset must be 0");
+    Desc {
+        start: ((desc & 0x3FFF) << 4) as u32,
+        lbo: (((desc >> 16) & 0x3FFF) << 4) as u32,
+        sbo: (((desc >> 32) & 0x3FFF) << 4) as u32,
+    }
+}
+
+/// Swizzle<3,4,3> on a byte address: bits 4-6 (the 16-byte chunk in a 128-byte row) XOR
+/// bits 7-9 (the row mod 8).
+fn swizzle128(addr: u32) -> u32 {
+    addr ^ (((addr >> 7) & 7) << 4)
+}
+
+/// Byte address of element (mn, k) of an operand (mn: m of A or n of B; k < 16) in the
+/// canonical 128-byte-swizzle layouts, 16-bit elements (T = 8 per 16 bytes):
+/// K-major  ((8,m),(T,2)) : ((8T,SBO),(1,T))
+/// MN-major ((T,8,m),(8,k)) : ((1,T,LBO),(8T,SBO)).
+fn operand_addr(d: &Desc, mn_major: bool, mn: usize, k: usize) -> u32 {
+    let elems = if !mn_major {
+        (mn % 8) * 64 + (k % 8) + (k / 8) * 8
+    } else {
+        (mn % 8) + ((mn / 8) % 8) * 8 + (k % 8) * 64
+    };
+    let outer = if !mn_major {
+        (mn / 8) as u32 * d.sbo
+    } else {
+        (mn / 64) as u32 * d.lbo + (k / 8) as u32 * d.sbo
+    };
+    swizzle128(d.start + outer + (elems * 2) as u32)
+}
+
+/// `wgmma.mma_async.m64n128k16` with operands from shared memory: D (64 x 128, row-major)
+/// += A (64 x 16) * B (16 x 128). `trans_a` / `trans_b`: the imm-trans operands (1 =
+/// MN-major; 0 = K-major, the default: A row-major, B column-major).
+fn wgmma_m64n128k16(d: &mut [f32], smem: &Smem, da: u64, db: u64, trans_a: u32, trans_b: u32) {
+    let (da, db) = (decode(da), decode(db));
+    let read = |addr: u32| {
+        let v = smem.cells[addr as usize / 2];
+        assert!(!v.is_nan(), "read of unwritten shared memory at {addr:#x}");
+        v
+    };
+    for m in 0..64 {
+        for n in 0..128 {
+            let mut s = 0.0f32;
+            for k in 0..16 {
+                s += read(operand_addr(&da, trans_a == 1, m, k))
+                    * read(operand_addr(&db, trans_b == 1, n, k));
+            }
+            d[m * 128 + n] += s;
+        }
+    }
+}
+
+/// CLayout_64xN (CUTLASS): thread t (of 128) value v -> (m, n) of the 64 x N accumulator,
+/// shape ((4,8,4),(2,2,N/8)), stride ((128,1,16),(64,8,512)) into a column-major 64 x N.
+fn accumulator_position(t: usize, v: usize) -> (usize, usize) {
+    let idx = (t % 4) * 128
+        + ((t / 4) % 8)
+        + (t / 32) * 16
+        + (v % 2) * 64
+        + ((v / 2) % 2) * 8
+        + (v / 4) * 512;
+    (idx % 64, idx / 64)
+}
+
+// ---------------------------------------------------------------- the kernel, emulated
+
+/// The whole kernel: every block tile, the k loop with its ring, the epilogue. Returns C.
+fn emulate(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+    let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
+    let mut c = vec![f32::NAN; m * n];
+    // The kernel's alignment of the dynamic shared memory.
+    let raw = RAW_BASE;
+    let base = raw + (((raw + 1023) & !1023) - raw);
+    assert_eq!(base % 1024, 0);
+    let (a_lbo, b_lbo) = (if ta { 8192 } else { 16 }, if tb { 16 } else { 8192 });
+    let (a_step, b_step) = (if ta { 2048 } else { 32 }, if tb { 32 } else { 2048 });
+    for by in 0..m.div_ceil(BM) {
+        for bx in 0..n.div_ceil(BN) {
+            let (m0, n0) = (by * BM, bx * BN);
+            let mut smem = Smem::new();
+            // Accumulators of the two warpgroups, as 64 x 128 matrices.
+            let mut d = vec![vec![0.0f32; 64 * 128]; 2];
+            let kt_count = k.div_ceil(BK);
+            let load_stage = |smem: &mut Smem, kt: usize| {
+                let a_tile = base + ((kt % STAGES) * STAGE_BYTES) as u32;
+                let b_tile = a_tile + TILE_BYTES as u32;
+                if ta {
+                    wg_load_mnmajor(smem, a_tile, a, lda, m, k, m0, kt * BK);
+                } else {
+                    wg_load_kmajor(smem, a_tile, a, lda, m, k, m0, kt * BK);
+                }
+                if tb {
+                    wg_load_kmajor(smem, b_tile, b, ldb, n, k, n0, kt * BK);
+                } else {
+                    wg_load_mnmajor(smem, b_tile, b, ldb, n, k, n0, kt * BK);
+                }
+            };
+            for s in 0..STAGES - 2 {
+                if s < kt_count {
+                    load_stage(&mut smem, s);
+                }
+            }
+            for kt in 0..kt_count {
+                if kt + STAGES - 2 < kt_count {
+                    load_stage(&mut smem, kt + STAGES - 2);
+                }
+                for (wg, dw) in d.iter_mut().enumerate() {
+                    let a_addr = base + ((kt % STAGES) * STAGE_BYTES) as u32 + wg as u32 * 8192;
+                    let b_addr = base + ((kt % STAGES) * STAGE_BYTES + TILE_BYTES) as u32;
+                    for s in 0..(BK / 16) as u32 {
+                        wgmma_m64n128k16(
+                            dw,
+                            &smem,
+                            wg_desc(a_addr + s * a_step, a_lbo, 1024),
+                            wg_desc(b_addr + s * b_step, b_lbo, 1024),
+                            u32::from(ta),
+                            u32::from(!tb),
+                        );
+                    }
+                }
+            }
+            // Epilogue: the kernel's formulas pick the value the hardware put in each
+            // thread's register 4j + e.
+            for (wg, dw) in d.iter().enumerate() {
+                for t in 0..128 {
+                    let (lane, warp_in_wg) = (t & 31, t >> 5);
+                    let row0 = m0 + wg * 64 + warp_in_wg * 16 + (lane >> 2);
+                    let col0 = n0 + (lane & 3) * 2;
+                    for j in 0..16 {
+                        for e in 0..4 {
+                            let (hm, hn) = accumulator_position(t, 4 * j + e);
+                            let value = dw[hm * 128 + hn];
+                            let mm = row0 + (e >> 1) * 8;
+                            let nn = col0 + j * 8 + (e & 1);
+                            if mm >= m || nn >= n {
+                                continue;
+                            }
+                            assert!(c[mm * n + nn].is_nan(), "({mm}, {nn}) written twice");
+                            c[mm * n + nn] = value;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    c
+}
+
+#[test]
+fn gemm_wgmma_cu_layouts_compute_the_product() {
+    let mut seed = 0x2545_f491u32;
+    let mut next = || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        ((seed >> 24) % 7) as f32 - 3.0
+    };
+    for (ta, tb) in [(false, false), (false, true), (true, false)] {
+        // One tile; ragged M, N and K over several tiles; K spanning the whole 4-stage ring
+        // more than once (K = 320: 5 k tiles).
+        for &(m, n, k) in &[(8, 8, 8), (136, 200, 72), (128, 128, 320)] {
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
+            let got = emulate(ta, tb, m, n, k, &a, &b);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f32 = (0..k)
+                        .map(|p| {
+                            let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                            let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                            av * bv
+                        })
+                        .sum();
+                    assert_eq!(
+                        got[i * n + j],
+                        want,
+                        "ta {ta} tb {tb} {m}x{n}x{k} at ({i}, {j})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The hardware side is not tuned to the kernel: a layout written without the swizzle, or
+/// with the MN-major offsets swapped, must not reproduce the product.
+#[test]
+fn hardware_model_rejects_wrong_layouts() {
+    // K-major element (mn = 9, k = 3) with SBO 1024 from a 1024-aligned start: row 1 of the
+    // second 8-row group, chunk 0 XOR row 1 = chunk 1.
+    let d = decode(wg_desc(4096, 16, 1024));
+    assert_eq!(operand_addr(&d, false, 9, 3), 4096 + 1024 + 128 + 16 + 6);
+    // MN-major element (mn = 70, k = 9): atom 1 (LBO 8192), k group 1 (SBO 1024), k row 1,
+    // chunk 0 XOR 1 = 1, element 6.
+    let d = decode(wg_desc(4096, 8192, 1024));
+    assert_eq!(
+        operand_addr(&d, true, 70, 9),
+        4096 + 8192 + 1024 + 128 + 16 + 12
+    );
+    // The CLayout: thread 5 (lane 5 of warp 0) holds rows 1 and 9, columns 2, 3, 10, 11, ...
+    assert_eq!(accumulator_position(5, 0), (1, 2));
+    assert_eq!(accumulator_position(5, 3), (9, 3));
+    assert_eq!(accumulator_position(5, 4), (1, 10));
+    assert_eq!(accumulator_position(37, 0), (17, 2));
+}
+
+/// The transcribed formulas above are still the kernel's.
+#[test]
+fn emulated_formulas_are_still_in_gemm_wgmma_cu() {
+    let src = include_str!("../cuda/gemm_wgmma.cu");
+    for f in [
+        "const int r = q >> 3, c = q & 7;",
+        "tile + r * 128 + ((c ^ (r & 7)) << 4)",
+        "const int r = q >> 4, c16 = q & 15;",
+        "const int a = c16 >> 3, c = c16 & 7;",
+        "tile + a * 8192 + r * 128 + ((c ^ (r & 7)) << 4)",
+        "(u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16) |",
+        "((u64)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62)",
+        "const u32 a_lbo = TA ? 8192 : 16, b_lbo = TB ? 16 : 8192;",
+        "const u32 a_step = TA ? 2048 : 32, b_step = TB ? 32 : 2048;",
+        "const u32 a_addr = base + (kt % WG_STAGES) * WG_STAGE_BYTES + wg * 8192;",
+        "const u32 b_addr = base + (kt % WG_STAGES) * WG_STAGE_BYTES + WG_TILE_BYTES;",
+        "wg_mma<F16, TA ? 1 : 0, TB ? 0 : 1>(d, wg_desc(a_addr + s * a_step, a_lbo, 1024),",
+        "wg_desc(b_addr + s * b_step, b_lbo, 1024));",
+        "if (kt + WG_STAGES - 2 < KT) load_stage(kt + WG_STAGES - 2);",
+        "cp_async_wait<WG_STAGES - 3>();",
+        "const int row0 = m0 + wg * 64 + warp_in_wg * 16 + (lane >> 2);",
+        "const int col0 = n0 + (lane & 3) * 2;",
+        "const int m = row0 + (e >> 1) * 8;",
+        "const int n = col0 + j * 8 + (e & 1);",
+        "float v = alpha * d[4 * j + e];",
+        "unsigned char* smem = wg_smem_raw + (((raw + 1023u) & ~1023u) - raw);",
+        "if (TA) wg_load_mnmajor(a_tile, A, lda, M, K, m0, kt * WG_BK);",
+        "if (TB) wg_load_kmajor(b_tile, B, ldb, N, K, n0, kt * WG_BK);",
+        "m64n128k16",
+    ] {
+        assert!(
+            src.contains(f),
+            "gemm_wgmma.cu no longer contains `{f}`: update this emulation"
+        );
+    }
+}
