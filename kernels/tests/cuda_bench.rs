@@ -9,7 +9,9 @@
 use std::time::Instant;
 
 use tokken_kernels::cpu::gemm::Trans;
-use tokken_kernels::cuda::attention::{attention_backward_cuda, attention_forward_cuda};
+use tokken_kernels::cuda::attention::{
+    attention_backward_cuda, attention_forward_cuda, AttentionKernel,
+};
 use tokken_kernels::cuda::gemm::{gemm_cuda, Half, TensorCoreKernel};
 use tokken_kernels::cuda::CudaDevice;
 
@@ -103,15 +105,19 @@ fn cuda_bench() {
     let fwd_flops = 4.0 * (b * nh * t * t * hs) as f64;
     for p in [0.0f32, 0.1] {
         let dropout = (p > 0.0).then_some((p, 7u64));
-        let s = time(&dev, 20, || {
-            attention_forward_cuda(&dev, &mut out, &mut lse, &qkv, &mask, b, t, c, nh, dropout)
-                .unwrap()
-        });
-        println!(
-            "BENCH {{\"kernel\":\"attention_fwd\",\"dropout\":{p},\"b\":{b},\"t\":{t},\"c\":{c},\"nh\":{nh},\"ms\":{:.4},\"tflops\":{:.2}}}",
-            s * 1e3,
-            fwd_flops / s / 1e12
-        );
+        for kernel in [AttentionKernel::Simt, AttentionKernel::TensorCore] {
+            dev.use_attention_kernel(kernel);
+            let s = time(&dev, 20, || {
+                attention_forward_cuda(&dev, &mut out, &mut lse, &qkv, &mask, b, t, c, nh, dropout)
+                    .unwrap()
+            });
+            println!(
+                "BENCH {{\"kernel\":\"attention_fwd\",\"family\":\"{kernel:?}\",\"dropout\":{p},\"b\":{b},\"t\":{t},\"c\":{c},\"nh\":{nh},\"ms\":{:.4},\"tflops\":{:.2}}}",
+                s * 1e3,
+                fwd_flops / s / 1e12
+            );
+        }
+        dev.use_attention_kernel(AttentionKernel::Simt);
         let s = time(&dev, 20, || {
             attention_backward_cuda(
                 &dev, &mut dqkv, &mut dsum, &dout, &qkv, &out, &lse, &mask, b, t, c, nh, dropout,

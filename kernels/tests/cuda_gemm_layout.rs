@@ -8,6 +8,10 @@
 //! changes, this file must change with it. What this cannot catch: PTX syntax (the NVRTC
 //! test does) and timing (barriers, the cp.async pipeline), which need a GPU.
 
+mod cuda_common;
+
+use cuda_common::mma::{ldmatrix_x4, mma};
+
 const BM: usize = 128;
 const BN: usize = 128;
 const BK: usize = 32;
@@ -73,70 +77,6 @@ fn load_tiles(
         }
     }
     t
-}
-
-/// `ldmatrix.x4` (PTX ISA): lanes 8i..8i+7 give the row addresses of matrix i (8
-/// consecutive 16-bit elements each). Without `.trans` lane t receives, as register i,
-/// elements (row t/4, cols 2(t%4), 2(t%4)+1) of matrix i; with `.trans` it receives
-/// (rows 2(t%4), 2(t%4)+1, col t/4). Returns `[lane][reg] -> (lo, hi)`.
-fn ldmatrix_x4(smem: &[f32], addr: impl Fn(usize) -> usize, trans: bool) -> [[(f32, f32); 4]; 32] {
-    let mut out = [[(0.0, 0.0); 4]; 32];
-    for (t, regs) in out.iter_mut().enumerate() {
-        for (i, reg) in regs.iter_mut().enumerate() {
-            let row_addr = |r: usize| addr(8 * i + r);
-            *reg = if !trans {
-                let base = row_addr(t / 4);
-                (smem[base + 2 * (t % 4)], smem[base + 2 * (t % 4) + 1])
-            } else {
-                (
-                    smem[row_addr(2 * (t % 4)) + t / 4],
-                    smem[row_addr(2 * (t % 4) + 1) + t / 4],
-                )
-            };
-        }
-    }
-    out
-}
-
-/// `mma.m16n8k16.row.col` fragment layouts (PTX ISA), g = lane / 4, c = lane % 4:
-/// A regs a0 (g, 2c..), a1 (g+8, 2c..), a2 (g, 2c+8..), a3 (g+8, 2c+8..);
-/// B regs b0 (k 2c.., n g), b1 (k 2c+8.., n g); D d0,d1 (g, 2c..), d2,d3 (g+8, 2c..).
-fn mma(d: &mut [[f32; 4]; 32], a: &[[(f32, f32); 4]; 32], b: &[[(f32, f32); 2]; 32]) {
-    let mut am = [[0.0f32; 16]; 16];
-    let mut bm = [[0.0f32; 8]; 16];
-    for t in 0..32 {
-        let (g, c) = (t / 4, t % 4);
-        for (i, (r, k)) in [
-            (g, 2 * c),
-            (g + 8, 2 * c),
-            (g, 2 * c + 8),
-            (g + 8, 2 * c + 8),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            am[r][k] = a[t][i].0;
-            am[r][k + 1] = a[t][i].1;
-        }
-        for (i, k) in [2 * c, 2 * c + 8].into_iter().enumerate() {
-            bm[k][g] = b[t][i].0;
-            bm[k + 1][g] = b[t][i].1;
-        }
-    }
-    for (t, dt) in d.iter_mut().enumerate() {
-        let (g, c) = (t / 4, t % 4);
-        for (e, (r, col)) in [
-            (g, 2 * c),
-            (g, 2 * c + 1),
-            (g + 8, 2 * c),
-            (g + 8, 2 * c + 1),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            dt[e] += (0..16).map(|k| am[r][k] * bm[k][col]).sum::<f32>();
-        }
-    }
 }
 
 /// The whole kernel for one block tile, emulated warp by warp; returns C.

@@ -20,7 +20,9 @@ use tokken_kernels::cpu::gemm::Trans;
 use tokken_kernels::cuda::adamw::{
     adamw_step_cuda, clip_grad_norm_cuda, global_norm_cuda, AdamWTensor,
 };
-use tokken_kernels::cuda::attention::{attention_backward_cuda, attention_forward_cuda};
+use tokken_kernels::cuda::attention::{
+    attention_backward_cuda, attention_forward_cuda, AttentionKernel,
+};
 use tokken_kernels::cuda::elementwise::*;
 use tokken_kernels::cuda::embedding::{embedding_backward_cuda, embedding_forward_cuda};
 use tokken_kernels::cuda::gemm::{gemm_cuda, sgemm_cuda, Half, TensorCoreKernel};
@@ -605,6 +607,70 @@ fn attention_matches_cpu_and_reference_with_dropout() {
             &dqkv_ref,
             1e-4,
             1e-3,
+        );
+    }
+}
+
+#[test]
+fn attention_tensor_core_forward_matches_reference() {
+    let Some(dev) = device() else { return };
+    dev.use_attention_kernel(AttentionKernel::TensorCore);
+    let mut r = rng(14);
+    // Head sizes 16, 32, 64 (BERT), 128 on tensor cores; 96 falls back to the f32 kernel.
+    for &(b, t, c, nh, p) in &[
+        (2, 7, 32, 2, 0.0f32),
+        (3, 70, 64, 2, 0.0),
+        (4, 128, 768, 12, 0.1),
+        (2, 65, 256, 2, 0.3),
+        (2, 33, 96, 1, 0.0),
+    ] {
+        let qkv = randn(&mut r, b * t * 3 * c, 1.0);
+        let mut mask = vec![1u8; b * t];
+        for bi in 1..b {
+            for j in 0..t {
+                mask[bi * t + j] = if bi == b - 1 {
+                    0
+                } else if bi == 1 {
+                    (j >= 64.min(t - 1)) as u8
+                } else {
+                    (r.random_range(0..4) != 0) as u8
+                };
+            }
+        }
+        let dropout = (p > 0.0).then_some((p, 77u64));
+        // The tensor-core kernel rounds Q, K and V to f16: the reference gets the same inputs.
+        let tensor_cores = [16, 32, 64, 128].contains(&(c / nh));
+        let input: Vec<f32> = if tensor_cores {
+            qkv.iter().map(|&x| f16::from_f32(x).to_f32()).collect()
+        } else {
+            qkv.clone()
+        };
+        let zeros = vec![0.0f32; b * t * c];
+        let (out_ref, lse_ref, _) =
+            attention_reference(&input, &mask, &zeros, b, t, c, nh, dropout);
+        let (qkv_d, mask_d) = (dev.upload(&qkv).unwrap(), dev.upload(&mask).unwrap());
+        let mut out_d = dev.alloc.zeros::<f32>(b * t * c).unwrap();
+        let mut lse_d = dev.alloc.zeros::<f32>(b * nh * t).unwrap();
+        attention_forward_cuda(
+            &dev, &mut out_d, &mut lse_d, &qkv_d, &mask_d, b, t, c, nh, dropout,
+        )
+        .unwrap();
+        let name = format!("tensor-core attention b{b} t{t} c{c} nh{nh} p{p}");
+        // What remains is P rounded to f16 before P V.
+        let tol = if tensor_cores { 3e-3 } else { 1e-4 };
+        check(
+            &format!("{name} out"),
+            &dev.download(&out_d).unwrap(),
+            &out_ref,
+            tol,
+            tol,
+        );
+        check(
+            &format!("{name} lse"),
+            &dev.download(&lse_d).unwrap(),
+            &lse_ref,
+            1e-4,
+            1e-4,
         );
     }
 }

@@ -78,8 +78,13 @@ fn cuda_model_bench() {
             return;
         }
     };
-    // Which tensor-core GEMM runs ($TOKKEN_CUDA_GEMM): every line says.
-    let gemm = format!("{:?}", dev.tensor_core_kernel());
+    // Which GEMM and attention kernels run ($TOKKEN_CUDA_GEMM, $TOKKEN_CUDA_ATTENTION):
+    // every line says.
+    let kernels = format!(
+        "{:?}+{:?}",
+        dev.tensor_core_kernel(),
+        dev.attention_kernel()
+    );
     let cfg = bert_base_v3();
     let params = init_params(&cfg, 0).expect("random BERT-base");
 
@@ -91,7 +96,7 @@ fn cuda_model_bench() {
         gpu.logits(&one).expect("predict");
     });
     println!(
-        "BENCH {{\"what\":\"predict one headline 1 x 24 tokens\",\"gemm\":\"{gemm}\",\"model\":\"bert-base v3 shape, random\",\"ms\":{:.4}}}",
+        "BENCH {{\"what\":\"predict one headline 1 x 24 tokens\",\"kernels\":\"{kernels}\",\"model\":\"bert-base v3 shape, random\",\"ms\":{:.4}}}",
         lat * 1e3
     );
     // inference throughput at 32 x 128
@@ -101,7 +106,7 @@ fn cuda_model_bench() {
         gpu.logits(&big).expect("predict");
     });
     println!(
-        "BENCH {{\"what\":\"inference forward 32 x 128\",\"gemm\":\"{gemm}\",\"ms\":{:.3},\"tokens_per_s\":{:.1}}}",
+        "BENCH {{\"what\":\"inference forward 32 x 128\",\"kernels\":\"{kernels}\",\"ms\":{:.3},\"tokens_per_s\":{:.1}}}",
         inf * 1e3,
         32.0 * 128.0 / inf
     );
@@ -161,7 +166,7 @@ fn cuda_model_bench() {
         "non-finite loss: {losses:?}"
     );
     println!(
-        "BENCH {{\"what\":\"lora finetune step (r 8, query+value, dropout 0.1, bf16 frozen weights)\",\"gemm\":\"{gemm}\",\"batch\":{b},\"seq\":{t},\"step_ms\":{:.3},\"tokens_per_s\":{:.1},\"trainable_params\":{trainable},\"first_loss\":{:.4},\"last_loss\":{:.4}}}",
+        "BENCH {{\"what\":\"lora finetune step (r 8, query+value, dropout 0.1, bf16 frozen weights)\",\"kernels\":\"{kernels}\",\"batch\":{b},\"seq\":{t},\"step_ms\":{:.3},\"tokens_per_s\":{:.1},\"trainable_params\":{trainable},\"first_loss\":{:.4},\"last_loss\":{:.4}}}",
         med * 1e3,
         (b * t) as f64 / med,
         losses[0],

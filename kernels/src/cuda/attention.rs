@@ -1,4 +1,5 @@
-//! Fused attention launchers (`attention.cu`), same contract as
+//! Fused attention launchers (`attention.cu`; the forward also on tensor cores,
+//! `attention_tc.cu`, see [`AttentionKernel`]), same contract as
 //! [`crate::cpu::attention`]: `qkv` `[B, T, 3C]`, `key_mask` `[B, T]` (1 real, 0 padding),
 //! `out` `[B, T, C]`, `lse` `[B, NH, T]`; head size `C / NH` at most 128. Optional dropout
 //! on the probabilities with the counter-based mask described in the CPU module docs
@@ -14,6 +15,50 @@ use super::sources;
 /// Warps (query or key rows) per block; must match `ROWS` in attention.cu.
 const ROWS: usize = 8;
 const MAX_HS: usize = 128;
+/// Query rows per block of attention_tc.cu (`TC_Q`), its threads and row padding.
+const TC_Q: usize = 64;
+const TC_THREADS: usize = 128;
+const TC_PAD: usize = 8;
+
+/// Which forward kernel [`attention_forward_cuda`] launches (the backward is attention.cu's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// `attention.cu`: f32 SIMT, any head size up to 128. The default: proved on a GPU.
+    Simt,
+    /// `attention_tc.cu`: Q K^T and P V on tensor cores with f16 operands (f32 softmax and
+    /// accumulation), head sizes 16, 32, 64 and 128 (others run [`AttentionKernel::Simt`]).
+    /// Chosen with `TOKKEN_CUDA_ATTENTION=mma` or [`CudaDevice::use_attention_kernel`].
+    TensorCore,
+}
+
+impl AttentionKernel {
+    /// `$TOKKEN_CUDA_ATTENTION`: `simt` (or unset) or `mma`.
+    pub fn from_env() -> Result<Self, CudaError> {
+        Self::parse(std::env::var("TOKKEN_CUDA_ATTENTION").ok().as_deref())
+    }
+
+    /// A `TOKKEN_CUDA_ATTENTION` value.
+    pub fn parse(value: Option<&str>) -> Result<Self, CudaError> {
+        match value {
+            None | Some("") | Some("simt") => Ok(Self::Simt),
+            Some("mma") => Ok(Self::TensorCore),
+            Some(other) => Err(CudaError::Config(format!(
+                "TOKKEN_CUDA_ATTENTION={other:?}: expected `simt` or `mma`"
+            ))),
+        }
+    }
+}
+
+/// attention_tc.cu's kernel for head size `hs`, if it has one.
+fn tensor_core_forward(hs: usize) -> Option<&'static str> {
+    match hs {
+        16 => Some("attention_forward_tc_hs16"),
+        32 => Some("attention_forward_tc_hs32"),
+        64 => Some("attention_forward_tc_hs64"),
+        128 => Some("attention_forward_tc_hs128"),
+        _ => None,
+    }
+}
 
 /// `DropoutArgs` of attention.cu.
 #[repr(C)]
@@ -102,7 +147,32 @@ pub fn attention_forward_cuda(
     if b * t * c == 0 {
         return Ok(());
     }
-    let f = dev.function(&sources::ATTENTION, "attention_forward_f32")?;
+    let tc = match dev.attention_kernel() {
+        AttentionKernel::TensorCore => tensor_core_forward(c / nh),
+        AttentionKernel::Simt => None,
+    };
+    let (f, cfg) = match tc {
+        Some(name) => {
+            let f = dev.function(&sources::ATTENTION_TC, name)?;
+            // Q, K and V tiles of 64 rows, f16, rows padded by TC_PAD.
+            let smem = (3 * TC_Q * (c / nh + TC_PAD) * 2) as u32;
+            dev.stream().context().bind_to_thread()?;
+            f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                smem as i32,
+            )?;
+            let cfg = LaunchConfig {
+                grid_dim: (t.div_ceil(TC_Q) as u32, nh as u32, b as u32),
+                block_dim: (TC_THREADS as u32, 1, 1),
+                shared_mem_bytes: smem,
+            };
+            (f, cfg)
+        }
+        None => (
+            dev.function(&sources::ATTENTION, "attention_forward_f32")?,
+            cfg,
+        ),
+    };
     let dr = DropoutArgs::new(dropout);
     let (bi, ti, ci, nhi) = (b as i32, t as i32, c as i32, nh as i32);
     let mut l = dev.stream().launch_builder(&f);
@@ -115,7 +185,9 @@ pub fn attention_forward_cuda(
         .arg(&ci)
         .arg(&nhi)
         .arg(&dr);
-    // SAFETY: arguments match attention_forward_f32; extents checked in setup.
+    // SAFETY: arguments match attention_forward_f32 and attention_forward_tc_hs*; extents
+    // checked in setup; the tensor-core kernels' float4 loads need C a multiple of 4, which
+    // head sizes that are multiples of 16 give.
     unsafe { l.launch(cfg) }?;
     Ok(())
 }
@@ -182,4 +254,33 @@ pub fn attention_backward_cuda(
     // SAFETY: arguments match attention_backward_dkv_f32.
     unsafe { l.launch(cfg) }?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_kernel_choice() {
+        assert_eq!(AttentionKernel::parse(None).unwrap(), AttentionKernel::Simt);
+        assert_eq!(
+            AttentionKernel::parse(Some("simt")).unwrap(),
+            AttentionKernel::Simt
+        );
+        assert_eq!(
+            AttentionKernel::parse(Some("mma")).unwrap(),
+            AttentionKernel::TensorCore
+        );
+        let e = AttentionKernel::parse(Some("flash"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TOKKEN_CUDA_ATTENTION"), "{e}");
+        assert_eq!(tensor_core_forward(64), Some("attention_forward_tc_hs64"));
+        assert_eq!(tensor_core_forward(96), None);
+        // Every name is one attention_tc.cu defines.
+        for hs in [16, 32, 64, 128] {
+            let name = tensor_core_forward(hs).unwrap();
+            assert!(sources::ATTENTION_TC.kernels.contains(&name), "{name}");
+        }
+    }
 }

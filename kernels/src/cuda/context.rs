@@ -12,6 +12,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::Ptx;
 
 use super::alloc::CachingAllocator;
+use super::attention::AttentionKernel;
 use super::cache::KernelCache;
 use super::error::CudaError;
 use super::gemm::TensorCoreKernel;
@@ -31,6 +32,8 @@ pub struct CudaDevice {
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
     /// Whether [`crate::cuda::gemm::gemm_cuda`] runs the `wgmma` kernels (sm_90a only).
     wgmma: AtomicBool,
+    /// Whether [`crate::cuda::attention::attention_forward_cuda`] runs on tensor cores.
+    tc_attention: AtomicBool,
     /// Device memory pool (see [`CachingAllocator`]).
     pub alloc: CachingAllocator,
 }
@@ -71,6 +74,9 @@ impl CudaDevice {
         Ok(Self {
             ordinal,
             wgmma: AtomicBool::new(kernel.check_arch(&arch)? == TensorCoreKernel::Wgmma),
+            tc_attention: AtomicBool::new(
+                AttentionKernel::from_env()? == AttentionKernel::TensorCore,
+            ),
             arch,
             alloc: CachingAllocator::new(stream.clone()),
             ctx,
@@ -107,6 +113,22 @@ impl CudaDevice {
         self.wgmma
             .store(kernel == TensorCoreKernel::Wgmma, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The fused-attention forward kernel [`crate::cuda::attention::attention_forward_cuda`]
+    /// launches.
+    pub fn attention_kernel(&self) -> AttentionKernel {
+        if self.tc_attention.load(Ordering::Relaxed) {
+            AttentionKernel::TensorCore
+        } else {
+            AttentionKernel::Simt
+        }
+    }
+
+    /// Switches the attention forward kernel (tests and benches compare both).
+    pub fn use_attention_kernel(&self, kernel: AttentionKernel) {
+        self.tc_attention
+            .store(kernel == AttentionKernel::TensorCore, Ordering::Relaxed);
     }
 
     /// The device's name as the driver reports it.

@@ -72,6 +72,15 @@ pub const ATTENTION: Source = source!(
         "attention_backward_dkv_f32"
     ]
 );
+pub const ATTENTION_TC: Source = source!(
+    "attention_tc.cu",
+    [
+        "attention_forward_tc_hs16",
+        "attention_forward_tc_hs32",
+        "attention_forward_tc_hs64",
+        "attention_forward_tc_hs128"
+    ]
+);
 pub const LAYERNORM: Source = source!(
     "layernorm.cu",
     [
@@ -118,11 +127,12 @@ pub const ADAMW: Source = source!(
 pub const STRIDED: Source = source!("strided.cu", ["copy_cols_f32"]);
 
 /// Every compilation unit (the NVRTC test checks this matches the directory listing).
-pub const ALL: [Source; 10] = [
+pub const ALL: [Source; 11] = [
     GEMM,
     GEMM_WGMMA,
     SGEMM,
     ATTENTION,
+    ATTENTION_TC,
     LAYERNORM,
     ELEMENTWISE,
     EMBEDDING,

@@ -2,6 +2,8 @@
 //! module's padding rules, optional dropout with the counter-based mask).
 #![allow(dead_code)]
 
+pub mod mma;
+
 use tokken_kernels::cuda::dropout_keys::DropoutKeys;
 
 /// Naive f64 attention with the CPU module's rules and optional dropout; returns
