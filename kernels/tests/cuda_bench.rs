@@ -116,18 +116,19 @@ fn cuda_bench() {
                 s * 1e3,
                 fwd_flops / s / 1e12
             );
+            let s = time(&dev, 20, || {
+                attention_backward_cuda(
+                    &dev, &mut dqkv, &mut dsum, &dout, &qkv, &out, &lse, &mask, b, t, c, nh,
+                    dropout,
+                )
+                .unwrap()
+            });
+            println!(
+                "BENCH {{\"kernel\":\"attention_bwd\",\"family\":\"{kernel:?}\",\"dropout\":{p},\"b\":{b},\"t\":{t},\"c\":{c},\"nh\":{nh},\"ms\":{:.4},\"tflops\":{:.2}}}",
+                s * 1e3,
+                2.5 * fwd_flops / s / 1e12
+            );
         }
         dev.use_attention_kernel(AttentionKernel::Simt);
-        let s = time(&dev, 20, || {
-            attention_backward_cuda(
-                &dev, &mut dqkv, &mut dsum, &dout, &qkv, &out, &lse, &mask, b, t, c, nh, dropout,
-            )
-            .unwrap()
-        });
-        println!(
-            "BENCH {{\"kernel\":\"attention_bwd\",\"dropout\":{p},\"b\":{b},\"t\":{t},\"c\":{c},\"nh\":{nh},\"ms\":{:.4},\"tflops\":{:.2}}}",
-            s * 1e3,
-            2.5 * fwd_flops / s / 1e12
-        );
     }
 }

@@ -5,7 +5,7 @@
 //! on the probabilities with the counter-based mask described in the CPU module docs
 //! (index `((b·NH + h)·T + i)·T + j`).
 
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
 use super::context::{check_exact, CudaDevice};
 use super::dropout_keys::DropoutKeys;
@@ -20,13 +20,14 @@ const TC_Q: usize = 64;
 const TC_THREADS: usize = 128;
 const TC_PAD: usize = 8;
 
-/// Which forward kernel [`attention_forward_cuda`] launches (the backward is attention.cu's).
+/// Which kernels [`attention_forward_cuda`] and [`attention_backward_cuda`] launch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttentionKernel {
     /// `attention.cu`: f32 SIMT, any head size up to 128. The default: proved on a GPU.
     Simt,
-    /// `attention_tc.cu`: Q K^T and P V on tensor cores with f16 operands (f32 softmax and
-    /// accumulation), head sizes 16, 32, 64 and 128 (others run [`AttentionKernel::Simt`]).
+    /// `attention_tc.cu`: the products on tensor cores (f32 softmax and accumulation; f16
+    /// operands for Q K^T and P V, bf16 for the gradient products), forward for head sizes
+    /// 16, 32, 64 and 128, backward for 16, 32 and 64 (others run [`AttentionKernel::Simt`]).
     /// Chosen with `TOKKEN_CUDA_ATTENTION=mma` or [`CudaDevice::use_attention_kernel`].
     TensorCore,
 }
@@ -47,6 +48,51 @@ impl AttentionKernel {
             ))),
         }
     }
+}
+
+/// attention_tc.cu's backward kernels (dQ pass, dK/dV pass) for head size `hs`, if it has them.
+fn tensor_core_backward(hs: usize) -> Option<(&'static str, &'static str)> {
+    match hs {
+        16 => Some((
+            "attention_backward_dq_tc_hs16",
+            "attention_backward_dkv_tc_hs16",
+        )),
+        32 => Some((
+            "attention_backward_dq_tc_hs32",
+            "attention_backward_dkv_tc_hs32",
+        )),
+        64 => Some((
+            "attention_backward_dq_tc_hs64",
+            "attention_backward_dkv_tc_hs64",
+        )),
+        _ => None,
+    }
+}
+
+/// A tensor-core kernel with its shared memory (`tiles` [64][hs + TC_PAD] 16-bit tiles)
+/// and launch configuration: 64 rows per block.
+fn tensor_core_launch(
+    dev: &CudaDevice,
+    name: &'static str,
+    tiles: usize,
+    t: usize,
+    nh: usize,
+    b: usize,
+    hs: usize,
+) -> Result<(CudaFunction, LaunchConfig), CudaError> {
+    let f = dev.function(&sources::ATTENTION_TC, name)?;
+    let smem = (tiles * TC_Q * (hs + TC_PAD) * 2) as u32;
+    dev.stream().context().bind_to_thread()?;
+    f.set_attribute(
+        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        smem as i32,
+    )?;
+    let cfg = LaunchConfig {
+        grid_dim: (t.div_ceil(TC_Q) as u32, nh as u32, b as u32),
+        block_dim: (TC_THREADS as u32, 1, 1),
+        shared_mem_bytes: smem,
+    };
+    Ok((f, cfg))
 }
 
 /// attention_tc.cu's kernel for head size `hs`, if it has one.
@@ -152,22 +198,8 @@ pub fn attention_forward_cuda(
         AttentionKernel::Simt => None,
     };
     let (f, cfg) = match tc {
-        Some(name) => {
-            let f = dev.function(&sources::ATTENTION_TC, name)?;
-            // Q, K and V tiles of 64 rows, f16, rows padded by TC_PAD.
-            let smem = (3 * TC_Q * (c / nh + TC_PAD) * 2) as u32;
-            dev.stream().context().bind_to_thread()?;
-            f.set_attribute(
-                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                smem as i32,
-            )?;
-            let cfg = LaunchConfig {
-                grid_dim: (t.div_ceil(TC_Q) as u32, nh as u32, b as u32),
-                block_dim: (TC_THREADS as u32, 1, 1),
-                shared_mem_bytes: smem,
-            };
-            (f, cfg)
-        }
+        // Q, K and V tiles.
+        Some(name) => tensor_core_launch(dev, name, 3, t, nh, b, c / nh)?,
         None => (
             dev.function(&sources::ATTENTION, "attention_forward_f32")?,
             cfg,
@@ -222,7 +254,27 @@ pub fn attention_backward_cuda(
     }
     let dr = DropoutArgs::new(dropout);
     let (bi, ti, ci, nhi) = (b as i32, t as i32, c as i32, nh as i32);
-    let f = dev.function(&sources::ATTENTION, "attention_backward_dq_f32")?;
+    let tc = match dev.attention_kernel() {
+        AttentionKernel::TensorCore => tensor_core_backward(c / nh),
+        AttentionKernel::Simt => None,
+    };
+    // Both passes stage five 16-bit tiles (rows, their bf16 twin or dO, and a chunk's).
+    let ((f, cfg_dq), (f_dkv, cfg_dkv)) = match tc {
+        Some((dq, dkv)) => (
+            tensor_core_launch(dev, dq, 5, t, nh, b, c / nh)?,
+            tensor_core_launch(dev, dkv, 5, t, nh, b, c / nh)?,
+        ),
+        None => (
+            (
+                dev.function(&sources::ATTENTION, "attention_backward_dq_f32")?,
+                cfg,
+            ),
+            (
+                dev.function(&sources::ATTENTION, "attention_backward_dkv_f32")?,
+                cfg,
+            ),
+        ),
+    };
     let mut l = dev.stream().launch_builder(&f);
     l.arg(&mut *dqkv)
         .arg(&mut *dsum)
@@ -236,10 +288,9 @@ pub fn attention_backward_cuda(
         .arg(&ci)
         .arg(&nhi)
         .arg(&dr);
-    // SAFETY: arguments match attention_backward_dq_f32; extents checked above.
-    unsafe { l.launch(cfg) }?;
-    let f = dev.function(&sources::ATTENTION, "attention_backward_dkv_f32")?;
-    let mut l = dev.stream().launch_builder(&f);
+    // SAFETY: arguments match attention_backward_dq_f32 / _dq_tc_hs*; extents checked above.
+    unsafe { l.launch(cfg_dq) }?;
+    let mut l = dev.stream().launch_builder(&f_dkv);
     l.arg(dqkv)
         .arg(&*dsum)
         .arg(dout)
@@ -251,8 +302,8 @@ pub fn attention_backward_cuda(
         .arg(&ci)
         .arg(&nhi)
         .arg(&dr);
-    // SAFETY: arguments match attention_backward_dkv_f32.
-    unsafe { l.launch(cfg) }?;
+    // SAFETY: arguments match attention_backward_dkv_f32 / _dkv_tc_hs*.
+    unsafe { l.launch(cfg_dkv) }?;
     Ok(())
 }
 
@@ -277,10 +328,17 @@ mod tests {
         assert!(e.contains("TOKKEN_CUDA_ATTENTION"), "{e}");
         assert_eq!(tensor_core_forward(64), Some("attention_forward_tc_hs64"));
         assert_eq!(tensor_core_forward(96), None);
+        assert_eq!(tensor_core_backward(128), None);
         // Every name is one attention_tc.cu defines.
         for hs in [16, 32, 64, 128] {
             let name = tensor_core_forward(hs).unwrap();
             assert!(sources::ATTENTION_TC.kernels.contains(&name), "{name}");
+        }
+        for hs in [16, 32, 64] {
+            let (dq, dkv) = tensor_core_backward(hs).unwrap();
+            for name in [dq, dkv] {
+                assert!(sources::ATTENTION_TC.kernels.contains(&name), "{name}");
+            }
         }
     }
 }

@@ -78,7 +78,13 @@ pub const ATTENTION_TC: Source = source!(
         "attention_forward_tc_hs16",
         "attention_forward_tc_hs32",
         "attention_forward_tc_hs64",
-        "attention_forward_tc_hs128"
+        "attention_forward_tc_hs128",
+        "attention_backward_dq_tc_hs16",
+        "attention_backward_dq_tc_hs32",
+        "attention_backward_dq_tc_hs64",
+        "attention_backward_dkv_tc_hs16",
+        "attention_backward_dkv_tc_hs32",
+        "attention_backward_dkv_tc_hs64"
     ]
 );
 pub const LAYERNORM: Source = source!(

@@ -96,3 +96,25 @@ pub fn attention_reference(
     }
     (out, lse, dqkv)
 }
+
+/// Worst absolute error and relative l2 error both within `frac` of the reference's scale
+/// (its largest magnitude, resp. its l2 norm).
+pub fn close_to_scale(name: &str, got: &[f32], want: &[f64], frac: f64) {
+    let scale = want.iter().fold(0.0f64, |a, &v| a.max(v.abs()));
+    let (mut worst, mut at) = (0.0f64, 0);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let e = (g as f64 - w).abs();
+        if e.is_nan() || e > worst {
+            (worst, at) = (e, i);
+        }
+    }
+    let l2 = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let rel =
+        l2(&mut got.iter().zip(want).map(|(&g, &w)| g as f64 - w)) / l2(&mut want.iter().copied());
+    assert!(
+        worst <= frac * scale && rel <= frac,
+        "{name}: element {at} got {} want {} (worst {worst:.2e}, scale {scale:.3}, relative l2 {rel:.2e}, bound {frac})",
+        got[at],
+        want[at]
+    );
+}
