@@ -15,11 +15,13 @@
 // (S again with f16 Q, K so P = exp(S - lse) matches the forward; dP = dO V^T, dS = P (dP -
 // D), dQ += dS K), then dK, dV per 64 key rows over query chunks (S^T = K Q^T, dP^T = V dO^T,
 // dV += P^T dO, dK += dS^T Q). Gradient products take bf16 operands: gradients can fall below
-// f16's range. Head sizes 16, 32, 64 (128 would spill; attention.cu takes it).
+// f16's range.
 //
 // f16 rather than bf16: scores, probabilities and activations sit well inside f16's range
 // and its 11-bit significand keeps P and V 8x more precise than bf16. Head size HS is a
-// template parameter (16, 32, 64 or 128; the launcher falls back to attention.cu otherwise).
+// template parameter: 16, 32 or 64, forward and backward alike, so that the backward's P is
+// the forward's (128 would spill in the backward; the launcher runs attention.cu for other
+// head sizes).
 // Fragment addressing follows gemm.cu's (checked on a GPU): Q as its non-transposed A, K as
 // its transposed B, V as its non-transposed B.
 #include "common.cuh"
@@ -285,18 +287,22 @@ __device__ __forceinline__ void attention_backward_dq_tc(float* __restrict__ dqk
         if (mask_b[j]) any_real = 1;
     tc_stage<HS, TC_Q>(Qs, seq, stride, h * HS, q0, T);
     tc_stage<HS, TC_Q, true>(dOs, dout_b, C, h * HS, q0, T);
-    if (threadIdx.x < TC_Q) {
-        // D_i = dO_i . O_i in f32, and the forward's lse, per query row.
-        const int i = q0 + threadIdx.x;
+    // D_i = dO_i . O_i in f32 and the forward's lse, per query row: each warp its 16 rows,
+    // lanes along the head dimension (coalesced reads).
+    for (int rr = 0; rr < 16; ++rr) {
+        const int row = w * 16 + rr, i = q0 + row;
         float dd = 0.0f;
         if (i < T) {
             const float* go = dout_b + (long long)i * C + h * HS;
             const float* oo = out + ((long long)b * T + i) * C + h * HS;
-            for (int d = 0; d < HS; ++d) dd += go[d] * oo[d];
-            dsum[bh * T + i] = dd;
+            for (int d = lane; d < HS; d += 32) dd += go[d] * oo[d];
         }
-        d_s[threadIdx.x] = dd;
-        lse_s[threadIdx.x] = i < T ? lse[bh * T + i] : 0.0f;
+        dd = warp_sum(dd);
+        if (lane == 0) {
+            if (i < T) dsum[bh * T + i] = dd;
+            d_s[row] = dd;
+            lse_s[row] = i < T ? lse[bh * T + i] : 0.0f;
+        }
     }
     __syncthreads();
     const bool uniform = !any_real;
@@ -480,7 +486,6 @@ __device__ __forceinline__ void attention_backward_dkv_tc(float* __restrict__ dq
 ATTENTION_TC_ENTRY(attention_forward_tc_hs16, 16)
 ATTENTION_TC_ENTRY(attention_forward_tc_hs32, 32)
 ATTENTION_TC_ENTRY(attention_forward_tc_hs64, 64)
-ATTENTION_TC_ENTRY(attention_forward_tc_hs128, 128)
 
 #define ATTENTION_TC_DQ_ENTRY(NAME, HS)                                                                     \
     extern "C" __global__ void __launch_bounds__(TC_THREADS) NAME(                                          \

@@ -1,5 +1,5 @@
-//! Fused attention launchers (`attention.cu`; the forward also on tensor cores,
-//! `attention_tc.cu`, see [`AttentionKernel`]), same contract as
+//! Fused attention launchers (`attention.cu`, f32; or on tensor cores `attention_tc.cu`, see
+//! [`AttentionKernel`]), same contract as
 //! [`crate::cpu::attention`]: `qkv` `[B, T, 3C]`, `key_mask` `[B, T]` (1 real, 0 padding),
 //! `out` `[B, T, C]`, `lse` `[B, NH, T]`; head size `C / NH` at most 128. Optional dropout
 //! on the probabilities with the counter-based mask described in the CPU module docs
@@ -26,8 +26,9 @@ pub enum AttentionKernel {
     /// `attention.cu`: f32 SIMT, any head size up to 128. The default: proved on a GPU.
     Simt,
     /// `attention_tc.cu`: the products on tensor cores (f32 softmax and accumulation; f16
-    /// operands for Q K^T and P V, bf16 for the gradient products), forward for head sizes
-    /// 16, 32, 64 and 128, backward for 16, 32 and 64 (others run [`AttentionKernel::Simt`]).
+    /// operands for Q K^T and P V, bf16 for the gradient products), head sizes 16, 32 and 64
+    /// in both directions (others run [`AttentionKernel::Simt`], so a backward always
+    /// recomputes P as its forward computed it).
     /// Chosen with `TOKKEN_CUDA_ATTENTION=mma` or [`CudaDevice::use_attention_kernel`].
     TensorCore,
 }
@@ -101,7 +102,6 @@ fn tensor_core_forward(hs: usize) -> Option<&'static str> {
         16 => Some("attention_forward_tc_hs16"),
         32 => Some("attention_forward_tc_hs32"),
         64 => Some("attention_forward_tc_hs64"),
-        128 => Some("attention_forward_tc_hs128"),
         _ => None,
     }
 }
@@ -327,14 +327,15 @@ mod tests {
             .to_string();
         assert!(e.contains("TOKKEN_CUDA_ATTENTION"), "{e}");
         assert_eq!(tensor_core_forward(64), Some("attention_forward_tc_hs64"));
-        assert_eq!(tensor_core_forward(96), None);
-        assert_eq!(tensor_core_backward(128), None);
+        // Forward and backward cover the same head sizes.
+        for hs in [8, 48, 96, 128, 256] {
+            assert_eq!(tensor_core_forward(hs), None);
+            assert_eq!(tensor_core_backward(hs), None);
+        }
         // Every name is one attention_tc.cu defines.
-        for hs in [16, 32, 64, 128] {
+        for hs in [16, 32, 64] {
             let name = tensor_core_forward(hs).unwrap();
             assert!(sources::ATTENTION_TC.kernels.contains(&name), "{name}");
-        }
-        for hs in [16, 32, 64] {
             let (dq, dkv) = tensor_core_backward(hs).unwrap();
             for name in [dq, dkv] {
                 assert!(sources::ATTENTION_TC.kernels.contains(&name), "{name}");

@@ -78,7 +78,6 @@ pub const ATTENTION_TC: Source = source!(
         "attention_forward_tc_hs16",
         "attention_forward_tc_hs32",
         "attention_forward_tc_hs64",
-        "attention_forward_tc_hs128",
         "attention_backward_dq_tc_hs16",
         "attention_backward_dq_tc_hs32",
         "attention_backward_dq_tc_hs64",
