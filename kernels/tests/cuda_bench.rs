@@ -59,10 +59,10 @@ fn cuda_bench() {
         ("ffn_up_dw", Trans::T, Trans::N, 3072, 768, m),
         ("square_4096", Trans::N, Trans::T, 4096, 4096, 4096),
     ];
-    // mma.sync everywhere; Hopper's wgmma too on sm_90a.
+    // mma.sync everywhere; Hopper's wgmma with both tile widths too on sm_90a.
     let mut kernels = vec![TensorCoreKernel::MmaSync];
     if dev.arch() == "sm_90a" {
-        kernels.push(TensorCoreKernel::Wgmma);
+        kernels.extend([TensorCoreKernel::Wgmma128, TensorCoreKernel::Wgmma256]);
     }
     for (kernel, dtype) in kernels
         .iter()

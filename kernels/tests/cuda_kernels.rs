@@ -99,12 +99,12 @@ fn missing_driver_is_a_clean_error() {
     assert!(CudaDevice::new(1 << 20).is_err());
 }
 
-/// The tensor-core kernel families this device runs: `mma.sync` everywhere, `wgmma` on
-/// Hopper too.
+/// The tensor-core kernel families this device runs: `mma.sync` everywhere, `wgmma` with
+/// both tile widths on Hopper too.
 fn tensor_core_kernels(dev: &CudaDevice) -> Vec<TensorCoreKernel> {
     let mut kernels = vec![TensorCoreKernel::MmaSync];
     if dev.arch() == "sm_90a" {
-        kernels.push(TensorCoreKernel::Wgmma);
+        kernels.extend([TensorCoreKernel::Wgmma128, TensorCoreKernel::Wgmma256]);
     } else {
         println!("{}: no wgmma kernels to test", dev.arch());
     }

@@ -15,12 +15,15 @@
 //! need a GPU (`kernels/tests/cuda_kernels.rs`).
 
 const BM: usize = 128;
-const BN: usize = 128;
 const BK: usize = 64;
 const STAGES: usize = 4;
 const THREADS: usize = 256;
+/// The A tile's bytes; a stage is A then B (`bn * BK * 2` bytes).
 const TILE_BYTES: usize = BM * BK * 2;
-const STAGE_BYTES: usize = 2 * TILE_BYTES;
+
+fn stage_bytes(bn: usize) -> usize {
+    TILE_BYTES + bn * BK * 2
+}
 /// Where the emulated dynamic shared memory starts (the kernel rounds up to 1024 itself).
 const RAW_BASE: u32 = 0x90;
 
@@ -30,9 +33,9 @@ struct Smem {
 }
 
 impl Smem {
-    fn new() -> Smem {
+    fn new(bn: usize) -> Smem {
         Smem {
-            cells: vec![f32::NAN; (RAW_BASE as usize + 1024 + STAGES * STAGE_BYTES) / 2],
+            cells: vec![f32::NAN; (RAW_BASE as usize + 1024 + STAGES * stage_bytes(bn)) / 2],
         }
     }
 
@@ -59,10 +62,12 @@ fn wg_desc(addr: u32, lbo: u32, sbo: u32) -> u64 {
         | (1u64 << 62)
 }
 
-/// `wg_load_kmajor`: rows r0.. of a stored `[rows][K]` operand (leading dimension ld).
+/// `wg_load_kmajor<ROWS>`: `tile_rows` rows r0.. of a stored `[rows][K]` operand (leading
+/// dimension ld).
 #[allow(clippy::too_many_arguments)]
 fn wg_load_kmajor(
     smem: &mut Smem,
+    tile_rows: usize,
     tile: u32,
     src: &[f32],
     ld: usize,
@@ -72,7 +77,7 @@ fn wg_load_kmajor(
     k0: usize,
 ) {
     for tid in 0..THREADS {
-        for it in 0..4 {
+        for it in 0..tile_rows / 32 {
             let q = tid + it * THREADS;
             let (r, c) = (q >> 3, q & 7);
             let (row, k) = (r0 + r, k0 + c * 8);
@@ -83,10 +88,12 @@ fn wg_load_kmajor(
     }
 }
 
-/// `wg_load_mnmajor`: k rows k0.. of a stored `[K][cols]` operand, columns c0..c0+127.
+/// `wg_load_mnmajor<COLS>`: k rows k0.. of a stored `[K][cols]` operand, `tile_cols` columns
+/// from c0.
 #[allow(clippy::too_many_arguments)]
 fn wg_load_mnmajor(
     smem: &mut Smem,
+    tile_cols: usize,
     tile: u32,
     src: &[f32],
     ld: usize,
@@ -96,9 +103,9 @@ fn wg_load_mnmajor(
     k0: usize,
 ) {
     for tid in 0..THREADS {
-        for it in 0..4 {
+        for it in 0..tile_cols / 32 {
             let q = tid + it * THREADS;
-            let (r, c16) = (q >> 4, q & 15);
+            let (r, c16) = (q / (tile_cols / 8), q % (tile_cols / 8));
             let (a, c) = (c16 >> 3, c16 & 7);
             let (k, col) = (k0 + r, c0 + c16 * 8);
             let ok = k < k_len && col < cols;
@@ -151,10 +158,11 @@ fn operand_addr(d: &Desc, mn_major: bool, mn: usize, k: usize) -> u32 {
     swizzle128(d.start + outer + (elems * 2) as u32)
 }
 
-/// `wgmma.mma_async.m64n128k16` with operands from shared memory: D (64 x 128, row-major)
-/// += A (64 x 16) * B (16 x 128). `trans_a` / `trans_b`: the imm-trans operands (1 =
-/// MN-major; 0 = K-major, the default: A row-major, B column-major).
-fn wgmma_m64n128k16(d: &mut [f32], smem: &Smem, da: u64, db: u64, trans_a: u32, trans_b: u32) {
+/// `wgmma.mma_async.m64nNk16` (N = `d.len() / 64`) with operands from shared memory: D
+/// (64 x N, row-major) += A (64 x 16) * B (16 x N). `trans_a` / `trans_b`: the imm-trans
+/// operands (1 = MN-major; 0 = K-major, the default: A row-major, B column-major).
+fn wgmma_m64nk16(d: &mut [f32], smem: &Smem, da: u64, db: u64, trans_a: u32, trans_b: u32) {
+    let n_len = d.len() / 64;
     let (da, db) = (decode(da), decode(db));
     let read = |addr: u32| {
         let v = smem.cells[addr as usize / 2];
@@ -162,13 +170,13 @@ fn wgmma_m64n128k16(d: &mut [f32], smem: &Smem, da: u64, db: u64, trans_a: u32, 
         v
     };
     for m in 0..64 {
-        for n in 0..128 {
+        for n in 0..n_len {
             let mut s = 0.0f32;
             for k in 0..16 {
                 s += read(operand_addr(&da, trans_a == 1, m, k))
                     * read(operand_addr(&db, trans_b == 1, n, k));
             }
-            d[m * 128 + n] += s;
+            d[m * n_len + n] += s;
         }
     }
 }
@@ -187,8 +195,19 @@ fn accumulator_position(t: usize, v: usize) -> (usize, usize) {
 
 // ---------------------------------------------------------------- the kernel, emulated
 
-/// The whole kernel: every block tile, the k loop with its ring, the epilogue. Returns C.
-fn emulate(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+/// The whole kernel with `bn`-wide tiles: every block tile, the k loop with its ring, the
+/// epilogue. Returns C.
+#[allow(clippy::too_many_arguments)]
+fn emulate(
+    bn: usize,
+    ta: bool,
+    tb: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+) -> Vec<f32> {
     let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
     let mut c = vec![f32::NAN; m * n];
     // The kernel's alignment of the dynamic shared memory.
@@ -198,24 +217,24 @@ fn emulate(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32
     let (a_lbo, b_lbo) = (if ta { 8192 } else { 16 }, if tb { 16 } else { 8192 });
     let (a_step, b_step) = (if ta { 2048 } else { 32 }, if tb { 32 } else { 2048 });
     for by in 0..m.div_ceil(BM) {
-        for bx in 0..n.div_ceil(BN) {
-            let (m0, n0) = (by * BM, bx * BN);
-            let mut smem = Smem::new();
-            // Accumulators of the two warpgroups, as 64 x 128 matrices.
-            let mut d = vec![vec![0.0f32; 64 * 128]; 2];
+        for bx in 0..n.div_ceil(bn) {
+            let (m0, n0) = (by * BM, bx * bn);
+            let mut smem = Smem::new(bn);
+            // Accumulators of the two warpgroups, as 64 x bn matrices.
+            let mut d = vec![vec![0.0f32; 64 * bn]; 2];
             let kt_count = k.div_ceil(BK);
             let load_stage = |smem: &mut Smem, kt: usize| {
-                let a_tile = base + ((kt % STAGES) * STAGE_BYTES) as u32;
+                let a_tile = base + ((kt % STAGES) * stage_bytes(bn)) as u32;
                 let b_tile = a_tile + TILE_BYTES as u32;
                 if ta {
-                    wg_load_mnmajor(smem, a_tile, a, lda, m, k, m0, kt * BK);
+                    wg_load_mnmajor(smem, BM, a_tile, a, lda, m, k, m0, kt * BK);
                 } else {
-                    wg_load_kmajor(smem, a_tile, a, lda, m, k, m0, kt * BK);
+                    wg_load_kmajor(smem, BM, a_tile, a, lda, m, k, m0, kt * BK);
                 }
                 if tb {
-                    wg_load_kmajor(smem, b_tile, b, ldb, n, k, n0, kt * BK);
+                    wg_load_kmajor(smem, bn, b_tile, b, ldb, n, k, n0, kt * BK);
                 } else {
-                    wg_load_mnmajor(smem, b_tile, b, ldb, n, k, n0, kt * BK);
+                    wg_load_mnmajor(smem, bn, b_tile, b, ldb, n, k, n0, kt * BK);
                 }
             };
             for s in 0..STAGES - 2 {
@@ -228,10 +247,10 @@ fn emulate(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32
                     load_stage(&mut smem, kt + STAGES - 2);
                 }
                 for (wg, dw) in d.iter_mut().enumerate() {
-                    let a_addr = base + ((kt % STAGES) * STAGE_BYTES) as u32 + wg as u32 * 8192;
-                    let b_addr = base + ((kt % STAGES) * STAGE_BYTES + TILE_BYTES) as u32;
+                    let a_addr = base + ((kt % STAGES) * stage_bytes(bn)) as u32 + wg as u32 * 8192;
+                    let b_addr = base + ((kt % STAGES) * stage_bytes(bn) + TILE_BYTES) as u32;
                     for s in 0..(BK / 16) as u32 {
-                        wgmma_m64n128k16(
+                        wgmma_m64nk16(
                             dw,
                             &smem,
                             wg_desc(a_addr + s * a_step, a_lbo, 1024),
@@ -249,10 +268,10 @@ fn emulate(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32
                     let (lane, warp_in_wg) = (t & 31, t >> 5);
                     let row0 = m0 + wg * 64 + warp_in_wg * 16 + (lane >> 2);
                     let col0 = n0 + (lane & 3) * 2;
-                    for j in 0..16 {
+                    for j in 0..bn / 8 {
                         for e in 0..4 {
                             let (hm, hn) = accumulator_position(t, 4 * j + e);
-                            let value = dw[hm * 128 + hn];
+                            let value = dw[hm * bn + hn];
                             let mm = row0 + (e >> 1) * 8;
                             let nn = col0 + j * 8 + (e & 1);
                             if mm >= m || nn >= n {
@@ -276,13 +295,16 @@ fn gemm_wgmma_cu_layouts_compute_the_product() {
         seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         ((seed >> 24) % 7) as f32 - 3.0
     };
-    for (ta, tb) in [(false, false), (false, true), (true, false)] {
+    for (bn, ta, tb) in [128, 256]
+        .into_iter()
+        .flat_map(|bn| [(bn, false, false), (bn, false, true), (bn, true, false)])
+    {
         // One tile; ragged M, N and K over several tiles; K spanning the whole 4-stage ring
-        // more than once (K = 320: 5 k tiles).
-        for &(m, n, k) in &[(8, 8, 8), (136, 200, 72), (128, 128, 320)] {
+        // more than once (K = 320: 5 k tiles); N over two 256-wide tiles.
+        for &(m, n, k) in &[(8, 8, 8), (136, 200, 72), (128, 128, 320), (72, 392, 136)] {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
-            let got = emulate(ta, tb, m, n, k, &a, &b);
+            let got = emulate(bn, ta, tb, m, n, k, &a, &b);
             for i in 0..m {
                 for j in 0..n {
                     let want: f32 = (0..k)
@@ -295,7 +317,7 @@ fn gemm_wgmma_cu_layouts_compute_the_product() {
                     assert_eq!(
                         got[i * n + j],
                         want,
-                        "ta {ta} tb {tb} {m}x{n}x{k} at ({i}, {j})"
+                        "bn {bn} ta {ta} tb {tb} {m}x{n}x{k} at ({i}, {j})"
                     );
                 }
             }
@@ -332,16 +354,25 @@ fn emulated_formulas_are_still_in_gemm_wgmma_cu() {
     for f in [
         "const int r = q >> 3, c = q & 7;",
         "tile + r * 128 + ((c ^ (r & 7)) << 4)",
-        "const int r = q >> 4, c16 = q & 15;",
+        "const int r = q / (COLS / 8), c16 = q % (COLS / 8);",
+        "for (int it = 0; it < ROWS / 32; ++it) {",
+        "for (int it = 0; it < COLS / 32; ++it) {",
+        "constexpr int STAGE_BYTES = WG_TILE_BYTES + BN * WG_BK * 2;",
+        "if (TA) wg_load_mnmajor<WG_BM>(a_tile, A, lda, M, K, m0, kt * WG_BK);",
+        "else wg_load_kmajor<WG_BM>(a_tile, A, lda, M, K, m0, kt * WG_BK);",
+        "if (TB) wg_load_kmajor<BN>(b_tile, B, ldb, N, K, n0, kt * WG_BK);",
+        "else wg_load_mnmajor<BN>(b_tile, B, ldb, N, K, n0, kt * WG_BK);",
+        "for (int j = 0; j < BN / 8; ++j)",
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.",
         "const int a = c16 >> 3, c = c16 & 7;",
         "tile + a * 8192 + r * 128 + ((c ^ (r & 7)) << 4)",
         "(u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16) |",
         "((u64)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62)",
         "const u32 a_lbo = TA ? 8192 : 16, b_lbo = TB ? 16 : 8192;",
         "const u32 a_step = TA ? 2048 : 32, b_step = TB ? 32 : 2048;",
-        "const u32 a_addr = base + (kt % WG_STAGES) * WG_STAGE_BYTES + wg * 8192;",
-        "const u32 b_addr = base + (kt % WG_STAGES) * WG_STAGE_BYTES + WG_TILE_BYTES;",
-        "wg_mma<F16, TA ? 1 : 0, TB ? 0 : 1>(d, wg_desc(a_addr + s * a_step, a_lbo, 1024),",
+        "const u32 a_addr = base + (kt % WG_STAGES) * STAGE_BYTES + wg * 8192;",
+        "const u32 b_addr = base + (kt % WG_STAGES) * STAGE_BYTES + WG_TILE_BYTES;",
+        "wg_mma<F16, TA ? 1 : 0, TB ? 0 : 1, BN>(d, wg_desc(a_addr + s * a_step, a_lbo, 1024),",
         "wg_desc(b_addr + s * b_step, b_lbo, 1024));",
         "if (kt + WG_STAGES - 2 < KT) load_stage(kt + WG_STAGES - 2);",
         "cp_async_wait<WG_STAGES - 3>();",
@@ -351,8 +382,6 @@ fn emulated_formulas_are_still_in_gemm_wgmma_cu() {
         "const int n = col0 + j * 8 + (e & 1);",
         "float v = alpha * d[4 * j + e];",
         "unsigned char* smem = wg_smem_raw + (((raw + 1023u) & ~1023u) - raw);",
-        "if (TA) wg_load_mnmajor(a_tile, A, lda, M, K, m0, kt * WG_BK);",
-        "if (TB) wg_load_kmajor(b_tile, B, ldb, N, K, n0, kt * WG_BK);",
         "m64n128k16",
     ] {
         assert!(

@@ -3,7 +3,7 @@
 //! allocator.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
@@ -30,8 +30,9 @@ pub struct CudaDevice {
     cache: KernelCache,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
-    /// Whether [`crate::cuda::gemm::gemm_cuda`] runs the `wgmma` kernels (sm_90a only).
-    wgmma: AtomicBool,
+    /// Which kernels [`crate::cuda::gemm::gemm_cuda`] runs: an index into
+    /// [`TensorCoreKernel::ALL`].
+    gemm_kernel: AtomicU8,
     /// Whether [`crate::cuda::attention::attention_forward_cuda`] runs on tensor cores.
     tc_attention: AtomicBool,
     /// Device memory pool (see [`CachingAllocator`]).
@@ -46,6 +47,14 @@ pub fn arch_for(major: i32, minor: i32) -> String {
     } else {
         format!("sm_{major}{minor}")
     }
+}
+
+/// Position of `kernel` in [`TensorCoreKernel::ALL`].
+fn kernel_index(kernel: TensorCoreKernel) -> u8 {
+    TensorCoreKernel::ALL
+        .iter()
+        .position(|&k| k == kernel)
+        .unwrap_or(0) as u8
 }
 
 impl CudaDevice {
@@ -73,7 +82,7 @@ impl CudaDevice {
         let kernel = TensorCoreKernel::from_env()?;
         Ok(Self {
             ordinal,
-            wgmma: AtomicBool::new(kernel.check_arch(&arch)? == TensorCoreKernel::Wgmma),
+            gemm_kernel: AtomicU8::new(kernel_index(kernel.check_arch(&arch)?)),
             tc_attention: AtomicBool::new(
                 AttentionKernel::from_env()? == AttentionKernel::TensorCore,
             ),
@@ -99,19 +108,19 @@ impl CudaDevice {
 
     /// The tensor-core GEMM kernel family [`crate::cuda::gemm::gemm_cuda`] launches.
     pub fn tensor_core_kernel(&self) -> TensorCoreKernel {
-        if self.wgmma.load(Ordering::Relaxed) {
-            TensorCoreKernel::Wgmma
-        } else {
-            TensorCoreKernel::MmaSync
-        }
+        let i = self.gemm_kernel.load(Ordering::Relaxed) as usize;
+        TensorCoreKernel::ALL
+            .get(i)
+            .copied()
+            .unwrap_or(TensorCoreKernel::MmaSync)
     }
 
-    /// Switches the tensor-core GEMM kernel family (tests and benches compare both);
-    /// `Wgmma` needs an sm_90a device.
+    /// Switches the tensor-core GEMM kernel family (tests and benches compare them); the
+    /// wgmma ones need an sm_90a device.
     pub fn use_tensor_core_kernel(&self, kernel: TensorCoreKernel) -> Result<(), CudaError> {
         let kernel = kernel.check_arch(&self.arch)?;
-        self.wgmma
-            .store(kernel == TensorCoreKernel::Wgmma, Ordering::Relaxed);
+        self.gemm_kernel
+            .store(kernel_index(kernel), Ordering::Relaxed);
         Ok(())
     }
 

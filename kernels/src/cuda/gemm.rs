@@ -42,13 +42,25 @@ pub enum TensorCoreKernel {
     /// it is the one proved on a GPU so far.
     MmaSync,
     /// `gemm_wgmma.cu`: Hopper warpgroup MMA reading swizzled shared memory through
-    /// descriptors, sm_90a only. Chosen with `TOKKEN_CUDA_GEMM=wgmma` or
-    /// [`CudaDevice::use_tensor_core_kernel`].
+    /// descriptors, sm_90a only; 128 x 256 tiles when N >= 512, else 128 x 128. Chosen with
+    /// `TOKKEN_CUDA_GEMM=wgmma` or [`CudaDevice::use_tensor_core_kernel`].
     Wgmma,
+    /// [`TensorCoreKernel::Wgmma`] with 128 x 128 tiles always (`wgmma128`).
+    Wgmma128,
+    /// [`TensorCoreKernel::Wgmma`] with 128 x 256 tiles always (`wgmma256`).
+    Wgmma256,
 }
 
 impl TensorCoreKernel {
-    /// `$TOKKEN_CUDA_GEMM`: `mma` (or unset) or `wgmma`.
+    /// Every kernel choice, in `TOKKEN_CUDA_GEMM` order.
+    pub const ALL: [TensorCoreKernel; 4] = [
+        TensorCoreKernel::MmaSync,
+        TensorCoreKernel::Wgmma,
+        TensorCoreKernel::Wgmma128,
+        TensorCoreKernel::Wgmma256,
+    ];
+
+    /// `$TOKKEN_CUDA_GEMM`: `mma` (or unset), `wgmma`, `wgmma128` or `wgmma256`.
     pub fn from_env() -> Result<Self, CudaError> {
         Self::parse(std::env::var("TOKKEN_CUDA_GEMM").ok().as_deref())
     }
@@ -58,20 +70,32 @@ impl TensorCoreKernel {
         match value {
             None | Some("") | Some("mma") => Ok(Self::MmaSync),
             Some("wgmma") => Ok(Self::Wgmma),
+            Some("wgmma128") => Ok(Self::Wgmma128),
+            Some("wgmma256") => Ok(Self::Wgmma256),
             Some(other) => Err(CudaError::Config(format!(
-                "TOKKEN_CUDA_GEMM={other:?}: expected `mma` or `wgmma`"
+                "TOKKEN_CUDA_GEMM={other:?}: expected `mma`, `wgmma`, `wgmma128` or `wgmma256`"
             ))),
         }
     }
 
     /// `self` when the architecture can run it.
     pub fn check_arch(self, arch: &str) -> Result<Self, CudaError> {
-        if self == Self::Wgmma && arch != "sm_90a" {
+        if self != Self::MmaSync && arch != "sm_90a" {
             return Err(CudaError::Config(format!(
                 "the wgmma GEMM needs a Hopper (sm_90a) device; this one is {arch} (unset TOKKEN_CUDA_GEMM)"
             )));
         }
         Ok(self)
+    }
+
+    /// The wgmma tile width for an `n`-column output, `None` for `mma.sync`.
+    fn wgmma_tile_n(self, n: usize) -> Option<usize> {
+        match self {
+            Self::MmaSync => None,
+            Self::Wgmma if n >= 512 => Some(256),
+            Self::Wgmma | Self::Wgmma128 => Some(128),
+            Self::Wgmma256 => Some(256),
+        }
     }
 }
 
@@ -81,11 +105,12 @@ const BN: usize = 128;
 const BK: usize = 32;
 const STAGES: usize = 3;
 const PAD: usize = 8;
-// gemm_wgmma.cu's: 128 x 128 blocks, 4 stages of a 128 x 64 A and B tile each, plus 1024
-// bytes so the kernel can align the ring to 1024.
+// gemm_wgmma.cu's: 128-row blocks, 4 stages of a 128 x 64 A tile and a BN x 64 B tile, plus
+// 1024 bytes so the kernel can align the ring to 1024.
 const WG_BM: usize = 128;
-const WG_BN: usize = 128;
-const WG_SMEM: usize = 4 * 2 * (128 * 64 * 2) + 1024;
+fn wg_smem(bn: usize) -> usize {
+    4 * (128 * 64 * 2 + bn * 64 * 2) + 1024
+}
 
 /// Elements a stored `rows x cols` matrix with leading dimension `ld` spans.
 fn span(rows: usize, cols: usize, ld: usize) -> usize {
@@ -132,26 +157,32 @@ pub fn gemm_cuda(
     lora: Option<LowRank>,
 ) -> Result<(), CudaError> {
     const K: &str = "gemm_cuda";
-    let wgmma = dev.tensor_core_kernel() == TensorCoreKernel::Wgmma;
-    let name = match (wgmma, dtype, ta, tb) {
-        (false, Half::Bf16, Trans::N, Trans::N) => "gemm_nn_bf16",
-        (false, Half::Bf16, Trans::N, Trans::T) => "gemm_nt_bf16",
-        (false, Half::Bf16, Trans::T, Trans::N) => "gemm_tn_bf16",
-        (false, Half::F16, Trans::N, Trans::N) => "gemm_nn_f16",
-        (false, Half::F16, Trans::N, Trans::T) => "gemm_nt_f16",
-        (false, Half::F16, Trans::T, Trans::N) => "gemm_tn_f16",
-        (true, Half::Bf16, Trans::N, Trans::N) => "gemm_wgmma_nn_bf16",
-        (true, Half::Bf16, Trans::N, Trans::T) => "gemm_wgmma_nt_bf16",
-        (true, Half::Bf16, Trans::T, Trans::N) => "gemm_wgmma_tn_bf16",
-        (true, Half::F16, Trans::N, Trans::N) => "gemm_wgmma_nn_f16",
-        (true, Half::F16, Trans::N, Trans::T) => "gemm_wgmma_nt_f16",
-        (true, Half::F16, Trans::T, Trans::N) => "gemm_wgmma_tn_f16",
+    let wgmma_bn = dev.tensor_core_kernel().wgmma_tile_n(n);
+    let name = match (wgmma_bn, dtype, ta, tb) {
         (_, _, Trans::T, Trans::T) => {
             return Err(shape(
                 K,
                 "TT is not supported on tensor cores; use sgemm_cuda",
             ))
         }
+        (None, Half::Bf16, Trans::N, Trans::N) => "gemm_nn_bf16",
+        (None, Half::Bf16, Trans::N, Trans::T) => "gemm_nt_bf16",
+        (None, Half::Bf16, Trans::T, Trans::N) => "gemm_tn_bf16",
+        (None, Half::F16, Trans::N, Trans::N) => "gemm_nn_f16",
+        (None, Half::F16, Trans::N, Trans::T) => "gemm_nt_f16",
+        (None, Half::F16, Trans::T, Trans::N) => "gemm_tn_f16",
+        (Some(128), Half::Bf16, Trans::N, Trans::N) => "gemm_wgmma_nn_bf16",
+        (Some(128), Half::Bf16, Trans::N, Trans::T) => "gemm_wgmma_nt_bf16",
+        (Some(128), Half::Bf16, Trans::T, Trans::N) => "gemm_wgmma_tn_bf16",
+        (Some(128), Half::F16, Trans::N, Trans::N) => "gemm_wgmma_nn_f16",
+        (Some(128), Half::F16, Trans::N, Trans::T) => "gemm_wgmma_nt_f16",
+        (Some(128), Half::F16, Trans::T, Trans::N) => "gemm_wgmma_tn_f16",
+        (Some(_), Half::Bf16, Trans::N, Trans::N) => "gemm_wgmma256_nn_bf16",
+        (Some(_), Half::Bf16, Trans::N, Trans::T) => "gemm_wgmma256_nt_bf16",
+        (Some(_), Half::Bf16, Trans::T, Trans::N) => "gemm_wgmma256_tn_bf16",
+        (Some(_), Half::F16, Trans::N, Trans::N) => "gemm_wgmma256_nn_f16",
+        (Some(_), Half::F16, Trans::N, Trans::T) => "gemm_wgmma256_nt_f16",
+        (Some(_), Half::F16, Trans::T, Trans::N) => "gemm_wgmma256_tn_f16",
     };
     let (ar, ac) = stored(ta, m, k);
     let (br, bc) = stored(tb, k, n);
@@ -186,12 +217,18 @@ pub fn gemm_cuda(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    let (bm, bn) = if wgmma { (WG_BM, WG_BN) } else { (BM, BN) };
+    let (bm, bn) = match wgmma_bn {
+        Some(wbn) => (WG_BM, wbn),
+        None => (BM, BN),
+    };
     if m.div_ceil(bm) > 65_535 {
         return Err(shape(K, format!("M = {m} exceeds the grid's y limit")));
     }
-    let (f, smem) = if wgmma {
-        (dev.function(&sources::GEMM_WGMMA, name)?, WG_SMEM as u32)
+    let (f, smem) = if let Some(wbn) = wgmma_bn {
+        (
+            dev.function(&sources::GEMM_WGMMA, name)?,
+            wg_smem(wbn) as u32,
+        )
     } else {
         let a_elems = if ta == Trans::T {
             BK * (BM + PAD)
@@ -377,6 +414,15 @@ mod tests {
         assert_eq!(TensorCoreKernel::parse(Some("")).unwrap(), MmaSync);
         assert_eq!(TensorCoreKernel::parse(Some("mma")).unwrap(), MmaSync);
         assert_eq!(TensorCoreKernel::parse(Some("wgmma")).unwrap(), Wgmma);
+        assert_eq!(TensorCoreKernel::parse(Some("wgmma128")).unwrap(), Wgmma128);
+        assert_eq!(TensorCoreKernel::parse(Some("wgmma256")).unwrap(), Wgmma256);
+        assert_eq!(Wgmma.wgmma_tile_n(768), Some(256));
+        assert_eq!(Wgmma.wgmma_tile_n(96), Some(128));
+        assert_eq!(Wgmma128.wgmma_tile_n(4096), Some(128));
+        assert_eq!(Wgmma256.wgmma_tile_n(8), Some(256));
+        assert_eq!(MmaSync.wgmma_tile_n(4096), None);
+        // the 256-wide ring fits the 227 KB a block may opt into
+        assert!(wg_smem(256) <= 227 * 1024);
         let e = TensorCoreKernel::parse(Some("cublas"))
             .unwrap_err()
             .to_string();
@@ -386,7 +432,9 @@ mod tests {
         );
         assert_eq!(Wgmma.check_arch("sm_90a").unwrap(), Wgmma);
         assert_eq!(MmaSync.check_arch("sm_80").unwrap(), MmaSync);
-        let e = Wgmma.check_arch("sm_89").unwrap_err().to_string();
-        assert!(e.contains("sm_90a") && e.contains("sm_89"), "{e}");
+        for k in [Wgmma, Wgmma128, Wgmma256] {
+            let e = k.check_arch("sm_89").unwrap_err().to_string();
+            assert!(e.contains("sm_90a") && e.contains("sm_89"), "{e}");
+        }
     }
 }

@@ -48,7 +48,13 @@ pub const GEMM_WGMMA: Source = source!(
         "gemm_wgmma_tn_bf16",
         "gemm_wgmma_nn_f16",
         "gemm_wgmma_nt_f16",
-        "gemm_wgmma_tn_f16"
+        "gemm_wgmma_tn_f16",
+        "gemm_wgmma256_nn_bf16",
+        "gemm_wgmma256_nt_bf16",
+        "gemm_wgmma256_tn_bf16",
+        "gemm_wgmma256_nn_f16",
+        "gemm_wgmma256_nt_f16",
+        "gemm_wgmma256_tn_f16"
     ]
 );
 pub const SGEMM: Source = source!(
