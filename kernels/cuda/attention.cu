@@ -25,27 +25,6 @@
 #define PITCH (MAX_HS + 1)
 #define DC (MAX_HS / 32)
 
-struct DropoutArgs {
-    u32 k0, k1, thr;
-    float scale; // 1/(1-p), 0 when p == 1; ignored when !enabled
-    int enabled;
-};
-
-__device__ __forceinline__ float keep_scale(const DropoutArgs& dr, u32 index) {
-    if (!dr.enabled) return 1.0f;
-    return dropout_keep(dr.k0, dr.k1, dr.thr, index) ? dr.scale : 0.0f;
-}
-
-// Whether sequence `b` has at least one real token (block-wide, result in shared memory).
-__device__ __forceinline__ int sequence_has_real_token(const unsigned char* mask_b, int T, int* flag) {
-    if (threadIdx.x == 0) *flag = 0;
-    __syncthreads();
-    for (int j = threadIdx.x; j < T; j += blockDim.x)
-        if (mask_b[j]) *flag = 1;
-    __syncthreads();
-    return *flag;
-}
-
 // Stages rows j0..j0+CHUNK of the head's columns at `col` (k: C + h*HS, v: 2C + h*HS, q: h*HS)
 // of a [T, stride] sequence into dst[CHUNK][PITCH]; rows past T are zero.
 __device__ __forceinline__ void stage_chunk(float (*dst)[PITCH], const float* seq, int stride, int col, int j0,

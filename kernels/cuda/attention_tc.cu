@@ -31,17 +31,6 @@
 #define TC_THREADS 128
 #define TC_PAD 8
 
-struct DropoutArgs {
-    u32 k0, k1, thr;
-    float scale; // 1/(1-p), 0 when p == 1; ignored when !enabled
-    int enabled;
-};
-
-__device__ __forceinline__ float tc_keep_scale(const DropoutArgs& dr, u32 index) {
-    if (!dr.enabled) return 1.0f;
-    return dropout_keep(dr.k0, dr.k1, dr.thr, index) ? dr.scale : 0.0f;
-}
-
 // Two f32 -> one register of two f16 (bf16 with BF16), `lo` in the low half (the first
 // element).
 template <bool BF16 = false>
@@ -143,13 +132,9 @@ __device__ __forceinline__ void attention_forward_tc(float* __restrict__ out, fl
     const float* seq = qkv + (long long)b * T * stride;
     const unsigned char* mask_b = key_mask + (long long)b * T;
 
-    if (threadIdx.x == 0) any_real = 0;
-    __syncthreads();
-    for (int j = threadIdx.x; j < T; j += TC_THREADS)
-        if (mask_b[j]) any_real = 1;
+    const bool uniform = !sequence_has_real_token(mask_b, T, &any_real);
     tc_stage<HS, TC_Q>(Qs, seq, stride, h * HS, q0, T);
     __syncthreads();
-    const bool uniform = !any_real;
 
     // This warp's 16 query rows as A fragments, one per k step of 16 head dimensions.
     u32 qf[KT][4];
@@ -218,7 +203,7 @@ __device__ __forceinline__ void attention_forward_tc(float* __restrict__ out, fl
                 const float p = s[nt][e] == NEG_INF ? 0.0f : expf(s[nt][e] - m[hr]);
                 l[hr] += p;
                 const u32 j = (u32)(j0 + nt * 8 + qc * 2 + (e & 1));
-                pd[e] = p * tc_keep_scale(dr, row_index[hr] + j);
+                pd[e] = p * keep_scale(dr, row_index[hr] + j);
             }
             // a0 (row qg, keys 2qc..) / a2 (same row, keys +8) come from tiles 2ks / 2ks+1,
             // a1 / a3 likewise for row qg + 8.
@@ -281,10 +266,7 @@ __device__ __forceinline__ void attention_backward_dq_tc(float* __restrict__ dqk
     const unsigned char* mask_b = key_mask + (long long)b * T;
     const long long bh = (long long)b * NH + h;
 
-    if (threadIdx.x == 0) any_real = 0;
-    __syncthreads();
-    for (int j = threadIdx.x; j < T; j += TC_THREADS)
-        if (mask_b[j]) any_real = 1;
+    const bool uniform = !sequence_has_real_token(mask_b, T, &any_real);
     tc_stage<HS, TC_Q>(Qs, seq, stride, h * HS, q0, T);
     tc_stage<HS, TC_Q, true>(dOs, dout_b, C, h * HS, q0, T);
     // D_i = dO_i . O_i in f32 and the forward's lse, per query row: each warp its 16 rows,
@@ -305,7 +287,6 @@ __device__ __forceinline__ void attention_backward_dq_tc(float* __restrict__ dqk
         }
     }
     __syncthreads();
-    const bool uniform = !any_real;
 
     u32 qf[KT][4], df[KT][4];
 #pragma unroll
@@ -347,7 +328,7 @@ __device__ __forceinline__ void attention_backward_dq_tc(float* __restrict__ dqk
                 const int hr = e >> 1, jj = nt * 8 + qc * 2 + (e & 1);
                 const float v = uniform ? 0.0f : sc[nt][e] * scale;
                 const float p = row_ok[hr] && valid_s[jj] ? expf(v - lse_r[hr]) : 0.0f;
-                ds[e] = p * (dp[nt][e] * tc_keep_scale(dr, row_index[hr] + (u32)(j0 + jj)) - d_r[hr]);
+                ds[e] = p * (dp[nt][e] * keep_scale(dr, row_index[hr] + (u32)(j0 + jj)) - d_r[hr]);
             }
             sf[nt >> 1][(nt & 1) * 2] = pack_x2<true>(ds[0], ds[1]);
             sf[nt >> 1][(nt & 1) * 2 + 1] = pack_x2<true>(ds[2], ds[3]);
@@ -398,14 +379,10 @@ __device__ __forceinline__ void attention_backward_dkv_tc(float* __restrict__ dq
     const unsigned char* mask_b = key_mask + (long long)b * T;
     const long long bh = (long long)b * NH + h;
 
-    if (threadIdx.x == 0) any_real = 0;
-    __syncthreads();
-    for (int j = threadIdx.x; j < T; j += TC_THREADS)
-        if (mask_b[j]) any_real = 1;
+    const bool uniform = !sequence_has_real_token(mask_b, T, &any_real);
     tc_stage<HS, TC_KEYS>(Ks, seq, stride, C + h * HS, k0, T);
     tc_stage<HS, TC_KEYS, true>(Vb, seq, stride, 2 * C + h * HS, k0, T);
     __syncthreads();
-    const bool uniform = !any_real;
 
     u32 kf[KT][4], vf[KT][4];
 #pragma unroll
@@ -448,7 +425,7 @@ __device__ __forceinline__ void attention_backward_dkv_tc(float* __restrict__ dq
                 const float v = uniform ? 0.0f : st[nt][e] * scale;
                 const float p = valid ? expf(v - lse_s[ii]) : 0.0f;
                 const u32 index = (((u32)bh * (u32)T + (u32)i) * (u32)T) + key[hr];
-                const float ks = tc_keep_scale(dr, index);
+                const float ks = keep_scale(dr, index);
                 pm[e] = p * ks;
                 ds[e] = valid ? p * (dpt[nt][e] * ks - d_s[ii]) : 0.0f;
             }

@@ -57,6 +57,28 @@ __device__ __forceinline__ bool dropout_keep(u32 k0, u32 k1, u32 thr, u32 index)
     return dropout_draw(k0, k1, index) >= thr;
 }
 
+// Attention's dropout on the probabilities, as the launchers pass it (attention.rs).
+struct DropoutArgs {
+    u32 k0, k1, thr;
+    float scale; // 1/(1-p), 0 when p == 1; ignored when !enabled
+    int enabled;
+};
+
+__device__ __forceinline__ float keep_scale(const DropoutArgs& dr, u32 index) {
+    if (!dr.enabled) return 1.0f;
+    return dropout_keep(dr.k0, dr.k1, dr.thr, index) ? dr.scale : 0.0f;
+}
+
+// Whether sequence `b` has at least one real token (block-wide, result in shared memory).
+__device__ __forceinline__ int sequence_has_real_token(const unsigned char* mask_b, int T, int* flag) {
+    if (threadIdx.x == 0) *flag = 0;
+    __syncthreads();
+    for (int j = threadIdx.x; j < T; j += blockDim.x)
+        if (mask_b[j]) *flag = 1;
+    __syncthreads();
+    return *flag;
+}
+
 // ---- warp / block reductions ----
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -121,6 +143,28 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// ---- GEMM epilogue (gemm.cu, gemm_wgmma.cu), one output element ----
+// C[m, n] = alpha * acc + beta * C[m, n] + bias[n]; beta == 0 never reads C, bias may be null.
+__device__ __forceinline__ void gemm_store(float* C, int ldc, int m, int n, float acc, float alpha, float beta,
+                                           const float* bias) {
+    float v = alpha * acc;
+    float* cp = C + (long long)m * ldc + n;
+    if (beta != 0.0f) v += beta * *cp;
+    if (bias) v += bias[n];
+    *cp = v;
+}
+
+// C[m, n] += scale * sum_q U[m, q] V[n, q], with U [M, r] (row stride r) and
+// V[n, q] = lora_v[n * lv_sn + q * lv_sr].
+__device__ __forceinline__ void gemm_add_low_rank(float* C, int ldc, int m, int n, const float* lora_u, int lora_r,
+                                                  const float* lora_v, int lv_sn, int lv_sr, float lora_scale) {
+    const float* u = lora_u + (long long)m * lora_r;
+    const float* w = lora_v + (long long)n * lv_sn;
+    float l = 0.0f;
+    for (int q = 0; q < lora_r; ++q) l += u[q] * w[(long long)q * lv_sr];
+    C[(long long)m * ldc + n] += lora_scale * l;
 }
 
 // ---- warp-level tensor-core MMA (sm_80+) ----

@@ -175,11 +175,7 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, const unsigned shor
                 const int m = m0 + wm + mt * 16 + (lane >> 2) + (e >> 1) * 8;
                 const int n = n0 + wn + nt * 8 + (lane & 3) * 2 + (e & 1);
                 if (m >= M || n >= N) continue;
-                float v = alpha * acc[mt][nt][e];
-                float* cp = C + (long long)m * ldc + n;
-                if (beta != 0.0f) v += beta * *cp;
-                if (bias) v += bias[n];
-                *cp = v;
+                gemm_store(C, ldc, m, n, acc[mt][nt][e], alpha, beta, bias);
             }
     // Low-rank term, added to this thread's own outputs in a second, non-unrolled pass
     // (unrolling the rank loop into all 64 outputs makes ptxas take ~15 s per kernel).
@@ -190,11 +186,7 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, const unsigned shor
             const int m = m0 + wm + mt * 16 + (lane >> 2) + (e >> 1) * 8;
             const int n = n0 + wn + nt * 8 + (lane & 3) * 2 + (e & 1);
             if (m >= M || n >= N) continue;
-            const float* u = lora_u + (long long)m * lora_r;
-            const float* w = lora_v + (long long)n * lv_sn;
-            float l = 0.0f;
-            for (int q = 0; q < lora_r; ++q) l += u[q] * w[(long long)q * lv_sr];
-            C[(long long)m * ldc + n] += lora_scale * l;
+            gemm_add_low_rank(C, ldc, m, n, lora_u, lora_r, lora_v, lv_sn, lv_sr, lora_scale);
         }
     }
 }

@@ -241,11 +241,7 @@ __device__ __forceinline__ void gemm_wgmma(int M, int N, int K, const unsigned s
             const int m = row0 + (e >> 1) * 8;
             const int n = col0 + j * 8 + (e & 1);
             if (m >= M || n >= N) continue;
-            float v = alpha * d[4 * j + e];
-            float* cp = C + (long long)m * ldc + n;
-            if (beta != 0.0f) v += beta * *cp;
-            if (bias) v += bias[n];
-            *cp = v;
+            gemm_store(C, ldc, m, n, d[4 * j + e], alpha, beta, bias);
         }
     if (lora_u) {
 #pragma unroll 1
@@ -254,11 +250,7 @@ __device__ __forceinline__ void gemm_wgmma(int M, int N, int K, const unsigned s
             const int m = row0 + (e >> 1) * 8;
             const int n = col0 + j * 8 + (e & 1);
             if (m >= M || n >= N) continue;
-            const float* u = lora_u + (long long)m * lora_r;
-            const float* w = lora_v + (long long)n * lv_sn;
-            float l = 0.0f;
-            for (int q = 0; q < lora_r; ++q) l += u[q] * w[(long long)q * lv_sr];
-            C[(long long)m * ldc + n] += lora_scale * l;
+            gemm_add_low_rank(C, ldc, m, n, lora_u, lora_r, lora_v, lv_sn, lv_sr, lora_scale);
         }
     }
 #else

@@ -10,8 +10,7 @@ mod common;
 mod cuda_common;
 
 use common::{assert_close, randn, rng};
-use cuda_common::attention_reference;
-use rand::Rng;
+use cuda_common::{attention_reference, test_mask};
 use tokken_kernels::cuda::dropout_keys::DropoutKeys;
 
 const CHUNK: usize = 32;
@@ -248,22 +247,8 @@ fn attention_cu_algorithm_matches_reference() {
         let qkv = randn(&mut r, b * t * 3 * c, 1.0);
         let dout = randn(&mut r, b * t * c, 1.0);
         // Sequence 0 real, the last all padding (uniform rule), others random padding
-        // including a padded first chunk (the online softmax's m == -inf skip).
-        let mut mask = vec![1u8; b * t];
-        for bi in 1..b {
-            for j in 0..t {
-                mask[bi * t + j] = if bi == b - 1 {
-                    0
-                } else {
-                    // bi == 1: the whole first chunk padded; others random.
-                    (if bi == 1 {
-                        j >= 32.min(t - 1)
-                    } else {
-                        r.random_range(0..4) != 0
-                    }) as u8
-                };
-            }
-        }
+        // except sequence 1's whole first chunk (the online softmax's m == -inf skip).
+        let mask = test_mask(&mut r, b, t, 32);
         let dropout = (p > 0.0).then_some((p, 99u64));
         let dr = dropout.map(|(p, seed)| DropoutKeys::new(p, seed));
         let (out_ref, lse_ref, dqkv_ref) =

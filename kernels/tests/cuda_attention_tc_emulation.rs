@@ -14,8 +14,7 @@ mod cuda_common;
 
 use common::{assert_close, randn, rng};
 use cuda_common::mma::{ldmatrix_x4, mma, Acc, Frag};
-use cuda_common::{attention_reference, close_to_scale};
-use rand::Rng;
+use cuda_common::{attention_reference, close_to_scale, test_mask};
 use tokken_kernels::cuda::dropout_keys::DropoutKeys;
 
 const TC_Q: usize = 64;
@@ -472,18 +471,7 @@ fn attention_tc_cu_backward_fragments_match_reference() {
     ] {
         let qkv = randn(&mut r, b * t * 3 * c, 1.0);
         let dout = randn(&mut r, b * t * c, 1.0);
-        let mut mask = vec![1u8; b * t];
-        for bi in 1..b {
-            for j in 0..t {
-                mask[bi * t + j] = if bi == b - 1 {
-                    0
-                } else if bi == 1 {
-                    (j >= 64.min(t - 1)) as u8
-                } else {
-                    (r.random_range(0..4) != 0) as u8
-                };
-            }
-        }
+        let mask = test_mask(&mut r, b, t, 64);
         let dropout = (p > 0.0).then_some((p, 17u64));
         let dr = dropout.map(|(p, seed)| DropoutKeys::new(p, seed));
         let (_, _, dqkv_ref) = attention_reference(&qkv, &mask, &dout, b, t, c, nh, dropout);
@@ -509,18 +497,7 @@ fn attention_tc_cu_fragments_match_reference() {
         (3, 33, 64, 1, 0.3),
     ] {
         let qkv = randn(&mut r, b * t * 3 * c, 1.0);
-        let mut mask = vec![1u8; b * t];
-        for bi in 1..b {
-            for j in 0..t {
-                mask[bi * t + j] = if bi == b - 1 {
-                    0
-                } else if bi == 1 {
-                    (j >= 64.min(t - 1)) as u8
-                } else {
-                    (r.random_range(0..4) != 0) as u8
-                };
-            }
-        }
+        let mask = test_mask(&mut r, b, t, 64);
         let dropout = (p > 0.0).then_some((p, 5u64));
         let dr = dropout.map(|(p, seed)| DropoutKeys::new(p, seed));
         // The reference sees the kernel's f16-rounded inputs: what remains is P's rounding.
@@ -565,11 +542,11 @@ fn emulated_formulas_are_still_in_attention_tc_cu() {
         "const float mn = fmaxf(m[hr], quad_max(mx[hr]));",
         "corr[hr] = mn == NEG_INF ? 1.0f : expf(m[hr] - mn);",
         "const float p = s[nt][e] == NEG_INF ? 0.0f : expf(s[nt][e] - m[hr]);",
-        "pd[e] = p * tc_keep_scale(dr, row_index[hr] + j);",
+        "pd[e] = p * keep_scale(dr, row_index[hr] + j);",
         "pf[nt >> 1][(nt & 1) * 2] = pack_f16x2(pd[0], pd[1]);",
         "pf[nt >> 1][(nt & 1) * 2 + 1] = pack_f16x2(pd[2], pd[3]);",
         "const float p = row_ok[hr] && valid_s[jj] ? expf(v - lse_r[hr]) : 0.0f;",
-        "ds[e] = p * (dp[nt][e] * tc_keep_scale(dr, row_index[hr] + (u32)(j0 + jj)) - d_r[hr]);",
+        "ds[e] = p * (dp[nt][e] * keep_scale(dr, row_index[hr] + (u32)(j0 + jj)) - d_r[hr]);",
         "sf[nt >> 1][(nt & 1) * 2] = pack_x2<true>(ds[0], ds[1]);",
         "const int hr = e >> 1, ii = nt * 8 + qc * 2 + (e & 1), i = i0 + ii;",
         "const bool valid = key_ok[hr] && i < T;",

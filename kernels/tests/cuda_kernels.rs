@@ -12,7 +12,7 @@ mod common;
 mod cuda_common;
 
 use common::{assert_close, randn, rng};
-use cuda_common::{attention_reference, close_to_scale};
+use cuda_common::{attention_reference, close_to_scale, test_mask};
 use half::{bf16, f16};
 use rand::Rng;
 use tokken_kernels::cpu;
@@ -524,6 +524,23 @@ fn attention_reference_matches_cpu_kernels() {
     check("reference dqkv", &dqkv, &dqkv_ref, 1e-4, 1e-3);
 }
 
+/// `attention_backward_cuda` on device buffers `[dout, qkv, out, lse]`; returns dqkv.
+fn backward(
+    dev: &CudaDevice,
+    [dout, qkv, out, lse]: [&cudarc::driver::CudaSlice<f32>; 4],
+    mask: &cudarc::driver::CudaSlice<u8>,
+    (b, t, c, nh): (usize, usize, usize, usize),
+    dropout: Option<(f32, u64)>,
+) -> Vec<f32> {
+    let mut dqkv = dev.alloc.zeros::<f32>(b * t * 3 * c).unwrap();
+    let mut dsum = dev.alloc.zeros::<f32>(b * nh * t).unwrap();
+    attention_backward_cuda(
+        dev, &mut dqkv, &mut dsum, dout, qkv, out, lse, mask, b, t, c, nh, dropout,
+    )
+    .unwrap();
+    dev.download(&dqkv).unwrap()
+}
+
 #[test]
 fn attention_matches_cpu_and_reference_with_dropout() {
     let Some(dev) = device() else { return };
@@ -537,16 +554,7 @@ fn attention_matches_cpu_and_reference_with_dropout() {
         let qkv = randn(&mut r, b * t * 3 * c, 1.0);
         let dout = randn(&mut r, b * t * c, 1.0);
         // Sequence 0 fully real, the last fully padded (uniform rule), others random padding.
-        let mut mask = vec![1u8; b * t];
-        for bi in 1..b {
-            for j in 0..t {
-                mask[bi * t + j] = if bi == b - 1 {
-                    0
-                } else {
-                    (r.random_range(0..4) != 0) as u8
-                };
-            }
-        }
+        let mask = test_mask(&mut r, b, t, 0);
         let dropout = (p > 0.0).then_some((p, 1234u64));
         let (out_ref, lse_ref, dqkv_ref) =
             attention_reference(&qkv, &mask, &dout, b, t, c, nh, dropout);
@@ -583,27 +591,15 @@ fn attention_matches_cpu_and_reference_with_dropout() {
             1e-5,
             1e-4,
         );
-        let mut dqkv_d = dev.alloc.zeros::<f32>(b * t * 3 * c).unwrap();
-        let mut dsum_d = dev.alloc.zeros::<f32>(b * nh * t).unwrap();
-        attention_backward_cuda(
-            &dev,
-            &mut dqkv_d,
-            &mut dsum_d,
-            &dout_d,
-            &qkv_d,
-            &out_d,
-            &lse_d,
-            &mask_d,
-            b,
-            t,
-            c,
-            nh,
-            dropout,
-        )
-        .unwrap();
         check(
             &format!("{name} dqkv"),
-            &dev.download(&dqkv_d).unwrap(),
+            &backward(
+                &dev,
+                [&dout_d, &qkv_d, &out_d, &lse_d],
+                &mask_d,
+                (b, t, c, nh),
+                dropout,
+            ),
             &dqkv_ref,
             1e-4,
             1e-3,
@@ -625,18 +621,7 @@ fn attention_tensor_cores_match_reference() {
         (2, 33, 96, 1, 0.0),
     ] {
         let qkv = randn(&mut r, b * t * 3 * c, 1.0);
-        let mut mask = vec![1u8; b * t];
-        for bi in 1..b {
-            for j in 0..t {
-                mask[bi * t + j] = if bi == b - 1 {
-                    0
-                } else if bi == 1 {
-                    (j >= 64.min(t - 1)) as u8
-                } else {
-                    (r.random_range(0..4) != 0) as u8
-                };
-            }
-        }
+        let mask = test_mask(&mut r, b, t, 64);
         let dropout = (p > 0.0).then_some((p, 77u64));
         // The tensor-core kernel rounds Q, K and V to f16: the reference gets the same inputs.
         let tensor_cores = [16, 32, 64].contains(&(c / nh));
@@ -673,28 +658,16 @@ fn attention_tensor_cores_match_reference() {
             1e-4,
         );
         // bf16 gradient operands on tensor cores: about 2e-3 of the scale in the emulation.
-        let mut dqkv_d = dev.alloc.zeros::<f32>(b * t * 3 * c).unwrap();
-        let mut dsum_d = dev.alloc.zeros::<f32>(b * nh * t).unwrap();
         let dout_d = dev.upload(&dout).unwrap();
-        attention_backward_cuda(
-            &dev,
-            &mut dqkv_d,
-            &mut dsum_d,
-            &dout_d,
-            &qkv_d,
-            &out_d,
-            &lse_d,
-            &mask_d,
-            b,
-            t,
-            c,
-            nh,
-            dropout,
-        )
-        .unwrap();
         close_to_scale(
             &format!("{name} dqkv"),
-            &dev.download(&dqkv_d).unwrap(),
+            &backward(
+                &dev,
+                [&dout_d, &qkv_d, &out_d, &lse_d],
+                &mask_d,
+                (b, t, c, nh),
+                dropout,
+            ),
             &dqkv_ref,
             if tensor_cores { 6e-3 } else { 1e-3 },
         );

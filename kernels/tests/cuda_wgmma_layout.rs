@@ -380,7 +380,7 @@ fn emulated_formulas_are_still_in_gemm_wgmma_cu() {
         "const int col0 = n0 + (lane & 3) * 2;",
         "const int m = row0 + (e >> 1) * 8;",
         "const int n = col0 + j * 8 + (e & 1);",
-        "float v = alpha * d[4 * j + e];",
+        "gemm_store(C, ldc, m, n, d[4 * j + e], alpha, beta, bias);",
         "unsigned char* smem = wg_smem_raw + (((raw + 1023u) & ~1023u) - raw);",
         "m64n128k16",
     ] {

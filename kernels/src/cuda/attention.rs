@@ -9,7 +9,7 @@ use cudarc::driver::{CudaFunction, CudaSlice, DeviceRepr, LaunchConfig, PushKern
 
 use super::context::{check_exact, CudaDevice};
 use super::dropout_keys::DropoutKeys;
-use super::error::{shape, CudaError};
+use super::error::{env_choice, shape, CudaError};
 use super::sources;
 
 /// Warps (query or key rows) per block; must match `ROWS` in attention.cu.
@@ -41,13 +41,11 @@ impl AttentionKernel {
 
     /// A `TOKKEN_CUDA_ATTENTION` value.
     pub fn parse(value: Option<&str>) -> Result<Self, CudaError> {
-        match value {
-            None | Some("") | Some("simt") => Ok(Self::Simt),
-            Some("mma") => Ok(Self::TensorCore),
-            Some(other) => Err(CudaError::Config(format!(
-                "TOKKEN_CUDA_ATTENTION={other:?}: expected `simt` or `mma`"
-            ))),
-        }
+        env_choice(
+            "TOKKEN_CUDA_ATTENTION",
+            value,
+            &[("simt", Self::Simt), ("mma", Self::TensorCore)],
+        )
     }
 }
 
@@ -83,11 +81,7 @@ fn tensor_core_launch(
 ) -> Result<(CudaFunction, LaunchConfig), CudaError> {
     let f = dev.function(&sources::ATTENTION_TC, name)?;
     let smem = (tiles * TC_Q * (hs + TC_PAD) * 2) as u32;
-    dev.stream().context().bind_to_thread()?;
-    f.set_attribute(
-        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-        smem as i32,
-    )?;
+    dev.allow_dynamic_smem(&f, smem)?;
     let cfg = LaunchConfig {
         grid_dim: (t.div_ceil(TC_Q) as u32, nh as u32, b as u32),
         block_dim: (TC_THREADS as u32, 1, 1),

@@ -179,6 +179,19 @@ impl CudaDevice {
         Ok(f)
     }
 
+    /// Lets `f` launch with `bytes` of dynamic shared memory (above the 48 KB default needs
+    /// this opt-in).
+    pub fn allow_dynamic_smem(&self, f: &CudaFunction, bytes: u32) -> Result<(), CudaError> {
+        // cuFuncSetAttribute needs the context current on this thread (launches bind it
+        // themselves).
+        self.stream.context().bind_to_thread()?;
+        f.set_attribute(
+            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+            bytes as i32,
+        )?;
+        Ok(())
+    }
+
     /// Copies a host slice to a new device buffer.
     pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>, CudaError> {
         Ok(self.stream.clone_htod(host)?)

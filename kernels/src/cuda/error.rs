@@ -59,3 +59,25 @@ pub(crate) fn shape(kernel: &'static str, message: impl Into<String>) -> CudaErr
         message: message.into(),
     }
 }
+
+/// The option that `value` (of environment variable `var`) names; unset or empty means the
+/// first option. Anything else is a [`CudaError::Config`] listing the names.
+#[cfg(feature = "cuda")]
+pub(crate) fn env_choice<T: Copy>(
+    var: &str,
+    value: Option<&str>,
+    options: &[(&str, T)],
+) -> Result<T, CudaError> {
+    let value = value.unwrap_or("");
+    match options.iter().find(|(name, _)| *name == value) {
+        Some(&(_, choice)) => Ok(choice),
+        None if value.is_empty() && !options.is_empty() => Ok(options[0].1),
+        None => {
+            let names: Vec<String> = options.iter().map(|(n, _)| format!("`{n}`")).collect();
+            Err(CudaError::Config(format!(
+                "{var}={value:?}: expected {}",
+                names.join(", ")
+            )))
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
 
 use super::context::{check_len, CudaDevice};
-use super::error::{shape, CudaError};
+use super::error::{env_choice, shape, CudaError};
 use super::sources;
 use crate::cpu::gemm::Trans;
 
@@ -67,15 +67,16 @@ impl TensorCoreKernel {
 
     /// A `TOKKEN_CUDA_GEMM` value.
     pub fn parse(value: Option<&str>) -> Result<Self, CudaError> {
-        match value {
-            None | Some("") | Some("mma") => Ok(Self::MmaSync),
-            Some("wgmma") => Ok(Self::Wgmma),
-            Some("wgmma128") => Ok(Self::Wgmma128),
-            Some("wgmma256") => Ok(Self::Wgmma256),
-            Some(other) => Err(CudaError::Config(format!(
-                "TOKKEN_CUDA_GEMM={other:?}: expected `mma`, `wgmma`, `wgmma128` or `wgmma256`"
-            ))),
-        }
+        env_choice(
+            "TOKKEN_CUDA_GEMM",
+            value,
+            &[
+                ("mma", Self::MmaSync),
+                ("wgmma", Self::Wgmma),
+                ("wgmma128", Self::Wgmma128),
+                ("wgmma256", Self::Wgmma256),
+            ],
+        )
     }
 
     /// `self` when the architecture can run it.
@@ -243,12 +244,7 @@ pub fn gemm_cuda(
         let smem = (STAGES * (a_elems + b_elems) * 2) as u32;
         (dev.function(&sources::GEMM, name)?, smem)
     };
-    // cuFuncSetAttribute needs the context current on this thread (launches bind it themselves).
-    dev.stream().context().bind_to_thread()?;
-    f.set_attribute(
-        cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-        smem as i32,
-    )?;
+    dev.allow_dynamic_smem(&f, smem)?;
     let cfg = LaunchConfig {
         grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1),
         block_dim: (256, 1, 1),

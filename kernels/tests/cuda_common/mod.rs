@@ -4,6 +4,8 @@
 
 pub mod mma;
 
+use rand::rngs::StdRng;
+use rand::Rng;
 use tokken_kernels::cuda::dropout_keys::DropoutKeys;
 
 /// Naive f64 attention with the CPU module's rules and optional dropout; returns
@@ -117,4 +119,24 @@ pub fn close_to_scale(name: &str, got: &[f32], want: &[f64], frac: f64) {
         got[at],
         want[at]
     );
+}
+
+/// A `[b, t]` key mask for attention tests: sequence 0 all real, the last all padding (the
+/// uniform rule), sequence 1 padded over its first `padded_prefix` keys (at most t - 1: an
+/// online softmax's first chunks with no real key) or, with 0, random like the others (a
+/// quarter padding).
+pub fn test_mask(r: &mut StdRng, b: usize, t: usize, padded_prefix: usize) -> Vec<u8> {
+    let mut mask = vec![1u8; b * t];
+    for bi in 1..b {
+        for j in 0..t {
+            mask[bi * t + j] = if bi == b - 1 {
+                0
+            } else if bi == 1 && padded_prefix > 0 {
+                (j >= padded_prefix.min(t - 1)) as u8
+            } else {
+                (r.random_range(0..4) != 0) as u8
+            };
+        }
+    }
+    mask
 }
