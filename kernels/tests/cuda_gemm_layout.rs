@@ -10,7 +10,7 @@
 
 mod cuda_common;
 
-use cuda_common::mma::{ldmatrix_x4, mma};
+use cuda_common::mma::{assert_exact_product, ldmatrix_x4, mma, small_ints};
 
 const BM: usize = 128;
 const BN: usize = 128;
@@ -182,32 +182,14 @@ fn emulate(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32
 #[test]
 fn gemm_cu_fragment_addressing_computes_the_product() {
     // Small integers: every product and sum is exact in f32, so equality is exact.
-    let mut seed = 0x1234_5678u32;
-    let mut next = || {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        ((seed >> 24) % 7) as f32 - 3.0
-    };
+    let mut next = small_ints(0x1234_5678);
     for (ta, tb) in [(false, false), (false, true), (true, false)] {
         for &(m, n, k) in &[(8, 8, 8), (136, 264, 40), (128, 128, 64)] {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
             let got = emulate(ta, tb, m, n, k, &a, &b);
-            for i in 0..m {
-                for j in 0..n {
-                    let want: f32 = (0..k)
-                        .map(|p| {
-                            let av = if ta { a[p * m + i] } else { a[i * k + p] };
-                            let bv = if tb { b[j * k + p] } else { b[p * n + j] };
-                            av * bv
-                        })
-                        .sum();
-                    assert_eq!(
-                        got[i * n + j],
-                        want,
-                        "ta {ta} tb {tb} {m}x{n}x{k} at ({i}, {j})"
-                    );
-                }
-            }
+            let what = format!("ta {ta} tb {tb} {m}x{n}x{k}");
+            assert_exact_product(&what, &got, ta, tb, (m, n, k), &a, &b);
         }
     }
 }

@@ -14,6 +14,10 @@
 //! does), the asynchronous ordering (fences, barriers, wait_group counts) and speed, which
 //! need a GPU (`kernels/tests/cuda_kernels.rs`).
 
+mod cuda_common;
+
+use cuda_common::mma::{assert_exact_product, small_ints};
+
 const BM: usize = 128;
 const BK: usize = 64;
 const STAGES: usize = 4;
@@ -290,11 +294,7 @@ fn emulate(
 
 #[test]
 fn gemm_wgmma_cu_layouts_compute_the_product() {
-    let mut seed = 0x2545_f491u32;
-    let mut next = || {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        ((seed >> 24) % 7) as f32 - 3.0
-    };
+    let mut next = small_ints(0x2545_f491);
     for (bn, ta, tb) in [128, 256]
         .into_iter()
         .flat_map(|bn| [(bn, false, false), (bn, false, true), (bn, true, false)])
@@ -305,22 +305,8 @@ fn gemm_wgmma_cu_layouts_compute_the_product() {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
             let got = emulate(bn, ta, tb, m, n, k, &a, &b);
-            for i in 0..m {
-                for j in 0..n {
-                    let want: f32 = (0..k)
-                        .map(|p| {
-                            let av = if ta { a[p * m + i] } else { a[i * k + p] };
-                            let bv = if tb { b[j * k + p] } else { b[p * n + j] };
-                            av * bv
-                        })
-                        .sum();
-                    assert_eq!(
-                        got[i * n + j],
-                        want,
-                        "bn {bn} ta {ta} tb {tb} {m}x{n}x{k} at ({i}, {j})"
-                    );
-                }
-            }
+            let what = format!("bn {bn} ta {ta} tb {tb} {m}x{n}x{k}");
+            assert_exact_product(&what, &got, ta, tb, (m, n, k), &a, &b);
         }
     }
 }

@@ -71,3 +71,38 @@ pub fn mma(d: &mut Acc, a: &Frag<4>, b: &Frag<2>) {
         }
     }
 }
+
+/// Values in -3..=3 from a linear congruential stream: products and sums of these stay
+/// exact in f32, so emulated GEMMs can be compared for equality.
+pub fn small_ints(mut seed: u32) -> impl FnMut() -> f32 {
+    move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        ((seed >> 24) % 7) as f32 - 3.0
+    }
+}
+
+/// `got` (m x n) equals op(A) op(B) exactly; A is stored `[k][m]` when `ta`, B `[n][k]` when
+/// `tb`.
+#[allow(clippy::too_many_arguments)]
+pub fn assert_exact_product(
+    what: &str,
+    got: &[f32],
+    ta: bool,
+    tb: bool,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let want: f32 = (0..k)
+                .map(|p| {
+                    let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                    av * bv
+                })
+                .sum();
+            assert_eq!(got[i * n + j], want, "{what} at ({i}, {j})");
+        }
+    }
+}
