@@ -131,27 +131,28 @@ grep -q '^BENCH {"what":"lora finetune step' "$OUT/bench_raw.txt" || { echo "mod
 step "PyTorch + PEFT reference (LoRA fine-tune 32 x 128, one-headline latency)"
 PYTHONUNBUFFERED=1 timeout 90 python3 scripts/reference/peft_lora_baseline.py 2>&1 | tee "$OUT/torch.txt" | grep -E "^TORCH|Error" || true
 
-# The model again with the kernels that have not yet passed on a GPU (the defaults stay the
-# proved ones): tensor-core attention forward (attention_tc.cu) everywhere and, on Hopper,
-# the wgmma GEMM (gemm_wgmma.cu). Output appended to cuda_model.txt / bench_raw.txt.
+# The model again with what has not yet passed on a GPU (the defaults stay the proved ones):
+# tensor-core attention (attention_tc.cu), CUDA graphs for predict (own stream, no event
+# tracking) and, on Hopper, the wgmma GEMM (gemm_wgmma.cu). Output appended to
+# cuda_model.txt / bench_raw.txt.
 # Optional: skipped when the steps above have used more than 6 minutes, so that the whole
 # call stays inside the device tool's 10-minute limit and the summary is always written.
 if [ "$SECONDS" -gt 360 ]; then
   echo "== skipping the runs with the new kernels: ${SECONDS}s used already"
 else
-  export TOKKEN_CUDA_ATTENTION=mma
+  export TOKKEN_CUDA_ATTENTION=mma TOKKEN_CUDA_GRAPHS=1
   if nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | grep -q '^9\.0'; then
     export TOKKEN_CUDA_GEMM=wgmma
   fi
-  step "BERT on CUDA vs the CPU path with TOKKEN_CUDA_ATTENTION=mma TOKKEN_CUDA_GEMM=${TOKKEN_CUDA_GEMM:-mma}"
+  step "BERT on CUDA vs the CPU path with TOKKEN_CUDA_ATTENTION=mma TOKKEN_CUDA_GRAPHS=1 TOKKEN_CUDA_GEMM=${TOKKEN_CUDA_GEMM:-mma}"
   timeout 80 bash -c "$(declare -f run_test); run_test cuda_model --nocapture --test-threads=1" >/tmp/gpu-check-new.txt 2>&1
-  { echo "== with TOKKEN_CUDA_ATTENTION=mma TOKKEN_CUDA_GEMM=${TOKKEN_CUDA_GEMM:-mma}"; cat /tmp/gpu-check-new.txt; } >>"$OUT/cuda_model.txt"
+  { echo "== with TOKKEN_CUDA_ATTENTION=mma TOKKEN_CUDA_GRAPHS=1 TOKKEN_CUDA_GEMM=${TOKKEN_CUDA_GEMM:-mma}"; cat /tmp/gpu-check-new.txt; } >>"$OUT/cuda_model.txt"
   grep -E "^test |skipping|panicked|result|error|losses" /tmp/gpu-check-new.txt
   grep -q "test result: ok" /tmp/gpu-check-new.txt && ! grep -q "skipping:" /tmp/gpu-check-new.txt || status=1
   step "model benches with the same kernels"
   timeout 60 bash -c "$(declare -f run_test); run_test cuda_model_bench --ignored --nocapture" 2>&1 |
     tee -a "$OUT/bench_raw.txt" | grep -E "^BENCH|skipping|panicked" || status=1
-  unset TOKKEN_CUDA_ATTENTION TOKKEN_CUDA_GEMM
+  unset TOKKEN_CUDA_ATTENTION TOKKEN_CUDA_GRAPHS TOKKEN_CUDA_GEMM
 fi
 
 step "summary"

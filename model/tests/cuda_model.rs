@@ -349,6 +349,32 @@ fn cuda_buffers_follow_the_batch_shape() {
     }
 }
 
+/// A device opened with CUDA graphs runs a shape's first forward directly, captures the
+/// second and replays later ones: every call gives the bits of the direct path, with new
+/// tokens in the same shape (the graph reads the buffers, not what it was captured with) and
+/// across shape changes.
+#[test]
+fn cuda_graph_forward_replays_the_direct_one() {
+    let Some(dev) = device() else { return };
+    let graphs = Arc::new(CudaDevice::open(0, true).expect("a device with graphs"));
+    assert!(graphs.graphs());
+    let cfg = config(64, 2, 4, 128, 97, 3);
+    let params = random_bert(&cfg, 51);
+    let a = padded_batch(&[9, 3], 9, cfg.vocab_size, 52);
+    let a2 = padded_batch(&[2, 9], 9, cfg.vocab_size, 53);
+    let b = padded_batch(&[5, 14, 1], 14, cfg.vocab_size, 54);
+    let direct = CudaBert::new(dev.clone(), &params).expect("upload");
+    let replayed = CudaBert::new(graphs, &params).expect("upload");
+    for (k, batch) in [&a, &a2, &a, &a2, &b, &b, &b, &a, &a, &a2]
+        .into_iter()
+        .enumerate()
+    {
+        let want = direct.logits(&batch.input()).expect("direct logits");
+        let got = replayed.logits(&batch.input()).expect("graph logits");
+        assert_eq!(bits(&got), bits(&want), "call {k}");
+    }
+}
+
 /// LoRA r 4 / alpha 8 on `targets` (`common::grad_setup`) with the given dropouts
 /// (attention dropout stays 0: its GPU mask is not the CPU's, see `cuda::lora_step`).
 fn lora_setup(

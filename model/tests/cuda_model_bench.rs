@@ -78,12 +78,13 @@ fn cuda_model_bench() {
             return;
         }
     };
-    // Which GEMM and attention kernels run ($TOKKEN_CUDA_GEMM, $TOKKEN_CUDA_ATTENTION):
-    // every line says.
+    // Which GEMM and attention kernels run and whether predict replays a CUDA graph
+    // ($TOKKEN_CUDA_GEMM, $TOKKEN_CUDA_ATTENTION, $TOKKEN_CUDA_GRAPHS): every line says.
     let kernels = format!(
-        "{:?}+{:?}",
+        "{:?}+{:?}{}",
         dev.tensor_core_kernel(),
-        dev.attention_kernel()
+        dev.attention_kernel(),
+        if dev.graphs() { "+graphs" } else { "" }
     );
     let cfg = bert_base_v3();
     let params = init_params(&cfg, 0).expect("random BERT-base");

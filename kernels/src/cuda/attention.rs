@@ -79,9 +79,8 @@ fn tensor_core_launch(
     b: usize,
     hs: usize,
 ) -> Result<(CudaFunction, LaunchConfig), CudaError> {
-    let f = dev.function(&sources::ATTENTION_TC, name)?;
     let smem = (tiles * TC_Q * (hs + TC_PAD) * 2) as u32;
-    dev.allow_dynamic_smem(&f, smem)?;
+    let f = dev.function_with_smem(&sources::ATTENTION_TC, name, smem)?;
     let cfg = LaunchConfig {
         grid_dim: (t.div_ceil(TC_Q) as u32, nh as u32, b as u32),
         block_dim: (TC_THREADS as u32, 1, 1),

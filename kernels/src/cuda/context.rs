@@ -35,6 +35,12 @@ pub struct CudaDevice {
     gemm_kernel: AtomicU8,
     /// Whether [`crate::cuda::attention::attention_forward_cuda`] runs on tensor cores.
     tc_attention: AtomicBool,
+    /// Whether the stream is one of our own (capturable into CUDA graphs) with cudarc's
+    /// per-buffer event tracking off; else the context's default stream.
+    graphs: bool,
+    /// Dynamic shared memory each kernel has been allowed (by name), so the attribute is set
+    /// once, not on every launch (and never while a graph is being captured).
+    smem_allowed: Mutex<HashMap<&'static str, u32>>,
     /// Device memory pool (see [`CachingAllocator`]).
     pub alloc: CachingAllocator,
 }
@@ -49,6 +55,15 @@ pub fn arch_for(major: i32, minor: i32) -> String {
     }
 }
 
+/// `$TOKKEN_CUDA_GRAPHS`: `0` (or unset) or `1`.
+fn graphs_from_env() -> Result<bool, CudaError> {
+    super::error::env_choice(
+        "TOKKEN_CUDA_GRAPHS",
+        std::env::var("TOKKEN_CUDA_GRAPHS").ok().as_deref(),
+        &[("0", false), ("1", true)],
+    )
+}
+
 /// Position of `kernel` in [`TensorCoreKernel::ALL`].
 fn kernel_index(kernel: TensorCoreKernel) -> u8 {
     TensorCoreKernel::ALL
@@ -61,6 +76,15 @@ impl CudaDevice {
     /// Opens device `ordinal`. Errors (never panics) when the driver is missing, the
     /// ordinal does not exist, the device predates sm_80, or NVRTC cannot be found.
     pub fn new(ordinal: usize) -> Result<Self, CudaError> {
+        Self::open(ordinal, graphs_from_env()?)
+    }
+
+    /// [`CudaDevice::new`] with CUDA graphs allowed or not (`TOKKEN_CUDA_GRAPHS` for
+    /// `new`). With graphs the device runs on a stream of its own, which can be captured,
+    /// and cudarc's per-buffer event tracking is off: tokken queues all work on this one
+    /// stream, in order, so the events would only cost time (and a capture cannot wait on
+    /// events recorded before it).
+    pub fn open(ordinal: usize, graphs: bool) -> Result<Self, CudaError> {
         let count = probe::device_count()?;
         if ordinal >= count {
             return Err(CudaError::NoDevice(format!(
@@ -77,7 +101,14 @@ impl CudaDevice {
             });
         }
         let nvrtc = Nvrtc::load()?;
-        let stream = ctx.default_stream();
+        let stream = if graphs {
+            // SAFETY: every buffer of this device is created after this call and used on its
+            // one stream only, so nothing needs cross-stream events.
+            unsafe { ctx.disable_event_tracking() };
+            ctx.new_stream()?
+        } else {
+            ctx.default_stream()
+        };
         let arch = arch_for(major, minor);
         let kernel = TensorCoreKernel::from_env()?;
         Ok(Self {
@@ -94,7 +125,15 @@ impl CudaDevice {
             cache: KernelCache::new(KernelCache::default_dir()),
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
+            graphs,
+            smem_allowed: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether this device's stream can be captured into CUDA graphs
+    /// ([`CudaDevice::open`]).
+    pub fn graphs(&self) -> bool {
+        self.graphs
     }
 
     pub fn ordinal(&self) -> usize {
@@ -179,17 +218,28 @@ impl CudaDevice {
         Ok(f)
     }
 
-    /// Lets `f` launch with `bytes` of dynamic shared memory (above the 48 KB default needs
-    /// this opt-in).
-    pub fn allow_dynamic_smem(&self, f: &CudaFunction, bytes: u32) -> Result<(), CudaError> {
-        // cuFuncSetAttribute needs the context current on this thread (launches bind it
-        // themselves).
-        self.stream.context().bind_to_thread()?;
-        f.set_attribute(
-            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-            bytes as i32,
-        )?;
-        Ok(())
+    /// Kernel `name` of `src` allowed to launch with `bytes` of dynamic shared memory (above
+    /// the 48 KB default needs this opt-in); the attribute is set the first time a size is
+    /// asked for, not on every launch.
+    pub fn function_with_smem(
+        &self,
+        src: &Source,
+        name: &'static str,
+        bytes: u32,
+    ) -> Result<CudaFunction, CudaError> {
+        let f = self.function(src, name)?;
+        let mut allowed = self.smem_allowed.lock().unwrap_or_else(|e| e.into_inner());
+        if allowed.get(name).is_none_or(|&b| b < bytes) {
+            // cuFuncSetAttribute needs the context current on this thread (launches bind it
+            // themselves).
+            self.stream.context().bind_to_thread()?;
+            f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                bytes as i32,
+            )?;
+            allowed.insert(name, bytes);
+        }
+        Ok(f)
     }
 
     /// Copies a host slice to a new device buffer.

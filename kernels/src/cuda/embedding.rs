@@ -1,5 +1,6 @@
 //! Embedding launchers (`embedding.cu`), contract of [`crate::cpu::embedding`]. Token ids
-//! come from the host (the tokenizer's batch): they are validated there and uploaded.
+//! come from the host (the tokenizer's batch): they are validated there and uploaded (or
+//! copied into buffers a CUDA graph reads).
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
@@ -32,10 +33,56 @@ pub fn embedding_forward_cuda(
     t: usize,
     c: usize,
 ) -> Result<(), CudaError> {
+    check_embedding_ids(ids, type_ids, word, token_type, b, t, c)?;
+    let ids_d = dev.upload(ids)?;
+    let types_d = dev.upload(type_ids)?;
+    embedding_forward_cuda_device_ids(
+        dev, out, &ids_d, &types_d, word, position, token_type, b, t, c,
+    )
+}
+
+/// The checks [`embedding_forward_cuda`] makes of host ids (`[B, T]` each, every id a row
+/// of its table of `C` columns).
+pub fn check_embedding_ids(
+    ids: &[u32],
+    type_ids: &[u32],
+    word: &CudaSlice<f32>,
+    token_type: &CudaSlice<f32>,
+    b: usize,
+    t: usize,
+    c: usize,
+) -> Result<(), CudaError> {
     const K: &str = "embedding_forward_cuda";
-    check_exact(K, "out [B, T, C]", out, b * t * c)?;
     if ids.len() != b * t || type_ids.len() != b * t {
         return Err(shape(K, "ids/type_ids must be [B, T]"));
+    }
+    if c == 0 {
+        return Ok(());
+    }
+    check_ids(K, ids, word.len() / c, "word")?;
+    check_ids(K, type_ids, token_type.len() / c, "token type")
+}
+
+/// [`embedding_forward_cuda`] with the ids already on the device (as a CUDA graph replays
+/// them). The kernel does not range-check ids: check them with [`check_embedding_ids`]
+/// before uploading.
+#[allow(clippy::too_many_arguments)]
+pub fn embedding_forward_cuda_device_ids(
+    dev: &CudaDevice,
+    out: &mut CudaSlice<f32>,
+    ids: &CudaSlice<u32>,
+    type_ids: &CudaSlice<u32>,
+    word: &CudaSlice<f32>,
+    position: &CudaSlice<f32>,
+    token_type: &CudaSlice<f32>,
+    b: usize,
+    t: usize,
+    c: usize,
+) -> Result<(), CudaError> {
+    const K: &str = "embedding_forward_cuda";
+    check_exact(K, "out [B, T, C]", out, b * t * c)?;
+    if ids.len() < b * t || type_ids.len() < b * t {
+        return Err(shape(K, "ids/type_ids must hold [B, T]"));
     }
     if c == 0 || b * t == 0 {
         return Ok(());
@@ -52,23 +99,19 @@ pub fn embedding_forward_cuda(
             format!("T = {t} exceeds the {} positions", position.len() / c),
         ));
     }
-    check_ids(K, ids, word.len() / c, "word")?;
-    check_ids(K, type_ids, token_type.len() / c, "token type")?;
-    let ids_d = dev.upload(ids)?;
-    let types_d = dev.upload(type_ids)?;
     let f = dev.function(&sources::EMBEDDING, "embedding_forward_f32")?;
     let (bt, ti, ci) = ((b * t) as i32, t as i32, c as i32);
     let mut l = dev.stream().launch_builder(&f);
     l.arg(out)
-        .arg(&ids_d)
-        .arg(&types_d)
+        .arg(ids)
+        .arg(type_ids)
         .arg(word)
         .arg(position)
         .arg(token_type)
         .arg(&bt)
         .arg(&ti)
         .arg(&ci);
-    // SAFETY: arguments match embedding_forward_f32; ids validated against the tables.
+    // SAFETY: arguments match embedding_forward_f32; ids validated by the caller.
     unsafe { l.launch(elementwise_config(b * t * c)) }?;
     Ok(())
 }

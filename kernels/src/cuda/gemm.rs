@@ -113,6 +113,21 @@ fn wg_smem(bn: usize) -> usize {
     4 * (128 * 64 * 2 + bn * 64 * 2) + 1024
 }
 
+/// gemm.cu's dynamic shared memory: STAGES pairs of padded 16-bit A and B tiles.
+fn gemm_cu_smem(ta: Trans, tb: Trans) -> u32 {
+    let a_elems = if ta == Trans::T {
+        BK * (BM + PAD)
+    } else {
+        BM * (BK + PAD)
+    };
+    let b_elems = if tb == Trans::T {
+        BN * (BK + PAD)
+    } else {
+        BK * (BN + PAD)
+    };
+    (STAGES * (a_elems + b_elems) * 2) as u32
+}
+
 /// Elements a stored `rows x cols` matrix with leading dimension `ld` spans.
 fn span(rows: usize, cols: usize, ld: usize) -> usize {
     if rows == 0 || cols == 0 {
@@ -225,26 +240,11 @@ pub fn gemm_cuda(
     if m.div_ceil(bm) > 65_535 {
         return Err(shape(K, format!("M = {m} exceeds the grid's y limit")));
     }
-    let (f, smem) = if let Some(wbn) = wgmma_bn {
-        (
-            dev.function(&sources::GEMM_WGMMA, name)?,
-            wg_smem(wbn) as u32,
-        )
-    } else {
-        let a_elems = if ta == Trans::T {
-            BK * (BM + PAD)
-        } else {
-            BM * (BK + PAD)
-        };
-        let b_elems = if tb == Trans::T {
-            BN * (BK + PAD)
-        } else {
-            BK * (BN + PAD)
-        };
-        let smem = (STAGES * (a_elems + b_elems) * 2) as u32;
-        (dev.function(&sources::GEMM, name)?, smem)
+    let (src, smem) = match wgmma_bn {
+        Some(wbn) => (&sources::GEMM_WGMMA, wg_smem(wbn) as u32),
+        None => (&sources::GEMM, gemm_cu_smem(ta, tb)),
     };
-    dev.allow_dynamic_smem(&f, smem)?;
+    let f = dev.function_with_smem(src, name, smem)?;
     let cfg = LaunchConfig {
         grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1),
         block_dim: (256, 1, 1),

@@ -9,14 +9,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::CudaSlice;
+use cudarc::driver::{sys, CudaGraph, CudaSlice};
 use tokken_kernels::cuda::attention::attention_forward_cuda;
 use tokken_kernels::cuda::elementwise::{gelu_forward_cuda, residual_forward_cuda};
 use tokken_kernels::cuda::CudaDevice;
 
 use super::glue::{
-    alloc_error, cls_rows, dev_alloc, driver, embeddings_forward, layer_norm, linear_forward,
-    to_bf16,
+    alloc_error, check_input_ids, cls_rows, dev_alloc, driver, embeddings_forward_device_ids,
+    layer_norm, linear_forward, to_bf16,
 };
 use super::weights::{DeviceEncoder, DeviceLayer};
 use crate::error::{ModelError, Result};
@@ -43,8 +43,17 @@ pub struct CudaBert {
 /// by length have a new T almost every batch (about 220 MB per set at 32 x 128 on
 /// BERT-base).
 struct Buffers {
+    /// The forward captured as a CUDA graph (devices opened with graphs only), replayed on
+    /// the buffers below; declared first so it is destroyed before them.
+    graph: Option<CapturedForward>,
+    /// Forwards run without a graph: the first loads every kernel (module loads and
+    /// attribute settings cannot happen inside a capture), the second is captured.
+    eager_runs: usize,
     b: usize,
     t: usize,
+    /// [B, T] token ids and token type ids, copied in before each forward
+    ids: CudaSlice<u32>,
+    type_ids: CudaSlice<u32>,
     /// [B, T] key mask
     mask: CudaSlice<u8>,
     /// [B, T, C] the hidden state (layer input, then output)
@@ -82,8 +91,12 @@ impl Buffers {
         let (b, t) = (input.b, input.t);
         let make = || -> Result<Buffers> {
             Ok(Buffers {
+                graph: None,
+                eager_runs: 0,
                 b,
                 t,
+                ids: dev_alloc(dev, bt)?,
+                type_ids: dev_alloc(dev, bt)?,
                 mask: dev_alloc(dev, bt)?,
                 hidden: dev_alloc(dev, bt * c)?,
                 sum: dev_alloc(dev, bt * c)?,
@@ -145,10 +158,20 @@ impl CudaBert {
                 kept.insert(Buffers::new(dev, input, &self.encoder)?)
             }
         };
-        dev.stream()
+        check_input_ids(&self.encoder, input)?;
+        let stream = dev.stream();
+        stream
             .memcpy_htod(input.mask, &mut s.mask)
             .map_err(driver)?;
-        self.encode(s, input)?;
+        stream.memcpy_htod(input.ids, &mut s.ids).map_err(driver)?;
+        stream
+            .memcpy_htod(input.type_ids, &mut s.type_ids)
+            .map_err(driver)?;
+        if dev.graphs() {
+            self.encode_through_graph(s)?;
+        } else {
+            self.encode(s)?;
+        }
         cls_rows(dev, &mut s.cls, &s.hidden, b, t, c)?;
         Ok(dev.download(&s.cls)?)
     }
@@ -174,30 +197,59 @@ impl CudaBert {
         Ok(logits)
     }
 
-    /// Embeddings and every layer; the last hidden state is left in `s.hidden`.
-    fn encode(&self, s: &mut Buffers, input: &BatchInput<'_>) -> Result<()> {
+    /// [`CudaBert::encode`] through a CUDA graph: the first forward of a shape runs
+    /// directly (and loads every kernel), the second is captured and replayed, later ones
+    /// replay the graph (one launch instead of ~14 per layer).
+    fn encode_through_graph(&self, s: &mut Buffers) -> Result<()> {
+        if let Some(graph) = &s.graph {
+            return graph.0.launch().map_err(driver);
+        }
+        if s.eager_runs == 0 {
+            s.eager_runs += 1;
+            return self.encode(s);
+        }
+        let stream = self.dev.stream();
+        stream
+            .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
+            .map_err(driver)?;
+        let queued = self.encode(s);
+        // End the capture whatever happened, so the stream is usable again.
+        let graph = stream.end_capture(sys::CUgraphInstantiate_flags(0));
+        queued?;
+        let graph = graph.map_err(driver)?.ok_or_else(|| {
+            ModelError::Other("CUDA graph capture of the forward gave no graph".into())
+        })?;
+        graph.launch().map_err(driver)?;
+        s.graph = Some(CapturedForward(graph));
+        Ok(())
+    }
+
+    /// Embeddings and every layer on the ids, type ids and mask in `s`; the last hidden
+    /// state is left in `s.hidden`.
+    fn encode(&self, s: &mut Buffers) -> Result<()> {
         let dev = &*self.dev;
         let enc = &self.encoder;
-        embeddings_forward(
+        embeddings_forward_device_ids(
             dev,
             enc,
-            input,
+            (&s.ids, &s.type_ids),
+            (s.b, s.t),
             &mut s.hidden,
             &mut s.mean,
             &mut s.rstd,
             &mut s.sum,
         )?;
         for layer in &enc.layers {
-            self.layer(s, layer, input)?;
+            self.layer(s, layer)?;
         }
         Ok(())
     }
 
     /// One `BertLayer` in place on `s.hidden` (as [`crate::layer`]'s `layer_forward`).
-    fn layer(&self, s: &mut Buffers, p: &DeviceLayer, input: &BatchInput<'_>) -> Result<()> {
+    fn layer(&self, s: &mut Buffers, p: &DeviceLayer) -> Result<()> {
         let dev = &*self.dev;
         let cfg = &self.encoder.config;
-        let (b, t, c, nh) = (input.b, input.t, cfg.hidden_size, cfg.num_attention_heads);
+        let (b, t, c, nh) = (s.b, s.t, cfg.hidden_size, cfg.num_attention_heads);
         let bt = b * t;
         // attention.self: fused q|k|v projection, then scaled dot-product attention
         to_bf16(dev, &mut s.x16, &s.hidden)?;
@@ -251,6 +303,15 @@ impl CudaBert {
         Ok(())
     }
 }
+
+/// A captured forward. cudarc's graph holds raw driver handles, so it is not `Send` by
+/// itself.
+struct CapturedForward(CudaGraph);
+
+// SAFETY: the graph is only launched or dropped while its `Buffers` are held under
+// `CudaBert::buffers`' mutex, so no two threads use it at once; CUDA graph execs may be used
+// from any thread with the context current (cudarc binds it in `launch` / `drop`).
+unsafe impl Send for CapturedForward {}
 
 impl crate::classifier::LogitsBackend for CudaBert {
     fn logits(&self, input: &BatchInput<'_>) -> Result<Vec<f32>> {

@@ -155,7 +155,9 @@ pub fn copy(dev: &CudaDevice, dst: &mut CudaSlice<f32>, src: &CudaSlice<f32>) ->
 
 use tokken_kernels::cpu::gemm::Trans;
 use tokken_kernels::cuda::elementwise::cast_to_half_cuda;
-use tokken_kernels::cuda::embedding::embedding_forward_cuda;
+use tokken_kernels::cuda::embedding::{
+    check_embedding_ids, embedding_forward_cuda, embedding_forward_cuda_device_ids,
+};
 use tokken_kernels::cuda::gemm::{gemm_cuda, Half};
 use tokken_kernels::cuda::layernorm::layernorm_forward_cuda;
 
@@ -277,6 +279,50 @@ pub fn embeddings_forward(
     )?;
     let ln = &enc.embeddings_layer_norm;
     layer_norm(dev, cfg, ln, b * t, out, mean, rstd, sum)
+}
+
+/// [`embeddings_forward`] reading the `[B, T]` ids and type ids from device buffers (what a
+/// CUDA graph can replay); the caller has checked them ([`check_embedding_ids`]).
+#[allow(clippy::too_many_arguments)]
+pub fn embeddings_forward_device_ids(
+    dev: &CudaDevice,
+    enc: &DeviceEncoder,
+    (ids, type_ids): (&CudaSlice<u32>, &CudaSlice<u32>),
+    (b, t): (usize, usize),
+    out: &mut CudaSlice<f32>,
+    mean: &mut CudaSlice<f32>,
+    rstd: &mut CudaSlice<f32>,
+    sum: &mut CudaSlice<f32>,
+) -> Result<()> {
+    let cfg = &enc.config;
+    embedding_forward_cuda_device_ids(
+        dev,
+        sum,
+        ids,
+        type_ids,
+        &enc.word,
+        &enc.position,
+        &enc.token_type,
+        b,
+        t,
+        cfg.hidden_size,
+    )?;
+    let ln = &enc.embeddings_layer_norm;
+    layer_norm(dev, cfg, ln, b * t, out, mean, rstd, sum)
+}
+
+/// The checks the embedding launcher makes of host ids, before they are copied to the
+/// device buffers [`embeddings_forward_device_ids`] reads.
+pub fn check_input_ids(enc: &DeviceEncoder, input: &BatchInput<'_>) -> Result<()> {
+    Ok(check_embedding_ids(
+        input.ids,
+        input.type_ids,
+        &enc.word,
+        &enc.token_type,
+        input.b,
+        input.t,
+        enc.config.hidden_size,
+    )?)
 }
 
 /// `cls[B, C]` = each sequence's first ([CLS]) row of `hidden` `[B, T, C]`.
