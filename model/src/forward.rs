@@ -38,7 +38,51 @@ impl<'a> From<&'a Batch> for BatchInput<'a> {
     }
 }
 
+/// A batch copied with every sequence padded to a longer length ([`BatchInput::padded_to`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PaddedCopy {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    pub mask: Vec<u8>,
+    pub b: usize,
+    pub t: usize,
+}
+
+impl PaddedCopy {
+    /// The copy as model input.
+    pub fn input(&self) -> BatchInput<'_> {
+        BatchInput {
+            ids: &self.ids,
+            type_ids: &self.type_ids,
+            mask: &self.mask,
+            b: self.b,
+            t: self.t,
+        }
+    }
+}
+
 impl BatchInput<'_> {
+    /// This batch with each sequence extended to `t` (>= its length) by padding: id 0, type
+    /// 0, mask 0. Padded keys get exactly zero attention, so every real token's outputs are
+    /// the same (CUDA graphs use this to share one captured forward between nearby lengths).
+    pub fn padded_to(&self, t: usize) -> PaddedCopy {
+        let t = t.max(self.t);
+        let mut out = PaddedCopy {
+            ids: vec![0; self.b * t],
+            type_ids: vec![0; self.b * t],
+            mask: vec![0; self.b * t],
+            b: self.b,
+            t,
+        };
+        for r in 0..self.b {
+            let (from, to) = (r * self.t..(r + 1) * self.t, r * t..r * t + self.t);
+            out.ids[to.clone()].copy_from_slice(&self.ids[from.clone()]);
+            out.type_ids[to.clone()].copy_from_slice(&self.type_ids[from.clone()]);
+            out.mask[to].copy_from_slice(&self.mask[from]);
+        }
+        out
+    }
+
     /// Reject inputs that would index outside the model's tables.
     pub fn check(&self, params: &BertParams) -> Result<()> {
         let cfg = &params.config;

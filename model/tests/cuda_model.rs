@@ -349,23 +349,29 @@ fn cuda_buffers_follow_the_batch_shape() {
     }
 }
 
-/// A device opened with CUDA graphs runs a shape's first forward directly, captures the
-/// second and replays later ones: every call gives the bits of the direct path, with new
-/// tokens in the same shape (the graph reads the buffers, not what it was captured with) and
-/// across shape changes.
+/// A device opened with CUDA graphs pads T to a multiple of 16, runs a shape's first
+/// forward directly, captures the second and replays later ones: every call gives the bits
+/// of the direct path on the unpadded batch, with new tokens and other lengths in the same
+/// padded shape (the graph reads the buffers, not what it was captured with), and with two
+/// shapes kept side by side.
 #[test]
 fn cuda_graph_forward_replays_the_direct_one() {
-    let Some(dev) = device() else { return };
+    if device().is_none() {
+        return;
+    }
+    let direct_dev = Arc::new(CudaDevice::open(0, false).expect("a device without graphs"));
     let graphs = Arc::new(CudaDevice::open(0, true).expect("a device with graphs"));
-    assert!(graphs.graphs());
+    assert!(graphs.graphs() && !direct_dev.graphs());
     let cfg = config(64, 2, 4, 128, 97, 3);
     let params = random_bert(&cfg, 51);
+    // (2, 9), (2, 9) and (2, 16) all pad to (2, 16); (3, 14) pads to (3, 16).
     let a = padded_batch(&[9, 3], 9, cfg.vocab_size, 52);
     let a2 = padded_batch(&[2, 9], 9, cfg.vocab_size, 53);
+    let c = padded_batch(&[16, 11], 16, cfg.vocab_size, 55);
     let b = padded_batch(&[5, 14, 1], 14, cfg.vocab_size, 54);
-    let direct = CudaBert::new(dev.clone(), &params).expect("upload");
+    let direct = CudaBert::new(direct_dev, &params).expect("upload");
     let replayed = CudaBert::new(graphs, &params).expect("upload");
-    for (k, batch) in [&a, &a2, &a, &a2, &b, &b, &b, &a, &a, &a2]
+    for (k, batch) in [&a, &a2, &c, &a, &b, &b, &b, &a2, &c, &a]
         .into_iter()
         .enumerate()
     {
@@ -373,6 +379,9 @@ fn cuda_graph_forward_replays_the_direct_one() {
         let got = replayed.logits(&batch.input()).expect("graph logits");
         assert_eq!(bits(&got), bits(&want), "call {k}");
     }
+    // (2, 16): direct, captured, then 2 replays, and 3 more after (3, 16)'s direct run,
+    // capture and 1 replay: both shapes stay cached.
+    assert_eq!(replayed.graph_replays(), 6);
 }
 
 /// LoRA r 4 / alpha 8 on `targets` (`common::grad_setup`) with the given dropouts

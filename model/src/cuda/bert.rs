@@ -7,11 +7,14 @@
 //! cost microseconds, need no extra kernel (tanh), and keep the head bit-identical to the
 //! CPU's for the same hidden state.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{sys, CudaGraph, CudaSlice};
 use tokken_kernels::cuda::attention::attention_forward_cuda;
+use tokken_kernels::cuda::attention::AttentionKernel;
 use tokken_kernels::cuda::elementwise::{gelu_forward_cuda, residual_forward_cuda};
+use tokken_kernels::cuda::gemm::TensorCoreKernel;
 use tokken_kernels::cuda::CudaDevice;
 
 use super::glue::{
@@ -26,21 +29,35 @@ use crate::params::BertParams;
 use crate::pooler::pooler_forward;
 
 /// A BERT classifier whose encoder runs on a CUDA device.
+///
+/// On a device opened with CUDA graphs ([`CudaDevice::open`]) the forward of each (B, T) is
+/// captured once and replayed: T is padded up to a multiple of [`GRAPH_T_STEP`] (exact:
+/// padded keys get zero attention) so that nearby lengths share a graph, and the buffers and
+/// graphs of recent shapes are kept up to [`GRAPH_CACHE_BYTES`]. Such a device must not run
+/// other work from other threads meanwhile: a capture takes in whatever is queued on the
+/// stream.
 pub struct CudaBert {
+    /// Buffers (and graphs) of recent shapes, behind the lock that runs one forward at a time
+    /// on the device's stream; declared first so graphs go before the weights they read.
+    buffers: Mutex<Vec<Buffers>>,
     dev: Arc<CudaDevice>,
     encoder: DeviceEncoder,
     /// The host parameters (shared tensor storage, not a copy): input checks, and the
     /// pooler and classifier as loaded (f32 or bf16).
     params: BertParams,
-    /// The last call's buffers (reused while (B, T) stays the same), behind the lock that
-    /// runs one forward at a time on the device's stream.
-    buffers: Mutex<Option<Buffers>>,
+    /// Graph replays so far (diagnostics; tests check that replays happen).
+    replays: AtomicUsize,
 }
 
-/// Device buffers of the forward for one (B, T). Kept for the next call of the same shape
-/// and freed when the shape changes: returning them to the allocator's pool (keyed by exact
-/// length) would keep one set per distinct shape alive, and `predict`/`eval` batches sorted
-/// by length have a new T almost every batch (about 220 MB per set at 32 x 128 on
+/// With graphs, sequence lengths are padded up to a multiple of this.
+pub const GRAPH_T_STEP: usize = 16;
+/// With graphs, the device memory kept for the buffers of recent shapes.
+pub const GRAPH_CACHE_BYTES: usize = 512 << 20;
+
+/// Device buffers of the forward for one (B, T). Without graphs only the last shape's set is
+/// kept (freed when the shape changes): returning them to the allocator's pool (keyed by
+/// exact length) would keep one set per distinct shape alive, and `predict`/`eval` batches
+/// sorted by length have a new T almost every batch (about 220 MB per set at 32 x 128 on
 /// BERT-base).
 struct Buffers {
     /// The forward captured as a CUDA graph (devices opened with graphs only), replayed on
@@ -49,6 +66,12 @@ struct Buffers {
     /// Forwards run without a graph: the first loads every kernel (module loads and
     /// attribute settings cannot happen inside a capture), the second is captured.
     eager_runs: usize,
+    /// The GEMM and attention kernels the graph was captured with (it keeps them).
+    captured_with: Option<(TensorCoreKernel, AttentionKernel)>,
+    /// A capture failed: this shape runs without a graph from then on.
+    graph_failed: bool,
+    /// Device bytes of the buffers.
+    bytes: usize,
     b: usize,
     t: usize,
     /// [B, T] token ids and token type ids, copied in before each forward
@@ -93,6 +116,9 @@ impl Buffers {
             Ok(Buffers {
                 graph: None,
                 eager_runs: 0,
+                captured_with: None,
+                graph_failed: false,
+                bytes: buffer_bytes(bt, b * cfg.num_attention_heads * t, c, i),
                 b,
                 t,
                 ids: dev_alloc(dev, bt)?,
@@ -123,6 +149,18 @@ impl Buffers {
     }
 }
 
+/// Device bytes of one [`Buffers`] set: `bt` tokens, `lse` entries, hidden size `c`,
+/// intermediate size `i`.
+fn buffer_bytes(bt: usize, lse: usize, c: usize, i: usize) -> usize {
+    // ids, type ids, mask, mean, rstd
+    let per_token = 4 + 4 + 1 + 4 + 4;
+    // hidden, sum, atty, ln1 (f32), x16 (bf16), qkv (3C f32)
+    let per_token_c = 4 * 4 + 2 + 3 * 4;
+    // fch, fch_act (f32), fch16 (bf16)
+    let per_token_i = 4 + 4 + 2;
+    bt * (per_token + per_token_c * c + per_token_i * i) + lse * 4 + c * 4
+}
+
 impl CudaBert {
     /// Uploads `params` (dense weights as bf16) to `dev`.
     pub fn new(dev: Arc<CudaDevice>, params: &BertParams) -> Result<CudaBert> {
@@ -135,8 +173,14 @@ impl CudaBert {
                 prepacked: None,
                 ..params.clone()
             },
-            buffers: Mutex::new(None),
+            buffers: Mutex::new(Vec::new()),
+            replays: AtomicUsize::new(0),
         })
+    }
+
+    /// How many forwards replayed a captured CUDA graph so far.
+    pub fn graph_replays(&self) -> usize {
+        self.replays.load(Ordering::Relaxed)
     }
 
     pub fn device(&self) -> &Arc<CudaDevice> {
@@ -147,18 +191,22 @@ impl CudaBert {
     pub fn cls_hidden(&self, input: &BatchInput<'_>) -> Result<Vec<f32>> {
         let cfg = &self.encoder.config;
         input.check(&self.params)?;
-        let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
-        let dev = &*self.dev;
-        let (b, t, c) = (input.b, input.t, cfg.hidden_size);
-        let s = match kept.take() {
-            Some(s) if (s.b, s.t) == (b, t) => kept.insert(s),
-            old => {
-                // free the old shape's buffers before allocating the new ones
-                drop(old);
-                kept.insert(Buffers::new(dev, input, &self.encoder)?)
-            }
-        };
         check_input_ids(&self.encoder, input)?;
+        let dev = &*self.dev;
+        let padded;
+        let input = if dev.graphs() {
+            let t = input
+                .t
+                .next_multiple_of(GRAPH_T_STEP)
+                .min(cfg.max_position_embeddings);
+            padded = input.padded_to(t);
+            padded.input()
+        } else {
+            *input
+        };
+        let (b, t, c) = (input.b, input.t, cfg.hidden_size);
+        let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self.buffers_for(&mut kept, &input)?;
         let stream = dev.stream();
         stream
             .memcpy_htod(input.mask, &mut s.mask)
@@ -197,31 +245,82 @@ impl CudaBert {
         Ok(logits)
     }
 
+    /// The buffers for `input`'s shape: reused when kept, else allocated, after freeing
+    /// (without graphs) the last shape's or (with graphs) the least recently used ones
+    /// beyond [`GRAPH_CACHE_BYTES`]. The returned set is the last of `kept`.
+    fn buffers_for<'k>(
+        &self,
+        kept: &'k mut Vec<Buffers>,
+        input: &BatchInput<'_>,
+    ) -> Result<&'k mut Buffers> {
+        let dev = &*self.dev;
+        match kept.iter().position(|s| (s.b, s.t) == (input.b, input.t)) {
+            Some(i) => {
+                let s = kept.remove(i);
+                kept.push(s);
+            }
+            None => {
+                let cfg = &self.encoder.config;
+                let (bt, c, i) = (input.b * input.t, cfg.hidden_size, cfg.intermediate_size);
+                let need = buffer_bytes(bt, input.b * cfg.num_attention_heads * input.t, c, i);
+                // Free before allocating.
+                if !dev.graphs() {
+                    kept.clear();
+                }
+                while !kept.is_empty()
+                    && kept.iter().map(|s| s.bytes).sum::<usize>() + need > GRAPH_CACHE_BYTES
+                {
+                    kept.remove(0);
+                }
+                kept.push(Buffers::new(dev, input, &self.encoder)?);
+            }
+        }
+        kept.last_mut()
+            .ok_or_else(|| ModelError::Other("no inference buffers".into()))
+    }
+
     /// [`CudaBert::encode`] through a CUDA graph: the first forward of a shape runs
     /// directly (and loads every kernel), the second is captured and replayed, later ones
-    /// replay the graph (one launch instead of ~14 per layer).
+    /// replay the graph (one launch instead of ~14 per layer). A graph captured with other
+    /// GEMM or attention kernels than the device now selects is dropped; a failed capture
+    /// leaves the shape on the direct path.
     fn encode_through_graph(&self, s: &mut Buffers) -> Result<()> {
-        if let Some(graph) = &s.graph {
-            return graph.0.launch().map_err(driver);
+        let dev = &*self.dev;
+        let kernels = (dev.tensor_core_kernel(), dev.attention_kernel());
+        if s.graph.is_some() && s.captured_with != Some(kernels) {
+            s.graph = None;
+            s.eager_runs = 0;
         }
-        if s.eager_runs == 0 {
+        if let Some(graph) = &s.graph {
+            graph.0.launch().map_err(driver)?;
+            self.replays.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        if s.graph_failed || s.eager_runs == 0 {
             s.eager_runs += 1;
             return self.encode(s);
         }
-        let stream = self.dev.stream();
+        let stream = dev.stream();
         stream
             .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
             .map_err(driver)?;
         let queued = self.encode(s);
         // End the capture whatever happened, so the stream is usable again.
-        let graph = stream.end_capture(sys::CUgraphInstantiate_flags(0));
-        queued?;
-        let graph = graph.map_err(driver)?.ok_or_else(|| {
-            ModelError::Other("CUDA graph capture of the forward gave no graph".into())
-        })?;
-        graph.launch().map_err(driver)?;
-        s.graph = Some(CapturedForward(graph));
-        Ok(())
+        let ended = stream.end_capture(sys::CUgraphInstantiate_flags(0));
+        match (queued, ended) {
+            (Ok(()), Ok(Some(graph))) => {
+                graph.launch().map_err(driver)?;
+                s.graph = Some(CapturedForward(graph));
+                s.captured_with = Some(kernels);
+                Ok(())
+            }
+            // Nothing ran during the capture: run this forward directly, and all later
+            // ones of this shape.
+            _ => {
+                s.graph_failed = true;
+                self.encode(s)
+            }
+        }
     }
 
     /// Embeddings and every layer on the ids, type ids and mask in `s`; the last hidden
@@ -308,9 +407,10 @@ impl CudaBert {
 /// itself.
 struct CapturedForward(CudaGraph);
 
-// SAFETY: the graph is only launched or dropped while its `Buffers` are held under
-// `CudaBert::buffers`' mutex, so no two threads use it at once; CUDA graph execs may be used
-// from any thread with the context current (cudarc binds it in `launch` / `drop`).
+// SAFETY: the graph is only launched, replaced or dropped while its `Buffers` are held under
+// `CudaBert::buffers`' mutex (or by `CudaBert`'s own drop), so no two threads use it at once;
+// CUDA graph execs are not tied to a thread (cudarc binds the context in `launch`; the
+// destroy calls take no context).
 unsafe impl Send for CapturedForward {}
 
 impl crate::classifier::LogitsBackend for CudaBert {
