@@ -42,6 +42,63 @@ fn check(name: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
     assert_close(name, got, want, atol, rtol);
 }
 
+/// Where a GEMM result is wrong, to tell a layout bug from rounding on a first GPU run:
+/// how many elements miss `atol + rtol |want|`, and their counts by row mod 64 (a warp's or
+/// warpgroup's rows) and by column mod 16 (fragment columns), nonzero entries only.
+fn mismatch_pattern(
+    name: &str,
+    got: &[f32],
+    want: &[f32],
+    n: usize,
+    atol: f64,
+    rtol: f64,
+) -> String {
+    let (mut rows, mut cols, mut wrong) = ([0usize; 64], [0usize; 16], 0usize);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (g as f64, w as f64);
+        // NaN counts as wrong.
+        let within = (g - w).abs() <= atol + rtol * w.abs();
+        if !within {
+            wrong += 1;
+            rows[(i / n) % 64] += 1;
+            cols[(i % n) % 16] += 1;
+        }
+    }
+    if wrong == 0 {
+        return format!("{name}: every element within tolerance");
+    }
+    let nonzero = |v: &[usize]| -> String {
+        let parts: Vec<String> = v
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(k, c)| format!("{k}:{c}"))
+            .collect();
+        parts.join(" ")
+    };
+    format!(
+        "{name}: {wrong} of {} wrong; by row mod 64 [{}]; by column mod 16 [{}]",
+        got.len(),
+        nonzero(&rows),
+        nonzero(&cols)
+    )
+}
+
+#[test]
+fn mismatch_pattern_locates_wrong_elements() {
+    // 2 x 20: two wrong elements, at (0, 3) and (1, 19).
+    let want = vec![1.0f32; 40];
+    let mut got = want.clone();
+    got[3] = 2.0;
+    got[20 + 19] = f32::NAN;
+    let s = mismatch_pattern("t", &got, &want, 20, 1e-3, 1e-3);
+    assert_eq!(
+        s,
+        "t: 2 of 40 wrong; by row mod 64 [0:1 1:1]; by column mod 16 [3:2]"
+    );
+    assert!(mismatch_pattern("t", &want, &want, 20, 0.0, 0.0).contains("every element"));
+}
+
 /// The first device, or a skip line.
 fn device() -> Option<CudaDevice> {
     match CudaDevice::new(0) {
@@ -183,13 +240,9 @@ fn gemm_tensor_core_kernel_matches_reference(dev: &CudaDevice, kernel: TensorCor
                 .unwrap();
                 let got = dev.download(&c_d).unwrap();
                 let tol = 1e-3 * (k as f64).sqrt();
-                check(
-                    &format!("gemm {kernel:?} {dtype:?} {ta:?}{tb:?} {m}x{n}x{k}"),
-                    &got,
-                    &f64s(&want),
-                    tol,
-                    1e-3,
-                );
+                let name = format!("gemm {kernel:?} {dtype:?} {ta:?}{tb:?} {m}x{n}x{k}");
+                println!("{}", mismatch_pattern(&name, &got, &want, n, tol, 1e-3));
+                check(&name, &got, &f64s(&want), tol, 1e-3);
             }
         }
     }
