@@ -14,9 +14,9 @@
 # every kernel for this GPU's toolkit, every kernel against the CPU reference, the BERT model
 # on CUDA against the CPU path (model/tests/cuda_model.rs), kernel and model benches (BENCH
 # JSON lines: GEMM/attention TFLOP/s, LoRA fine-tune step and one-headline latency), the
-# card's bf16 ceiling and the PyTorch + PEFT reference. Results go to $OUT (default
-# target/gpu-check, at most 8 files) and stdout; the last line says whether all CUDA tests
-# passed.
+# card's bf16 ceiling, `tokken-cli bench --device cuda` and the PyTorch + PEFT reference.
+# Results go to $OUT (default target/gpu-check, at most 8 files: the device tool's limit) and
+# stdout; the last line says whether all CUDA tests passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KERNEL_TESTS="cuda_nvrtc_compile cuda_kernels cuda_bench"
@@ -42,6 +42,10 @@ for line in sys.stdin:
   }
   build tokken-kernels $KERNEL_TESTS
   build tokken-model $MODEL_TESTS
+  # the CLI too: `bench --device cuda` is what a user runs
+  cargo build --release -p tokken-cli --features cuda
+  cp "${CARGO_TARGET_DIR:-target}/release/tokken-cli" .gpu-bin/tokken-cli
+  echo "prepared .gpu-bin/tokken-cli"
   # symbols too: the device tool carries at most 64 MiB
   command -v strip >/dev/null && strip .gpu-bin/* || true
   du -sh .gpu-bin
@@ -127,6 +131,23 @@ step "model benches (LoRA fine-tune 32 x 128, one-headline predict; BERT-base sh
 timeout 75 bash -c "$(declare -f run_test); run_test cuda_model_bench --ignored --nocapture" 2>&1 |
   tee -a "$OUT/bench_raw.txt" | grep -E "^BENCH|skipping|panicked" || status=1
 grep -q '^BENCH {"what":"lora finetune step' "$OUT/bench_raw.txt" || { echo "model bench gave no LoRA step figure"; status=1; }
+
+step "tokken-cli bench --device cuda (random BERT-base: one headline, 32 x 128 forward, LoRA step)"
+if [ -x .gpu-bin/tokken-cli ]; then
+  CLI=.gpu-bin/tokken-cli
+elif command -v cargo >/dev/null; then
+  timeout 200 cargo build --release -q -p tokken-cli --features cuda && CLI=${CARGO_TARGET_DIR:-target}/release/tokken-cli
+fi
+if [ -n "${CLI:-}" ]; then
+  # $OUT may hold 8 files: these lines go into bench_raw.txt, prefixed CLI.
+  { timeout 40 "$CLI" bench --device cuda forward --config base --shapes 1x24,32x128 --seconds 2
+    timeout 40 "$CLI" bench --device cuda train-step --config base --batch 32 --tokens 128 --steps 10
+  } 2>&1 | sed 's/^/CLI /' | tee /tmp/gpu-check-cli.txt | grep -E '"kind"|Error' || status=1
+  cat /tmp/gpu-check-cli.txt >>"$OUT/bench_raw.txt"
+  grep -q '"kind":"train_step"' /tmp/gpu-check-cli.txt || { echo "CLI train-step bench gave no figure"; status=1; }
+else
+  echo "no tokken-cli built with --features cuda"; status=1
+fi
 
 step "PyTorch + PEFT reference (LoRA fine-tune 32 x 128, one-headline latency)"
 PYTHONUNBUFFERED=1 timeout 90 python3 scripts/reference/peft_lora_baseline.py 2>&1 | tee "$OUT/torch.txt" | grep -E "^TORCH|Error" || true

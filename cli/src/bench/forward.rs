@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use tokken_engine::DType;
+use tokken_engine::{DType, Device};
 use tokken_kernels::cpu::{gemm, peak};
 use tokken_model::init::init_params;
 use tokken_model::{bert_forward, Arena, BatchInput, BertConfig, BertParams, ForwardOptions};
@@ -122,7 +122,7 @@ fn parse_shape(s: &str) -> anyhow::Result<(usize, usize)> {
     Ok((b, t))
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, device: Device) -> anyhow::Result<()> {
     let shapes: Vec<(usize, usize)> = args
         .shapes
         .iter()
@@ -133,6 +133,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .dtype
         .parse()
         .map_err(|e| anyhow::anyhow!("--dtype: {e:?}"))?;
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(n) = device {
+        return run_cuda(&args, n, &shapes);
+    }
+    let _ = device; // only CUDA builds have another device
     let threads = rayon::current_num_threads();
     let (peak_gflops, isa, kernel) = if dtype == DType::BF16 {
         (
@@ -155,27 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let rss_before = rss();
     let load_start = Instant::now();
-    let (params, source) = match &args.model {
-        Some(dir) => (BertParams::load(dir)?, dir.display().to_string()),
-        None => {
-            let cfg = match args.config.as_str() {
-                name @ ("tiny" | "base" | "large") => {
-                    BertConfig::preset(name, args.vocab_size, 2).context("unknown preset")?
-                }
-                path => {
-                    anyhow::ensure!(
-                        std::path::Path::new(path).is_file(),
-                        "--config: `{path}` is neither tiny, base, large nor a config.json file"
-                    );
-                    BertConfig::from_file(std::path::Path::new(path))?
-                }
-            };
-            (
-                init_params(&cfg, 0)?,
-                format!("random init ({})", args.config),
-            )
-        }
-    };
+    let (params, source) = load(&args)?;
     let load_s = load_start.elapsed().as_secs_f64();
     let rss_loaded = rss();
     let mapped = params.embeddings.word_embeddings.is_mapped();
@@ -220,14 +205,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "{t} tokens exceed max_position_embeddings {}",
             cfg.max_position_embeddings
         );
-        // [CLS] x.. [SEP] with ids spread over the vocabulary, no padding
-        let ids: Vec<u32> = (0..b * t)
-            .map(|i| match i % t {
-                0 => 2,
-                j if j == t - 1 => 3,
-                _ => (5 + (i * 7919) % (cfg.vocab_size - 5)) as u32,
-            })
-            .collect();
+        let ids = synthetic_ids(&cfg, b, t);
         let type_ids = vec![0u32; b * t];
         let mask = vec![1u8; b * t];
         let input = BatchInput {
@@ -273,6 +251,69 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The benchmarked model: `--model` loaded, or a random init of `--config`; and where it
+/// came from.
+fn load(args: &Args) -> anyhow::Result<(BertParams, String)> {
+    Ok(match &args.model {
+        Some(dir) => (BertParams::load(dir)?, dir.display().to_string()),
+        None => {
+            let cfg = match args.config.as_str() {
+                name @ ("tiny" | "base" | "large") => {
+                    BertConfig::preset(name, args.vocab_size, 2).context("unknown preset")?
+                }
+                path => {
+                    anyhow::ensure!(
+                        std::path::Path::new(path).is_file(),
+                        "--config: `{path}` is neither tiny, base, large nor a config.json file"
+                    );
+                    BertConfig::from_file(std::path::Path::new(path))?
+                }
+            };
+            (
+                init_params(&cfg, 0)?,
+                format!("random init ({})", args.config),
+            )
+        }
+    })
+}
+
+/// `[CLS] x.. [SEP]` rows of `t` ids spread over the vocabulary, no padding.
+fn synthetic_ids(cfg: &BertConfig, b: usize, t: usize) -> Vec<u32> {
+    (0..b * t)
+        .map(|i| match i % t {
+            0 => 2,
+            j if j == t - 1 => 3,
+            _ => (5 + (i * 7919) % (cfg.vocab_size - 5)) as u32,
+        })
+        .collect()
+}
+
+/// `bench forward --device cuda:N`: the same model and inputs on the GPU (dense weights as
+/// bf16 there, whatever `--dtype` says; every row of the last layer runs).
+#[cfg(feature = "cuda")]
+fn run_cuda(args: &Args, n: usize, shapes: &[(usize, usize)]) -> anyhow::Result<()> {
+    let dev = super::cuda::open(n)?;
+    let (params, source) = load(args)?;
+    let cfg = params.config.clone();
+    println!(
+        "{}",
+        json!({"kind": "model", "source": source, "params_m": round(param_count(&cfg) as f64 / 1e6),
+               "device_dtype": "bf16 dense weights, f32 activations"})
+    );
+    let mut inputs = Vec::new();
+    for &(b, t) in shapes {
+        anyhow::ensure!(
+            t <= cfg.max_position_embeddings,
+            "{t} tokens exceed max_position_embeddings {}",
+            cfg.max_position_embeddings
+        );
+        inputs.push((b, t, synthetic_ids(&cfg, b, t)));
+    }
+    super::cuda::forward(dev, &params, &inputs, args.seconds, |b, t| {
+        forward_flops(&cfg, b, t, false)
+    })
 }
 
 /// Parameters of a BertForSequenceClassification of this config.

@@ -1,12 +1,15 @@
 //! `tokken-cli bench ...`: speed figures as JSON lines, each next to this machine's
 //! peak measured by our own probe in the same run.
 
+#[cfg(feature = "cuda")]
+mod cuda;
 mod forward;
 mod gemm;
 mod tokenizer;
 mod train_step;
 
 use clap::Subcommand;
+use tokken_engine::Device;
 
 /// Flags of `tokken-cli bench`.
 #[derive(clap::Args)]
@@ -30,11 +33,24 @@ enum What {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    args.device.resolve()?;
+    let device = args.device.resolve()?;
+    let cpu_only = |what: &str| {
+        anyhow::ensure!(
+            device == Device::Cpu,
+            "`bench {what}` runs on the CPU only (GPU GEMM figures: scripts/gpu-check.sh); drop --device {device}"
+        );
+        Ok(())
+    };
     match args.what {
-        What::Gemm(a) => gemm::run(a),
-        What::Tokenizer(a) => tokenizer::run(a),
-        What::Forward(a) => forward::run(a),
-        What::TrainStep(a) => train_step::run(a),
+        What::Gemm(a) => {
+            cpu_only("gemm")?;
+            gemm::run(a)
+        }
+        What::Tokenizer(a) => {
+            cpu_only("tokenizer")?;
+            tokenizer::run(a)
+        }
+        What::Forward(a) => forward::run(a, device),
+        What::TrainStep(a) => train_step::run(a, device),
     }
 }

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
+use tokken_engine::Device;
 use tokken_kernels::cpu::{gemm, peak};
 use tokken_model::init::init_params;
 use tokken_model::train::precision::base_for_training;
@@ -93,15 +94,23 @@ fn forward_flops(cfg: &BertConfig, b: usize, t: usize, cls_rows_only: bool) -> f
     l * qkv_and_attention + (l - 1.0) * tokens * after_attention + last_rows * after_attention
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, device: Device) -> anyhow::Result<()> {
     let dtype: TrainDtype = args.dtype.parse()?;
     anyhow::ensure!(
         args.batch > 0 && args.tokens >= 2 && args.steps > 0,
         "--batch, --steps must be positive and --tokens at least 2"
     );
     let threads = rayon::current_num_threads();
-    // The peak of the precision the frozen GEMMs run in.
+    // On a GPU the frozen base runs in bf16 whatever --dtype says, as `finetune --device cuda`.
+    #[cfg(feature = "cuda")]
+    let dtype = match device {
+        Device::Cuda(_) => TrainDtype::Bf16,
+        Device::Cpu => dtype,
+    };
+    // The CPU peak of the precision the frozen GEMMs run in (not measured for a GPU run).
+    let on_cpu = device == Device::Cpu;
     let (peak_gflops, isa, kernel) = match dtype {
+        _ if !on_cpu => (f64::NAN, "", ""),
         TrainDtype::F32 => (
             peak::measure_f32_peak(threads),
             peak::f32_peak_isa(),
@@ -113,11 +122,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             gemm::selected_bf16_kernel(),
         ),
     };
-    println!(
-        "{}",
-        json!({"kind": "peak", "dtype": dtype.name(), "gflops": (peak_gflops * 10.0).round() / 10.0,
-               "isa": isa, "threads": threads, "kernel": kernel})
-    );
+    if on_cpu {
+        println!(
+            "{}",
+            json!({"kind": "peak", "dtype": dtype.name(), "gflops": (peak_gflops * 10.0).round() / 10.0,
+                   "isa": isa, "threads": threads, "kernel": kernel})
+        );
+    }
 
     let cfg = BertConfig::preset(&args.config, args.vocab_size, 2).context("unknown preset")?;
     let params = base_for_training(init_params(&cfg, 0)?, dtype, TrainMode::Lora)?;
@@ -135,8 +146,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         classifier_dropout: 0.1,
     };
     let mut model = TrainModel::new(params, setup, 0)?;
-    model.set_prepack(!args.no_prepack);
+    model.set_prepack(!args.no_prepack && on_cpu);
     model.set_last_layer_cls_only(!args.all_rows);
+    #[cfg(feature = "cuda")]
+    let mut cuda_step = match device {
+        Device::Cuda(n) => Some(tokken_model::cuda::CudaLoraStep::new(
+            super::cuda::open(n)?,
+            &mut model,
+        )?),
+        Device::Cpu => None,
+    };
     let slots: Vec<(String, usize)> = model
         .trainable_mut()
         .iter()
@@ -168,7 +187,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut step = |k: u64| -> anyhow::Result<f32> {
         model.zero_grads();
-        let loss = model.forward_backward(&batch, &Targets::Single(&labels), k, 1.0)?;
+        let targets = Targets::Single(&labels);
+        #[cfg(feature = "cuda")]
+        let loss = match cuda_step.as_mut() {
+            Some(gpu) => gpu.forward_backward(&mut model, &batch, &targets, None, k, 1.0)?,
+            None => model.forward_backward(&batch, &targets, k, 1.0)?,
+        };
+        #[cfg(not(feature = "cuda"))]
+        let loss = model.forward_backward(&batch, &targets, k, 1.0)?;
         let mut ps: Vec<OptimParam<'_>> = model
             .trainable_mut()
             .into_iter()
@@ -198,18 +224,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let flops = 2.0 * forward_flops(&cfg, b, t, !args.all_rows);
+    // The GPU step runs every row of the last layer.
+    let flops = 2.0 * forward_flops(&cfg, b, t, !args.all_rows && on_cpu);
     println!(
         "{}",
         json!({
-            "kind": "train_step", "config": args.config, "dtype": dtype.name(), "mode": "lora",
+            "kind": "train_step", "device": device.to_string(), "config": args.config,
+            "dtype": dtype.name(), "mode": "lora",
             "lora_r": args.lora_r, "lora_targets": args.lora_targets, "batch": b, "tokens": t,
-            "threads": threads, "steps": args.steps, "cls_rows_only": !args.all_rows,
+            "threads": threads, "steps": args.steps, "cls_rows_only": !args.all_rows && on_cpu,
             "s_per_step_median": (median * 1e4).round() / 1e4,
             "s_per_step_mean": (mean * 1e4).round() / 1e4,
             "s_per_step_min": (times[0] * 1e4).round() / 1e4,
             "gflops": (flops / median / 1e9 * 10.0).round() / 10.0,
-            "fraction_of_peak": ((flops / median / 1e9) / peak_gflops * 1000.0).round() / 1000.0,
+            "tokens_per_s": ((b * t) as f64 / median).round(),
+            "fraction_of_peak": on_cpu.then(|| ((flops / median / 1e9) / peak_gflops * 1000.0).round() / 1000.0),
             "cpu_s_per_step": cpu_per_step,
             "cpu_s_per_step_per_thread": cpu_per_step.map(|c| (c / threads as f64 * 1e3).round() / 1e3),
             "trainable_params": model.num_trainable(),
