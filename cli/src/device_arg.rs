@@ -32,7 +32,8 @@ impl DeviceArg {
     }
 
     /// `trainer` computing its micro-batches on `device` (unchanged on the CPU). On CUDA
-    /// the frozen base runs in bf16 whatever `--dtype` says; evaluation stays on the CPU.
+    /// the frozen base runs in bf16 whatever `--dtype` says, and so does the eval set between
+    /// epochs (`Trainer::evaluate`).
     #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     pub fn attach_trainer(&self, device: Device, trainer: &mut Trainer) -> anyhow::Result<()> {
         match device {

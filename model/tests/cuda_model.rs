@@ -782,6 +782,38 @@ fn trainer_setup_of_the_cuda_comparison_runs_on_the_cpu() {
 /// the CPU trainer step for step: tokenized padded batches of varying length (the device
 /// buffers are reallocated per shape), LoRA with hidden and classifier dropout, AdamW with
 /// clipping, a linear schedule.
+/// With training on the GPU, `Trainer::evaluate` scores the eval set there too
+/// (`CudaLoraStep::forward_logits`): the same loss as the CPU evaluation of the same trainer's
+/// model to bf16 rounding, before and after GPU training (the adapters as trained), and the
+/// eval set is kept.
+#[test]
+fn trainer_eval_on_cuda_follows_the_cpu_eval() {
+    let Some(dev) = device() else { return };
+    let (dir, mut config) = trainer_setup("cuda-trainer-eval");
+    config.eval = Some(config.train.clone());
+    let mut trainer = Trainer::new(config, &dir.join("gpu")).expect("trainer");
+    trainer.cuda = Some(CudaLoraStep::new(dev, &mut trainer.model).expect("cuda step"));
+    for round in 0..2 {
+        let (lg, rg) = trainer.evaluate().expect("gpu eval");
+        assert!(trainer.eval.is_some(), "the eval set is put back");
+        let step = trainer.cuda.take();
+        let (lc, rc) = trainer.evaluate().expect("cpu eval");
+        trainer.cuda = step;
+        println!(
+            "eval round {round}: CPU loss {lc} acc {}, GPU loss {lg} acc {}",
+            rc.accuracy, rg.accuracy
+        );
+        assert!(
+            (lg - lc).abs() <= 5e-3 * lc.abs().max(1.0),
+            "round {round}: GPU eval loss {lg} vs CPU {lc}"
+        );
+        if round == 0 {
+            run_losses(&mut trainer);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn trainer_loop_on_cuda_follows_the_cpu_trainer() {
     let Some(dev) = device() else { return };

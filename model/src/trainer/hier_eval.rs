@@ -3,7 +3,7 @@
 //! classes (so `accuracy` is the exact-path accuracy and the best run is kept by macro-F1
 //! over paths) and carries the per-level and hierarchical metrics in `hierarchy`.
 
-use super::batching::PaddedBatch;
+use super::batching::{EncodedSet, PaddedBatch};
 use super::Trainer;
 use crate::error::{ModelError, Result};
 use crate::hierarchy::loss::hierarchical_loss;
@@ -16,10 +16,8 @@ impl Trainer {
     pub(super) fn evaluate_hierarchical(
         &mut self,
         h: &HierarchyLoss,
+        eval: &EncodedSet,
     ) -> Result<(f64, MetricsReport)> {
-        let eval = self.eval.as_ref().ok_or_else(|| {
-            ModelError::Input("no eval data (give --eval FILE or --eval-split)".into())
-        })?;
         let tree = &h.tree;
         let pad = self.tokenizer.pad_id();
         let nl = eval.num_labels;
@@ -38,9 +36,9 @@ impl Trainer {
         let rows: Vec<usize> = (0..eval.len()).collect();
         for chunk in rows.chunks(self.config.batch_size.max(1) * 2) {
             let batch = PaddedBatch::gather(eval, chunk, pad);
-            let logits = self.model.forward_logits(&batch.input())?;
+            let logits = self.eval_logits(&batch.input())?;
             scratch.resize(logits.len(), 0.0);
-            let l = hierarchical_loss(&mut scratch, logits, &batch.classes, None, h, batch.b, nl)?;
+            let l = hierarchical_loss(&mut scratch, &logits, &batch.classes, None, h, batch.b, nl)?;
             loss += l as f64 * batch.b as f64;
             for (r, &i) in chunk.iter().enumerate() {
                 let p = decode(tree, &logits[r * nl..(r + 1) * nl]);

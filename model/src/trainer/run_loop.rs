@@ -267,17 +267,39 @@ impl Trainer {
         ))
     }
 
-    /// Eval loss and metrics on the eval set (dropout off).
+    /// Eval loss and metrics on the eval set (dropout off), on the GPU when training runs
+    /// there ([`Trainer::cuda`]).
     pub fn evaluate(&mut self) -> Result<(f64, MetricsReport)> {
-        let eval = self.eval.as_ref().ok_or_else(|| {
+        // Out of `self` while it is scored, so the scoring may borrow the model mutably.
+        let eval = self.eval.take().ok_or_else(|| {
             ModelError::Input("no eval data (give --eval FILE or --eval-split)".into())
         })?;
-        if eval.multi_label {
-            return self.evaluate_multi_label();
+        let result = if eval.multi_label {
+            self.evaluate_multi_label(&eval)
+        } else if let Some(h) = self.config.setup.loss.hierarchy.clone() {
+            self.evaluate_hierarchical(&h, &eval)
+        } else {
+            self.evaluate_single_label(&eval)
+        };
+        self.eval = Some(eval);
+        result
+    }
+
+    /// Eval-mode logits `[B, NL]` of `input`: on the GPU when training runs there, else the
+    /// CPU model's.
+    pub(super) fn eval_logits(
+        &mut self,
+        input: &crate::forward::BatchInput<'_>,
+    ) -> Result<Vec<f32>> {
+        #[cfg(feature = "cuda")]
+        if let Some(step) = self.cuda.as_mut() {
+            return step.forward_logits(&mut self.model, input);
         }
-        if let Some(h) = self.config.setup.loss.hierarchy.clone() {
-            return self.evaluate_hierarchical(&h);
-        }
+        Ok(self.model.forward_logits(input)?.to_vec())
+    }
+
+    /// Single-label eval: mean cross-entropy and the metrics report.
+    fn evaluate_single_label(&mut self, eval: &EncodedSet) -> Result<(f64, MetricsReport)> {
         let pad = self.tokenizer.pad_id();
         let nl = eval.num_labels;
         let lengths: Vec<usize> = eval.encodings.iter().map(|e| e.len()).collect();
@@ -288,7 +310,7 @@ impl Trainer {
         let mut loss = 0.0f64;
         for rows in order.chunks(self.config.batch_size.max(1) * 2) {
             let batch = PaddedBatch::gather(eval, rows, pad);
-            let logits = self.model.forward_logits(&batch.input())?;
+            let logits = self.eval_logits(&batch.input())?;
             for (r, &i) in rows.iter().enumerate() {
                 let row = &logits[r * nl..(r + 1) * nl];
                 let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
@@ -314,8 +336,7 @@ impl Trainer {
     }
 
     /// Multi-label eval: mean BCE-with-logits loss; per-label thresholds tuned on this set.
-    fn evaluate_multi_label(&mut self) -> Result<(f64, MetricsReport)> {
-        let eval = self.eval.as_ref().expect("checked by evaluate");
+    fn evaluate_multi_label(&mut self, eval: &EncodedSet) -> Result<(f64, MetricsReport)> {
         let pad = self.tokenizer.pad_id();
         let nl = eval.num_labels;
         let mut logits_all = vec![0f32; eval.len() * nl];
@@ -323,7 +344,7 @@ impl Trainer {
         let rows: Vec<usize> = (0..eval.len()).collect();
         for chunk in rows.chunks(self.config.batch_size.max(1) * 2) {
             let batch = PaddedBatch::gather(eval, chunk, pad);
-            let logits = self.model.forward_logits(&batch.input())?;
+            let logits = self.eval_logits(&batch.input())?;
             for (r, &i) in chunk.iter().enumerate() {
                 for c in 0..nl {
                     let (z, y) = (logits[r * nl + c] as f64, eval.multi_hot[i * nl + c] as f64);
