@@ -2,8 +2,9 @@
 //!
 //! With `--features cuda`, `predict` and `eval` run the encoder on the GPU
 //! (`tokken_model::cuda::CudaBert`, attached to the classifier with [`DeviceArg::attach`])
-//! and `finetune` runs each LoRA forward + backward there (`tokken_model::cuda::CudaLoraStep`,
-//! [`DeviceArg::attach_trainer`]; other modes are refused with a message). A CPU build
+//! and `finetune` runs each LoRA or head-only forward + backward there
+//! (`tokken_model::cuda::CudaLoraStep`, [`DeviceArg::attach_trainer`]; full fine-tuning is
+//! refused with a message). A CPU build
 //! refuses `cuda` when parsing ("CUDA support not built").
 
 use tokken_engine::Device;

@@ -475,6 +475,18 @@ fn cuda_lora_gradients_match_cpu_bf16_training() {
             20,
         ),
         (
+            "head-only, hidden and classifier dropout",
+            config(64, 2, 4, 128, 97, 3),
+            {
+                let mut setup = common::grad_setup(TrainMode::HeadOnly, &[], LossConfig::default());
+                setup.hidden_dropout = 0.1;
+                setup.classifier_dropout = 0.1;
+                setup
+            },
+            vec![9, 4, 9],
+            9,
+        ),
+        (
             "key+output, 3 layers, head size 32, label smoothing",
             config(96, 3, 3, 192, 150, 3),
             lora_setup(
@@ -633,7 +645,10 @@ fn cuda_lora_step_refuses_what_it_does_not_run() {
         .err()
         .expect("refused")
         .to_string();
-    assert!(err.contains("LoRA on the encoder layers only"), "{err}");
+    assert!(
+        err.contains("LoRA on the encoder layers and head-only"),
+        "{err}"
+    );
     let mut pooler = TrainModel::new(
         params,
         lora_setup(&["bert.pooler.dense"], 0.0, 0.0, 0.0, LossConfig::default()),

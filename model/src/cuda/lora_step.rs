@@ -25,9 +25,12 @@
 //! bf16-rounded inputs / output gradients, f32 accumulation); the LoRA products are f32
 //! SIMT GEMMs on the f32 activations, as the CPU's.
 //!
-//! Not supported (refused at construction): full fine-tuning, head-only training (no
-//! device work), LoRA on `bert.pooler.dense`, a model the kernels cannot compute exactly
-//! ([`super::weights::check_supported`]: e.g. an activation other than exact GELU).
+//! Head-only training (the classifier alone) runs here too: the same forward (with its
+//! dropout), the head's backward on the host, no backward through the encoder.
+//!
+//! Not supported (refused at construction): full fine-tuning, LoRA on `bert.pooler.dense`,
+//! a model the kernels cannot compute exactly ([`super::weights::check_supported`]: e.g. an
+//! activation other than exact GELU).
 //!
 //! Device memory: the activations of the last batch shape are kept and reused; a new
 //! (B, T) frees them before allocating its own.
@@ -583,10 +586,10 @@ impl CudaLoraStep {
         let (base, slots, setup, _, _) = model.parts_mut();
         let refuse = |what: &str| {
             Err(ModelError::Other(format!(
-                "CUDA training supports LoRA on the encoder layers only: {what}; use --device cpu"
+                "CUDA training supports LoRA on the encoder layers and head-only training only: {what}; use --device cpu"
             )))
         };
-        if setup.mode != TrainMode::Lora {
+        if setup.mode == TrainMode::Full {
             return refuse(&format!("mode {:?}", setup.mode));
         }
         if slots.pooler_lora.is_some() {
@@ -624,7 +627,7 @@ impl CudaLoraStep {
                 }
             }
         }
-        if sites.is_empty() {
+        if sites.is_empty() && setup.mode == TrainMode::Lora {
             return refuse("no LoRA adapter in the encoder layers");
         }
         let staged: usize = sites.iter().map(|s| s.a.len() + s.b.len()).sum();
@@ -676,8 +679,11 @@ impl CudaLoraStep {
             *d *= loss_scale;
         }
         let dcls = head_backward(&ctx, grads, &mut head, &dlogits, b)?;
-        self.backward(&ctx, batch, &dcls)?;
-        self.add_adapter_grads(grads)?;
+        // Head-only training: nothing below the head learns.
+        if !self.sites.is_empty() {
+            self.backward(&ctx, batch, &dcls)?;
+            self.add_adapter_grads(grads)?;
+        }
         Ok(loss)
     }
 
@@ -697,6 +703,9 @@ impl CudaLoraStep {
 
     /// Copies every adapter's A and B from the model and zeroes their device gradients.
     fn upload_adapters(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        if self.sites.is_empty() {
+            return Ok(());
+        }
         let stream = self.dev.stream().clone();
         let mut at = 0;
         for s in &self.sites {
