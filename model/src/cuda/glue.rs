@@ -155,9 +155,7 @@ pub fn copy(dev: &CudaDevice, dst: &mut CudaSlice<f32>, src: &CudaSlice<f32>) ->
 
 use tokken_kernels::cpu::gemm::Trans;
 use tokken_kernels::cuda::elementwise::cast_to_half_cuda;
-use tokken_kernels::cuda::embedding::{
-    check_embedding_ids, embedding_forward_cuda, embedding_forward_cuda_device_ids,
-};
+use tokken_kernels::cuda::embedding::{check_embedding_ids, embedding_forward_cuda_device_ids};
 use tokken_kernels::cuda::gemm::{gemm_cuda, Half};
 use tokken_kernels::cuda::layernorm::layernorm_forward_cuda;
 
@@ -263,22 +261,19 @@ pub fn embeddings_forward(
     rstd: &mut CudaSlice<f32>,
     sum: &mut CudaSlice<f32>,
 ) -> Result<()> {
-    let cfg = &enc.config;
-    let (b, t) = (input.b, input.t);
-    embedding_forward_cuda(
+    check_input_ids(enc, input)?;
+    let ids = dev.upload(input.ids)?;
+    let type_ids = dev.upload(input.type_ids)?;
+    embeddings_forward_device_ids(
         dev,
+        enc,
+        (&ids, &type_ids),
+        (input.b, input.t),
+        out,
+        mean,
+        rstd,
         sum,
-        input.ids,
-        input.type_ids,
-        &enc.word,
-        &enc.position,
-        &enc.token_type,
-        b,
-        t,
-        cfg.hidden_size,
-    )?;
-    let ln = &enc.embeddings_layer_norm;
-    layer_norm(dev, cfg, ln, b * t, out, mean, rstd, sum)
+    )
 }
 
 /// [`embeddings_forward`] reading the `[B, T]` ids and type ids from device buffers (what a
