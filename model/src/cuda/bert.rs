@@ -193,13 +193,13 @@ impl CudaBert {
         input.check(&self.params)?;
         check_input_ids(&self.encoder, input)?;
         let dev = &*self.dev;
+        let bucket = input
+            .t
+            .next_multiple_of(GRAPH_T_STEP)
+            .min(cfg.max_position_embeddings);
         let padded;
-        let input = if dev.graphs() {
-            let t = input
-                .t
-                .next_multiple_of(GRAPH_T_STEP)
-                .min(cfg.max_position_embeddings);
-            padded = input.padded_to(t);
+        let input = if dev.graphs() && bucket > input.t {
+            padded = input.padded_to(bucket);
             padded.input()
         } else {
             *input
