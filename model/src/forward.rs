@@ -11,6 +11,7 @@ use crate::layer::{layer_forward, LayerRows, LayerScratch};
 use crate::layer_lanes;
 use crate::params::BertParams;
 use crate::pooler::pooler_forward;
+use crate::trainer::batching::PaddedBatch;
 
 /// A padded batch of token ids.
 #[derive(Clone, Copy, Debug)]
@@ -38,41 +39,20 @@ impl<'a> From<&'a Batch> for BatchInput<'a> {
     }
 }
 
-/// A batch copied with every sequence padded to a longer length ([`BatchInput::padded_to`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PaddedCopy {
-    pub ids: Vec<u32>,
-    pub type_ids: Vec<u32>,
-    pub mask: Vec<u8>,
-    pub b: usize,
-    pub t: usize,
-}
-
-impl PaddedCopy {
-    /// The copy as model input.
-    pub fn input(&self) -> BatchInput<'_> {
-        BatchInput {
-            ids: &self.ids,
-            type_ids: &self.type_ids,
-            mask: &self.mask,
-            b: self.b,
-            t: self.t,
-        }
-    }
-}
-
 impl BatchInput<'_> {
     /// This batch with each sequence extended to `t` (>= its length) by padding: id 0, type
     /// 0, mask 0. Padded keys get exactly zero attention, so every real token's outputs are
     /// the same (CUDA graphs use this to share one captured forward between nearby lengths).
-    pub fn padded_to(&self, t: usize) -> PaddedCopy {
+    pub fn padded_to(&self, t: usize) -> PaddedBatch {
         let t = t.max(self.t);
-        let mut out = PaddedCopy {
+        let mut out = PaddedBatch {
             ids: vec![0; self.b * t],
             type_ids: vec![0; self.b * t],
             mask: vec![0; self.b * t],
             b: self.b,
             t,
+            tokens: self.mask.iter().filter(|&&m| m != 0).count(),
+            ..PaddedBatch::default()
         };
         for r in 0..self.b {
             let (from, to) = (r * self.t..(r + 1) * self.t, r * t..r * t + self.t);

@@ -54,5 +54,5 @@ pub use arena::{Arena, ForwardOptions};
 pub use classifier::{Classifier, ClassifierOptions, Prediction};
 pub use config::BertConfig;
 pub use error::{ModelError, Result};
-pub use forward::{bert_forward, BatchInput, PaddedCopy};
+pub use forward::{bert_forward, BatchInput};
 pub use params::BertParams;
