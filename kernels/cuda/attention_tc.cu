@@ -68,6 +68,15 @@ __device__ __forceinline__ float quad_sum(float v) {
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
+// This warp's 16 rows (w * 16..) of a staged [64][P] tile as A fragments, one per k step of
+// 16 columns (gemm.cu's non-transposed-A addressing).
+template <int HS>
+__device__ __forceinline__ void tc_row_frags(u32 (*af)[4], const unsigned short* tile, int w, int g, int r) {
+    constexpr int P = HS + TC_PAD;
+#pragma unroll
+    for (int kk = 0; kk < HS / 16; ++kk) ldmatrix_x4(af[kk], tile + (w * 16 + r + (g & 1) * 8) * P + kk * 16 + (g >> 1) * 8);
+}
+
 // acc (16 rows x 64 columns) = A B^T: this warp's A fragments `af` (16 rows x HS) times the 64
 // rows of a [64][P] chunk `bs` (gemm.cu's transposed-B addressing); f16 operands, or bf16.
 template <int HS, bool BF16>
@@ -136,10 +145,8 @@ __device__ __forceinline__ void attention_forward_tc(float* __restrict__ out, fl
     tc_stage<HS, TC_Q>(Qs, seq, stride, h * HS, q0, T);
     __syncthreads();
 
-    // This warp's 16 query rows as A fragments, one per k step of 16 head dimensions.
     u32 qf[KT][4];
-#pragma unroll
-    for (int kk = 0; kk < KT; ++kk) ldmatrix_x4(qf[kk], Qs + (w * 16 + r + (g & 1) * 8) * P + kk * 16 + (g >> 1) * 8);
+    tc_row_frags<HS>(qf, Qs, w, g, r);
 
     // Rows qg and qg + 8 of the warp's tile: running max, this lane's partial sum, output.
     const int i_lo = q0 + w * 16 + qg, i_hi = i_lo + 8;
@@ -289,11 +296,8 @@ __device__ __forceinline__ void attention_backward_dq_tc(float* __restrict__ dqk
     __syncthreads();
 
     u32 qf[KT][4], df[KT][4];
-#pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
-        ldmatrix_x4(qf[kk], Qs + (w * 16 + r + (g & 1) * 8) * P + kk * 16 + (g >> 1) * 8);
-        ldmatrix_x4(df[kk], dOs + (w * 16 + r + (g & 1) * 8) * P + kk * 16 + (g >> 1) * 8);
-    }
+    tc_row_frags<HS>(qf, Qs, w, g, r);
+    tc_row_frags<HS>(df, dOs, w, g, r);
     const int i_lo = q0 + w * 16 + qg, i_hi = i_lo + 8;
     const float lse_r[2] = {lse_s[w * 16 + qg], lse_s[w * 16 + qg + 8]};
     const float d_r[2] = {d_s[w * 16 + qg], d_s[w * 16 + qg + 8]};
@@ -385,11 +389,8 @@ __device__ __forceinline__ void attention_backward_dkv_tc(float* __restrict__ dq
     __syncthreads();
 
     u32 kf[KT][4], vf[KT][4];
-#pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
-        ldmatrix_x4(kf[kk], Ks + (w * 16 + r + (g & 1) * 8) * P + kk * 16 + (g >> 1) * 8);
-        ldmatrix_x4(vf[kk], Vb + (w * 16 + r + (g & 1) * 8) * P + kk * 16 + (g >> 1) * 8);
-    }
+    tc_row_frags<HS>(kf, Ks, w, g, r);
+    tc_row_frags<HS>(vf, Vb, w, g, r);
     const int j_lo = k0 + w * 16 + qg, j_hi = j_lo + 8;
     const bool key_ok[2] = {j_lo < T && (uniform || mask_b[j_lo]), j_hi < T && (uniform || mask_b[j_hi])};
     const u32 key[2] = {(u32)j_lo, (u32)j_hi};
