@@ -36,13 +36,28 @@ fn stage(
     rows: usize,
     hs: usize,
 ) -> Vec<f32> {
+    stage_rounded(f16r, seq, stride, col, r0, t, rows, hs)
+}
+
+/// [`stage`] rounding with `round` (`tc_stage<.., BF16>` passes [`bf16r`]).
+#[allow(clippy::too_many_arguments)]
+fn stage_rounded(
+    round: fn(f32) -> f32,
+    seq: &[f32],
+    stride: usize,
+    col: usize,
+    r0: usize,
+    t: usize,
+    rows: usize,
+    hs: usize,
+) -> Vec<f32> {
     let p = hs + PAD;
     let mut dst = vec![f32::NAN; rows * p];
     for rr in 0..rows {
         for d in 0..hs {
             let r = r0 + rr;
             dst[rr * p + d] = if r < t {
-                f16r(seq[r * stride + col + d])
+                round(seq[r * stride + col + d])
             } else {
                 0.0
             };
@@ -298,19 +313,7 @@ fn backward_tc(
     let mut dqkv = vec![f32::NAN; b * t * stride];
     let mut dsum = vec![f32::NAN; b * nh * t];
     let stage_bf16 = |src: &[f32], st: usize, col: usize, r0: usize| {
-        let mut v = stage(src, st, col, r0, t, 64, hs);
-        // stage() rounds to f16; redo from the source in bf16.
-        for rr in 0..64 {
-            for d in 0..hs {
-                let r = r0 + rr;
-                v[rr * p + d] = if r < t {
-                    bf16r(src[r * st + col + d])
-                } else {
-                    0.0
-                };
-            }
-        }
-        v
+        stage_rounded(bf16r, src, st, col, r0, t, 64, hs)
     };
     for bi in 0..b {
         let seq = &qkv[bi * t * stride..];
