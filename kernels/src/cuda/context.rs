@@ -3,7 +3,6 @@
 //! allocator.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
@@ -30,11 +29,8 @@ pub struct CudaDevice {
     cache: KernelCache,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
-    /// Which kernels [`crate::cuda::gemm::gemm_cuda`] runs: an index into
-    /// [`TensorCoreKernel::ALL`].
-    gemm_kernel: AtomicU8,
-    /// Whether [`crate::cuda::attention::attention_forward_cuda`] runs on tensor cores.
-    tc_attention: AtomicBool,
+    /// The kernels [`crate::cuda::gemm::gemm_cuda`] and the attention launchers run.
+    kernels: Mutex<(TensorCoreKernel, AttentionKernel)>,
     /// Whether the stream is one of our own (capturable into CUDA graphs) with cudarc's
     /// per-buffer event tracking off; else the context's default stream.
     graphs: bool,
@@ -62,14 +58,6 @@ fn graphs_from_env() -> Result<bool, CudaError> {
         std::env::var("TOKKEN_CUDA_GRAPHS").ok().as_deref(),
         &[("0", false), ("1", true)],
     )
-}
-
-/// Position of `kernel` in [`TensorCoreKernel::ALL`].
-fn kernel_index(kernel: TensorCoreKernel) -> u8 {
-    TensorCoreKernel::ALL
-        .iter()
-        .position(|&k| k == kernel)
-        .unwrap_or(0) as u8
 }
 
 impl CudaDevice {
@@ -110,13 +98,10 @@ impl CudaDevice {
             ctx.default_stream()
         };
         let arch = arch_for(major, minor);
-        let kernel = TensorCoreKernel::from_env()?;
+        let gemm = TensorCoreKernel::from_env()?.check_arch(&arch)?;
         Ok(Self {
             ordinal,
-            gemm_kernel: AtomicU8::new(kernel_index(kernel.check_arch(&arch)?)),
-            tc_attention: AtomicBool::new(
-                AttentionKernel::from_env()? == AttentionKernel::TensorCore,
-            ),
+            kernels: Mutex::new((gemm, AttentionKernel::from_env()?)),
             arch,
             alloc: CachingAllocator::new(stream.clone()),
             ctx,
@@ -147,36 +132,25 @@ impl CudaDevice {
 
     /// The tensor-core GEMM kernel family [`crate::cuda::gemm::gemm_cuda`] launches.
     pub fn tensor_core_kernel(&self) -> TensorCoreKernel {
-        let i = self.gemm_kernel.load(Ordering::Relaxed) as usize;
-        TensorCoreKernel::ALL
-            .get(i)
-            .copied()
-            .unwrap_or(TensorCoreKernel::MmaSync)
+        self.kernels.lock().unwrap_or_else(|e| e.into_inner()).0
     }
 
     /// Switches the tensor-core GEMM kernel family (tests and benches compare them); the
     /// wgmma ones need an sm_90a device.
     pub fn use_tensor_core_kernel(&self, kernel: TensorCoreKernel) -> Result<(), CudaError> {
         let kernel = kernel.check_arch(&self.arch)?;
-        self.gemm_kernel
-            .store(kernel_index(kernel), Ordering::Relaxed);
+        self.kernels.lock().unwrap_or_else(|e| e.into_inner()).0 = kernel;
         Ok(())
     }
 
-    /// The fused-attention forward kernel [`crate::cuda::attention::attention_forward_cuda`]
-    /// launches.
+    /// The fused-attention kernels [`crate::cuda::attention`] launches.
     pub fn attention_kernel(&self) -> AttentionKernel {
-        if self.tc_attention.load(Ordering::Relaxed) {
-            AttentionKernel::TensorCore
-        } else {
-            AttentionKernel::Simt
-        }
+        self.kernels.lock().unwrap_or_else(|e| e.into_inner()).1
     }
 
-    /// Switches the attention forward kernel (tests and benches compare both).
+    /// Switches the attention kernels (tests and benches compare both).
     pub fn use_attention_kernel(&self, kernel: AttentionKernel) {
-        self.tc_attention
-            .store(kernel == AttentionKernel::TensorCore, Ordering::Relaxed);
+        self.kernels.lock().unwrap_or_else(|e| e.into_inner()).1 = kernel;
     }
 
     /// The device's name as the driver reports it.

@@ -52,14 +52,6 @@ pub enum TensorCoreKernel {
 }
 
 impl TensorCoreKernel {
-    /// Every kernel choice, in `TOKKEN_CUDA_GEMM` order.
-    pub const ALL: [TensorCoreKernel; 4] = [
-        TensorCoreKernel::MmaSync,
-        TensorCoreKernel::Wgmma,
-        TensorCoreKernel::Wgmma128,
-        TensorCoreKernel::Wgmma256,
-    ];
-
     /// `$TOKKEN_CUDA_GEMM`: `mma` (or unset), `wgmma`, `wgmma128` or `wgmma256`.
     pub fn from_env() -> Result<Self, CudaError> {
         Self::parse(std::env::var("TOKKEN_CUDA_GEMM").ok().as_deref())
