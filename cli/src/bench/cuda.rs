@@ -4,11 +4,12 @@
 //! PyTorch-measured bf16 ceiling and runs the PyTorch + PEFT reference.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokken_model::cuda::{open_device, CudaBert, CudaDevice};
 use tokken_model::{BatchInput, BertParams};
+
+use super::forward::{round, timed_runs};
 
 /// One JSON line describing the device and which kernels and options it runs.
 fn describe(n: usize, dev: &CudaDevice) -> serde_json::Value {
@@ -54,15 +55,10 @@ pub fn forward(
             gpu.logits(&input)?;
         }
         let replays_before = gpu.graph_replays();
-        let mut times = Vec::new();
-        let budget = Duration::from_secs_f64(seconds);
-        let start = Instant::now();
-        while times.len() < 3 || start.elapsed() < budget {
-            let t0 = Instant::now();
+        let times = timed_runs(seconds, || {
             gpu.logits(&input)?;
-            times.push(t0.elapsed().as_secs_f64());
-        }
-        times.sort_by(f64::total_cmp);
+            Ok(())
+        })?;
         let (median, best) = (times[times.len() / 2], times[0]);
         println!(
             "{}",
@@ -75,8 +71,4 @@ pub fn forward(
         );
     }
     Ok(())
-}
-
-fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }

@@ -216,19 +216,14 @@ pub fn run(args: Args, device: Device) -> anyhow::Result<()> {
             t,
         };
         bert_forward(&params, &input, &mut arena, opts)?; // warm-up
-        let mut times = Vec::new();
-        let budget = Duration::from_secs_f64(args.seconds);
-        let start = Instant::now();
         let cpu_start = cpu_seconds();
-        while times.len() < 3 || start.elapsed() < budget {
-            let t0 = Instant::now();
+        let times = timed_runs(args.seconds, || {
             bert_forward(&params, &input, &mut arena, opts)?;
-            times.push(t0.elapsed().as_secs_f64());
-        }
+            Ok(())
+        })?;
         let cpu_ms = cpu_start
             .zip(cpu_seconds())
             .map(|(a, z)| round((z - a) / times.len() as f64 * 1e3));
-        times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         let best = times[0];
         let flops = forward_flops(&cfg, b, t, opts.cls_rows_only);
@@ -325,8 +320,25 @@ fn param_count(cfg: &BertConfig) -> usize {
     emb + cfg.num_hidden_layers * layer + head
 }
 
-fn round(x: f64) -> f64 {
+pub(super) fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Seconds of each call of `run`, sorted: at least 3 calls, and as many as fit in `seconds`.
+pub(super) fn timed_runs(
+    seconds: f64,
+    mut run: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut times = Vec::new();
+    let budget = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    while times.len() < 3 || start.elapsed() < budget {
+        let t0 = Instant::now();
+        run()?;
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
 }
 
 /// Bytes of the model's dense and embedding tensors held as copies (not read in place from
