@@ -25,23 +25,11 @@ fn f16r(x: f32) -> f32 {
     half::f16::from_f32(x).to_f32()
 }
 
-/// `tc_stage`: rows r0..r0+rows of columns col..col+hs as f16 into [rows][hs + PAD]; rows
-/// past T are zero; the pad columns are never read (NaN here, so a read would show).
-fn stage(
-    seq: &[f32],
-    stride: usize,
-    col: usize,
-    r0: usize,
-    t: usize,
-    rows: usize,
-    hs: usize,
-) -> Vec<f32> {
-    stage_rounded(f16r, seq, stride, col, r0, t, rows, hs)
-}
-
-/// [`stage`] rounding with `round` (`tc_stage<.., BF16>` passes [`bf16r`]).
+/// `tc_stage`: rows r0..r0+rows of columns col..col+hs, rounded by `round` (f16, or bf16 for
+/// `tc_stage<.., true>`), into [rows][hs + PAD]; rows past T are zero; the pad columns are
+/// never read (NaN here, so a read would show).
 #[allow(clippy::too_many_arguments)]
-fn stage_rounded(
+fn stage(
     round: fn(f32) -> f32,
     seq: &[f32],
     stride: usize,
@@ -179,7 +167,7 @@ fn forward_tc(
         let uniform = !mask_b.iter().any(|&m| m != 0);
         for h in 0..nh {
             for q0 in (0..t).step_by(TC_Q) {
-                let qs = stage(seq, stride, h * hs, q0, t, TC_Q, hs);
+                let qs = stage(f16r, seq, stride, h * hs, q0, t, TC_Q, hs);
                 for w in 0..4 {
                     let qf = row_frags(&qs, w, p, kt);
                     let mut m = [[f32::NEG_INFINITY; 2]; 32];
@@ -188,8 +176,8 @@ fn forward_tc(
                     let bh = (bi * nh + h) as u32;
                     let row_of = |lane: usize, hr: usize| q0 + w * 16 + (lane >> 2) + hr * 8;
                     for j0 in (0..t).step_by(TC_KEYS) {
-                        let ks = stage(seq, stride, c + h * hs, j0, t, TC_KEYS, hs);
-                        let vs = stage(seq, stride, 2 * c + h * hs, j0, t, TC_KEYS, hs);
+                        let ks = stage(f16r, seq, stride, c + h * hs, j0, t, TC_KEYS, hs);
+                        let vs = stage(f16r, seq, stride, 2 * c + h * hs, j0, t, TC_KEYS, hs);
                         let valid: Vec<bool> = (0..TC_KEYS)
                             .map(|jj| {
                                 let j = j0 + jj;
@@ -312,9 +300,8 @@ fn backward_tc(
     let scale = 1.0 / (hs as f32).sqrt();
     let mut dqkv = vec![f32::NAN; b * t * stride];
     let mut dsum = vec![f32::NAN; b * nh * t];
-    let stage_bf16 = |src: &[f32], st: usize, col: usize, r0: usize| {
-        stage_rounded(bf16r, src, st, col, r0, t, 64, hs)
-    };
+    let stage_bf16 =
+        |src: &[f32], st: usize, col: usize, r0: usize| stage(bf16r, src, st, col, r0, t, 64, hs);
     for bi in 0..b {
         let seq = &qkv[bi * t * stride..];
         let dout_b = &dout[bi * t * c..];
@@ -325,7 +312,7 @@ fn backward_tc(
             let lse_bh = &lse[(bi * nh + h) * t..][..t];
             // dQ pass.
             for q0 in (0..t).step_by(TC_Q) {
-                let qs = stage(seq, stride, h * hs, q0, t, TC_Q, hs);
+                let qs = stage(f16r, seq, stride, h * hs, q0, t, TC_Q, hs);
                 let dos = stage_bf16(dout_b, c, h * hs, q0);
                 let mut d_s = [0.0f32; TC_Q];
                 for (ii, ds) in d_s.iter_mut().enumerate() {
@@ -345,7 +332,7 @@ fn backward_tc(
                     let row_of = |lane: usize, hr: usize| q0 + w * 16 + (lane >> 2) + hr * 8;
                     let mut dq: Vec<Acc> = vec![[[0.0; 4]; 32]; dt_count];
                     for j0 in (0..t).step_by(TC_KEYS) {
-                        let ks = stage(seq, stride, c + h * hs, j0, t, TC_KEYS, hs);
+                        let ks = stage(f16r, seq, stride, c + h * hs, j0, t, TC_KEYS, hs);
                         let kb = stage_bf16(seq, stride, c + h * hs, j0);
                         let vb = stage_bf16(seq, stride, 2 * c + h * hs, j0);
                         let sc = rows_times_chunk(&qf, &ks, p);
@@ -391,7 +378,7 @@ fn backward_tc(
             }
             // dK / dV pass.
             for k0 in (0..t).step_by(TC_KEYS) {
-                let kss = stage(seq, stride, c + h * hs, k0, t, TC_KEYS, hs);
+                let kss = stage(f16r, seq, stride, c + h * hs, k0, t, TC_KEYS, hs);
                 let vbs = stage_bf16(seq, stride, 2 * c + h * hs, k0);
                 for w in 0..4 {
                     let kf = row_frags(&kss, w, p, kt);
@@ -400,7 +387,7 @@ fn backward_tc(
                     let mut dk: Vec<Acc> = vec![[[0.0; 4]; 32]; dt_count];
                     let mut dv: Vec<Acc> = vec![[[0.0; 4]; 32]; dt_count];
                     for i0 in (0..t).step_by(TC_Q) {
-                        let qs = stage(seq, stride, h * hs, i0, t, TC_Q, hs);
+                        let qs = stage(f16r, seq, stride, h * hs, i0, t, TC_Q, hs);
                         let qb = stage_bf16(seq, stride, h * hs, i0);
                         let dob = stage_bf16(dout_b, c, h * hs, i0);
                         let st = rows_times_chunk(&kf, &qs, p);
