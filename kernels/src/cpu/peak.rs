@@ -7,12 +7,15 @@
 //! read as "fraction of what this machine did in the same run".
 //!
 //! Flops per instruction: an f32 FMA is 2 per lane; `vdpbf16ps` does two multiply-adds per
-//! f32 lane, so 4 per lane. Without AVX512-BF16 the bf16 GEMM converts to f32, so the bf16
-//! peak is the f32 peak.
+//! f32 lane, so 4 per lane. Where the bf16 GEMM converts to f32 instead (no AVX512-BF16, or
+//! `vdpbf16ps` slower than FMAs: see [`bf16_dot_outpaces_f32_fma`]) the bf16 peak is the f32
+//! peak.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use super::gemm::Bf16Kernel;
 
 /// Wall time one probe spends (split into rounds; the best round counts).
 const PROBE_TIME: Duration = Duration::from_millis(300);
@@ -26,15 +29,64 @@ pub fn measure_f32_peak(threads: usize) -> f64 {
 }
 
 /// Peak bf16 GFLOP/s on `threads` threads (capped at the pool size), using the ISA named by
-/// [`bf16_peak_isa`].
+/// [`bf16_peak_isa`]: that of the bf16 GEMM path chosen on this CPU ([`Bf16Kernel::best`]).
 pub fn measure_bf16_peak(threads: usize) -> f64 {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") {
-        // SAFETY: features checked just above.
+    if Bf16Kernel::best() == Bf16Kernel::Avx512Bf16 {
+        // SAFETY: that path is only chosen where AVX-512F and AVX512-BF16 are present.
         let burst: fn(u64) -> f32 = |n| unsafe { x86::dpbf16_burst(n) };
         return measure(threads, burst, x86::DPBF16_FLOPS_PER_ITER);
     }
     measure_f32_peak(threads)
+}
+
+/// Whether `vdpbf16ps` gives more multiply-adds per second than f32 FMAs on bf16 values
+/// widened to f32 (which is what the other bf16 path does). Measured on the calling thread in
+/// a few alternating bursts of about half a millisecond, best of each.
+///
+/// The two cases it separates are far apart: Zen 4 runs `vdpbf16ps` at twice the FMA's flop
+/// rate, Sapphire / Emerald Rapids at half of it (one instruction every other cycle against
+/// two FMAs per cycle), so a noisy burst cannot flip the answer.
+pub fn bf16_dot_outpaces_f32_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") {
+        // SAFETY (both closures): features checked just above.
+        let dot: fn(u64) -> f32 = |n| unsafe { x86::dpbf16_burst(n) };
+        let fma: fn(u64) -> f32 = |n| unsafe { x86::fma512_burst(n) };
+        let (dot_iters, fma_iters) = (iters_for(dot, QUICK_BURST), iters_for(fma, QUICK_BURST));
+        let (mut dot_best, mut fma_best) = (0.0f64, 0.0f64);
+        for _ in 0..QUICK_ROUNDS {
+            dot_best = dot_best.max(burst_rate(dot, dot_iters, x86::DPBF16_FLOPS_PER_ITER));
+            fma_best = fma_best.max(burst_rate(fma, fma_iters, x86::FMA512_FLOPS_PER_ITER));
+        }
+        return dot_best >= fma_best;
+    }
+    false
+}
+
+/// Length and count of the bursts [`bf16_dot_outpaces_f32_fma`] compares.
+const QUICK_BURST: Duration = Duration::from_micros(500);
+const QUICK_ROUNDS: u32 = 4;
+
+/// Iterations of `burst` that take about `target` on this thread.
+fn iters_for(burst: fn(u64) -> f32, target: Duration) -> u64 {
+    let mut iters = 1u64 << 8;
+    loop {
+        let t = Instant::now();
+        black_box(burst(black_box(iters)));
+        let dt = t.elapsed();
+        if dt >= target / 4 {
+            return ((iters as f64) * target.as_secs_f64() / dt.as_secs_f64()).max(1.0) as u64;
+        }
+        iters *= 4;
+    }
+}
+
+/// Flops per second of one run of `burst`.
+fn burst_rate(burst: fn(u64) -> f32, iters: u64, flops_per_iter: f64) -> f64 {
+    let t = Instant::now();
+    black_box(burst(black_box(iters)));
+    iters as f64 * flops_per_iter / t.elapsed().as_secs_f64()
 }
 
 /// Name of the instruction the f32 probe uses.
@@ -57,8 +109,7 @@ pub fn f32_peak_isa() -> &'static str {
 
 /// Name of the instruction the bf16 probe uses.
 pub fn bf16_peak_isa() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") {
+    if Bf16Kernel::best() == Bf16Kernel::Avx512Bf16 {
         return "avx512bf16 vdpbf16ps zmm";
     }
     f32_peak_isa()
@@ -94,31 +145,16 @@ fn f32_burst() -> (fn(u64) -> f32, f64) {
 /// Run `burst` on `threads` pool threads concurrently; sum each thread's best round rate.
 fn measure(threads: usize, burst: fn(u64) -> f32, flops_per_iter: f64) -> f64 {
     // Calibrate on this thread: iterations for one round of PROBE_TIME / ROUNDS.
-    let mut iters = 1u64 << 14;
-    loop {
-        let t = Instant::now();
-        black_box(burst(iters));
-        let dt = t.elapsed();
-        if dt >= Duration::from_millis(5) {
-            let per_round = PROBE_TIME.as_secs_f64() / ROUNDS as f64;
-            iters = ((iters as f64) * per_round / dt.as_secs_f64()).max(1.0) as u64;
-            break;
-        }
-        iters *= 4;
-    }
+    let iters = iters_for(burst, PROBE_TIME / ROUNDS);
     let threads = threads.clamp(1, rayon::current_num_threads());
     let total_mflops = AtomicU64::new(0);
     rayon::broadcast(|ctx| {
         if ctx.index() >= threads {
             return;
         }
-        let mut best = 0.0f64;
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            black_box(burst(black_box(iters)));
-            let rate = iters as f64 * flops_per_iter / t.elapsed().as_secs_f64();
-            best = best.max(rate);
-        }
+        let best = (0..ROUNDS)
+            .map(|_| burst_rate(burst, iters, flops_per_iter))
+            .fold(0.0f64, f64::max);
         total_mflops.fetch_add((best / 1e6) as u64, Ordering::Relaxed);
     });
     total_mflops.load(Ordering::Relaxed) as f64 / 1e3

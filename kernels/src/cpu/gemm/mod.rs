@@ -174,7 +174,8 @@ impl Bf16Kernel {
         }
     }
 
-    /// The bf16 paths this CPU can run, fastest first.
+    /// The bf16 paths this CPU can run, `vdpbf16ps` first, then the widening ones fastest
+    /// first (see [`Bf16Kernel::best`] for which runs by default).
     pub fn available() -> Vec<Bf16Kernel> {
         std::iter::once(Bf16Kernel::Avx512Bf16)
             .chain(Kernel::available().into_iter().map(Bf16Kernel::F32))
@@ -182,10 +183,42 @@ impl Bf16Kernel {
             .collect()
     }
 
-    /// The fastest available bf16 path (detected once).
+    /// The fastest available bf16 path (chosen once per process).
+    ///
+    /// `vdpbf16ps` is not always the fastest: Sapphire / Emerald Rapids issue it at a quarter
+    /// of the FMA rate, so there exact widening to f32 and the f32 kernel run twice as fast.
+    /// Where both can run, a short probe ([`crate::cpu::peak::bf16_dot_outpaces_f32_fma`])
+    /// decides. `TOKKEN_BF16_KERNEL=vdpbf16ps` or `=f32` forces one (tests, benches).
     pub fn best() -> Bf16Kernel {
         static BEST: OnceLock<Bf16Kernel> = OnceLock::new();
-        *BEST.get_or_init(|| Bf16Kernel::available()[0])
+        *BEST.get_or_init(|| {
+            let widened = Bf16Kernel::F32(Kernel::best());
+            let native = Bf16Kernel::Avx512Bf16;
+            if !native.is_available() {
+                return widened;
+            }
+            match std::env::var("TOKKEN_BF16_KERNEL").as_deref() {
+                Ok("vdpbf16ps") => native,
+                Ok("f32") => widened,
+                Ok(other) => {
+                    eprintln!(
+                        "warning: TOKKEN_BF16_KERNEL={other:?} is not `vdpbf16ps` or `f32`; \
+                         choosing by speed"
+                    );
+                    Self::faster(native, widened)
+                }
+                Err(_) => Self::faster(native, widened),
+            }
+        })
+    }
+
+    /// `native` where `vdpbf16ps` outpaces f32 FMAs on this CPU, else `widened`.
+    fn faster(native: Bf16Kernel, widened: Bf16Kernel) -> Bf16Kernel {
+        if crate::cpu::peak::bf16_dot_outpaces_f32_fma() {
+            native
+        } else {
+            widened
+        }
     }
 }
 
