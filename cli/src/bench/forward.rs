@@ -155,7 +155,7 @@ pub fn run(args: Args, device: Device) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({"kind": "peak", "dtype": args.dtype, "gflops": round(peak_gflops), "isa": isa,
-               "threads": threads, "kernel": kernel})
+               "threads": threads, "kernel": kernel, "blocking": gemm::selected_blocking()})
     );
 
     let rss_before = rss();

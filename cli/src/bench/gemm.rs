@@ -62,12 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({"kind": "peak", "dtype": "f32", "gflops": round(f32_peak), "isa": peak::f32_peak_isa(),
-               "threads": threads, "gflops_1_thread": round(f32_core), "kernel": gemm::selected_kernel()})
+               "threads": threads, "gflops_1_thread": round(f32_core), "kernel": gemm::selected_kernel(), "blocking": gemm::selected_blocking()})
     );
     println!(
         "{}",
         json!({"kind": "peak", "dtype": "bf16", "gflops": round(bf16_peak), "isa": peak::bf16_peak_isa(),
-               "threads": threads, "gflops_1_thread": round(bf16_core), "kernel": gemm::selected_bf16_kernel()})
+               "threads": threads, "gflops_1_thread": round(bf16_core), "kernel": gemm::selected_bf16_kernel(), "blocking": gemm::selected_blocking()})
     );
 
     let mut rng = StdRng::seed_from_u64(0);

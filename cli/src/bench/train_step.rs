@@ -126,7 +126,7 @@ pub fn run(args: Args, device: Device) -> anyhow::Result<()> {
         println!(
             "{}",
             json!({"kind": "peak", "dtype": dtype.name(), "gflops": (peak_gflops * 10.0).round() / 10.0,
-                   "isa": isa, "threads": threads, "kernel": kernel})
+                   "isa": isa, "threads": threads, "kernel": kernel, "blocking": gemm::selected_blocking()})
         );
     }
 

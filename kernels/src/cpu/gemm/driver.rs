@@ -46,6 +46,16 @@ pub(crate) trait Micro: Copy + Send + Sync {
     /// Packed element type.
     type E: bytemuck::Pod + Default + Send + Sync;
 
+    /// The cache blocking used on this CPU: [`Micro::KC`], [`Micro::MC`] and [`Micro::NB`]
+    /// unless the kernel picks other sizes for the CPU it runs on.
+    fn blocking() -> Blocking {
+        Blocking {
+            kc: Self::KC,
+            mc: Self::MC,
+            nb: Self::NB,
+        }
+    }
+
     /// Multiply one packed A panel (`kg * MR * G` elements) by one packed B panel
     /// (`kg * NR * G`), both 64-byte aligned, and update the `mr x nr` tile of C at `c`
     /// (row stride `ldc`). `beta == 0` ignores C's old contents.
@@ -92,6 +102,15 @@ pub(crate) trait Micro: Copy + Send + Sync {
     ) {
         unreachable!("gemm: this kernel packs A (internal)")
     }
+}
+
+/// Cache blocking of the loop nest (module docs): K block, row block of A, column block of
+/// B per task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Blocking {
+    pub kc: usize,
+    pub mc: usize,
+    pub nb: usize,
 }
 
 /// C as a raw pointer shared by tasks that write disjoint tiles (each tile is bounds-checked
@@ -319,7 +338,7 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
         1
     };
     let (mr_, nr_, g) = (K::MR, K::NR, K::G);
-    let mc_max = (K::MC / mr_).max(1) * mr_;
+    let mc_max = (K::blocking().mc / mr_).max(1) * mr_;
     let kc_max = k_block_len::<K>(k);
     let shared = SharedC {
         ptr: c.as_mut_ptr(),
@@ -442,7 +461,7 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
 /// G), so there is no short last pass. The prepacked path uses the same blocks.
 pub(crate) fn k_block_len<K: Micro>(k: usize) -> usize {
     let g = K::G;
-    let kc_max = (K::KC / g).max(1) * g;
+    let kc_max = (K::blocking().kc / g).max(1) * g;
     k.div_ceil(k.div_ceil(kc_max)).div_ceil(g) * g
 }
 
@@ -457,7 +476,7 @@ pub(crate) struct Plan {
 impl Plan {
     pub(crate) fn new<K: Micro>(n: usize, mpanels: usize, threads: usize) -> Plan {
         let npanels = n.div_ceil(K::NR);
-        let nb_panels = (K::NB / K::NR).max(1);
+        let nb_panels = (K::blocking().nb / K::NR).max(1);
         let mut ntasks_n = npanels.div_ceil(nb_panels);
         if threads > 1 {
             // A multiple of the thread count keeps every core equally busy.

@@ -227,6 +227,16 @@ pub fn selected_kernel() -> &'static str {
     Kernel::best().name()
 }
 
+/// Cache blocking of the f32 kernel chosen at run time on this CPU (the AVX-512 kernel picks
+/// it per CPU; `TOKKEN_GEMM_BLOCKING=l2|l3` forces one).
+pub fn selected_blocking() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if Kernel::best() == Kernel::Avx512 {
+        return avx512::blocking_name();
+    }
+    "fixed"
+}
+
 /// Name of the bf16 path chosen at run time on this CPU.
 pub fn selected_bf16_kernel() -> &'static str {
     Bf16Kernel::best().name()
