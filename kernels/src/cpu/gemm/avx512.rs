@@ -99,14 +99,16 @@ impl Micro for Avx512F32 {
 }
 
 /// Blocking for cores that run two 512-bit FMAs per cycle from a slow shared L3 (Intel):
-/// the B block a task streams for every A panel, `KC x NB` f32 = 1 MiB, stays in the
-/// core's 2 MiB L2. The constants above (a 6 MiB B block read from L3) measured faster on
-/// Zen 4, whose L3 keeps up with its one FMA per cycle; on an Emerald Rapids VM they left
-/// the f32 GEMM at 0.55-0.65 of the FMA peak, these at 0.85-0.9 (`bench gemm`).
+/// a task's columns cut to 160 so the packed B block it streams for every A panel,
+/// `KC x NB` f32 = 960 KiB, stays in the core's 2 MiB L2. The constants above (a 6 MiB B
+/// block read from L3 for every A panel) measured faster on Zen 4, whose L3 keeps up with
+/// its one FMA per cycle; on an Emerald Rapids VM they left the f32 GEMM well under the FMA
+/// peak. K blocks stay as they are: they set the rounding (and the prepacked path, which
+/// must give the same bits, uses them), and more of them cost the one-headline path time.
 const L2_BLOCKING: Blocking = Blocking {
-    kc: 512,
+    kc: 1536,
     mc: 3072,
-    nb: 512,
+    nb: 160,
 };
 
 /// Whether [`L2_BLOCKING`] applies: on Intel CPUs, or as forced by
@@ -127,7 +129,7 @@ fn l2_blocking() -> bool {
 /// The blocking in use on this CPU (for benches and tests).
 pub(crate) fn blocking_name() -> &'static str {
     if l2_blocking() {
-        "l2 (kc 512, nb 512)"
+        "l2 (kc 1536, nb 160)"
     } else {
         "l3 (kc 1536, nb 1024)"
     }
