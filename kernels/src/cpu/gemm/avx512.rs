@@ -40,11 +40,7 @@ impl Micro for Avx512F32 {
         if l2_blocking() {
             L2_BLOCKING
         } else {
-            Blocking {
-                kc: Self::KC,
-                mc: Self::MC,
-                nb: Self::NB,
-            }
+            Blocking::constants::<Self>()
         }
     }
 

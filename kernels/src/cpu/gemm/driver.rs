@@ -49,11 +49,7 @@ pub(crate) trait Micro: Copy + Send + Sync {
     /// The cache blocking used on this CPU: [`Micro::KC`], [`Micro::MC`] and [`Micro::NB`]
     /// unless the kernel picks other sizes for the CPU it runs on.
     fn blocking() -> Blocking {
-        Blocking {
-            kc: Self::KC,
-            mc: Self::MC,
-            nb: Self::NB,
-        }
+        Blocking::constants::<Self>()
     }
 
     /// Multiply one packed A panel (`kg * MR * G` elements) by one packed B panel
@@ -111,6 +107,17 @@ pub(crate) struct Blocking {
     pub kc: usize,
     pub mc: usize,
     pub nb: usize,
+}
+
+impl Blocking {
+    /// The kernel's constants [`Micro::KC`], [`Micro::MC`], [`Micro::NB`].
+    pub(crate) fn constants<K: Micro>() -> Blocking {
+        Blocking {
+            kc: K::KC,
+            mc: K::MC,
+            nb: K::NB,
+        }
+    }
 }
 
 /// C as a raw pointer shared by tasks that write disjoint tiles (each tile is bounds-checked
