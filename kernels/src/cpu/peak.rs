@@ -187,16 +187,67 @@ mod x86 {
     pub const DPBF16_FLOPS_PER_ITER: f64 = (ACC512 * 16 * 4) as f64;
     pub const FMA256_FLOPS_PER_ITER: f64 = (ACC256 * 8 * 2) as f64;
 
+    /// `iters` rounds of 16 independent `ins zmmN, x, y` (zmmN += x * y) on zmm0..zmm15,
+    /// written out in asm: LLVM compiled the same loop of intrinsics into a register
+    /// rotation with stack spills whose speed depended on the build (the bf16 probe read
+    /// 258 vs 408 GFLOP/s for the same code in two builds; the f32 one 250 vs 346 after an
+    /// unrelated change to its caller).
+    macro_rules! sixteen_chains {
+        ($ins:literal, $iters:expr, $x:expr, $y:expr, $acc:expr) => {
+            std::arch::asm!(
+                "2:",
+                concat!($ins, " zmm0, {x}, {y}"),
+                concat!($ins, " zmm1, {x}, {y}"),
+                concat!($ins, " zmm2, {x}, {y}"),
+                concat!($ins, " zmm3, {x}, {y}"),
+                concat!($ins, " zmm4, {x}, {y}"),
+                concat!($ins, " zmm5, {x}, {y}"),
+                concat!($ins, " zmm6, {x}, {y}"),
+                concat!($ins, " zmm7, {x}, {y}"),
+                concat!($ins, " zmm8, {x}, {y}"),
+                concat!($ins, " zmm9, {x}, {y}"),
+                concat!($ins, " zmm10, {x}, {y}"),
+                concat!($ins, " zmm11, {x}, {y}"),
+                concat!($ins, " zmm12, {x}, {y}"),
+                concat!($ins, " zmm13, {x}, {y}"),
+                concat!($ins, " zmm14, {x}, {y}"),
+                concat!($ins, " zmm15, {x}, {y}"),
+                "dec {n}",
+                "jnz 2b",
+                n = inout(reg) $iters => _,
+                x = in(zmm_reg) $x,
+                y = in(zmm_reg) $y,
+                inout("zmm0") $acc[0],
+                inout("zmm1") $acc[1],
+                inout("zmm2") $acc[2],
+                inout("zmm3") $acc[3],
+                inout("zmm4") $acc[4],
+                inout("zmm5") $acc[5],
+                inout("zmm6") $acc[6],
+                inout("zmm7") $acc[7],
+                inout("zmm8") $acc[8],
+                inout("zmm9") $acc[9],
+                inout("zmm10") $acc[10],
+                inout("zmm11") $acc[11],
+                inout("zmm12") $acc[12],
+                inout("zmm13") $acc[13],
+                inout("zmm14") $acc[14],
+                inout("zmm15") $acc[15],
+                options(nomem, nostack),
+            )
+        };
+    }
+
     /// `iters` rounds of 16 independent zmm FMAs.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn fma512_burst(iters: u64) -> f32 {
         let x = _mm512_set1_ps(black_box(0.999_999));
         let y = _mm512_set1_ps(black_box(1e-7));
+        const { assert!(ACC512 == 16, "the asm names 16 accumulators") };
         let mut acc = [_mm512_set1_ps(1.0); ACC512];
-        for _ in 0..iters {
-            for a in acc.iter_mut() {
-                *a = _mm512_fmadd_ps(*a, x, y);
-            }
+        if iters > 0 {
+            // SAFETY: register-only loop; AVX-512F enabled on this function.
+            unsafe { sixteen_chains!("vfmadd231ps", iters, x, y, acc) };
         }
         acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
     }
@@ -212,10 +263,7 @@ mod x86 {
             _mm512_set1_ps(black_box(1e-3)),
             _mm512_set1_ps(black_box(-1e-3)),
         );
-        // `vdpbf16ps` written out: LLVM compiled the loop of intrinsics into a register
-        // rotation with stack spills whose speed varied with the stack's alignment
-        // (258 vs 408 GFLOP/s for the same code in two builds).
-        const { assert!(ACC512 == 16, "the asm below names 16 accumulators") };
+        const { assert!(ACC512 == 16, "the asm names 16 accumulators") };
         // SAFETY: __m512bh and __m512 are both 64 bytes of vector register.
         let (x, y) = unsafe {
             (
@@ -226,49 +274,7 @@ mod x86 {
         let mut acc = [_mm512_set1_ps(1.0); ACC512];
         if iters > 0 {
             // SAFETY: register-only loop; AVX512-BF16 enabled on this function.
-            unsafe {
-                std::arch::asm!(
-                    "2:",
-                "vdpbf16ps zmm0, {x}, {y}",
-                "vdpbf16ps zmm1, {x}, {y}",
-                "vdpbf16ps zmm2, {x}, {y}",
-                "vdpbf16ps zmm3, {x}, {y}",
-                "vdpbf16ps zmm4, {x}, {y}",
-                "vdpbf16ps zmm5, {x}, {y}",
-                "vdpbf16ps zmm6, {x}, {y}",
-                "vdpbf16ps zmm7, {x}, {y}",
-                "vdpbf16ps zmm8, {x}, {y}",
-                "vdpbf16ps zmm9, {x}, {y}",
-                "vdpbf16ps zmm10, {x}, {y}",
-                "vdpbf16ps zmm11, {x}, {y}",
-                "vdpbf16ps zmm12, {x}, {y}",
-                "vdpbf16ps zmm13, {x}, {y}",
-                "vdpbf16ps zmm14, {x}, {y}",
-                "vdpbf16ps zmm15, {x}, {y}",
-                    "dec {n}",
-                    "jnz 2b",
-                    n = inout(reg) iters => _,
-                    x = in(zmm_reg) x,
-                    y = in(zmm_reg) y,
-                inout("zmm0") acc[0],
-                inout("zmm1") acc[1],
-                inout("zmm2") acc[2],
-                inout("zmm3") acc[3],
-                inout("zmm4") acc[4],
-                inout("zmm5") acc[5],
-                inout("zmm6") acc[6],
-                inout("zmm7") acc[7],
-                inout("zmm8") acc[8],
-                inout("zmm9") acc[9],
-                inout("zmm10") acc[10],
-                inout("zmm11") acc[11],
-                inout("zmm12") acc[12],
-                inout("zmm13") acc[13],
-                inout("zmm14") acc[14],
-                inout("zmm15") acc[15],
-                    options(nomem, nostack),
-                );
-            }
+            unsafe { sixteen_chains!("vdpbf16ps", iters, x, y, acc) };
         }
         acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
     }
