@@ -122,13 +122,11 @@ fn l2_blocking() -> bool {
     })
 }
 
-/// The blocking in use on this CPU (for benches and tests).
-pub(crate) fn blocking_name() -> &'static str {
-    if l2_blocking() {
-        "l2 (kc 1536, nb 160)"
-    } else {
-        "l3 (kc 1536, nb 1024)"
-    }
+/// The blocking in use on this CPU, named with its sizes (for benches).
+pub(crate) fn blocking_name() -> String {
+    let b = <Avx512F32 as Micro>::blocking();
+    let which = if l2_blocking() { "l2" } else { "l3" };
+    format!("{which} (kc {}, nb {})", b.kc, b.nb)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -229,12 +229,12 @@ pub fn selected_kernel() -> &'static str {
 
 /// Cache blocking of the f32 kernel chosen at run time on this CPU (the AVX-512 kernel picks
 /// it per CPU; `TOKKEN_GEMM_BLOCKING=l2|l3` forces one).
-pub fn selected_blocking() -> &'static str {
+pub fn selected_blocking() -> String {
     #[cfg(target_arch = "x86_64")]
     if Kernel::best() == Kernel::Avx512 {
         return avx512::blocking_name();
     }
-    "fixed"
+    "fixed".to_string()
 }
 
 /// Name of the bf16 path chosen at run time on this CPU.
