@@ -1,7 +1,7 @@
 //! Dense layer forward: `y = x · Wᵀ + b (+ residual)` with W stored `[out, in]`.
 
 use tokken_engine::DType;
-use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_prepacked_bias, sgemm, Trans};
+use tokken_kernels::cpu::gemm::{gemm_f32_bf16_bias, gemm_prepacked_bias, sgemm_bias};
 
 use crate::error::{ModelError, Result};
 use crate::params::LinearParams;
@@ -15,8 +15,8 @@ pub const PREPACKED_MAX_ROWS: usize = 512;
 
 /// `out[rows, out] = inp[rows, in] · Wᵀ + bias (+ residual[rows, out])`.
 ///
-/// f32 weights use `sgemm`; bf16 weights use `gemm_f32_bf16` (f32 activations, f32
-/// accumulation).
+/// f32 weights use `sgemm_bias`; bf16 weights use `gemm_f32_bf16_bias` (f32 activations,
+/// f32 accumulation).
 pub fn linear_forward(
     out: &mut [f32],
     inp: &[f32],
@@ -51,21 +51,8 @@ pub fn linear_forward_packed(
         gemm_prepacked_bias(rows, inp, k, pw, bias, residual, out, n);
         return Ok(());
     }
-    // Start from bias (+ residual) and let the GEMM accumulate onto it (beta = 1).
-    match residual {
-        Some(res) => {
-            for (o_row, r_row) in out.chunks_exact_mut(n).zip(res[..rows * n].chunks_exact(n)) {
-                for ((o, r), b) in o_row.iter_mut().zip(r_row).zip(bias) {
-                    *o = r + b;
-                }
-            }
-        }
-        None => {
-            for o_row in out.chunks_exact_mut(n) {
-                o_row.copy_from_slice(bias);
-            }
-        }
-    }
+    // X·Wᵀ + (residual + bias): each C tile starts at residual + bias while it is in cache.
+    let residual = residual.map(|r| (&r[..rows * n], n));
     if let (DType::F32, Some(parts)) = (lin.weight.dtype(), lin.weight.stacked_parts()) {
         // A fused weight stacked from parts (q|k|v of a mapped checkpoint): one GEMM per
         // part into its block of columns, reading each part in place. Every output element
@@ -73,18 +60,18 @@ pub fn linear_forward_packed(
         let mut col = 0;
         for part in parts {
             let (w, n_part) = (part.as_f32()?, part.shape()[0]);
-            sgemm(
-                Trans::N,
-                Trans::T,
+            let bias = &bias[col..col + n_part];
+            let residual = residual.map(|(r, ld)| (&r[col..], ld));
+            sgemm_bias(
                 rows,
                 n_part,
                 k,
-                1.0,
                 inp,
                 k,
                 w,
                 k,
-                1.0,
+                bias,
+                residual,
                 &mut out[col..],
                 n,
             );
@@ -95,39 +82,11 @@ pub fn linear_forward_packed(
     match lin.weight.dtype() {
         DType::F32 => {
             let w = lin.weight.as_f32()?;
-            sgemm(
-                Trans::N,
-                Trans::T,
-                rows,
-                n,
-                k,
-                1.0,
-                inp,
-                k,
-                w,
-                k,
-                1.0,
-                out,
-                n,
-            );
+            sgemm_bias(rows, n, k, inp, k, w, k, bias, residual, out, n);
         }
         DType::BF16 => {
             let w = lin.weight.as_bf16()?;
-            gemm_f32_bf16(
-                Trans::N,
-                Trans::T,
-                rows,
-                n,
-                k,
-                1.0,
-                inp,
-                k,
-                w,
-                k,
-                1.0,
-                out,
-                n,
-            );
+            gemm_f32_bf16_bias(rows, n, k, inp, k, w, k, bias, residual, out, n);
         }
         other => {
             return Err(ModelError::Other(format!(

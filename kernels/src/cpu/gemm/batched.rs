@@ -109,8 +109,9 @@ pub fn sgemm_batched_with(
     let item = |i: usize, ci: &mut [f32], parallel: bool| {
         let (ai, bi) = (va.at(i * stride_a), vb.at(i * stride_b));
         let rows_a = (ta == Trans::N).then(|| (&a[i * stride_a..], lda));
+        let start = super::driver::CStart::Beta(beta);
         run_f32(
-            kernel, m, n, k, alpha, ai, id, rows_a, bi, id, beta, ci, ldc, parallel,
+            kernel, m, n, k, alpha, ai, id, rows_a, bi, id, start, ci, ldc, parallel,
         );
     };
     let threads = rayon::current_num_threads();

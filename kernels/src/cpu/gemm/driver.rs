@@ -21,6 +21,7 @@
 use rayon::prelude::*;
 
 use super::conv::Convert;
+use super::epilogue::Epilogue;
 use super::pack::{pack, panel_len, with_buf, View, BUF_A, BUF_B};
 
 /// Below this many flops (2mnk) a GEMM runs on the calling thread: fork/join would cost more.
@@ -155,26 +156,6 @@ pub(crate) fn scale_c(c: &mut [f32], m: usize, n: usize, ldc: usize, beta: f32) 
     }
 }
 
-/// `C = bias` in every row of the `m x n` view (`bias` `[n]`).
-fn fill_rows(c: &mut [f32], m: usize, n: usize, ldc: usize, bias: &[f32]) {
-    for i in 0..m {
-        c[i * ldc..i * ldc + n].copy_from_slice(&bias[..n]);
-    }
-}
-
-/// Set each of the `mr` rows of the tile at `c` (row stride `ldc`) to `bias` (its `nr`
-/// columns).
-///
-/// # Safety
-/// `c + i * ldc + j` valid for writes for `i < mr`, `j < bias.len()`, and not overlapping
-/// `bias`.
-#[inline(always)]
-unsafe fn fill_tile(c: *mut f32, ldc: usize, bias: &[f32], mr: usize) {
-    for i in 0..mr {
-        std::ptr::copy_nonoverlapping(bias.as_ptr(), c.add(i * ldc), bias.len());
-    }
-}
-
 /// Scalar update of a partial tile from a spilled accumulator `tile` (row stride `ts`).
 ///
 /// # Safety
@@ -298,12 +279,12 @@ pub(crate) fn gemm<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
 pub(crate) enum CStart<'a> {
     /// `C = alpha * op(A) * op(B) + beta * C` (`beta == 0` ignores C's old contents).
     Beta(f32),
-    /// `C = bias + alpha * op(A) * op(B)` with `bias` `[n]` (C's old contents ignored).
-    /// Each tile is set to the bias right before its first K block's kernel call, which
+    /// `C = residual + bias + alpha * op(A) * op(B)` (C's old contents ignored). Each
+    /// tile is set to `residual + bias` right before its first K block's kernel call, which
     /// then runs with beta = 1: the kernel sees exactly the C of a caller that filled C
-    /// with the bias and asked for beta = 1, so the result is the same bit for bit, but C
-    /// is written once from a cache-hot tile instead of in a separate pass.
-    Bias(&'a [f32]),
+    /// that way and asked for beta = 1, so the result is the same bit for bit, but C is
+    /// written once from a cache-hot tile instead of in a separate pass.
+    Bias(Epilogue<'a>),
 }
 
 /// [`gemm`] with C starting at `start` (see [`CStart`]).
@@ -326,15 +307,15 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
     }
     let beta = match start {
         CStart::Beta(beta) => beta,
-        CStart::Bias(bias) => {
-            assert!(bias.len() >= n, "gemm: bias shorter than n (internal)");
+        CStart::Bias(e) => {
+            assert!(e.bias.len() >= n, "gemm: bias shorter than n (internal)");
             1.0
         }
     };
     if k == 0 || alpha == 0.0 {
         match start {
             CStart::Beta(beta) => scale_c(c, m, n, ldc, beta),
-            CStart::Bias(bias) => fill_rows(c, m, n, ldc, bias),
+            CStart::Bias(e) => e.fill(c, m, n, ldc),
         }
         return;
     }
@@ -385,10 +366,10 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
                                 let nr = nr_.min(j0 + ncols - col);
                                 let bp = &bpack[jp * blen..(jp + 1) * blen];
                                 let cp = shared.tile(row * ldc + col, mr, nr, ldc);
-                                if let (0, CStart::Bias(bias)) = (pc, start) {
+                                if let (0, CStart::Bias(e)) = (pc, start) {
                                     // SAFETY: the tile lies inside C (asserted) and no
                                     // other task writes it.
-                                    unsafe { fill_tile(cp, ldc, &bias[col..col + nr], mr) };
+                                    unsafe { e.fill_tile(cp, ldc, (row, col), mr, nr) };
                                 }
                                 match (ap, &a) {
                                     // SAFETY: panel lengths are exact (slices above); the
@@ -483,13 +464,18 @@ pub(crate) struct Plan {
 impl Plan {
     pub(crate) fn new<K: Micro>(n: usize, mpanels: usize, threads: usize) -> Plan {
         let npanels = n.div_ceil(K::NR);
-        let nb_panels = (K::blocking().nb / K::NR).max(1);
-        let mut ntasks_n = npanels.div_ceil(nb_panels);
-        if threads > 1 {
-            // A multiple of the thread count keeps every core equally busy.
-            ntasks_n = (ntasks_n.div_ceil(threads) * threads).min(npanels);
-        }
-        let per = npanels.div_ceil(ntasks_n);
+        let nb_panels = (K::blocking().nb / K::NR).max(1).min(npanels.max(1));
+        // Column panels per task: at most a B block's worth. With several threads, the
+        // width that leaves the busiest thread the fewest panels, the widest among equals
+        // (72 panels in blocks of 5 leave one thread 37 of them; in blocks of 4, 36).
+        let per = if threads > 1 {
+            (1..=nb_panels)
+                .rev()
+                .min_by_key(|&per| busiest_thread_panels(npanels, per, threads))
+                .unwrap_or(nb_panels)
+        } else {
+            nb_panels
+        };
         let ntasks_n = npanels.div_ceil(per);
         let want_m = if ntasks_n >= threads {
             1
@@ -503,6 +489,18 @@ impl Plan {
             mpanels_per_task,
             ntasks_m: mpanels.div_ceil(mpanels_per_task),
         }
+    }
+}
+
+/// Column panels of the busiest of `threads` threads when `npanels` are cut into tasks of
+/// `per` (the last task takes the rest), whole tasks handed out as evenly as they go.
+fn busiest_thread_panels(npanels: usize, per: usize, threads: usize) -> usize {
+    let (full, rest) = (npanels / per, npanels % per);
+    if full.is_multiple_of(threads) {
+        full / threads * per + rest
+    } else {
+        // A thread with one full task fewer takes the rest, which is shorter than a task.
+        full.div_ceil(threads) * per
     }
 }
 
@@ -620,4 +618,44 @@ unsafe fn pack_any_avx512<S: Copy, E: bytemuck::Pod + Default>(
     conv: impl Convert<S, E>,
 ) {
     pack_generic(g, src, r0, rows, p0, kc, r, out, conv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::portable::PortableF32;
+    use super::*;
+
+    #[test]
+    fn busiest_thread_gets_whole_tasks_and_the_rest() {
+        // 72 panels: 14 tasks of 5 and one of 2 -> 7 * 5 + 2; 18 tasks of 4 -> 9 * 4.
+        assert_eq!(busiest_thread_panels(72, 5, 2), 37);
+        assert_eq!(busiest_thread_panels(72, 4, 2), 36);
+        // 96 panels: 19 tasks of 5 (one thread 10 of them) and one of 1.
+        assert_eq!(busiest_thread_panels(96, 5, 2), 50);
+        assert_eq!(busiest_thread_panels(96, 4, 2), 48);
+        assert_eq!(busiest_thread_panels(3, 2, 2), 2);
+        assert_eq!(busiest_thread_panels(7, 7, 1), 7);
+    }
+
+    /// Every plan covers every column panel and row panel, with no task wider than a B
+    /// block, and on two threads splits the columns as evenly as whole panels allow.
+    #[test]
+    fn plans_cover_everything_and_balance_threads() {
+        let nr = PortableF32::NR;
+        let nb_panels = PortableF32::blocking().nb / nr;
+        for n in [1, nr, 3 * nr + 1, 72 * nr, 96 * nr, 100 * nr + 5] {
+            for threads in 1..=4 {
+                let plan = Plan::new::<PortableF32>(n, 7, threads);
+                let npanels = n.div_ceil(nr);
+                let per = plan.cols_per_task / nr;
+                assert!(per <= nb_panels.max(1), "n {n}, threads {threads}");
+                assert!(plan.ntasks_n * per >= npanels && (plan.ntasks_n - 1) * per < npanels);
+                assert!(plan.ntasks_m * plan.mpanels_per_task >= 7);
+                if threads == 2 && npanels >= 2 {
+                    let busiest = busiest_thread_panels(npanels, per, 2);
+                    assert!(busiest <= npanels.div_ceil(2) + per / 2, "n {n}: {busiest}");
+                }
+            }
+        }
+    }
 }

@@ -12,6 +12,9 @@
 //! - [`gemm_bf16`] — bf16 A and B, f32 accumulation and f32 C.
 //! - [`gemm_f32_bf16`] — f32 A (activations, rounded to bf16 while packing, round to nearest
 //!   even) times bf16 B (pre-converted weights); what a bf16 forward pass uses.
+//! - [`sgemm_bias`] / [`gemm_f32_bf16_bias`] — a dense layer `X · Wᵀ + (residual + bias)`
+//!   on unpacked weights, bit for bit the matching call with beta = 1 on a C filled first;
+//!   C tiles start at residual + bias (`epilogue.rs`).
 //! - [`gemm_prepacked`] — `X · Wᵀ` with the weight packed once ([`PackedWeight`]), bit for
 //!   bit the matching `sgemm` / `gemm_f32_bf16` call without re-packing W each time;
 //!   [`gemm_prepacked_bias`] also adds a bias (and a residual), C tiles starting at them.
@@ -37,6 +40,7 @@
 mod batched;
 mod conv;
 mod driver;
+mod epilogue;
 mod guided;
 mod huge_buf;
 mod pack;
@@ -310,7 +314,7 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     rows_a: RowsA<'_>,
     b: View<'_, SB>,
     conv_b: impl conv::Convert<SB, f32>,
-    beta: f32,
+    start: driver::CStart<'_>,
     c: &mut [f32],
     ldc: usize,
     parallel: bool,
@@ -321,7 +325,7 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
         (a, conv_a, rows_a): (View<'_, SA>, impl conv::Convert<SA, f32>, RowsA<'_>),
         b: View<'_, SB>,
         conv_b: impl conv::Convert<SB, f32>,
-        (beta, c, ldc, parallel): (f32, &mut [f32], usize, bool),
+        (start, c, ldc, parallel): (driver::CStart<'_>, &mut [f32], usize, bool),
     ) {
         let bp = driver::PackB::new(kern, b, conv_b);
         let a = match rows_a {
@@ -330,10 +334,10 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
             }
             _ => driver::ASource::Pack(a, conv_a),
         };
-        driver::gemm(kern, m, n, k, alpha, a, &bp, beta, c, ldc, parallel)
+        driver::gemm_from(kern, m, n, k, alpha, a, &bp, start, c, ldc, parallel)
     }
     let dims = (m, n, k, alpha);
-    let out = (beta, c, ldc, parallel);
+    let out = (start, c, ldc, parallel);
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
@@ -420,9 +424,107 @@ pub fn sgemm_with(
     let id = conv::Identity;
     let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
     let rows_a = (ta == Trans::N).then_some((a, lda));
+    let start = driver::CStart::Beta(beta);
     run_f32(
-        kernel, m, n, k, alpha, va, id, rows_a, vb, id, beta, c, ldc, true,
+        kernel, m, n, k, alpha, va, id, rows_a, vb, id, start, c, ldc, true,
     );
+}
+
+/// A dense layer on unpacked f32 weights: `C[m, n] = X[m, k] · Wᵀ + (residual + bias)`,
+/// X stored `[m, k]` (row stride `ldx`), W `[n, k]` (row stride `ldw`), `bias` `[n]`,
+/// `residual` `[m, n]` with its row stride, C `[m, n]` (row stride `ldc`), write-only.
+/// Bit for bit [`sgemm`] (N, T) with beta = 1 on a C first set to `residual + bias`, but
+/// each C tile is set right before its first kernel call, while it is in cache, instead
+/// of in a pass over all of C. Panics on short slices or leading dimensions, or a bias
+/// that is not `[n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_bias(
+    m: usize,
+    n: usize,
+    k: usize,
+    x: &[f32],
+    ldx: usize,
+    w: &[f32],
+    ldw: usize,
+    bias: &[f32],
+    residual: Option<(&[f32], usize)>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let start = check_bias_args(m, n, bias, residual);
+    check_args(
+        Trans::N,
+        Trans::T,
+        m,
+        n,
+        k,
+        x.len(),
+        ldx,
+        w.len(),
+        ldw,
+        c.len(),
+        ldc,
+    );
+    let id = conv::Identity;
+    let (va, vb) = (View::a(Trans::N, x, ldx), View::b(Trans::T, w, ldw));
+    let rows = Some((x, ldx));
+    let kernel = Kernel::best();
+    run_f32(
+        kernel, m, n, k, 1.0, va, id, rows, vb, id, start, c, ldc, true,
+    );
+}
+
+/// [`sgemm_bias`] with bf16 weights: bit for bit [`gemm_f32_bf16`] (N, T) with beta = 1
+/// on a C first set to `residual + bias`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f32_bf16_bias(
+    m: usize,
+    n: usize,
+    k: usize,
+    x: &[f32],
+    ldx: usize,
+    w: &[Bf16],
+    ldw: usize,
+    bias: &[f32],
+    residual: Option<(&[f32], usize)>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let start = check_bias_args(m, n, bias, residual);
+    check_args(
+        Trans::N,
+        Trans::T,
+        m,
+        n,
+        k,
+        x.len(),
+        ldx,
+        w.len(),
+        ldw,
+        c.len(),
+        ldc,
+    );
+    let (va, vb) = (View::a(Trans::N, x, ldx), View::b(Trans::T, w, ldw));
+    f32_bf16_from(Bf16Kernel::best(), (m, n, k, 1.0), va, vb, start, c, ldc);
+}
+
+/// Check a dense layer's bias (`[n]`) and residual (`[m, n]`); where C starts.
+fn check_bias_args<'a>(
+    m: usize,
+    n: usize,
+    bias: &'a [f32],
+    residual: Option<(&'a [f32], usize)>,
+) -> driver::CStart<'a> {
+    assert_eq!(
+        bias.len(),
+        n,
+        "gemm: bias has {} elements but the layer has {n} outputs",
+        bias.len()
+    );
+    if let Some((r, ldr)) = residual {
+        check_operand("residual", Trans::N, m, n, r.len(), ldr);
+    }
+    driver::CStart::Bias(epilogue::Epilogue { bias, residual })
 }
 
 /// bf16 GEMM: bf16 A and B, f32 accumulation, f32 C (same layout contract as [`sgemm`]).
@@ -494,8 +596,9 @@ pub fn gemm_bf16_with(
         }
         Bf16Kernel::F32(f) => {
             let widen = |x: Bf16| x.to_f32();
+            let start = driver::CStart::Beta(beta);
             run_f32(
-                f, m, n, k, alpha, va, widen, None, vb, widen, beta, c, ldc, true,
+                f, m, n, k, alpha, va, widen, None, vb, widen, start, c, ldc, true,
             );
         }
     }
@@ -557,6 +660,20 @@ pub fn gemm_f32_bf16_with(
 ) {
     check_args(ta, tb, m, n, k, a.len(), lda, b.len(), ldb, c.len(), ldc);
     let (va, vb) = (View::a(ta, a, lda), View::b(tb, b, ldb));
+    let start = driver::CStart::Beta(beta);
+    f32_bf16_from(kernel, (m, n, k, alpha), va, vb, start, c, ldc);
+}
+
+/// [`gemm_f32_bf16_with`] on validated operands, C starting at `start`.
+fn f32_bf16_from(
+    kernel: Bf16Kernel,
+    (m, n, k, alpha): (usize, usize, usize, f32),
+    va: View<'_, f32>,
+    vb: View<'_, Bf16>,
+    start: driver::CStart<'_>,
+    c: &mut [f32],
+    ldc: usize,
+) {
     match kernel {
         Bf16Kernel::Avx512Bf16 => {
             #[cfg(target_arch = "x86_64")]
@@ -564,7 +681,7 @@ pub fn gemm_f32_bf16_with(
                 let round = conv::ToBf16;
                 let bp = driver::PackB::new(kern, vb, |x: Bf16| x);
                 let va = driver::ASource::Pack(va, round);
-                driver::gemm(kern, m, n, k, alpha, va, &bp, beta, c, ldc, true);
+                driver::gemm_from(kern, m, n, k, alpha, va, &bp, start, c, ldc, true);
                 return;
             }
             unavailable(kernel.name());
@@ -573,7 +690,7 @@ pub fn gemm_f32_bf16_with(
             let round = conv::RoundToBf16;
             let widen = |x: Bf16| x.to_f32();
             run_f32(
-                f, m, n, k, alpha, va, round, None, vb, widen, beta, c, ldc, true,
+                f, m, n, k, alpha, va, round, None, vb, widen, start, c, ldc, true,
             );
         }
     }

@@ -29,6 +29,7 @@ use half::bf16 as Bf16;
 
 use super::conv::{Convert, Identity, RoundToBf16, ToBf16};
 use super::driver::{self, ASource, BPanels, CStart, Micro};
+use super::epilogue::Epilogue;
 use super::pack::{f32_to_bf16, panel_len, View};
 use super::prepacked::{with_bf16_micro, with_f32_micro, Panels};
 use super::{check_operand, unavailable, Bf16Kernel, Kernel, PackedKind, Trans};
@@ -216,7 +217,11 @@ pub fn gemm_packed_b_bias(
         b.n
     );
     let av = Operand { ta, a, lda };
-    dispatch(m, alpha, av, b, CStart::Bias(bias), c, ldc);
+    let start = CStart::Bias(Epilogue {
+        bias,
+        residual: None,
+    });
+    dispatch(m, alpha, av, b, start, c, ldc);
 }
 
 /// Check the operands and run the product on `b`'s kernel.

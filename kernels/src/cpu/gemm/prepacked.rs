@@ -44,6 +44,7 @@ use rayon::prelude::*;
 use super::conv::ToBf16;
 use super::conv::{Convert, Identity, RoundToBf16};
 use super::driver::{k_block_len, pack_any, scale_c, Micro, Plan, SharedC, PAR_MIN_FLOPS};
+use super::epilogue::Epilogue;
 use super::guided::for_each_claimed;
 use super::huge_buf::HugeBuf;
 use super::pack::{f32_to_bf16, panel_len, with_buf, View, BUF_A};
@@ -346,15 +347,6 @@ pub fn gemm_prepacked_bias(
     run_xwt(m, 1.0, x, ldx, w, 0.0, c, ldc, Some(epi))
 }
 
-/// Where [`gemm_prepacked_bias`] starts C: `residual + bias` or `bias`.
-#[derive(Clone, Copy)]
-pub(crate) struct Epilogue<'a> {
-    /// `[N]`
-    pub bias: &'a [f32],
-    /// `[m, N]` with its row stride.
-    pub residual: Option<(&'a [f32], usize)>,
-}
-
 impl Epilogue<'_> {
     /// Start the (feature x token) stack tile of tokens `tok..tok + nr`, features
     /// `feat..feat + mr` (row stride `ts`) at `residual + bias` (or `bias`).
@@ -379,23 +371,6 @@ impl Epilogue<'_> {
                 unsafe { read_t(r.as_ptr(), ldr, tile, ts, mr, nr, Some(bias)) }
             }
             None => fill_t(tile, ts, mr, nr, bias),
-        }
-    }
-
-    /// `C = residual + bias` (or `bias`) over the `m x n` view: the layer when the product
-    /// has nothing to multiply (K = 0).
-    fn fill(&self, c: &mut [f32], m: usize, n: usize, ldc: usize) {
-        for t in 0..m {
-            let row = &mut c[t * ldc..t * ldc + n];
-            match self.residual {
-                Some((r, ldr)) => {
-                    let r_row = &r[t * ldr..t * ldr + n];
-                    for ((o, r), b) in row.iter_mut().zip(r_row).zip(self.bias) {
-                        *o = r + b;
-                    }
-                }
-                None => row.copy_from_slice(self.bias),
-            }
         }
     }
 }

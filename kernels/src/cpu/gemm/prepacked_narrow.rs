@@ -27,9 +27,10 @@ use half::bf16 as Bf16;
 
 use super::conv::{Convert, RoundToBf16, ToBf16};
 use super::driver::{SharedC, PAR_MIN_FLOPS};
+use super::epilogue::Epilogue;
 use super::guided::for_each_claimed;
 use super::pack::panel_len;
-use super::prepacked::{Epilogue, KBlock, PackedKind, PackedWeight};
+use super::prepacked::{KBlock, PackedKind, PackedWeight};
 use super::{Bf16Kernel, Kernel};
 
 /// Up to this many tokens the narrow path runs. Measured on Zen 4, one thread, BERT-base's
