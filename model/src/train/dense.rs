@@ -8,7 +8,9 @@
 use half::bf16;
 use tokken_engine::DType;
 use tokken_kernels::cpu::bias::bias_backward;
-use tokken_kernels::cpu::gemm::{gemm_f32_bf16, gemm_packed_b, gemm_packed_b_bias, sgemm, Trans};
+use tokken_kernels::cpu::gemm::{
+    gemm_f32_bf16, gemm_f32_bf16_bias, gemm_packed_b, gemm_packed_b_bias, sgemm, sgemm_bias, Trans,
+};
 
 use super::frozen_packed::DensePacked;
 use crate::error::{ModelError, Result};
@@ -95,29 +97,17 @@ pub fn gemm_w(
 pub fn dense_forward(out: &mut [f32], inp: &[f32], d: &Dense<'_>, rows: usize) {
     let out = &mut out[..rows * d.n];
     if let Some(p) = d.packed {
-        // Each C tile starts at the bias inside the GEMM: the same bits as the copy below
-        // followed by beta = 1, without the extra pass over `out`.
+        // Each C tile starts at the bias inside the GEMM: the same bits as filling `out`
+        // with the bias and then beta = 1, without the extra pass over `out`.
         gemm_packed_b_bias(Trans::N, rows, 1.0, inp, d.k, p.forward(), d.b, out, d.n);
         return;
     }
-    for row in out.chunks_exact_mut(d.n) {
-        row.copy_from_slice(d.b);
+    // The same: each C tile starts at the bias while it is in cache.
+    let (n, k) = (d.n, d.k);
+    match d.w {
+        WeightRef::F32(w) => sgemm_bias(rows, n, k, inp, k, w, k, d.b, None, out, n),
+        WeightRef::Bf16(w) => gemm_f32_bf16_bias(rows, n, k, inp, k, w, k, d.b, None, out, n),
     }
-    gemm_w(
-        Trans::N,
-        Trans::T,
-        rows,
-        d.n,
-        d.k,
-        1.0,
-        inp,
-        d.k,
-        d.w,
-        d.k,
-        1.0,
-        out,
-        d.n,
-    );
 }
 
 /// `dinp[rows, K] (= or +=) dout[rows, N] · W`.
