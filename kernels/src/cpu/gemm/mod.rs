@@ -451,19 +451,14 @@ pub fn sgemm_bias(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let start = check_bias_args(m, n, bias, residual);
-    check_args(
-        Trans::N,
-        Trans::T,
-        m,
-        n,
-        k,
-        x.len(),
-        ldx,
-        w.len(),
-        ldw,
-        c.len(),
-        ldc,
+    let dims = (m, n, k);
+    let start = check_layer_args(
+        dims,
+        (x.len(), ldx),
+        (w.len(), ldw),
+        bias,
+        residual,
+        (c.len(), ldc),
     );
     let id = conv::Identity;
     let (va, vb) = (View::a(Trans::N, x, ldx), View::b(Trans::T, w, ldw));
@@ -490,31 +485,42 @@ pub fn gemm_f32_bf16_bias(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let start = check_bias_args(m, n, bias, residual);
+    let dims = (m, n, k);
+    let start = check_layer_args(
+        dims,
+        (x.len(), ldx),
+        (w.len(), ldw),
+        bias,
+        residual,
+        (c.len(), ldc),
+    );
+    let (va, vb) = (View::a(Trans::N, x, ldx), View::b(Trans::T, w, ldw));
+    f32_bf16_from(Bf16Kernel::best(), (m, n, k, 1.0), va, vb, start, c, ldc);
+}
+
+/// Check a dense layer's operands: X `[m, k]`, W `[n, k]` and C `[m, n]` as
+/// `(length, row stride)`, the bias (`[n]`) and the residual (`[m, n]`); where C starts.
+fn check_layer_args<'a>(
+    (m, n, k): (usize, usize, usize),
+    (x_len, ldx): (usize, usize),
+    (w_len, ldw): (usize, usize),
+    bias: &'a [f32],
+    residual: Option<(&'a [f32], usize)>,
+    (c_len, ldc): (usize, usize),
+) -> driver::CStart<'a> {
     check_args(
         Trans::N,
         Trans::T,
         m,
         n,
         k,
-        x.len(),
+        x_len,
         ldx,
-        w.len(),
+        w_len,
         ldw,
-        c.len(),
+        c_len,
         ldc,
     );
-    let (va, vb) = (View::a(Trans::N, x, ldx), View::b(Trans::T, w, ldw));
-    f32_bf16_from(Bf16Kernel::best(), (m, n, k, 1.0), va, vb, start, c, ldc);
-}
-
-/// Check a dense layer's bias (`[n]`) and residual (`[m, n]`); where C starts.
-fn check_bias_args<'a>(
-    m: usize,
-    n: usize,
-    bias: &'a [f32],
-    residual: Option<(&'a [f32], usize)>,
-) -> driver::CStart<'a> {
     assert_eq!(
         bias.len(),
         n,
