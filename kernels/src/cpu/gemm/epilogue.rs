@@ -18,16 +18,7 @@ impl Epilogue<'_> {
     /// has nothing to multiply (K = 0).
     pub(crate) fn fill(&self, c: &mut [f32], m: usize, n: usize, ldc: usize) {
         for t in 0..m {
-            let row = &mut c[t * ldc..t * ldc + n];
-            match self.residual {
-                Some((r, ldr)) => {
-                    let r_row = &r[t * ldr..t * ldr + n];
-                    for ((o, r), b) in row.iter_mut().zip(r_row).zip(self.bias) {
-                        *o = r + b;
-                    }
-                }
-                None => row.copy_from_slice(&self.bias[..n]),
-            }
+            self.fill_row(&mut c[t * ldc..t * ldc + n], t, 0);
         }
     }
 
@@ -47,19 +38,26 @@ impl Epilogue<'_> {
         mr: usize,
         nr: usize,
     ) {
-        let bias = &self.bias[col..col + nr];
         for i in 0..mr {
             // SAFETY: row i of the tile is valid for `nr` writes (caller).
             let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), nr) };
-            match self.residual {
-                Some((r, ldr)) => {
-                    let at = (row + i) * ldr + col;
-                    for ((o, r), b) in out.iter_mut().zip(&r[at..at + nr]).zip(bias) {
-                        *o = r + b;
-                    }
+            self.fill_row(out, row + i, col);
+        }
+    }
+
+    /// `out` = row `row` of the start, columns `col..col + out.len()`.
+    #[inline(always)]
+    fn fill_row(&self, out: &mut [f32], row: usize, col: usize) {
+        let n = out.len();
+        let bias = &self.bias[col..col + n];
+        match self.residual {
+            Some((r, ldr)) => {
+                let at = row * ldr + col;
+                for ((o, r), b) in out.iter_mut().zip(&r[at..at + n]).zip(bias) {
+                    *o = r + b;
                 }
-                None => out.copy_from_slice(bias),
             }
+            None => out.copy_from_slice(bias),
         }
     }
 }
