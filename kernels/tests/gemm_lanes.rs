@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use tokken_kernels::cpu::gelu::{gelu_forward, gelu_in_place};
 use tokken_kernels::cpu::gemm::{
     gemm_prepacked_bias, gemm_prepacked_lanes, gemm_prepacked_lanes_from, lanes_supported,
-    PackedKind, PackedWeight, RowsOp, LANE_PANEL_ROWS, LANE_TOKENS,
+    Bf16Kernel, Kernel, PackedKind, PackedWeight, RowsOp, LANE_PANEL_ROWS, LANE_TOKENS,
 };
 
 const L: usize = LANE_TOKENS;
@@ -25,9 +25,18 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[skip..skip + len]
 }
 
-fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
+/// The kinds the lanes GEMM takes: f32 weights, and bf16 weights widened to f32 (X then
+/// rounded to bf16, as the row-major GEMM packs it).
+fn lane_kinds() -> [PackedKind; 2] {
+    [
+        PackedKind::F32(Kernel::Avx512),
+        PackedKind::Bf16(Bf16Kernel::F32(Kernel::Avx512)),
+    ]
+}
+
+fn check(rng: &mut StdRng, kind: PackedKind, m: usize, n: usize, k: usize, with_residual: bool) {
     let w = randn(rng, n * k, 1.0);
-    let packed = PackedWeight::from_f32(PackedKind::best_f32(), &w, n, k);
+    let packed = PackedWeight::from_f32(kind, &w, n, k);
     if !lanes_supported(&packed) {
         eprintln!("skipping: this CPU has no AVX-512 f32 kernel");
         return;
@@ -62,7 +71,7 @@ fn check(rng: &mut StdRng, m: usize, n: usize, k: usize, with_residual: bool) {
         &want,
         m,
         n,
-        &format!("m {m} n {n} k {k} residual {with_residual}"),
+        &format!("{kind:?} m {m} n {n} k {k} residual {with_residual}"),
     );
 
     // Only the features from a panel start on: those rows as above, the rows before it
@@ -125,7 +134,9 @@ fn lanes_equal_the_row_major_prepacked_layer_bitwise() {
             ] {
                 for m in [32, 31, 17, 1] {
                     for with_residual in [false, true] {
-                        check(&mut rng, m, n, k, with_residual);
+                        for kind in lane_kinds() {
+                            check(&mut rng, kind, m, n, k, with_residual);
+                        }
                     }
                 }
             }

@@ -54,14 +54,19 @@ impl Prepacked {
         })
     }
 
-    /// Pack only the first `rows` output rows of `lin`'s f32 weight (e.g. the queries of a
-    /// fused q|k|v weight). [`Prepacked::get`] still matches the whole weight tensor.
+    /// Pack only the first `rows` output rows of `lin`'s weight (e.g. the queries of a
+    /// fused q|k|v weight), as [`Prepacked::new`] packs by dtype. [`Prepacked::get`] still
+    /// matches the whole weight tensor.
     pub fn first_rows(lin: &LinearParams, rows: usize) -> Result<Prepacked> {
         let k = lin.in_features;
         let w = &lin.weight;
         let rows = rows.min(lin.out_features);
-        let packed =
-            PackedWeight::from_f32(PackedKind::best_f32(), &f32_rows(w, rows * k)?, rows, k);
+        let packed = match w.dtype() {
+            DType::BF16 => {
+                PackedWeight::from_bf16(PackedKind::best_bf16(), &w.as_bf16()?[..rows * k], rows, k)
+            }
+            _ => PackedWeight::from_f32(PackedKind::best_f32(), &f32_rows(w, rows * k)?, rows, k),
+        };
         Ok(Prepacked {
             source: w.clone(),
             packed,

@@ -4,8 +4,9 @@
 //! fewer tokens than lanes, more layers than the tiny preset, another activation, a head
 //! size below the kernel's 14-row blocks, two K blocks in the FFN down projection. It also
 //! checks when the path runs: not past 32 tokens, not without prepacking, not when hidden
-//! states are kept, not for bf16 weights, not on a weight replaced after packing. Skips
-//! where the CPU lacks AVX-512.
+//! states are kept, not for bf16 weights unless the bf16 path widens them to f32 (then bit
+//! for bit the row-major bf16 forward), not on a weight replaced after packing. Skips where
+//! the CPU lacks AVX-512.
 
 mod common;
 
@@ -13,6 +14,7 @@ use common::{
     assert_bitwise, cls_rows, padded_forward, replace_weight_scaled, small_parallel_model,
     two_k_block_model,
 };
+use tokken_kernels::cpu::gemm::{Bf16Kernel, Kernel};
 use tokken_model::config::{BertConfig, HiddenAct};
 use tokken_model::{BertParams, ForwardOptions};
 
@@ -118,10 +120,24 @@ fn lanes_run_only_where_they_apply() {
         ..fast
     };
     assert_eq!(run(&p, 1, 32, keep).lanes_layers, 0);
-    // bf16 weights: row-major.
+    // bf16 weights: in lanes where the bf16 path widens them to f32 (then bit for bit the
+    // row-major bf16 forward), row-major where it runs `vdpbf16ps`.
     let mut bf = p.to_dtype(tokken_engine::DType::BF16).unwrap();
     bf.prepack().unwrap();
-    assert_eq!(run(&bf, 1, 32, fast).lanes_layers, 0);
+    let got = run(&bf, 1, 32, fast);
+    if Bf16Kernel::best() == Bf16Kernel::F32(Kernel::Avx512) {
+        assert_eq!(got.lanes_layers, bf.layers.len());
+        let rows = ForwardOptions {
+            rows_layout_only: true,
+            ..fast
+        };
+        let want = run(&bf, 1, 32, rows);
+        assert_eq!(want.lanes_layers, 0);
+        assert_bitwise("bf16 logits", &got.logits, &want.logits);
+        assert_bitwise("bf16 pooled", &got.pooled, &want.pooled);
+    } else {
+        assert_eq!(got.lanes_layers, 0);
+    }
     // A weight replaced after packing (as a LoRA merge does) is never read from its stale
     // packed copy: row-major, the same logits as the model without packed weights.
     replace_weight_scaled(&mut p.layers[0].intermediate);

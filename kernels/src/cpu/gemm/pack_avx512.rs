@@ -122,6 +122,25 @@ unsafe fn load_groups(row: *const f32, left: usize, conv: RowConv) -> __m512i {
     }
 }
 
+/// `out[i]` = `src[i]` rounded to bf16 and widened back (what [`RowConv::RoundToBf16`]
+/// packs, the same bits as `f32_to_bf16`), 16 values at a time, for `i < src.len()`.
+/// Panics if `out` is shorter than `src`.
+///
+/// # Safety
+/// AVX-512F must be present.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn round_to_bf16_avx512(src: &[f32], out: &mut [f32]) {
+    assert!(out.len() >= src.len(), "round_to_bf16: out too short");
+    for (i, chunk) in src.chunks(16).enumerate() {
+        let mask = lanes(chunk.len());
+        // SAFETY: masked loads and stores touch only the chunk's values (out is as long).
+        unsafe {
+            let v = load_groups(chunk.as_ptr(), chunk.len(), RowConv::RoundToBf16);
+            _mm512_mask_storeu_epi32(out.as_mut_ptr().add(16 * i) as *mut i32, mask, v);
+        }
+    }
+}
+
 /// Which K pair of a 16-pair load lane `j` holds after `load_groups`' 16-bit pack, which
 /// works per 128-bit lane `l = j / 4`: lanes `4l, 4l + 1` hold pairs `2l, 2l + 1` (from the
 /// first 16 values), lanes `4l + 2, 4l + 3` pairs `8 + 2l, 8 + 2l + 1` (from the next 16).
@@ -314,6 +333,26 @@ mod tests {
     /// The rounding itself, lane by lane, on the special values and a sweep of bit
     /// patterns (every exponent, mantissas around the rounding bit): `bf16_high` agrees
     /// with `f32_to_bf16` and with `half`.
+    /// The slice rounding: every length's tail, NaN and infinities, as `f32_to_bf16`.
+    #[test]
+    fn slice_rounding_equals_f32_to_bf16() {
+        if !avx512() {
+            return;
+        }
+        let mut xs = values(53, 9);
+        xs.extend([f32::NAN, f32::INFINITY, -0.0, f32::MIN_POSITIVE / 3.0]);
+        for len in [0, 1, 15, 16, 17, xs.len()] {
+            let mut out = vec![7.0f32; len + 1];
+            // SAFETY: AVX-512F checked above.
+            unsafe { round_to_bf16_avx512(&xs[..len], &mut out) };
+            for (i, (&x, &o)) in xs.iter().zip(&out[..len]).enumerate() {
+                let want = f32_to_bf16(x).to_f32();
+                assert_eq!(o.to_bits(), want.to_bits(), "value {i} ({x}) of {len}");
+            }
+            assert_eq!(out[len], 7.0, "past the end ({len})");
+        }
+    }
+
     #[test]
     fn vector_rounding_equals_f32_to_bf16() {
         if !avx512() {

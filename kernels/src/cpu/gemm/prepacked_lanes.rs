@@ -16,23 +16,34 @@
 //!
 //! Lanes past the real tokens hold whatever the caller put there; the product keeps lanes
 //! apart (each output lane reads only that lane of X), so they never reach a real token.
+//!
+//! bf16 weights widened to f32 (where the bf16 path runs on the f32 kernel) take this path
+//! too: X is rounded to bf16 first, into a scratch copy, as their row-major GEMM rounds it
+//! while packing.
 
 #[cfg(target_arch = "x86_64")]
 use super::driver::{SharedC, PAR_MIN_FLOPS};
 #[cfg(target_arch = "x86_64")]
 use super::guided::for_each_claimed;
+#[cfg(target_arch = "x86_64")]
+use super::pack::{with_buf, BUF_A};
+#[cfg(target_arch = "x86_64")]
+use super::pack_avx512::round_to_bf16_avx512;
 use super::prepacked::PackedWeight;
 #[cfg(target_arch = "x86_64")]
-use super::{prepacked::PackedKind, Kernel};
+use super::{prepacked::PackedKind, Bf16Kernel, Kernel};
 
 /// Tokens per lane row: the AVX-512 f32 tile's width.
 pub const LANE_TOKENS: usize = 32;
 
 /// Whether [`gemm_prepacked_lanes`] runs `w`: f32 weights packed for the AVX-512 14 x 32
-/// kernel on a CPU that has it.
+/// kernel on a CPU that has it, or bf16 weights widened to f32 for that kernel.
 pub fn lanes_supported(w: &PackedWeight) -> bool {
     #[cfg(target_arch = "x86_64")]
-    let ok = w.kind() == PackedKind::F32(Kernel::Avx512) && Kernel::Avx512.is_available();
+    let ok = matches!(
+        w.kind(),
+        PackedKind::F32(Kernel::Avx512) | PackedKind::Bf16(Bf16Kernel::F32(Kernel::Avx512))
+    ) && Kernel::Avx512.is_available();
     #[cfg(not(target_arch = "x86_64"))]
     let ok = {
         let _ = w;
@@ -83,7 +94,7 @@ pub fn gemm_prepacked_lanes_from(
     );
     assert!(
         lanes_supported(w),
-        "gemm_prepacked_lanes: needs f32 weights packed for AVX-512 (got {:?})",
+        "gemm_prepacked_lanes: needs f32 (or widened bf16) weights packed for AVX-512 (got {:?})",
         w.kind()
     );
     let (n, k) = (w.n(), w.k());
@@ -108,15 +119,19 @@ pub fn gemm_prepacked_lanes_from(
         "gemm_prepacked_lanes: x_t must be 64-byte aligned"
     );
     #[cfg(target_arch = "x86_64")]
-    run(
-        x_t,
-        w,
-        bias,
-        residual_t,
-        out_t,
-        post,
-        from / LANE_PANEL_ROWS,
-    );
+    {
+        let first_panel = from / LANE_PANEL_ROWS;
+        if let PackedKind::Bf16(_) = w.kind() {
+            // What the widened weights multiply: X rounded to bf16 (aligned scratch).
+            with_buf(&BUF_A, k * L, |x_round: &mut [f32]| {
+                // SAFETY: AVX-512F is present (lanes_supported, asserted above).
+                unsafe { round_to_bf16_avx512(&x_t[..k * L], x_round) };
+                run(x_round, w, bias, residual_t, out_t, post, first_panel)
+            });
+        } else {
+            run(x_t, w, bias, residual_t, out_t, post, first_panel);
+        }
+    }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (post, from);
 }
