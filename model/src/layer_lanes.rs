@@ -1,6 +1,7 @@
 //! Encoder layers on one headline in *token lanes*: activations `[features][32]` (token `t`
 //! of feature `f` at `f * 32 + t`) instead of `[tokens][features]`, for up to 32 tokens
-//! (B x T <= 32) with f32 weights prepacked for the AVX-512 kernel.
+//! (B x T <= 32) with weights prepacked for the AVX-512 f32 kernel: f32 weights, or bf16
+//! weights where the bf16 path widens them to f32 (`lanes_supported`).
 //!
 //! Why: in that layout each dense layer reads its input as the kernel's packed X panel and
 //! writes its output tiles where they fall, so the per-call packing of X and the

@@ -315,7 +315,7 @@ impl BertParams {
             })
             .collect::<Result<Vec<_>>>()?;
         let pooler = self.pooler.as_ref().map(Prepacked::new).transpose()?;
-        // Only where the token-lanes path runs (f32 weights packed for it), its only user.
+        // Only where the token-lanes path runs (weights packed for it), its only user.
         let last_query = match (self.layers.last(), layers.last()) {
             (Some(l), Some(packed))
                 if packed.qkv.get(&l.qkv.weight).is_some_and(lanes_supported) =>
