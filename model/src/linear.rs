@@ -9,9 +9,11 @@ use crate::prepacked::Prepacked;
 
 /// Above this many rows the plain GEMM is faster than the prepacked one: packing W per
 /// call is amortised over many rows, and the prepacked path's transposed tile copies cost
-/// a few percent (measured crossover on Zen 4 between 384 and 1024 rows, before the
-/// copies were vectorised).
-pub const PREPACKED_MAX_ROWS: usize = 512;
+/// a few percent. Measured crossovers: on Zen 4 between 384 and 1024 rows while the plain
+/// path still filled C in a separate pass; on an Intel Emerald Rapids VM, once C tiles
+/// started at the bias inside the GEMM, a tie at 384 rows and the plain path ahead at 512
+/// (8 x 64 and 16 x 32 tokens, 3 or 4 of 4 alternating pairs).
+pub const PREPACKED_MAX_ROWS: usize = 384;
 
 /// `out[rows, out] = inp[rows, in] · Wᵀ + bias (+ residual[rows, out])`.
 ///
