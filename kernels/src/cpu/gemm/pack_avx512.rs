@@ -330,9 +330,6 @@ mod tests {
         }
     }
 
-    /// The rounding itself, lane by lane, on the special values and a sweep of bit
-    /// patterns (every exponent, mantissas around the rounding bit): `bf16_high` agrees
-    /// with `f32_to_bf16` and with `half`.
     /// The slice rounding: every length's tail, NaN and infinities, as `f32_to_bf16`.
     #[test]
     fn slice_rounding_equals_f32_to_bf16() {
@@ -353,6 +350,9 @@ mod tests {
         }
     }
 
+    /// The rounding itself, lane by lane, on the special values and a sweep of bit
+    /// patterns (every exponent, mantissas around the rounding bit): `bf16_high` agrees
+    /// with `f32_to_bf16` and with `half`.
     #[test]
     fn vector_rounding_equals_f32_to_bf16() {
         if !avx512() {
