@@ -4,6 +4,8 @@
 //! C; the kernel then accumulates with beta = 1, so the result is bit for bit that of a
 //! caller who filled C first.
 
+use super::{check_operand, Trans};
+
 /// `residual[m, N] + bias[N]`, or `bias[N]` broadcast over the rows.
 #[derive(Clone, Copy)]
 pub(crate) struct Epilogue<'a> {
@@ -13,7 +15,27 @@ pub(crate) struct Epilogue<'a> {
     pub residual: Option<(&'a [f32], usize)>,
 }
 
-impl Epilogue<'_> {
+impl<'a> Epilogue<'a> {
+    /// The start of a layer with `n` outputs over `m` rows. Panics on a bias that is not
+    /// `[n]` or a residual too short for `[m, n]` at its row stride.
+    pub(crate) fn checked(
+        m: usize,
+        n: usize,
+        bias: &'a [f32],
+        residual: Option<(&'a [f32], usize)>,
+    ) -> Epilogue<'a> {
+        assert_eq!(
+            bias.len(),
+            n,
+            "gemm: bias has {} elements but the layer has {n} outputs",
+            bias.len()
+        );
+        if let Some((r, ldr)) = residual {
+            check_operand("residual", Trans::N, m, n, r.len(), ldr);
+        }
+        Epilogue { bias, residual }
+    }
+
     /// `C = residual + bias` (or `bias`) over the `m x n` view: the layer when the product
     /// has nothing to multiply (K = 0).
     pub(crate) fn fill(&self, c: &mut [f32], m: usize, n: usize, ldc: usize) {

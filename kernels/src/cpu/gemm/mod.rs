@@ -521,16 +521,7 @@ fn check_layer_args<'a>(
         c_len,
         ldc,
     );
-    assert_eq!(
-        bias.len(),
-        n,
-        "gemm: bias has {} elements but the layer has {n} outputs",
-        bias.len()
-    );
-    if let Some((r, ldr)) = residual {
-        check_operand("residual", Trans::N, m, n, r.len(), ldr);
-    }
-    driver::CStart::Bias(epilogue::Epilogue { bias, residual })
+    driver::CStart::Bias(epilogue::Epilogue::checked(m, n, bias, residual))
 }
 
 /// bf16 GEMM: bf16 A and B, f32 accumulation, f32 C (same layout contract as [`sgemm`]).

@@ -209,18 +209,8 @@ pub fn gemm_packed_b_bias(
     c: &mut [f32],
     ldc: usize,
 ) {
-    assert_eq!(
-        bias.len(),
-        b.n,
-        "gemm: bias has {} elements but op(B) has {} columns",
-        bias.len(),
-        b.n
-    );
+    let start = CStart::Bias(Epilogue::checked(m, b.n, bias, None));
     let av = Operand { ta, a, lda };
-    let start = CStart::Bias(Epilogue {
-        bias,
-        residual: None,
-    });
     dispatch(m, alpha, av, b, start, c, ldc);
 }
 

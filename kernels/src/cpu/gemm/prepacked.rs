@@ -333,17 +333,7 @@ pub fn gemm_prepacked_bias(
 ) {
     check_operand("x", Trans::N, m, w.k, x.len(), ldx);
     check_operand("c", Trans::N, m, w.n, c.len(), ldc);
-    assert_eq!(
-        bias.len(),
-        w.n,
-        "gemm: bias has {} elements but W has {} output features",
-        bias.len(),
-        w.n
-    );
-    if let Some((r, ldr)) = residual {
-        check_operand("residual", Trans::N, m, w.n, r.len(), ldr);
-    }
-    let epi = Epilogue { bias, residual };
+    let epi = Epilogue::checked(m, w.n, bias, residual);
     run_xwt(m, 1.0, x, ldx, w, 0.0, c, ldc, Some(epi))
 }
 
