@@ -4,7 +4,8 @@ mod common;
 
 use common::{assert_close, check_grad, functional, phi64, randn, rng};
 use tokken_kernels::cpu::gelu::{
-    gelu_backward, gelu_forward, gelu_tanh_backward, gelu_tanh_forward,
+    gelu_backward, gelu_forward, gelu_forward_in_place, gelu_in_place, gelu_tanh_backward,
+    gelu_tanh_forward,
 };
 
 fn gelu_tanh64(x: f64) -> f64 {
@@ -39,6 +40,21 @@ fn gelu_forward_matches_f64_reference() {
     let want: Vec<f64> = x.iter().map(|&v| v as f64 * phi64(v as f64)).collect();
     // Relative accuracy holds even in the far negative tail.
     assert_close("gelu", &out, &want, 1e-37, 5e-7);
+}
+
+/// The in-place forms (parallel, and on the calling thread) give `gelu_forward`'s bits.
+#[test]
+fn in_place_forms_equal_the_forward_bitwise() {
+    let x = inputs();
+    let mut want = vec![f32::NAN; x.len()];
+    gelu_forward(&mut want, &x);
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    let mut parallel = x.clone();
+    gelu_forward_in_place(&mut parallel);
+    assert_eq!(bits(&parallel), bits(&want));
+    let mut serial = x.clone();
+    gelu_in_place(&mut serial);
+    assert_eq!(bits(&serial), bits(&want));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The feed-forward activation, by config `hidden_act`.
 
-use tokken_kernels::cpu::gelu::{gelu_forward, gelu_in_place};
+use rayon::prelude::*;
+use tokken_kernels::cpu::gelu::{gelu_forward, gelu_forward_in_place, gelu_in_place};
 
 use crate::config::HiddenAct;
 
@@ -13,6 +14,16 @@ pub fn activation_forward(act: HiddenAct, out: &mut [f32], inp: &[f32]) {
                 *o = scalar(other, x);
             }
         }
+    }
+}
+
+/// `x = act(x)` in parallel; the same bits as [`activation_forward`].
+pub fn activation_forward_in_place(act: HiddenAct, x: &mut [f32]) {
+    match act {
+        HiddenAct::Gelu => gelu_forward_in_place(x),
+        other => x
+            .par_chunks_mut(8192)
+            .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = scalar(other, *v))),
     }
 }
 
@@ -39,5 +50,35 @@ fn scalar(act: HiddenAct, x: f32) -> f32 {
         }
         HiddenAct::Relu => x.max(0.0),
         HiddenAct::Silu => x / (1.0 + (-x).exp()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every activation gives the same bits in place (parallel or not) as out of place.
+    #[test]
+    fn in_place_forms_equal_the_forward_bitwise() {
+        // More than one parallel chunk, odd length, both signs and large magnitudes.
+        let x: Vec<f32> = (0..20_011)
+            .map(|i| ((i * 7919) % 20_011) as f32 / 1000.0 - 10.0)
+            .collect();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        for act in [
+            HiddenAct::Gelu,
+            HiddenAct::GeluTanh,
+            HiddenAct::Relu,
+            HiddenAct::Silu,
+        ] {
+            let mut want = vec![f32::NAN; x.len()];
+            activation_forward(act, &mut want, &x);
+            let mut parallel = x.clone();
+            activation_forward_in_place(act, &mut parallel);
+            assert_eq!(bits(&parallel), bits(&want), "{act:?} in place, parallel");
+            let mut serial = x.clone();
+            activation_in_place(act, &mut serial);
+            assert_eq!(bits(&serial), bits(&want), "{act:?} in place, serial");
+        }
     }
 }

@@ -65,10 +65,8 @@ struct Sizes {
     resid: usize,
     /// [B, T, C] attention block output (after its LayerNorm)
     ln_attn: usize,
-    /// [B, T, I] intermediate dense output
+    /// [B, T, I] intermediate dense output, activated in place
     fch: usize,
-    /// [B, T, I] after the activation
-    fch_act: usize,
     /// [L, B, NH, T, T] when attentions are kept, else 0
     probs: usize,
     /// [B, C] the [CLS] rows of the last hidden state
@@ -102,7 +100,6 @@ impl Sizes {
             resid: bt * c,
             ln_attn: bt * c,
             fch: bt * i,
-            fch_act: bt * i,
             probs: if opts.output_attentions {
                 l * b * nh * t * t
             } else {
@@ -114,7 +111,13 @@ impl Sizes {
         }
     }
 
-    fn in_order(&self) -> [usize; 14] {
+    /// Positions in [`Sizes::in_order`] of the buffers read back after a forward.
+    const HIDDEN: usize = 0;
+    const PROBS: usize = 9;
+    const POOLED: usize = 11;
+    const LOGITS: usize = 12;
+
+    fn in_order(&self) -> [usize; 13] {
         [
             self.hidden,
             self.ln_mean,
@@ -125,7 +128,6 @@ impl Sizes {
             self.resid,
             self.ln_attn,
             self.fch,
-            self.fch_act,
             self.probs,
             self.cls,
             self.pooled,
@@ -144,7 +146,7 @@ pub(crate) struct Activations<'a> {
     pub qkv: &'a mut [f32],
     pub atty: &'a mut [f32],
     pub lse: &'a mut [f32],
-    /// The row-wise blocks' buffers (resid, ln_attn, fch, fch_act, ln_mean, ln_rstd).
+    /// The row-wise blocks' buffers (resid, ln_attn, fch, ln_mean, ln_rstd).
     pub rows: RowScratch<'a>,
     pub probs: &'a mut [f32],
     pub cls: &'a mut [f32],
@@ -251,7 +253,7 @@ impl Arena {
         let (ln_mean, ln_rstd) = (k.take(s.ln_mean), k.take(s.ln_rstd));
         let (qkv, atty, lse) = (k.take(s.qkv), k.take(s.atty), k.take(s.lse));
         let (resid, ln_attn) = (k.take(s.resid), k.take(s.ln_attn));
-        let (fch, fch_act) = (k.take(s.fch), k.take(s.fch_act));
+        let fch = k.take(s.fch);
         Activations {
             hidden,
             qkv,
@@ -261,7 +263,6 @@ impl Arena {
                 resid,
                 ln_attn,
                 fch,
-                fch_act,
                 ln_mean,
                 ln_rstd,
             },
@@ -289,7 +290,7 @@ impl Arena {
     pub fn hidden_state(&self, i: usize) -> &[f32] {
         let n = self.b * self.t * self.c;
         let slot = hidden_slot(self.opts, i);
-        &self.region(0)[slot * n..(slot + 1) * n]
+        &self.region(Sizes::HIDDEN)[slot * n..(slot + 1) * n]
     }
 
     /// [B, NH, T, T] attention probabilities of layer `l` (needs `output_attentions`).
@@ -298,13 +299,13 @@ impl Arena {
             return None;
         }
         let n = self.b * self.nh * self.t * self.t;
-        self.region(10).get(l * n..(l + 1) * n)
+        self.region(Sizes::PROBS).get(l * n..(l + 1) * n)
     }
 
     /// [B, C] pooler output; empty when the model has no pooler.
     pub fn pooled(&self) -> &[f32] {
         if self.has_pooled {
-            self.region(12)
+            self.region(Sizes::POOLED)
         } else {
             &[]
         }
@@ -313,9 +314,32 @@ impl Arena {
     /// [B, NL] logits; empty when the model has no classification head.
     pub fn logits(&self) -> &[f32] {
         if self.has_logits {
-            self.region(13)
+            self.region(Sizes::LOGITS)
         } else {
             &[]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The named positions read back the buffers they name.
+    #[test]
+    fn named_positions_match_the_arena_order() {
+        let cfg = BertConfig::preset("tiny", 99, 3).expect("tiny preset");
+        let opts = ForwardOptions {
+            output_attentions: true,
+            ..ForwardOptions::default()
+        };
+        let s = Sizes::new(&cfg, 2, 5, opts);
+        let order = s.in_order();
+        assert_eq!(order[Sizes::HIDDEN], s.hidden);
+        assert_eq!(order[Sizes::PROBS], s.probs);
+        assert_eq!(order[Sizes::POOLED], s.pooled);
+        assert_eq!(order[Sizes::LOGITS], s.logits);
+        // Distinct sizes, so the checks above cannot pass by coincidence.
+        assert!(s.probs != s.pooled && s.pooled != s.logits && s.hidden != s.probs);
     }
 }

@@ -4,7 +4,7 @@
 use tokken_kernels::cpu::attention::attention_forward;
 use tokken_kernels::cpu::layernorm::layernorm_forward;
 
-use crate::activation::activation_forward;
+use crate::activation::activation_forward_in_place;
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::linear::linear_forward_packed as linear;
@@ -29,10 +29,8 @@ pub(crate) struct RowScratch<'a> {
     pub resid: &'a mut [f32],
     /// [B, T, C]
     pub ln_attn: &'a mut [f32],
-    /// [B, T, I]
+    /// [B, T, I] intermediate dense output, then its activation (in place)
     pub fch: &'a mut [f32],
-    /// [B, T, I]
-    pub fch_act: &'a mut [f32],
     /// [B*T]
     pub ln_mean: &'a mut [f32],
     /// [B*T]
@@ -46,7 +44,6 @@ impl RowScratch<'_> {
             resid: &mut *self.resid,
             ln_attn: &mut *self.ln_attn,
             fch: &mut *self.fch,
-            fch_act: &mut *self.fch_act,
             ln_mean: &mut *self.ln_mean,
             ln_rstd: &mut *self.ln_rstd,
         }
@@ -137,7 +134,7 @@ pub(crate) fn row_blocks_forward(
     let eps = cfg.layer_norm_eps as f32;
     let resid = &mut s.resid[..rows * c];
     let ln_attn = &mut s.ln_attn[..rows * c];
-    let (fch, fch_act) = (&mut s.fch[..rows * i], &mut s.fch_act[..rows * i]);
+    let fch = &mut s.fch[..rows * i];
     let (ln_mean, ln_rstd) = (&mut s.ln_mean[..rows], &mut s.ln_rstd[..rows]);
     // attention.output: dense + residual + LayerNorm
     linear(
@@ -168,11 +165,11 @@ pub(crate) fn row_blocks_forward(
         packed.map(|q| &q.intermediate),
         rows,
     )?;
-    activation_forward(cfg.hidden_act, fch_act, fch);
+    activation_forward_in_place(cfg.hidden_act, fch);
     // output: dense + residual + LayerNorm
     linear(
         resid,
-        fch_act,
+        fch,
         Some(ln_attn),
         &p.output,
         packed.map(|q| &q.output),

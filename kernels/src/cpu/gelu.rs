@@ -34,6 +34,13 @@ multiversion! {
     }
 }
 
+/// `x = x * Φ(x)` in place, parallel like [`gelu_forward`] (the same bits). Inference
+/// keeps no pre-activation, and overwriting it saves a second `[rows, I]` buffer: its
+/// write-allocate traffic and its room in the cache.
+pub fn gelu_forward_in_place(x: &mut [f32]) {
+    x.par_chunks_mut(CHUNK).for_each(gelu_chunk_in_place);
+}
+
 /// `x = x * Φ(x)` in place on the calling thread (for small blocks inside a parallel
 /// task); the same bits as [`gelu_forward`].
 pub fn gelu_in_place(x: &mut [f32]) {
