@@ -3,7 +3,10 @@
 mod common;
 
 use common::{assert_close, check_grad, functional, randn, rng};
-use tokken_kernels::cpu::attention::{attention_backward, attention_forward};
+use tokken_kernels::cpu::attention::{
+    attention_backward, attention_forward, key_bias, softmax_scores,
+};
+use tokken_kernels::cpu::gemm::{sgemm_unpacked, Trans};
 
 struct Naive {
     out: Vec<f64>,
@@ -135,6 +138,101 @@ fn forward_matches_naive_softmax_attention() {
         let (out2, lse2, _) = forward(&qkv, &mask, b, t, c, nh, false);
         assert_eq!(out, out2);
         assert_eq!(lse, lse2);
+    }
+}
+
+/// Attention computed row by row: `S = scale · Q Kᵀ` per (sequence, head), each score row
+/// through `softmax_scores`, then `O = P V`, with the same small-GEMM kernel. The forward
+/// computes scores transposed (queries in lanes); this is the layout it replaced, and the
+/// one whose bits the token-lanes path is tested against.
+fn row_major_reference(
+    qkv: &[f32],
+    mask: &[u8],
+    (b, t, c, nh): (usize, usize, usize, usize),
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let hs = c / nh;
+    let stride = 3 * c;
+    let scale = 1.0 / (hs as f32).sqrt();
+    let mut out = vec![0.0f32; b * t * c];
+    let mut lse = vec![0.0f32; b * nh * t];
+    let mut probs = vec![0.0f32; b * nh * t * t];
+    for bi in 0..b {
+        let bias = key_bias(&mask[bi * t..(bi + 1) * t]);
+        for h in 0..nh {
+            let seq = bi * t * stride;
+            let (q, k, v) = (
+                &qkv[seq + h * hs..],
+                &qkv[seq + c + h * hs..],
+                &qkv[seq + 2 * c + h * hs..],
+            );
+            let mut s = vec![0.0f32; t * t];
+            sgemm_unpacked(
+                Trans::N,
+                Trans::T,
+                t,
+                t,
+                hs,
+                scale,
+                q,
+                stride,
+                k,
+                stride,
+                0.0,
+                &mut s,
+                t,
+            );
+            for (i, row) in s.chunks_exact_mut(t).enumerate() {
+                lse[(bi * nh + h) * t + i] = softmax_scores(row, bias.as_deref());
+            }
+            probs[(bi * nh + h) * t * t..(bi * nh + h + 1) * t * t].copy_from_slice(&s);
+            let mut o = vec![0.0f32; t * hs];
+            sgemm_unpacked(
+                Trans::N,
+                Trans::N,
+                t,
+                hs,
+                t,
+                1.0,
+                &s,
+                t,
+                v,
+                stride,
+                0.0,
+                &mut o,
+                hs,
+            );
+            for (i, orow) in o.chunks_exact(hs).enumerate() {
+                let at = (bi * t + i) * c + h * hs;
+                out[at..at + hs].copy_from_slice(orow);
+            }
+        }
+    }
+    (out, lse, probs)
+}
+
+/// The forward's transposed scores and column softmax give the row-major computation's
+/// bits: outputs, log-sum-exps and probabilities, across query strips (32), query tiles
+/// (64), strip tails, padding and fully padded sequences.
+#[test]
+fn forward_equals_the_row_major_computation_bitwise() {
+    let mut r = rng(23);
+    for &(b, t, c, nh) in &[
+        (1, 1, 4, 1),
+        (2, 5, 6, 3),
+        (3, 37, 34, 2),
+        (2, 64, 128, 2),
+        (2, 70, 128, 2),
+        (1, 131, 96, 3),
+    ] {
+        let qkv = randn(&mut r, b * t * 3 * c, 3.0);
+        let mask = mask_for(&mut r, b, t, b > 2);
+        let (out, lse, probs) = forward(&qkv, &mask, b, t, c, nh, true);
+        let (want_out, want_lse, want_probs) = row_major_reference(&qkv, &mask, (b, t, c, nh));
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let shape = format!("b {b} t {t} c {c} nh {nh}");
+        assert_eq!(bits(&out), bits(&want_out), "out, {shape}");
+        assert_eq!(bits(&lse), bits(&want_lse), "lse, {shape}");
+        assert_eq!(bits(&probs.unwrap()), bits(&want_probs), "probs, {shape}");
     }
 }
 
