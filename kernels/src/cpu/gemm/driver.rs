@@ -425,21 +425,35 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
                 };
                 let ntasks = plan.ntasks_n * plan.ntasks_m;
                 if threads > 1 && plan.ntasks_m == 1 && plan.ntasks_n > threads {
-                    // Column blocks claimed in shrinking ranges (`guided.rs`), so the
-                    // threads finish within about one column panel of each other instead
-                    // of one whole block: with fixed blocks the core that finished first
-                    // sat idle ≈ 4 % of a batched forward (half a block per GEMM on
-                    // average, 5-10 ms for FFN2), more when one core runs slower. Which
-                    // thread computes a tile does not change its arithmetic.
-                    let ranges = Guided::new(n.div_ceil(nr_), threads, 1);
+                    // Column panels claimed in shrinking ranges (`guided.rs`) instead of
+                    // fixed blocks: with those the core that finished first sat idle
+                    // ≈ 4-5 % of a batched forward (half a block per GEMM on average,
+                    // 5-10 ms for FFN2), more when one core runs slower. A unit is half a
+                    // panel's rows, so the last claims (one unit each) end within half a
+                    // panel of each other; a claim runs its whole panels a B block at a
+                    // time, and a half panel at either end on its own. Which thread
+                    // computes a tile does not change its arithmetic.
+                    let half = mpanels.div_ceil(2);
+                    let ranges = Guided::new(2 * n.div_ceil(nr_), threads, 2);
                     let max = plan.cols_per_task / nr_;
+                    let cols = |p: usize, q: usize| (p * nr_, (q * nr_).min(n) - p * nr_);
                     (0..threads).into_par_iter().for_each(|_| {
                         while let Some(claim) = ranges.claim() {
-                            // At most one B block (`max` panels) per pass over A.
-                            for p in claim.clone().step_by(max) {
-                                let j0 = p * nr_;
-                                let end = ((p + max).min(claim.end) * nr_).min(n);
-                                block(j0, end - j0, 0, mpanels);
+                            let (mut u, end) = (claim.start, claim.end);
+                            if u % 2 == 1 {
+                                let (j0, w) = cols(u / 2, u / 2 + 1);
+                                block(j0, w, half, mpanels);
+                                u += 1;
+                            }
+                            // Whole panels [u / 2, end / 2), at most one B block per pass
+                            // over A.
+                            for p in (u / 2..end / 2).step_by(max) {
+                                let (j0, w) = cols(p, (p + max).min(end / 2));
+                                block(j0, w, 0, mpanels);
+                            }
+                            if end % 2 == 1 && end > u {
+                                let (j0, w) = cols(end / 2, end / 2 + 1);
+                                block(j0, w, 0, half);
                             }
                         }
                     });
