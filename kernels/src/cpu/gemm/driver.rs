@@ -7,7 +7,8 @@
 //!    pack the A block (parallel over panel ranges);
 //! 3. parallel tasks, each owning a column range of at most `NB` columns (and, when there
 //!    are too few column ranges for the threads, a row range): pack that B block into the
-//!    worker's own buffer;
+//!    worker's own buffer. With more column ranges than threads the workers claim them
+//!    in shrinking ranges of half-panel units (`guided.rs`), so they finish together;
 //! 4. `MR`-row panels of A x `NR`-column panels of B: the micro-kernel, A panel reused
 //!    across all B panels of the task.
 //!

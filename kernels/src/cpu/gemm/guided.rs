@@ -5,7 +5,9 @@
 //! about 15 µs on average (measured: the second worker starts some µs late, and the two
 //! halves do not run at exactly the same speed). With claimed ranges a worker that starts
 //! late simply takes less, and the last ranges are small, so both finish within about one
-//! small range of each other. Ranges start large (few claims, one atomic each).
+//! small range of each other. Ranges start large (few claims, one atomic each). The
+//! row-major driver claims its column blocks the same way (fixed blocks left a core idle
+//! ≈ 5 % of a batched forward, half a 5-10 ms block per GEMM).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
