@@ -103,19 +103,35 @@ fn forward(
     (out, lse, probs)
 }
 
+/// (B, T, C, NH): odd head sizes, T around and across the 64-query tile (one query, a
+/// tile tail, exactly one tile, a tile and a tail, two tiles and a tail), BERT-like heads.
+const SHAPES: [(usize, usize, usize, usize); 7] = [
+    (1, 1, 4, 1),
+    (2, 5, 6, 3),
+    (3, 37, 34, 2),
+    (2, 64, 128, 2),
+    (2, 70, 128, 2),
+    (2, 64, 192, 3),
+    (1, 131, 96, 3),
+];
+
+/// Random `qkv` (values of the given scale) and a padding mask for one shape; the last of
+/// three or more sequences is all padding.
+fn case(
+    r: &mut rand::rngs::StdRng,
+    (b, t, c, _): (usize, usize, usize, usize),
+    scale: f32,
+) -> (Vec<f32>, Vec<u8>) {
+    let qkv = randn(r, b * t * 3 * c, scale);
+    let mask = mask_for(r, b, t, b > 2);
+    (qkv, mask)
+}
+
 #[test]
 fn forward_matches_naive_softmax_attention() {
     let mut r = rng(20);
-    // (B, T, C, NH): odd head sizes, T crossing the 32-row query tile, BERT-like heads.
-    for &(b, t, c, nh) in &[
-        (1, 1, 4, 1),
-        (2, 5, 6, 3),
-        (3, 37, 34, 2),
-        (2, 70, 128, 2),
-        (2, 64, 192, 3),
-    ] {
-        let qkv = randn(&mut r, b * t * 3 * c, 2.0);
-        let mask = mask_for(&mut r, b, t, b > 2);
+    for (b, t, c, nh) in SHAPES {
+        let (qkv, mask) = case(&mut r, (b, t, c, nh), 2.0);
         let (out, lse, probs) = forward(&qkv, &mask, b, t, c, nh, true);
         let want = naive(&qkv, &mask, b, t, c, nh);
         assert_close("out", &out, &want.out, 1e-5, 1e-4);
@@ -211,21 +227,13 @@ fn row_major_reference(
 }
 
 /// The forward's transposed scores and column softmax give the row-major computation's
-/// bits: outputs, log-sum-exps and probabilities, across query strips (32), query tiles
-/// (64), strip tails, padding and fully padded sequences.
+/// bits: outputs, log-sum-exps and probabilities, across query tiles (64), tile tails,
+/// padding and fully padded sequences.
 #[test]
 fn forward_equals_the_row_major_computation_bitwise() {
     let mut r = rng(23);
-    for &(b, t, c, nh) in &[
-        (1, 1, 4, 1),
-        (2, 5, 6, 3),
-        (3, 37, 34, 2),
-        (2, 64, 128, 2),
-        (2, 70, 128, 2),
-        (1, 131, 96, 3),
-    ] {
-        let qkv = randn(&mut r, b * t * 3 * c, 3.0);
-        let mask = mask_for(&mut r, b, t, b > 2);
+    for (b, t, c, nh) in SHAPES {
+        let (qkv, mask) = case(&mut r, (b, t, c, nh), 3.0);
         let (out, lse, probs) = forward(&qkv, &mask, b, t, c, nh, true);
         let (want_out, want_lse, want_probs) = row_major_reference(&qkv, &mask, (b, t, c, nh));
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
