@@ -17,13 +17,17 @@ pub fn activation_forward(act: HiddenAct, out: &mut [f32], inp: &[f32]) {
     }
 }
 
+/// Values per parallel task of [`activation_forward_in_place`] (GELU's own kernel chunks
+/// alike).
+const CHUNK: usize = 8192;
+
 /// `x = act(x)` in parallel; the same bits as [`activation_forward`].
 pub fn activation_forward_in_place(act: HiddenAct, x: &mut [f32]) {
     match act {
         HiddenAct::Gelu => gelu_forward_in_place(x),
         other => x
-            .par_chunks_mut(8192)
-            .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = scalar(other, *v))),
+            .par_chunks_mut(CHUNK)
+            .for_each(|chunk| activation_in_place(other, chunk)),
     }
 }
 
