@@ -109,7 +109,7 @@ const L2_BLOCKING: Blocking = Blocking {
 
 /// Whether [`L2_BLOCKING`] applies: on Intel CPUs, or as forced by
 /// `TOKKEN_GEMM_BLOCKING=l2` (`=l3` forces the constants), read once per process.
-fn l2_blocking() -> bool {
+pub(crate) fn l2_blocking() -> bool {
     static L2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *L2.get_or_init(|| match std::env::var("TOKKEN_GEMM_BLOCKING").as_deref() {
         Ok("l2") => true,
@@ -125,8 +125,15 @@ fn l2_blocking() -> bool {
 /// The blocking in use on this CPU, named with its sizes (for benches).
 pub(crate) fn blocking_name() -> String {
     let b = <Avx512F32 as Micro>::blocking();
-    let which = if l2_blocking() { "l2" } else { "l3" };
-    format!("{which} (kc {}, nb {})", b.kc, b.nb)
+    if l2_blocking() {
+        let w = super::avx512_wide::Avx512F32Wide::blocking();
+        format!(
+            "l2 (kc {}, nb {}; A in place: 8x48 tile, nb {})",
+            b.kc, b.nb, w.nb
+        )
+    } else {
+        format!("l3 (kc {}, nb {})", b.kc, b.nb)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

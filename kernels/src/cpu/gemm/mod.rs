@@ -31,7 +31,9 @@
 //! strides handled there) into MR-row panels of A and NR-column panels of B, blocked by
 //! KC / MC / NB, and a register-blocked micro-kernel chosen at run time
 //! computes each MR x NR tile: AVX-512F 14x32 (`avx512.rs`; it reads a row-major f32 A in
-//! place instead of packing it, same bits, unless the row stride is a multiple of 4 KiB),
+//! place instead of packing it, same bits, unless the row stride is a multiple of 4 KiB;
+//! on Intel cores a row-major f32 A is read in place by the 8x48 tile of `avx512_wide.rs`,
+//! which gives the same bits),
 //! AVX512-BF16 14x32
 //! (`bf16.rs`, `vdpbf16ps`), AVX2+FMA 6x16 (`avx2.rs`), NEON 8x12 (`neon.rs`), or the
 //! portable `wide` 4x16 (`portable.rs`). Large products run on rayon's global pool; small
@@ -56,6 +58,8 @@ mod transpose_tile;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512_wide;
 #[cfg(target_arch = "x86_64")]
 mod bf16;
 #[cfg(target_arch = "aarch64")]
@@ -341,6 +345,15 @@ pub(crate) fn run_f32<SA: Copy + Sync, SB: Copy + Sync>(
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
+            if rows_a.is_some() && avx512::l2_blocking() && n >= avx512_wide::MIN_N {
+                // A read in place on an Intel core, a dense layer's width: the 8 x 48 tile
+                // keeps its rows in L1 (`avx512_wide.rs`); the same bits as the 14 x 32
+                // tile. (Narrow products such as LoRA's rank-8 one would waste most of
+                // its 48 columns.)
+                let kern =
+                    avx512_wide::Avx512F32Wide::new().unwrap_or_else(|| unavailable(kernel.name()));
+                return go(kern, dims, (a, conv_a, rows_a), b, conv_b, out);
+            }
             let kern = avx512::Avx512F32::new().unwrap_or_else(|| unavailable(kernel.name()));
             go(kern, dims, (a, conv_a, rows_a), b, conv_b, out)
         }
