@@ -15,6 +15,7 @@ use std::arch::x86_64::*;
 
 use super::avx512::prefetch_tile;
 use super::driver::{Blocking, Micro};
+use super::epilogue::TileStart;
 
 /// Token for the 8 x 48 AVX-512F kernel; exists only when the CPU has AVX-512F.
 #[derive(Clone, Copy)]
@@ -68,7 +69,7 @@ impl Micro for Avx512F32Wide {
         // packed panel's row `i` at `a + p * MR + i`).
         unsafe {
             let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i));
-            tile_wide::<MR>(kg, rows, b, c, ldc, alpha, beta, mr, nr)
+            tile_wide::<MR>(kg, rows, b, c, ldc, alpha, beta, None, mr, nr)
         }
     }
 
@@ -90,17 +91,39 @@ impl Micro for Avx512F32Wide {
         // Rows past `mr` repeat the last valid one; their sums are discarded.
         let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda));
         // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
-        unsafe { tile_wide::<1>(kc, rows, b, c, ldc, alpha, beta, mr, nr) }
+        unsafe { tile_wide::<1>(kc, rows, b, c, ldc, alpha, beta, None, mr, nr) }
+    }
+
+    const START_IN_TILE: bool = true;
+
+    unsafe fn tile_rows_from(
+        self,
+        kc: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        alpha: f32,
+        start: TileStart,
+        mr: usize,
+        nr: usize,
+    ) {
+        let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda));
+        // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
+        unsafe { tile_wide::<1>(kc, rows, b, c, ldc, alpha, 1.0, Some(start), mr, nr) }
     }
 }
 
 /// `C[mr x nr] = alpha * A B + beta * C` for one tile: row `i` of A reads `rows[i] + p * step`
 /// at K step `p` (`STEP` = MR for a packed panel, 1 for rows in place), B is a packed
-/// `kc x 48` panel.
+/// `kc x 48` panel. With a `start`, C's old contents are ignored and the tile's start
+/// (residual + bias) stands in for them, with beta = 1.
 ///
 /// # Safety
 /// AVX-512F present; `rows[i] + p * STEP` readable for `p < kc`, `i < MR`; the B panel holds
-/// `kc * NR` values, 64-byte aligned; `c + i * ldc + j` valid for `i < mr`, `j < nr`.
+/// `kc * NR` values, 64-byte aligned; `c + i * ldc + j` valid for `i < mr`, `j < nr`, and
+/// so is `start` (see [`TileStart`]).
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_wide<const STEP: usize>(
@@ -111,6 +134,7 @@ unsafe fn tile_wide<const STEP: usize>(
     ldc: usize,
     alpha: f32,
     beta: f32,
+    start: Option<TileStart>,
     mr: usize,
     nr: usize,
 ) {
@@ -149,10 +173,25 @@ unsafe fn tile_wide<const STEP: usize>(
             // SAFETY: row i < mr is inside C; the mask limits lanes to j < nr.
             unsafe {
                 let at = c.add(i * ldc + 16 * v);
-                // The 14 x 32 kernel's write-back (`store_tile`), operation for operation.
+                // The 14 x 32 kernel's write-back (`store_tile`), operation for operation,
+                // on C or on the start that would have been written into C.
                 let mut y = _mm512_mul_ps(va, x);
+                let old = match start {
+                    Some(st) => {
+                        let j = 16 * v;
+                        let bias = _mm512_maskz_loadu_ps(mask, st.bias.add(j));
+                        if st.residual.is_null() {
+                            bias
+                        } else {
+                            let r = st.residual.add(i * st.ldr + j);
+                            _mm512_add_ps(_mm512_maskz_loadu_ps(mask, r), bias)
+                        }
+                    }
+                    None if beta != 0.0 => _mm512_maskz_loadu_ps(mask, at),
+                    None => _mm512_setzero_ps(),
+                };
                 if beta != 0.0 {
-                    y = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, at), y);
+                    y = _mm512_fmadd_ps(vb, old, y);
                 }
                 _mm512_mask_storeu_ps(at, mask, y);
             }

@@ -22,7 +22,7 @@
 use rayon::prelude::*;
 
 use super::conv::Convert;
-use super::epilogue::Epilogue;
+use super::epilogue::{Epilogue, TileStart};
 use super::guided::Guided;
 use super::pack::{pack, panel_len, with_buf, View, BUF_A, BUF_B};
 
@@ -100,6 +100,33 @@ pub(crate) trait Micro: Copy + Send + Sync {
         _nr: usize,
     ) {
         unreachable!("gemm: this kernel packs A (internal)")
+    }
+
+    /// Whether [`Micro::tile_rows_from`] exists.
+    const START_IN_TILE: bool = false;
+
+    /// [`Micro::tile_rows`] for a tile whose C starts at `start` (C's old contents
+    /// ignored): `C = start + alpha * A B`, the start added in the write-back, with the bits
+    /// of [`Micro::tile_rows`] with beta = 1 on a C tile filled by
+    /// [`Epilogue::fill_tile`], without that fill.
+    ///
+    /// # Safety
+    /// As [`Micro::tile_rows`]; `start` valid for the `mr x nr` tile.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_rows_from(
+        self,
+        _kc: usize,
+        _a: *const f32,
+        _lda: usize,
+        _b: *const Self::E,
+        _c: *mut f32,
+        _ldc: usize,
+        _alpha: f32,
+        _start: TileStart,
+        _mr: usize,
+        _nr: usize,
+    ) {
+        unreachable!("gemm: this kernel does not add a start in its write-back (internal)")
     }
 }
 
@@ -360,6 +387,34 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
                                 let nr = nr_.min(j0 + ncols - col);
                                 let bp = &bpack[jp * blen..(jp + 1) * blen];
                                 let cp = shared.tile(row * ldc + col, mr, nr, ldc);
+                                if let (0, CStart::Bias(e), ASource::Rows(data, lda), true) =
+                                    (pc, start, &a, K::START_IN_TILE)
+                                {
+                                    // The start goes straight into the write-back.
+                                    let at = row * lda + pc;
+                                    assert!(
+                                        at + (mr - 1) * lda + kc <= data.len(),
+                                        "gemm: A rows out of bounds (internal error)"
+                                    );
+                                    let st = e.tile_start((row, col), mr, nr);
+                                    // SAFETY: A rows asserted above, the start by
+                                    // `tile_start`; B and C as below.
+                                    unsafe {
+                                        kern.tile_rows_from(
+                                            kc,
+                                            data.as_ptr().add(at),
+                                            *lda,
+                                            bp.as_ptr(),
+                                            cp,
+                                            ldc,
+                                            alpha,
+                                            st,
+                                            mr,
+                                            nr,
+                                        )
+                                    };
+                                    continue;
+                                }
                                 if let (0, CStart::Bias(e)) = (pc, start) {
                                     // SAFETY: the tile lies inside C (asserted) and no
                                     // other task writes it.

@@ -67,6 +67,33 @@ impl<'a> Epilogue<'a> {
         }
     }
 
+    /// Where the start of the `mr x nr` tile at rows `row..`, columns `col..` lies, for a
+    /// kernel that adds it in its write-back instead of finding it in C. Panics if the bias
+    /// or residual does not cover the tile.
+    pub(crate) fn tile_start(&self, (row, col): (usize, usize), mr: usize, nr: usize) -> TileStart {
+        assert!(
+            col + nr <= self.bias.len(),
+            "gemm: tile past the bias (internal)"
+        );
+        let residual = match self.residual {
+            Some((r, ldr)) => {
+                let at = row * ldr + col;
+                assert!(
+                    mr == 0 || at + (mr - 1) * ldr + nr <= r.len(),
+                    "gemm: tile past the residual (internal)"
+                );
+                // In bounds: asserted above.
+                (r[at..].as_ptr(), ldr)
+            }
+            None => (std::ptr::null(), 0),
+        };
+        TileStart {
+            bias: self.bias[col..].as_ptr(),
+            residual: residual.0,
+            ldr: residual.1,
+        }
+    }
+
     /// `out` = row `row` of the start, columns `col..col + out.len()`.
     #[inline(always)]
     fn fill_row(&self, out: &mut [f32], row: usize, col: usize) {
@@ -82,4 +109,17 @@ impl<'a> Epilogue<'a> {
             None => out.copy_from_slice(bias),
         }
     }
+}
+
+/// A tile's start, `residual + bias` (or `bias`), as pointers for a kernel's write-back
+/// (see [`Epilogue::tile_start`]): element `(i, j)` of the tile starts at
+/// `residual[i * ldr + j] + bias[j]`, the f32 sum [`Epilogue::fill_tile`] writes.
+#[derive(Clone, Copy)]
+pub(crate) struct TileStart {
+    /// The bias at the tile's first column; `nr` values readable.
+    pub bias: *const f32,
+    /// The residual at the tile's first element, or null for none; `mr` rows of `nr`
+    /// values at stride `ldr` readable.
+    pub residual: *const f32,
+    pub ldr: usize,
 }
