@@ -312,7 +312,9 @@ pub(crate) enum CStart<'a> {
     /// tile is set to `residual + bias` right before its first K block's kernel call, which
     /// then runs with beta = 1: the kernel sees exactly the C of a caller that filled C
     /// that way and asked for beta = 1, so the result is the same bit for bit, but C is
-    /// written once from a cache-hot tile instead of in a separate pass.
+    /// written once from a cache-hot tile instead of in a separate pass. Kernels with
+    /// [`Micro::START_IN_TILE`] reading A in place add the start in their write-back
+    /// instead (no fill at all).
     Bias(Epilogue<'a>),
 }
 

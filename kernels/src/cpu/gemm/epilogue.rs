@@ -2,7 +2,9 @@
 //! `residual + bias`, or `bias`. The GEMM drivers set each C tile to it right before the
 //! tile's first kernel call, while the tile is in cache, rather than in a pass over all of
 //! C; the kernel then accumulates with beta = 1, so the result is bit for bit that of a
-//! caller who filled C first.
+//! caller who filled C first. A kernel that can add the start in its write-back
+//! ([`TileStart`], the 8x48 tile) gets pointers to it instead and skips the fill; it
+//! computes the same sum and the same FMA, so the same bits.
 
 use super::{check_operand, Trans};
 
