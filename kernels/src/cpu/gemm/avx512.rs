@@ -245,6 +245,16 @@ pub(crate) fn prefetch_tile(c: *mut f32, ldc: usize, mr: usize, nr: usize) {
     }
 }
 
+/// The mask of the first `n` of a vector's 16 lanes (all of them for `n >= 16`).
+#[inline(always)]
+pub(crate) fn lane_mask(n: usize) -> __mmask16 {
+    if n >= 16 {
+        0xFFFF
+    } else {
+        ((1u32 << n) - 1) as __mmask16
+    }
+}
+
 /// Write `alpha * acc + beta * C` for the valid `mr x nr` part of an `R x 32` tile
 /// (R = 14, or 7 in half passes), with lane masks for a partial last column block
 /// (masked-off lanes are never touched).
@@ -261,13 +271,6 @@ pub(crate) unsafe fn store_tile<const R: usize>(
     mr: usize,
     nr: usize,
 ) {
-    let lane_mask = |n: usize| -> __mmask16 {
-        if n >= 16 {
-            0xFFFF
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    };
     let m0 = lane_mask(nr);
     let m1 = lane_mask(nr.saturating_sub(16));
     let va = _mm512_set1_ps(alpha);

@@ -13,7 +13,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx512::prefetch_tile;
+use super::avx512::{lane_mask, prefetch_tile};
 use super::driver::{Blocking, Micro};
 use super::epilogue::TileStart;
 
@@ -88,8 +88,7 @@ impl Micro for Avx512F32Wide {
         mr: usize,
         nr: usize,
     ) {
-        // Rows past `mr` repeat the last valid one; their sums are discarded.
-        let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda));
+        let rows = rows_in_place(a, lda, mr);
         // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
         unsafe { tile_wide::<1>(kc, rows, b, c, ldc, alpha, beta, None, mr, nr) }
     }
@@ -109,10 +108,17 @@ impl Micro for Avx512F32Wide {
         mr: usize,
         nr: usize,
     ) {
-        let rows: [*const f32; MR] = std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda));
+        let rows = rows_in_place(a, lda, mr);
         // SAFETY: `self` proves AVX-512F; the caller guarantees the pointer contract.
         unsafe { tile_wide::<1>(kc, rows, b, c, ldc, alpha, 1.0, Some(start), mr, nr) }
     }
+}
+
+/// The tile's rows of A read in place: row `i` at `a + i * lda`; rows past `mr` repeat the
+/// last valid one (their sums are discarded).
+#[inline(always)]
+fn rows_in_place(a: *const f32, lda: usize, mr: usize) -> [*const f32; MR] {
+    std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda))
 }
 
 /// `C[mr x nr] = alpha * A B + beta * C` for one tile: row `i` of A reads `rows[i] + p * step`
@@ -155,13 +161,6 @@ unsafe fn tile_wide<const STEP: usize>(
             }
         }
     }
-    let lane_mask = |n: usize| -> __mmask16 {
-        if n >= 16 {
-            0xFFFF
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    };
     let masks: [__mmask16; NV] = std::array::from_fn(|v| lane_mask(nr.saturating_sub(16 * v)));
     let va = _mm512_set1_ps(alpha);
     let vb = _mm512_set1_ps(beta);
