@@ -376,6 +376,16 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
             // in place (`apack` None).
             let run = |apack: Option<&[K::E]>| {
                 let plan = Plan::new::<K>(n, mpanels, threads);
+                // Rows `row..row + mr` of A at K `pc..pc + kc`, read in place (checked to
+                // lie in `data`).
+                let a_rows = |data: &[f32], lda: usize, row: usize, mr: usize| {
+                    let at = row * lda + pc;
+                    assert!(
+                        at + (mr - 1) * lda + kc <= data.len(),
+                        "gemm: A rows out of bounds (internal error)"
+                    );
+                    data[at..].as_ptr()
+                };
                 let block = |j0: usize, ncols: usize, p_lo: usize, p_hi: usize| {
                     let npanels = ncols.div_ceil(nr_);
                     let blen = panel_len(nr_, kc, g);
@@ -393,18 +403,13 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
                                     (pc, start, &a, K::START_IN_TILE)
                                 {
                                     // The start goes straight into the write-back.
-                                    let at = row * lda + pc;
-                                    assert!(
-                                        at + (mr - 1) * lda + kc <= data.len(),
-                                        "gemm: A rows out of bounds (internal error)"
-                                    );
                                     let st = e.tile_start((row, col), mr, nr);
-                                    // SAFETY: A rows asserted above, the start by
+                                    // SAFETY: A rows checked by `a_rows`, the start by
                                     // `tile_start`; B and C as below.
                                     unsafe {
                                         kern.tile_rows_from(
                                             kc,
-                                            data.as_ptr().add(at),
+                                            a_rows(data, *lda, row, mr),
                                             *lda,
                                             bp.as_ptr(),
                                             cp,
@@ -440,17 +445,12 @@ pub(crate) fn gemm_from<K: Micro, SA: Copy + Sync, FA: Convert<SA, K::E>>(
                                         )
                                     },
                                     (None, ASource::Rows(data, lda)) => {
-                                        let at = row * lda + pc;
-                                        assert!(
-                                            at + (mr - 1) * lda + kc <= data.len(),
-                                            "gemm: A rows out of bounds (internal error)"
-                                        );
-                                        // SAFETY: rows `row..row + mr`, K `pc..pc + kc` lie
-                                        // in `data` (asserted); B and C as above.
+                                        // SAFETY: A rows checked by `a_rows`; B and C as
+                                        // above.
                                         unsafe {
                                             kern.tile_rows(
                                                 kc,
-                                                data.as_ptr().add(at),
+                                                a_rows(data, *lda, row, mr),
                                                 *lda,
                                                 bp.as_ptr(),
                                                 cp,
