@@ -8,6 +8,8 @@
 use std::arch::x86_64::*;
 
 use super::driver::{Blocking, Micro};
+use super::epilogue::TileStart;
+use super::transpose_tile::lanes;
 
 /// Token for the AVX-512F f32 kernel; exists only when the CPU has AVX-512F.
 #[derive(Clone, Copy)]
@@ -245,16 +247,6 @@ pub(crate) fn prefetch_tile(c: *mut f32, ldc: usize, mr: usize, nr: usize) {
     }
 }
 
-/// The mask of the first `n` of a vector's 16 lanes (all of them for `n >= 16`).
-#[inline(always)]
-pub(crate) fn lane_mask(n: usize) -> __mmask16 {
-    if n >= 16 {
-        0xFFFF
-    } else {
-        ((1u32 << n) - 1) as __mmask16
-    }
-}
-
 /// Write `alpha * acc + beta * C` for the valid `mr x nr` part of an `R x 32` tile
 /// (R = 14, or 7 in half passes), with lane masks for a partial last column block
 /// (masked-off lanes are never touched).
@@ -271,22 +263,57 @@ pub(crate) unsafe fn store_tile<const R: usize>(
     mr: usize,
     nr: usize,
 ) {
-    let m0 = lane_mask(nr);
-    let m1 = lane_mask(nr.saturating_sub(16));
+    // SAFETY: forwarded contract.
+    unsafe { store_tile_from(acc, c, ldc, alpha, beta, None, mr, nr) }
+}
+
+/// [`store_tile`] for an `R x 16 NV` tile, and with a `start` (residual + bias) standing in
+/// for C's old contents (beta = 1): each value is `alpha * acc + beta * old`, with `old`
+/// read from C or computed as the f32 sum `residual + bias` that a fill would have written
+/// into C, so either way the same bits.
+///
+/// # Safety
+/// AVX-512F present; `c + i * ldc + j` valid for `i < mr`, `j < nr`, and so is `start`
+/// (see [`TileStart`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn store_tile_from<const R: usize, const NV: usize>(
+    acc: &[[__m512; NV]; R],
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+    start: Option<TileStart>,
+    mr: usize,
+    nr: usize,
+) {
+    let masks: [__mmask16; NV] = std::array::from_fn(|v| lanes(nr.saturating_sub(16 * v)));
     let va = _mm512_set1_ps(alpha);
     let vb = _mm512_set1_ps(beta);
     for (i, acc_i) in acc.iter().enumerate().take(mr) {
-        // SAFETY: row i < mr is inside C; masks limit lanes to j < nr.
-        unsafe {
-            let row = c.add(i * ldc);
-            let mut v0 = _mm512_mul_ps(va, acc_i[0]);
-            let mut v1 = _mm512_mul_ps(va, acc_i[1]);
-            if beta != 0.0 {
-                v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-                v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row.add(16)), v1);
+        for (v, (&x, &mask)) in acc_i.iter().zip(&masks).enumerate() {
+            // SAFETY: row i < mr is inside C (and the start); the mask limits lanes to
+            // j < nr.
+            unsafe {
+                let at = c.add(i * ldc + 16 * v);
+                let mut y = _mm512_mul_ps(va, x);
+                if beta != 0.0 {
+                    let old = match start {
+                        Some(st) => {
+                            let bias = _mm512_maskz_loadu_ps(mask, st.bias.add(16 * v));
+                            if st.residual.is_null() {
+                                bias
+                            } else {
+                                let r = st.residual.add(i * st.ldr + 16 * v);
+                                _mm512_add_ps(_mm512_maskz_loadu_ps(mask, r), bias)
+                            }
+                        }
+                        None => _mm512_maskz_loadu_ps(mask, at),
+                    };
+                    y = _mm512_fmadd_ps(vb, old, y);
+                }
+                _mm512_mask_storeu_ps(at, mask, y);
             }
-            _mm512_mask_storeu_ps(row, m0, v0);
-            _mm512_mask_storeu_ps(row.add(16), m1, v1);
         }
     }
 }

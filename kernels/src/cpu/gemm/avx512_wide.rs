@@ -13,7 +13,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx512::{lane_mask, prefetch_tile};
+use super::avx512::{prefetch_tile, store_tile_from};
 use super::driver::{Blocking, Micro};
 use super::epilogue::TileStart;
 
@@ -121,7 +121,7 @@ fn rows_in_place(a: *const f32, lda: usize, mr: usize) -> [*const f32; MR] {
     std::array::from_fn(|i| a.wrapping_add(i.min(mr - 1) * lda))
 }
 
-/// `C[mr x nr] = alpha * A B + beta * C` for one tile: row `i` of A reads `rows[i] + p * step`
+/// `C[mr x nr] = alpha * A B + beta * C` for one tile: row `i` of A reads `rows[i] + p * STEP`
 /// at K step `p` (`STEP` = MR for a packed panel, 1 for rows in place), B is a packed
 /// `kc x 48` panel. With a `start`, C's old contents are ignored and the tile's start
 /// (residual + bias) stands in for them, with beta = 1.
@@ -161,41 +161,8 @@ unsafe fn tile_wide<const STEP: usize>(
             }
         }
     }
-    let masks: [__mmask16; NV] = std::array::from_fn(|v| lane_mask(nr.saturating_sub(16 * v)));
-    let va = _mm512_set1_ps(alpha);
-    let vb = _mm512_set1_ps(beta);
-    for (i, acc_i) in acc.iter().enumerate().take(mr) {
-        for (v, (&x, &mask)) in acc_i.iter().zip(&masks).enumerate() {
-            if mask == 0 {
-                continue;
-            }
-            // SAFETY: row i < mr is inside C; the mask limits lanes to j < nr.
-            unsafe {
-                let at = c.add(i * ldc + 16 * v);
-                // The 14 x 32 kernel's write-back (`store_tile`), operation for operation,
-                // on C or on the start that would have been written into C.
-                let mut y = _mm512_mul_ps(va, x);
-                let old = match start {
-                    Some(st) => {
-                        let j = 16 * v;
-                        let bias = _mm512_maskz_loadu_ps(mask, st.bias.add(j));
-                        if st.residual.is_null() {
-                            bias
-                        } else {
-                            let r = st.residual.add(i * st.ldr + j);
-                            _mm512_add_ps(_mm512_maskz_loadu_ps(mask, r), bias)
-                        }
-                    }
-                    None if beta != 0.0 => _mm512_maskz_loadu_ps(mask, at),
-                    None => _mm512_setzero_ps(),
-                };
-                if beta != 0.0 {
-                    y = _mm512_fmadd_ps(vb, old, y);
-                }
-                _mm512_mask_storeu_ps(at, mask, y);
-            }
-        }
-    }
+    // SAFETY: forwarded contract.
+    unsafe { store_tile_from(&acc, c, ldc, alpha, beta, start, mr, nr) }
 }
 
 #[cfg(test)]
