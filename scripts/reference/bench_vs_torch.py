@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tokken's BERT-base forward against PyTorch's on this machine, in alternating rounds.
+"""tokken's BERT-base forward against PyTorch's (and ONNX Runtime's) on this machine, in rounds.
 
 Shared machines drift within minutes, so a speed is only worth comparing with another one
 measured in the same window. Each round runs `tokken-cli bench forward` on one shape and
@@ -15,7 +15,15 @@ fraction of the peak (tokken's same-run probe for the dtype) counts the FLOPs th
         [--shapes 1x32,32x64] [--rounds 3] [--seconds 3] [--dtype f32|bf16] [--threads N]
 
 `--dtype bf16` runs tokken with bf16 weights and PyTorch under CPU bf16 autocast.
-Needs torch and transformers (scripts/reference/requirements.txt).
+
+`--onnxruntime` also runs ONNX Runtime in every round (f32 only): the same random-init
+model exported with torch.onnx (eager attention, so ONNX Runtime's BERT optimizer can fuse
+it), passed through `onnxruntime.transformers.optimizer` (fused Attention, SkipLayerNorm,
+BiasGelu, EmbedLayerNorm) and run by the CPU provider with the same thread count. Its
+logits are checked against PyTorch's on each shape before it is timed.
+
+Needs torch and transformers (scripts/reference/requirements.txt); `--onnxruntime` also
+needs onnxruntime, onnx and onnxscript (requirements-bench.txt).
 """
 
 import argparse
@@ -24,6 +32,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -55,8 +64,7 @@ def run_tokken(cli, shape, seconds, dtype, threads):
 
 
 def run_torch(model, shape, seconds, dtype):
-    batch, tokens = map(int, shape.split("x"))
-    ids = torch.randint(5, VOCAB, (batch, tokens), generator=torch.Generator().manual_seed(0))
+    ids = random_ids(shape)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16")
     times = []
     with torch.inference_mode(), autocast:
@@ -69,6 +77,59 @@ def run_torch(model, shape, seconds, dtype):
     return 1e3 * statistics.median(times), 1e3 * min(times), len(times)
 
 
+def random_ids(shape):
+    batch, tokens = map(int, shape.split("x"))
+    return torch.randint(5, VOCAB, (batch, tokens), generator=torch.Generator().manual_seed(0))
+
+
+def onnx_session(model, threads, workdir):
+    """ONNX Runtime session on `model`'s weights: exported with eager attention (the
+    pattern the BERT optimizer fuses), optimized for BERT, CPU provider."""
+    import onnxruntime
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = BertConfig(**model.config.to_dict())
+    config._attn_implementation = "eager"
+    eager = BertForSequenceClassification(config).eval()
+    eager.load_state_dict(model.state_dict())
+    raw = os.path.join(workdir, "bert.onnx")
+    fused = os.path.join(workdir, "bert_fused.onnx")
+    ids = random_ids("2x16")
+    batch_and_tokens = {0: "batch", 1: "tokens"}
+    torch.onnx.export(
+        eager, (ids, torch.ones_like(ids)), raw, input_names=["input_ids", "attention_mask"],
+        output_names=["logits"], opset_version=17, dynamo=False,
+        dynamic_axes={"input_ids": batch_and_tokens, "attention_mask": batch_and_tokens,
+                      "logits": {0: "batch"}})
+    opt = optimize_model(raw, model_type="bert", num_heads=config.num_attention_heads,
+                         hidden_size=config.hidden_size, opt_level=0)
+    fusions = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
+    opt.save_model_to_file(fused)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(fused, options, providers=["CPUExecutionProvider"])
+    return session, fusions
+
+
+def run_onnx(session, model, shape, seconds):
+    """Median and best ms of ONNX Runtime on `shape`, and its max |Δlogit| against PyTorch."""
+    ids = random_ids(shape)
+    feed = {"input_ids": ids.numpy(), "attention_mask": torch.ones_like(ids).numpy()}
+    logits = session.run(None, feed)[0]
+    with torch.inference_mode():
+        reference = model(input_ids=ids).logits.numpy()
+    max_diff = float(abs(logits - reference).max())
+    times = []
+    start = time.time()
+    while time.time() - start < seconds or len(times) < 3:
+        t = time.perf_counter()
+        session.run(None, feed)
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times), 1e3 * min(times), len(times), max_diff
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cli", default="target/release/tokken-cli")
@@ -77,7 +138,11 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--onnxruntime", action="store_true",
+                    help="also time ONNX Runtime (f32) in every round")
     args = ap.parse_args()
+    if args.onnxruntime and args.dtype != "f32":
+        sys.exit("--onnxruntime runs f32 only")
     if not os.path.exists(args.cli):
         sys.exit(f"{args.cli} not found: build it with `cargo build --release -p tokken-cli` "
                  "or pass --cli")
@@ -87,7 +152,14 @@ def main():
     config = BertConfig(vocab_size=VOCAB, num_labels=9)  # BertConfig's defaults are BERT-base
     model = BertForSequenceClassification(config).eval()
 
+    session = None
+    if args.onnxruntime:
+        workdir = tempfile.TemporaryDirectory(prefix="tokken-bench-onnx-")
+        session, fusions = onnx_session(model, args.threads, workdir.name)
+        print(json.dumps({"onnxruntime_fusions": fusions}), flush=True)
+
     ratios = {s: [] for s in args.shapes.split(",")}
+    ort_ratios = {s: [] for s in ratios}
     for r in range(args.rounds):
         for shape in ratios:
             batch, tokens = map(int, shape.split("x"))
@@ -105,11 +177,24 @@ def main():
                 "torch_over_tokken": round(t_med / fwd["ms_median"], 3),
             }
             ratios[shape].append(row["torch_over_tokken"])
+            if session is not None:
+                o_med, o_best, o_runs, o_diff = run_onnx(session, model, shape, args.seconds)
+                row.update({
+                    "onnxruntime_ms_median": round(o_med, 3),
+                    "onnxruntime_ms_best": round(o_best, 3), "onnxruntime_runs": o_runs,
+                    "onnxruntime_max_abs_logit_diff_vs_torch": o_diff,
+                    "onnxruntime_fraction_of_peak": round(torch_gflop / o_med * 1e3 / peak, 3),
+                    "onnxruntime_over_tokken": round(o_med / fwd["ms_median"], 3),
+                })
+                ort_ratios[shape].append(row["onnxruntime_over_tokken"])
             print(json.dumps(row), flush=True)
     for shape, rs in ratios.items():
-        print(json.dumps({"shape": shape, "dtype": args.dtype,
-                          "torch_over_tokken_median": statistics.median(rs),
-                          "per_round": rs}))
+        summary = {"shape": shape, "dtype": args.dtype,
+                   "torch_over_tokken_median": statistics.median(rs), "per_round": rs}
+        if session is not None:
+            summary["onnxruntime_over_tokken_median"] = statistics.median(ort_ratios[shape])
+            summary["onnxruntime_per_round"] = ort_ratios[shape]
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":
