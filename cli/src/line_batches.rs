@@ -107,12 +107,23 @@ impl LineBatches {
 mod tests {
     use super::*;
 
+    /// A fresh empty `<prefix>….txt` in the temp dir, removed when the returned guard drops
+    /// (also when the test panics).
+    fn temp_file(prefix: &str) -> tempfile::NamedTempFile {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(".txt")
+            .tempfile()
+            .unwrap()
+    }
+
     #[test]
     fn a_file_comes_in_full_batches_with_line_numbers() {
-        let path = std::env::temp_dir().join(format!("tokken-lines-{}.txt", std::process::id()));
+        let file = temp_file("tokken-lines-");
+        let path = file.path();
         let text: String = (1..=10).map(|i| format!("line {i}\n")).collect();
-        std::fs::write(&path, text).unwrap();
-        let mut b = LineBatches::open(Some(&path), 4).unwrap();
+        std::fs::write(path, text).unwrap();
+        let mut b = LineBatches::open(Some(path), 4).unwrap();
         assert_eq!(b.name(), path.display().to_string());
         let mut got = Vec::new();
         while let Some((first, lines)) = b.next_batch().unwrap() {
@@ -120,17 +131,16 @@ mod tests {
             assert_eq!(lines[0], format!("line {first}"));
         }
         assert_eq!(got, [(1, 4), (5, 4), (9, 2)]);
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn unreadable_lines_name_the_file_and_line() {
-        let path = std::env::temp_dir().join(format!("tokken-badutf8-{}.txt", std::process::id()));
-        std::fs::write(&path, b"ok\n\xff\xfe\n").unwrap();
-        let mut b = LineBatches::open(Some(&path), 8).unwrap();
+        let file = temp_file("tokken-badutf8-");
+        let path = file.path();
+        std::fs::write(path, b"ok\n\xff\xfe\n").unwrap();
+        let mut b = LineBatches::open(Some(path), 8).unwrap();
         let err = format!("{:#}", b.next_batch().unwrap_err());
         assert!(err.contains(&format!("{}:2", path.display())), "{err}");
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

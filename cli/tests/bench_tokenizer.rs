@@ -36,7 +36,8 @@ fn bench(lines: &Path, extra: &[&OsStr]) -> Option<String> {
 
 #[test]
 fn bench_tokenizer_reports_speeds_and_round_medians() {
-    let dir = scratch("bench-tokenizer");
+    let tmp = scratch("bench-tokenizer");
+    let dir = tmp.path();
     let lines = dir.join("lines.txt");
     let text: String = (0..40)
         .map(|i| format!("東京都で{i}回目の会議が開かれ、新しい計画について話し合った。\n"))

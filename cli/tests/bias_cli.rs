@@ -54,7 +54,8 @@ fn data(n: usize, skewed: bool, seed: u64) -> String {
 
 #[test]
 fn bias_check_fails_the_skewed_model_and_passes_the_mitigated_one() {
-    let dir = scratch("bias");
+    let tmp = scratch("bias");
+    let dir = tmp.path();
     let train = dir.join("train.jsonl");
     std::fs::write(&train, data(160, true, 7)).unwrap();
     let eval = dir.join("eval.jsonl");
@@ -74,7 +75,7 @@ fn bias_check_fails_the_skewed_model_and_passes_the_mitigated_one() {
     let all = dir.join("all.txt");
     std::fs::write(&all, all_text).unwrap();
 
-    let Some(base) = tiny_model(&dir, &all, &["--labels", "スポーツ,経済", "--seed", "3"])
+    let Some(base) = tiny_model(dir, &all, &["--labels", "スポーツ,経済", "--seed", "3"])
     else {
         return;
     };
@@ -240,5 +241,4 @@ fn bias_check_fails_the_skewed_model_and_passes_the_mitigated_one() {
         assert_eq!(r["abstained"], abstained, "{line}");
         assert_eq!(r["label"] == "保留", abstained, "{line}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

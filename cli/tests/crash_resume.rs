@@ -95,7 +95,8 @@ fn weight_files(run: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn kill_9_mid_run_then_resume_equals_uninterrupted_run() {
-    let dir = scratch("kill");
+    let tmp = scratch("kill");
+    let dir = tmp.path();
     let data = dir.join("train.jsonl");
     write_data(&data);
 
@@ -176,12 +177,12 @@ fn kill_9_mid_run_then_resume_equals_uninterrupted_run() {
         "predict: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_exits_cleanly_then_resume_matches() {
-    let dir = scratch("ctrl-c");
+    let tmp = scratch("ctrl-c");
+    let dir = tmp.path();
     let data = dir.join("train.jsonl");
     write_data(&data);
     let a = dir.join("a");
@@ -240,5 +241,4 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly_then_resume_matches() {
             "{name} differs between the resumed and the uninterrupted run"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,10 +11,11 @@ fn stderr_of_tokenize(config: &str, name: &str) -> Option<String> {
         eprintln!("skipping: no MeCab dictionary");
         return None;
     }
-    let dir = scratch(name);
+    let tmp = scratch(name);
+    let dir = tmp.path();
     std::fs::copy(tiny_dir().join("vocab.txt"), dir.join("vocab.txt")).unwrap();
     std::fs::write(dir.join("tokenizer_config.json"), config).unwrap();
-    let out = cli(&["tokenize", "--model", s(&dir), "テスト"]);
+    let out = cli(&["tokenize", "--model", s(dir), "テスト"]);
     assert!(
         out.status.success(),
         "{}",

@@ -12,7 +12,8 @@ fn eval(args: &[&str]) -> Output {
 
 #[test]
 fn eval_prints_metrics_and_writes_json() {
-    let dir = scratch("metrics");
+    let tmp = scratch("metrics");
+    let dir = tmp.path();
     let data = dir.join("data.jsonl");
     std::fs::write(
         &data,
@@ -75,7 +76,8 @@ fn eval_prints_metrics_and_writes_json() {
 
 #[test]
 fn eval_reads_csv_with_custom_columns() {
-    let dir = scratch("csv");
+    let tmp = scratch("csv");
+    let dir = tmp.path();
     let data = dir.join("data.csv");
     std::fs::write(&data, "headline,cat\nあいう,経済\nかきく,映画\n").unwrap();
     let out = eval(&[
@@ -95,7 +97,8 @@ fn eval_reads_csv_with_custom_columns() {
 
 #[test]
 fn eval_names_unknown_labels_and_bad_lines() {
-    let dir = scratch("unknown");
+    let tmp = scratch("unknown");
+    let dir = tmp.path();
     let data = dir.join("unknown.jsonl");
     std::fs::write(
         &data,
@@ -138,7 +141,7 @@ fn eval_accepts_a_lora_run_dir() {
     // A run dir: the PEFT-made tiny adapter, the tokenizer files and labels.json; its base
     // (tiny-bert) named by absolute path.
     let tmp = scratch("lora");
-    let dir = tmp.join("run");
+    let dir = tmp.path().join("run");
     std::fs::create_dir_all(&dir).unwrap();
     let fixtures = common::repo().join("model/tests/fixtures");
     std::fs::copy(
@@ -161,7 +164,7 @@ fn eval_accepts_a_lora_run_dir() {
         r#"{"labels": ["経済", "スポーツ", "映画"]}"#,
     )
     .unwrap();
-    let data = tmp.join("run-data.jsonl");
+    let data = tmp.path().join("run-data.jsonl");
     std::fs::write(
         &data,
         "{\"text\": \"すぽーつのしあい\", \"label\": \"スポーツ\"}\n\
@@ -180,11 +183,11 @@ fn eval_accepts_a_lora_run_dir() {
             .output()
             .expect("tokken-cli runs")
     };
-    let run_json = tmp.join("run-metrics.json");
+    let run_json = tmp.path().join("run-metrics.json");
     let Some(_) = check(&run(&dir, &run_json)) else {
         return;
     };
-    let base_json = tmp.join("base-metrics.json");
+    let base_json = tmp.path().join("base-metrics.json");
     assert!(run(&base, &base_json).status.success());
     let (with_adapter, without) = (read_json(&run_json), read_json(&base_json));
     assert_eq!(with_adapter["n"], 3);

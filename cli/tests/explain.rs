@@ -139,7 +139,8 @@ fn other_methods_classes_and_terminal_views() {
 
 #[test]
 fn html_view_is_self_contained_and_shows_every_token() {
-    let dir = scratch("html");
+    let tmp = scratch("html");
+    let dir = tmp.path();
     let page = dir.join("explain.html");
     let text = "すぽーつ<と>えいが";
     let Some(_) = check(&explain(&[
@@ -169,7 +170,8 @@ fn html_view_is_self_contained_and_shows_every_token() {
 
 #[test]
 fn shortcut_report_json_and_html() {
-    let dir = scratch("report");
+    let tmp = scratch("report");
+    let dir = tmp.path();
     let data = dir.join("dev.jsonl");
     std::fs::write(
         &data,
@@ -262,7 +264,7 @@ fn shortcut_report_json_and_html() {
 
 #[test]
 fn a_templated_run_is_refused() {
-    let model = tiny_copy_with(
+    let (_tmp, model) = tiny_copy_with(
         "template",
         "template.json",
         r#"{"name": "cot-x", "mode": "pair", "steps": "まずかんがえる"}"#,
@@ -273,7 +275,7 @@ fn a_templated_run_is_refused() {
 
 #[test]
 fn a_hierarchical_run_is_refused() {
-    let model = tiny_copy_with("hierarchy", "hierarchy.json", r#"{"a": ["b"], "c": []}"#);
+    let (_tmp, model) = tiny_copy_with("hierarchy", "hierarchy.json", r#"{"a": ["b"], "c": []}"#);
     let err = explain_refused(&model);
     assert!(err.contains("hierarchical"), "{err}");
 }
@@ -290,14 +292,20 @@ fn explain_refused(model: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A copy of the tiny fixture model with one extra run file.
-fn tiny_copy_with(name: &str, file: &str, contents: &str) -> std::path::PathBuf {
-    let model = scratch(name).join("model");
+/// A copy of the tiny fixture model with one extra run file, in a scratch dir removed when
+/// the returned guard drops.
+fn tiny_copy_with(
+    name: &str,
+    file: &str,
+    contents: &str,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = scratch(name);
+    let model = tmp.path().join("model");
     std::fs::create_dir_all(&model).unwrap();
     for f in std::fs::read_dir(tiny_dir()).unwrap() {
         let f = f.unwrap().path();
         std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
     }
     std::fs::write(model.join(file), contents).unwrap();
-    model
+    (tmp, model)
 }

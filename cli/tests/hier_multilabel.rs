@@ -88,8 +88,9 @@ fn eval_reports(run: &Path, data: &Path, dir: &Path) -> (String, Value, String) 
 
 #[test]
 fn hierarchical_run_predicts_tree_paths_and_reports_levels() {
-    let dir = scratch("tree");
-    let model = tiny_model(&dir);
+    let tmp = scratch("tree");
+    let dir = tmp.path();
+    let model = tiny_model(dir);
     let run = dir.join("run");
     let tree = repo().join("data/hierarchy.json");
     finetune(
@@ -148,7 +149,7 @@ fn hierarchical_run_predicts_tree_paths_and_reports_levels() {
     }
 
     // eval: per-level metrics in the text, the JSON and the HTML report
-    let (stdout, m, page) = eval_reports(&run, &test, &dir);
+    let (stdout, m, page) = eval_reports(&run, &test, dir);
     assert!(stdout.contains("level 2:"), "{stdout}");
     let h = &m["hierarchy"];
     let levels = h["levels"].as_array().unwrap();
@@ -188,7 +189,8 @@ fn hierarchical_run_predicts_tree_paths_and_reports_levels() {
 
 #[test]
 fn a_label_outside_the_tree_names_file_and_line() {
-    let dir = scratch("badpath");
+    let tmp = scratch("badpath");
+    let dir = tmp.path();
     let data = dir.join("train.jsonl");
     std::fs::write(
         &data,
@@ -220,8 +222,9 @@ fn a_label_outside_the_tree_names_file_and_line() {
 
 #[test]
 fn multi_label_run_predicts_label_sets_at_its_thresholds() {
-    let dir = scratch("multi");
-    let model = tiny_model(&dir);
+    let tmp = scratch("multi");
+    let dir = tmp.path();
+    let model = tiny_model(dir);
     let run = dir.join("run");
     finetune(&model, &run, &["--multi-label"]);
 
@@ -253,7 +256,7 @@ fn multi_label_run_predicts_label_sets_at_its_thresholds() {
     }
 
     // eval: subset accuracy, Hamming loss, micro / macro F1 with the saved thresholds
-    let (stdout, m, page) = eval_reports(&run, &test, &dir);
+    let (stdout, m, page) = eval_reports(&run, &test, dir);
     assert!(stdout.contains("Hamming loss"), "{stdout}");
     let ml = &m["multi_label"];
     assert_eq!(ml["thresholds_from"], "thresholds.json");

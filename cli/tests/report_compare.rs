@@ -40,8 +40,9 @@ fn data(dir: &Path) -> PathBuf {
 
 #[test]
 fn eval_writes_html_report_and_full_json() {
-    let dir = scratch("eval-report");
-    let data = data(&dir);
+    let tmp = scratch("eval-report");
+    let dir = tmp.path();
+    let data = data(dir);
     let (html, json) = (dir.join("report.html"), dir.join("report.json"));
     let model = tiny_dir();
     let out = cli(&[
@@ -90,8 +91,9 @@ fn eval_writes_html_report_and_full_json() {
 
 #[test]
 fn compare_a_model_with_itself_finds_no_difference() {
-    let dir = scratch("compare");
-    let data = data(&dir);
+    let tmp = scratch("compare");
+    let dir = tmp.path();
+    let data = data(dir);
     let json = dir.join("compare.json");
     let model = tiny_dir();
     let m = model.to_str().unwrap();
@@ -121,8 +123,9 @@ fn compare_a_model_with_itself_finds_no_difference() {
 
 #[test]
 fn experiment_few_shot_writes_the_table() {
-    let dir = scratch("few-shot");
-    let data = data(&dir);
+    let tmp = scratch("few-shot");
+    let dir = tmp.path();
+    let data = data(dir);
     let out_dir = dir.join("exp");
     let model = tiny_dir();
     let args = [

@@ -26,12 +26,13 @@ fn headlines(split: &str, labels: &[&str], n: usize, out: &Path) {
 
 #[test]
 fn experiment_templates_on_a_tiny_model_then_predict_with_the_stored_template() {
-    let dir = scratch("templates");
+    let tmp = scratch("templates");
+    let dir = tmp.path();
     let labels = ["スポーツ", "経済", "エンタメ"];
     let (train, eval) = (dir.join("train.jsonl"), dir.join("eval.jsonl"));
     headlines("train", &labels, 36, &train);
     headlines("dev", &labels, 18, &eval);
-    let Some(model) = tiny_model(&dir, &train, &["--num-labels", "3", "--seed", "0"]) else {
+    let Some(model) = tiny_model(dir, &train, &["--num-labels", "3", "--seed", "0"]) else {
         return;
     };
     let file = dir.join("short-steps.json");
@@ -144,5 +145,4 @@ fn experiment_templates_on_a_tiny_model_then_predict_with_the_stored_template() 
         "cot-ja",
     ]);
     check(&out).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }

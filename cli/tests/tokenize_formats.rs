@@ -18,7 +18,8 @@ fn tokenize_file(format: &str, file: &Path) -> Option<String> {
 
 #[test]
 fn mecab_and_wakati_output_in_input_order() {
-    let dir = scratch("tokenize-formats");
+    let tmp = scratch("tokenize-formats");
+    let dir = tmp.path();
     let path = dir.join("lines.txt");
     // Enough lines for several parallel tasks, each different.
     let lines: Vec<String> = (0..300)
@@ -55,7 +56,8 @@ fn mecab_and_wakati_output_in_input_order() {
 /// feature string split into its CSV fields.
 #[test]
 fn words_format_is_the_mecab_analysis_as_json() {
-    let dir = scratch("tokenize-words");
+    let tmp = scratch("tokenize-words");
+    let dir = tmp.path();
     let path = dir.join("lines.jsonl");
     let texts: Vec<String> = (0..200)
         .map(|i| {
@@ -173,7 +175,8 @@ fn words_format_names_unidic_fields_as_fugashi() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let dir = scratch("tokenize-named");
+    let tmp = scratch("tokenize-named");
+    let dir = tmp.path();
     let path = dir.join("texts.txt");
     let texts: Vec<&str> = want.iter().map(|r| r["text"].as_str().unwrap()).collect();
     std::fs::write(&path, texts.join("\n") + "\n").unwrap();

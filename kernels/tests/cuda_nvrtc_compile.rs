@@ -219,8 +219,12 @@ fn kernel_cache_compiles_once_then_reads_the_file() {
             return;
         }
     };
-    let dir = std::env::temp_dir().join(format!("tokken-kernel-cache-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // The cache dir starts absent (the cache creates it); `tmp` removes it when it drops.
+    let tmp = tempfile::Builder::new()
+        .prefix("tokken-kernel-cache-test-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("cache");
     let cache = KernelCache::new(dir.clone());
     let src = sources::EMBEDDING;
     let first = cache.get_or_compile(&nvrtc, &src, "sm_80").unwrap();
@@ -249,5 +253,4 @@ fn kernel_cache_compiles_once_then_reads_the_file() {
         names[0].starts_with("embedding-sm_80-") && names[0].ends_with(".cubin"),
         "{names:?}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -78,9 +78,11 @@ fn evaluate_scores_only_covered_examples_and_reports_coverage() {
         }
         Err(e) => panic!("{e}"),
     };
-    let dir = std::env::temp_dir().join(format!("tokken-abstain-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("data.jsonl");
+    let dir = tempfile::Builder::new()
+        .prefix("tokken-abstain-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("data.jsonl");
     std::fs::write(&path, DATA).unwrap();
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let all = evaluate(&clf, &data, &EvalOptions::default(), &mut |_, _| {}).unwrap();
@@ -125,5 +127,4 @@ fn evaluate_scores_only_covered_examples_and_reports_coverage() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("every example abstains"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

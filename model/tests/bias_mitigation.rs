@@ -72,7 +72,8 @@ fn config(model: &Path, train: &Path, mitigation: Mitigation) -> TrainConfig {
 
 #[test]
 fn counterfactual_augmentation_lowers_the_flip_rate() {
-    let dir = scratch("bias-mitigation");
+    let tmp = scratch("bias-mitigation");
+    let dir = tmp.path();
     let train = dir.join("train.jsonl");
     let data = skewed_data();
     std::fs::write(&train, &data).unwrap();
@@ -84,7 +85,7 @@ fn counterfactual_augmentation_lowers_the_flip_rate() {
     let mut texts: Vec<String> = data.lines().map(String::from).collect();
     texts.extend(pairs.iter().flat_map(|p| p.texts.clone()));
     let labels = vec!["スポーツ".into(), "経済".into()];
-    let base = tiny_char_model(&dir, "base", texts.iter().map(String::as_str), 1, labels, 3);
+    let base = tiny_char_model(dir, "base", texts.iter().map(String::as_str), 1, labels, 3);
 
     let mut rates = Vec::new();
     for (name, mitigation) in [
@@ -136,5 +137,4 @@ fn counterfactual_augmentation_lowers_the_flip_rate() {
         skewed.0
     );
     assert!(augmented.1 < skewed.1);
-    let _ = std::fs::remove_dir_all(&dir);
 }

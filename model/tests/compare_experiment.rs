@@ -86,9 +86,10 @@ fn mcnemar_table_from_paired_predictions() {
 
 #[test]
 fn compare_two_models_on_the_bundled_data() {
-    let dir = scratch("compare-models");
+    let tmp = scratch("compare-models");
+    let dir = tmp.path();
     // A: random weights; B: A fully fine-tuned for one epoch on the training headlines.
-    let ma = tiny_model(&dir, 1);
+    let ma = tiny_model(dir, 1);
     let mb = dir.join("run-b");
     let mut config = tiny_template(ma.clone());
     config.train = headlines("train");
@@ -138,8 +139,9 @@ fn compare_two_models_on_the_bundled_data() {
 
 #[test]
 fn few_shot_two_seeds_three_modes_and_resume() {
-    let dir = scratch("few-shot");
-    let model = tiny_model(&dir, 3);
+    let tmp = scratch("few-shot");
+    let dir = tmp.path();
+    let model = tiny_model(dir, 3);
     let template = tiny_template(model);
     let out = dir.join("exp");
     let config = FewShotConfig {

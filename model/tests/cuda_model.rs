@@ -719,9 +719,11 @@ fn tolerances_hold_for_the_cpu_bf16_proxy() {
 
 /// A run dir's inputs for the trainer comparison: 64 synthetic "headlines" over a small
 /// alphabet (the label is the first character's class), a tiny char-vocabulary model, LoRA
-/// with hidden and classifier dropout on bf16 frozen weights, 2 epochs of batch 8.
-fn trainer_setup(name: &str) -> (std::path::PathBuf, TrainConfig) {
-    let dir = common::scratch(name);
+/// with hidden and classifier dropout on bf16 frozen weights, 2 epochs of batch 8; in a
+/// scratch dir removed when the returned guard drops.
+fn trainer_setup(name: &str) -> (tempfile::TempDir, TrainConfig) {
+    let tmp = common::scratch(name);
+    let dir = tmp.path();
     let alphabet: Vec<char> = "あいうえおかきくけこさしすせそたちつてと".chars().collect();
     let mut rng = StdRng::seed_from_u64(9);
     let mut lines = String::new();
@@ -744,14 +746,8 @@ fn trainer_setup(name: &str) -> (std::path::PathBuf, TrainConfig) {
     let data = dir.join("train.jsonl");
     std::fs::write(&data, lines).expect("write data");
     let labels = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-    let model_dir = common::tiny_char_model(
-        &dir,
-        "model",
-        texts.iter().map(String::as_str),
-        1,
-        labels,
-        1,
-    );
+    let model_dir =
+        common::tiny_char_model(dir, "model", texts.iter().map(String::as_str), 1, labels, 1);
     let mut config = TrainConfig {
         epochs: 2,
         batch_size: 8,
@@ -764,7 +760,7 @@ fn trainer_setup(name: &str) -> (std::path::PathBuf, TrainConfig) {
     config.setup.mode = TrainMode::Lora;
     config.setup.hidden_dropout = 0.1;
     config.setup.classifier_dropout = 0.1;
-    (dir, config)
+    (tmp, config)
 }
 
 /// Every step's loss of a whole training run.
@@ -785,12 +781,11 @@ fn run_losses(trainer: &mut Trainer) -> Vec<f64> {
 #[test]
 fn trainer_setup_of_the_cuda_comparison_runs_on_the_cpu() {
     let (dir, config) = trainer_setup("cuda-trainer-cpu");
-    let mut cpu = Trainer::new(config, &dir.join("run")).expect("cpu trainer");
+    let mut cpu = Trainer::new(config, &dir.path().join("run")).expect("cpu trainer");
     let losses = run_losses(&mut cpu);
     println!("trainer CPU losses {losses:?}");
     assert_eq!(losses.len(), 16);
     assert!(losses.iter().all(|l| l.is_finite()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The trainer's loop with `Trainer::cuda` set (what `finetune --device cuda` runs) follows
@@ -806,7 +801,7 @@ fn trainer_eval_on_cuda_follows_the_cpu_eval() {
     let Some(dev) = device() else { return };
     let (dir, mut config) = trainer_setup("cuda-trainer-eval");
     config.eval = Some(config.train.clone());
-    let mut trainer = Trainer::new(config, &dir.join("gpu")).expect("trainer");
+    let mut trainer = Trainer::new(config, &dir.path().join("gpu")).expect("trainer");
     trainer.cuda = Some(CudaLoraStep::new(dev, &mut trainer.model).expect("cuda step"));
     for round in 0..2 {
         let (lg, rg) = trainer.evaluate().expect("gpu eval");
@@ -826,15 +821,14 @@ fn trainer_eval_on_cuda_follows_the_cpu_eval() {
             run_losses(&mut trainer);
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn trainer_loop_on_cuda_follows_the_cpu_trainer() {
     let Some(dev) = device() else { return };
     let (dir, config) = trainer_setup("cuda-trainer");
-    let mut cpu = Trainer::new(config.clone(), &dir.join("cpu")).expect("cpu trainer");
-    let mut gpu = Trainer::new(config, &dir.join("gpu")).expect("gpu trainer");
+    let mut cpu = Trainer::new(config.clone(), &dir.path().join("cpu")).expect("cpu trainer");
+    let mut gpu = Trainer::new(config, &dir.path().join("gpu")).expect("gpu trainer");
     gpu.cuda = Some(CudaLoraStep::new(dev, &mut gpu.model).expect("cuda step"));
     let (lc, lg) = (run_losses(&mut cpu), run_losses(&mut gpu));
     println!("trainer CPU losses {lc:?}");
@@ -847,5 +841,4 @@ fn trainer_loop_on_cuda_follows_the_cpu_trainer() {
             "step {s}: GPU loss {g} vs CPU {c}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

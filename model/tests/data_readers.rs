@@ -3,36 +3,34 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokken_model::data::{
     parse_label_list, read_examples, stratified_sample, stratified_split, Dataset, LabelTarget,
     ReadOptions,
 };
 
-/// A fresh file under the temp dir with `bytes`; the name keeps the extension.
-fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tokken-data-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A fresh file with `bytes` in a fresh temp dir; the name keeps the extension. The dir is
+/// removed when the returned guard drops (also when the test panics), so keep it alive while
+/// the file is used.
+fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("tokken-data-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
-    path
+    (dir, path)
 }
 
 fn read(name: &str, bytes: &[u8]) -> Dataset {
-    let path = temp_file(name, bytes);
+    let (_tmp, path) = temp_file(name, bytes);
     read_examples(&path, &ReadOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The error message of reading `bytes` as `name`, with the temp path replaced by `name`.
 fn read_err_with(name: &str, bytes: &[u8], options: &ReadOptions) -> String {
-    let path = temp_file(name, bytes);
+    let (_tmp, path) = temp_file(name, bytes);
     let err = read_examples(&path, options).expect_err("expected an error");
     err.to_string().replace(&path.display().to_string(), name)
 }
@@ -93,7 +91,7 @@ fn jsonl_bom_crlf_and_blank_lines() {
 fn jsonl_integer_labels_and_multi_label() {
     let d = read("x.jsonl", b"{\"text\": \"a\", \"label\": 1}\n");
     assert_eq!(d.examples[0].label, single("1"));
-    let path = temp_file(
+    let (_tmp, path) = temp_file(
         "m.jsonl",
         "{\"text\": \"a\", \"labels\": [\"経済\", \"IT・科学\", \"経済\"]}\n\
          {\"text\": \"b\", \"labels\": \"政治\"}\n{\"text\": \"c\", \"labels\": []}\n"
@@ -116,7 +114,7 @@ fn jsonl_integer_labels_and_multi_label() {
 
 #[test]
 fn jsonl_custom_field_names() {
-    let path = temp_file(
+    let (_tmp, path) = temp_file(
         "x.jsonl",
         "{\"headline\": \"a\", \"path\": \"国内/政治\", \"label\": \"政治\"}\n".as_bytes(),
     );
@@ -284,7 +282,7 @@ fn tsv_has_no_quoting() {
 
 #[test]
 fn csv_multi_label_cells() {
-    let path = temp_file("m.csv", "text,labels\na,経済|IT・科学\nb,\n".as_bytes());
+    let (_tmp, path) = temp_file("m.csv", "text,labels\na,経済|IT・科学\nb,\n".as_bytes());
     let opts = ReadOptions {
         multi_label: true,
         ..ReadOptions::default()

@@ -28,12 +28,16 @@ fn load() -> Option<Classifier> {
     }
 }
 
-fn temp_file(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-evaluate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// `body` written as `name` in a fresh temp dir; the dir is removed when the returned guard
+/// drops (also when the test panics), so keep it alive while the file is used.
+fn temp_file(name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("tokken-evaluate-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, body).unwrap();
-    path
+    (dir, path)
 }
 
 const DATA: &str = "{\"text\": \"すぽーつのしあい\", \"label\": \"スポーツ\"}\n\
@@ -48,7 +52,7 @@ const DATA: &str = "{\"text\": \"すぽーつのしあい\", \"label\": \"スポ
 #[test]
 fn predictions_match_the_classifier_and_counts_add_up() {
     let Some(clf) = load() else { return };
-    let path = temp_file("eval.jsonl", DATA);
+    let (_tmp, path) = temp_file("eval.jsonl", DATA);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let mut calls = Vec::new();
     let options = EvalOptions {
@@ -96,7 +100,7 @@ fn unknown_gold_labels_are_named_with_file_and_line() {
     let Some(clf) = load() else { return };
     let body = "{\"text\": \"あ\", \"label\": \"経済\"}\n{\"text\": \"い\", \"label\": \"天気\"}\n\
                 {\"text\": \"う\", \"label\": \"政治\"}\n";
-    let path = temp_file("unknown.jsonl", body);
+    let (_tmp, path) = temp_file("unknown.jsonl", body);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let err = evaluate(&clf, &data, &EvalOptions::default(), &mut |_, _| {})
         .unwrap_err()
@@ -115,7 +119,7 @@ fn unknown_gold_labels_are_named_with_file_and_line() {
 fn text_pairs_are_encoded_as_pairs() {
     let Some(clf) = load() else { return };
     let body = "text\ttext_pair\tlabel\nあいう\tかきく\t経済\nさしす\t\t映画\n";
-    let path = temp_file("pairs.tsv", body);
+    let (_tmp, path) = temp_file("pairs.tsv", body);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let ev = evaluate(&clf, &data, &EvalOptions::default(), &mut |_, _| {}).unwrap();
     let opts = tokken_tokenizer::encoder::EncodeOptions {
@@ -144,7 +148,7 @@ fn slices_by_length_and_field() {
         .replace("しあい\", ", "しあい\", \"kind\": \"x\", ")
         .replace("みる\", ", "みる\", \"kind\": \"y\", ")
         .replace("\"あ\", ", "\"あ\", \"kind\": \"x\", ");
-    let path = temp_file("slices.jsonl", &body);
+    let (_tmp, path) = temp_file("slices.jsonl", &body);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let options = EvalOptions {
         length_bounds: vec![6, 4],

@@ -48,8 +48,11 @@ fn other_configs_are_copied_byte_for_byte() {
 
 #[test]
 fn copying_a_v1_style_model_dir_pins_the_dictionary() {
-    let root = std::env::temp_dir().join(format!("tokken-export-tok-{}", std::process::id()));
-    let (from, to) = (root.join("base"), root.join("run"));
+    let root = tempfile::Builder::new()
+        .prefix("tokken-export-tok-")
+        .tempdir()
+        .unwrap();
+    let (from, to) = (root.path().join("base"), root.path().join("run"));
     std::fs::create_dir_all(&from).unwrap();
     std::fs::create_dir_all(&to).unwrap();
     std::fs::write(from.join("vocab.txt"), "[PAD]\n[UNK]\n").unwrap();
@@ -67,5 +70,4 @@ fn copying_a_v1_style_model_dir_pins_the_dictionary() {
         serde_json::from_slice(&std::fs::read(to.join("tokenizer_config.json")).unwrap()).unwrap();
     assert_eq!(v["mecab_kwargs"]["mecab_dic"], "unidic_lite");
     assert_eq!(v["subword_tokenizer_type"], "wordpiece");
-    std::fs::remove_dir_all(&root).unwrap();
 }

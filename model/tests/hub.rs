@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use tokken_model::hub::{self, Downloader, HubId, Offline};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-hub-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty temp dir named `tokken-hub-<name>-…`; removed when the returned guard
+/// drops (also when the test panics), so keep it alive for the whole test.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tokken-hub-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 const MAIN: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -86,10 +88,11 @@ fn hub_ids_parse() {
 
 #[test]
 fn cache_lookup_by_ref_tag_and_hash() {
-    let cache = scratch("lookup");
-    build_cache(&cache);
+    let tmp = scratch("lookup");
+    let cache = tmp.path();
+    build_cache(cache);
     let counting = Counting(Default::default());
-    let snap = |arg: &str| hub::resolve_model_in(Path::new(arg), &cache, &counting);
+    let snap = |arg: &str| hub::resolve_model_in(Path::new(arg), cache, &counting);
 
     let main = cache.join("models--org--tiny/snapshots").join(MAIN);
     assert_eq!(snap("org/tiny").unwrap(), main);
@@ -123,13 +126,13 @@ fn cache_lookup_by_ref_tag_and_hash() {
     // Same by hash.
     let err = snap(&format!("org/tiny@{OLD}")).unwrap_err().to_string();
     assert!(err.contains(&old.display().to_string()), "{err}");
-    let _ = std::fs::remove_dir_all(&cache);
 }
 
 #[test]
 fn unknown_model_error_says_where_to_put_files() {
-    let cache = scratch("unknown");
-    let err = hub::resolve_model_in(Path::new("org/absent@dev"), &cache, &Offline)
+    let tmp = scratch("unknown");
+    let cache = tmp.path();
+    let err = hub::resolve_model_in(Path::new("org/absent@dev"), cache, &Offline)
         .unwrap_err()
         .to_string();
     let repo = cache.join("models--org--absent");
@@ -151,40 +154,40 @@ fn unknown_model_error_says_where_to_put_files() {
         assert!(err.contains(f), "{err} lacks {f}");
     }
     // Not a hub id and not a path.
-    let err = hub::resolve_model_in(Path::new("/no/such/dir"), &cache, &Offline)
+    let err = hub::resolve_model_in(Path::new("/no/such/dir"), cache, &Offline)
         .unwrap_err()
         .to_string();
     assert!(err.contains("no such model dir"), "{err}");
-    let _ = std::fs::remove_dir_all(&cache);
 }
 
 #[test]
 fn existing_path_wins_over_hub_id() {
-    let cache = scratch("path-wins");
+    let tmp = scratch("path-wins");
+    let cache = tmp.path();
     let tiny = common::tiny_dir();
-    let got = hub::resolve_model_in(&tiny, &cache, &Offline).unwrap();
+    let got = hub::resolve_model_in(&tiny, cache, &Offline).unwrap();
     assert_eq!(got, tiny);
-    let _ = std::fs::remove_dir_all(&cache);
 }
 
 #[test]
 fn bad_ref_file_is_an_error_naming_it() {
-    let cache = scratch("badref");
+    let tmp = scratch("badref");
+    let cache = tmp.path();
     let repo = cache.join("models--org--broken");
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), "not a hash").unwrap();
-    let err = hub::resolve_model_in(Path::new("org/broken"), &cache, &Offline)
+    let err = hub::resolve_model_in(Path::new("org/broken"), cache, &Offline)
         .unwrap_err()
         .to_string();
     assert!(err.contains("refs") && err.contains("commit hash"), "{err}");
-    let _ = std::fs::remove_dir_all(&cache);
 }
 
 #[test]
 fn list_cached_models_reports_refs_size_and_completeness() {
-    let cache = scratch("list");
-    build_cache(&cache);
-    let models = hub::list_cached_models(&cache);
+    let tmp = scratch("list");
+    let cache = tmp.path();
+    build_cache(cache);
+    let models = hub::list_cached_models(cache);
     assert_eq!(models.len(), 2, "{models:?}");
     let by_commit = |c: &str| models.iter().find(|m| m.commit == c).unwrap();
     let main = by_commit(MAIN);
@@ -205,5 +208,4 @@ fn list_cached_models_reports_refs_size_and_completeness() {
     assert_eq!(old.refs, vec!["v1".to_string()]);
     assert_eq!(old.missing.len(), 3);
     assert!(hub::list_cached_models(&cache.join("absent")).is_empty());
-    let _ = std::fs::remove_dir_all(&cache);
 }

@@ -62,8 +62,11 @@ fn init_matches_hf_init_weights_rules() {
 
 #[test]
 fn written_model_dir_loads_back() {
-    let out = std::env::temp_dir().join(format!("tokken-init-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let tmp = tempfile::Builder::new()
+        .prefix("tokken-init-test-")
+        .tempdir()
+        .unwrap();
+    let out = tmp.path().join("model");
     let vocab = tiny_dir().join("vocab.txt");
     let mut cfg = BertConfig::preset("tiny", 120, 3).unwrap();
     cfg.id2label = vec!["a".into(), "b".into(), "c".into()];
@@ -86,7 +89,6 @@ fn written_model_dir_loads_back() {
     let e =
         write_random_model(&out.join("x"), &wrong, TokenizerSource::Vocab(&vocab), 1).unwrap_err();
     assert!(e.to_string().contains("vocab_size"), "{e}");
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]

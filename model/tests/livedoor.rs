@@ -2,15 +2,17 @@
 //! split; malformed article files give file:line errors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokken_model::livedoor::{self, ArticleField};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-livedoor-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty temp dir named `tokken-livedoor-<name>-…`; removed when the returned guard
+/// drops (also when the test panics), so keep it alive for the whole test.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tokken-livedoor-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn shared_articles() -> Option<Vec<serde_json::Value>> {
@@ -63,9 +65,10 @@ fn shared_articles_round_trip_through_the_corpus_layout() {
     let Some(articles) = shared_articles() else {
         return;
     };
-    let dir = scratch("roundtrip");
-    write_layout(&dir, &articles);
-    let read = livedoor::read_corpus(&dir).unwrap();
+    let tmp = scratch("roundtrip");
+    let dir = tmp.path();
+    write_layout(dir, &articles);
+    let read = livedoor::read_corpus(dir).unwrap();
     assert_eq!(
         read.len(),
         articles.len(),
@@ -106,7 +109,6 @@ fn shared_articles_round_trip_through_the_corpus_layout() {
         format!("{}\n{}", read[0].title, read[0].body)
     );
     assert_eq!(row["label"], read[0].label.as_str());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -216,8 +218,8 @@ fn malformed_articles_name_file_and_line() {
     );
     assert_eq!(a.id, "a");
     // Empty dir: a clear error.
-    let dir = scratch("empty");
-    let err = livedoor::read_corpus(&dir).unwrap_err().to_string();
+    let tmp = scratch("empty");
+    let dir = tmp.path();
+    let err = livedoor::read_corpus(dir).unwrap_err().to_string();
     assert!(err.contains("no articles"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -304,13 +304,14 @@ fn table_aligns_japanese_labels_and_json_round_trips() {
     assert_eq!(json["confusion_matrix"][2][0], 1);
     assert_eq!(json["top_k"]["k"], 2);
     assert_eq!(json["calibration"]["bins"].as_array().unwrap().len(), 10);
-    let dir = std::env::temp_dir().join(format!("tokken-metrics-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("metrics.json");
+    let dir = tempfile::Builder::new()
+        .prefix("tokken-metrics-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("metrics.json");
     r.write_json(&path).unwrap();
     let back: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(back, json);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

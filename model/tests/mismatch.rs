@@ -3,16 +3,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
+use tempfile::TempDir;
 use tokken_model::Classifier;
 
-/// A copy of tiny-bert in a fresh dir with `edit` applied to its config.json.
-fn tiny_with(name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-mismatch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A copy of tiny-bert in a fresh temp dir with `edit` applied to its config.json; the dir is
+/// removed when the returned guard drops (also when the test panics).
+fn tiny_with(name: &str, edit: impl FnOnce(&mut Value)) -> TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("tokken-mismatch-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     for f in [
         "config.json",
         "vocab.txt",
@@ -25,13 +27,12 @@ fn tiny_with(name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut config);
     std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    dir
+    tmp
 }
 
-fn load_error(dir: &Path) -> String {
-    let result = Classifier::load(dir);
-    let _ = std::fs::remove_dir_all(dir);
-    match result {
+fn load_error(dir: &TempDir) -> String {
+    let dir = dir.path();
+    match Classifier::load(dir) {
         Ok(_) => panic!(
             "{} loaded although config and weights disagree",
             dir.display()
@@ -43,9 +44,7 @@ fn load_error(dir: &Path) -> String {
 #[test]
 fn unedited_copy_loads() {
     let dir = tiny_with("control", |_| {});
-    let ok = Classifier::load(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    ok.unwrap();
+    Classifier::load(dir.path()).unwrap();
 }
 
 #[test]
@@ -100,11 +99,11 @@ fn intermediate_and_positions_mismatch_are_named() {
 #[test]
 fn vocab_txt_longer_than_the_embedding_is_refused() {
     let dir = tiny_with("vocabtxt", |_| {});
-    let mut vocab = std::fs::read_to_string(dir.join("vocab.txt")).unwrap();
+    let mut vocab = std::fs::read_to_string(dir.path().join("vocab.txt")).unwrap();
     for i in 0..5 {
         vocab.push_str(&format!("extra{i}\n"));
     }
-    std::fs::write(dir.join("vocab.txt"), vocab).unwrap();
+    std::fs::write(dir.path().join("vocab.txt"), vocab).unwrap();
     let err = load_error(&dir);
     assert!(err.contains("vocab"), "{err}");
     assert!(err.contains("125") && err.contains("120"), "{err}");

@@ -90,7 +90,8 @@ fn console_errors(stderr: &str) -> Vec<&str> {
 
 #[test]
 fn report_renders_in_headless_chromium() {
-    let dir = report_fixture::scratch("report-chromium");
+    let tmp = report_fixture::scratch("report-chromium");
+    let dir = tmp.path();
     let report = report_fixture::report(&dir.join("run"));
     let page = dir.join("report.html");
     report.write_html(&page).unwrap();

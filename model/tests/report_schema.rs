@@ -49,7 +49,8 @@ fn schema(path: &str, v: &Value, out: &mut BTreeSet<String>) {
 
 #[test]
 fn json_report_schema_matches_golden() {
-    let dir = report_fixture::scratch("report-schema");
+    let tmp = report_fixture::scratch("report-schema");
+    let dir = tmp.path();
     let report = report_fixture::report(&dir.join("run"));
     let value: Value = serde_json::from_str(&report.to_json()).unwrap();
     let mut lines = BTreeSet::new();
@@ -74,7 +75,8 @@ fn json_report_schema_matches_golden() {
 
 #[test]
 fn json_keeps_the_plain_metrics_keys_at_the_top_level() {
-    let dir = report_fixture::scratch("report-schema-flat");
+    let tmp = report_fixture::scratch("report-schema-flat");
+    let dir = tmp.path();
     let report = report_fixture::report(&dir.join("run"));
     let full: Value = serde_json::from_str(&report.to_json()).unwrap();
     let plain: Value = serde_json::from_str(&report.metrics.to_json()).unwrap();

@@ -16,11 +16,13 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-rundir-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty temp dir named `tokken-rundir-<tag>-…`; removed when the returned guard
+/// drops (also when the test panics), so keep it alive for the whole test.
+fn temp_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tokken-rundir-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn json_of(path: &Path) -> Value {
@@ -48,7 +50,8 @@ fn peft_adapter_config_reads_and_round_trips() {
         vec![LoraModule::Query, LoraModule::Value]
     );
     // Written back, it is the same JSON PEFT wrote.
-    let dir = temp_dir("cfg");
+    let tmp = temp_dir("cfg");
+    let dir = tmp.path();
     let out = dir.join("adapter_config.json");
     c.write(&out).unwrap();
     assert_eq!(json_of(&out), json_of(&path));
@@ -62,12 +65,12 @@ fn peft_adapter_config_reads_and_round_trips() {
         text.contains("\"lora_alpha\": 4,"),
         "alpha written as PEFT writes it"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn minimal_and_unsupported_adapter_configs() {
-    let dir = temp_dir("cfg2");
+    let tmp = temp_dir("cfg2");
+    let dir = tmp.path();
     let path = dir.join("adapter_config.json");
     let write = |v: Value| std::fs::write(&path, v.to_string()).unwrap();
     // The fields PEFT needs are enough.
@@ -127,7 +130,6 @@ fn minimal_and_unsupported_adapter_configs() {
     }
     std::fs::write(&path, "{\"peft_type\": \"LORA\",").unwrap();
     assert!(AdapterConfig::read(&path).is_err());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -205,7 +207,8 @@ fn peft_tensor_names_parse_and_round_trip() {
 
 #[test]
 fn labels_file_round_trips_and_validates() {
-    let dir = temp_dir("labels");
+    let tmp = temp_dir("labels");
+    let dir = tmp.path();
     let path = dir.join("labels.json");
     let labels = LabelsFile {
         labels: vec!["経済".into(), "スポーツ".into(), "映画".into()],
@@ -216,7 +219,7 @@ fn labels_file_round_trips_and_validates() {
     let v = json_of(&path);
     assert_eq!(v["problem_type"], "single_label_classification");
     assert_eq!(v["labels"][1], "スポーツ");
-    assert!(is_run_dir(&dir));
+    assert!(is_run_dir(dir));
     assert!(!is_run_dir(&fixture("tiny-bert")));
     std::fs::write(
         &path,
@@ -261,12 +264,12 @@ fn labels_file_round_trips_and_validates() {
         .contains("problem_type"));
     std::fs::write(&path, r#"{"label2id": {"a": 0}}"#).unwrap();
     assert!(LabelsFile::read(&path).is_err());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn train_log_appends_and_reads_back() {
-    let dir = temp_dir("log");
+    let tmp = temp_dir("log");
+    let dir = tmp.path();
     let path = dir.join("train_log.jsonl");
     let step = |s: usize, loss: f64| {
         TrainLogEntry::Train(TrainEntry {
@@ -330,5 +333,4 @@ fn train_log_appends_and_reads_back() {
     // create truncates.
     TrainLog::create(&path).unwrap();
     assert!(read_train_log(&path).unwrap().is_empty());
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,7 +4,7 @@
 //! errors of template files. Needs the MeCab dictionary (skipped when absent).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokken_model::data::{Dataset, Example, LabelTarget};
 use tokken_model::template::{builtin, check_no_pairs, Template, TemplateEncoder, TemplateMode};
@@ -255,16 +255,14 @@ fn pair_mode_and_a_text_pair_are_refused() {
     assert!(check_no_pairs(None, &data).is_ok());
 }
 
-fn template_file(name: &str, json: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-template-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn template_file(dir: &Path, name: &str, json: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, json).unwrap();
     path
 }
 
-fn load_err(name: &str, json: &str) -> String {
-    let path = template_file(name, json);
+fn load_err(dir: &Path, name: &str, json: &str) -> String {
+    let path = template_file(dir, name, json);
     let err = Template::load(path.to_str().unwrap())
         .unwrap_err()
         .to_string();
@@ -277,7 +275,14 @@ fn load_err(name: &str, json: &str) -> String {
 
 #[test]
 fn template_files_parse_and_bad_ones_say_what_is_wrong() {
+    // Removed when `tmp` drops, also when the test panics.
+    let tmp = tempfile::Builder::new()
+        .prefix("tokken-template-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     let path = template_file(
+        dir,
         "mine.json",
         r#"{"mode": "prefix", "template": "見出し：{text}"}"#,
     );
@@ -286,6 +291,7 @@ fn template_files_parse_and_bad_ones_say_what_is_wrong() {
     assert_eq!(t.prefix_parts(), ("見出し：", ""));
     let t = Template::load(
         template_file(
+            dir,
             "p.json",
             r#"{"name": "s", "mode": "pair", "steps": "手順"}"#,
         )
@@ -327,7 +333,7 @@ fn template_files_parse_and_bad_ones_say_what_is_wrong() {
         ),
     ];
     for (i, (json, want)) in cases.iter().enumerate() {
-        let err = load_err(&format!("bad{i}.json"), json);
+        let err = load_err(dir, &format!("bad{i}.json"), json);
         assert!(err.contains(want), "{json}: {err}");
     }
     let err = Template::load("no-such-template").unwrap_err().to_string();

@@ -72,8 +72,9 @@ fn train(
 
 #[test]
 fn the_stored_template_is_applied_at_predict_with_the_training_ids() {
-    let dir = scratch("template-run");
-    let Some((run, trained, texts)) = train(&dir, builtin("cot-ja")) else {
+    let tmp = scratch("template-run");
+    let dir = tmp.path();
+    let Some((run, trained, texts)) = train(dir, builtin("cot-ja")) else {
         return;
     };
     let stored = tokken_model::template::stored(&run).unwrap().unwrap();
@@ -134,13 +135,13 @@ fn the_stored_template_is_applied_at_predict_with_the_training_ids() {
         assert_eq!(r.pred_index, p.index);
         assert_eq!(r.probs, p.probs);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_run_without_a_template_refuses_one_at_predict() {
-    let dir = scratch("template-none-run");
-    let Some((run, trained, texts)) = train(&dir, None) else {
+    let tmp = scratch("template-none-run");
+    let dir = tmp.path();
+    let Some((run, trained, texts)) = train(dir, None) else {
         return;
     };
     assert!(!run.join(TEMPLATE_FILE).exists());
@@ -169,13 +170,13 @@ fn a_run_without_a_template_refuses_one_at_predict() {
         .unwrap()
         .template()
         .is_none());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn cot_hier_is_stored_with_the_levels_of_the_labels_in_use() {
-    let dir = scratch("template-hier-run");
-    let Some((run, _, _)) = train(&dir, builtin("cot-hier")) else {
+    let tmp = scratch("template-hier-run");
+    let dir = tmp.path();
+    let Some((run, _, _)) = train(dir, builtin("cot-hier")) else {
         return;
     };
     let stored = tokken_model::template::stored(&run).unwrap().unwrap();
@@ -197,5 +198,4 @@ fn cot_hier_is_stored_with_the_levels_of_the_labels_in_use() {
         ..ClassifierOptions::default()
     };
     assert!(Classifier::load_with(&run, asked).is_ok());
-    let _ = std::fs::remove_dir_all(&dir);
 }

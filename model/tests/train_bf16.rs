@@ -138,8 +138,11 @@ fn bf16_refuses_full_fine_tuning_and_keeps_the_classifier_f32() {
 #[test]
 fn trainer_runs_end_to_end_in_bf16() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::temp_dir().join(format!("tokken-train-bf16-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = tempfile::Builder::new()
+        .prefix("tokken-train-bf16-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("run");
     let cfg: TrainConfig = serde_json::from_value(serde_json::json!({
         "model": tiny_dir(), "train": root.join("data/headlines/train.jsonl"),
         "eval": root.join("data/headlines/dev.jsonl"), "eval_split": null,
@@ -172,5 +175,4 @@ fn trainer_runs_end_to_end_in_bf16() {
     assert!(dir.join("adapter_model.safetensors").is_file());
     let saved = std::fs::read_to_string(dir.join("train_config.json")).unwrap();
     assert!(saved.contains("\"dtype\": \"bf16\"") || saved.contains("\"dtype\":\"bf16\""));
-    let _ = std::fs::remove_dir_all(&dir);
 }

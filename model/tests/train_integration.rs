@@ -23,7 +23,8 @@ fn livedoor() -> Option<PathBuf> {
 #[test]
 fn tiny_model_learns_livedoor_titles() {
     let Some(data) = livedoor() else { return };
-    let dir = scratch("train-integration");
+    let tmp = scratch("train-integration");
+    let dir = tmp.path();
     let opts = ReadOptions {
         text_field: "title".into(),
         ..ReadOptions::default()
@@ -33,7 +34,7 @@ fn tiny_model_learns_livedoor_titles() {
     // Character vocabulary (chars seen at least twice) and a small random model.
     let labels = all.label_set();
     let texts = all.examples.iter().map(|e| e.text.as_str());
-    let model_dir = tiny_char_model(&dir, "model", texts, 2, labels.clone(), 1);
+    let model_dir = tiny_char_model(dir, "model", texts, 2, labels.clone(), 1);
 
     // Full fine-tuning (the base setting) with dropout on the hidden states and the head.
     let mut train_config = TrainConfig {
@@ -87,5 +88,4 @@ fn tiny_model_learns_livedoor_titles() {
     // The run dir is a model: predictions through the Classifier API agree with training eval.
     let clf = tokken_model::Classifier::load(&run_dir).unwrap();
     assert_eq!(clf.labels(), &labels[..]);
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -42,7 +42,8 @@ fn run(trainer: &mut Trainer) {
 
 #[test]
 fn resume_continues_bit_for_bit() {
-    let dir = scratch("trainer-resume");
+    let tmp = scratch("trainer-resume");
+    let dir = tmp.path();
     // 16 steps of 2 × 8 examples: 8 steps, interrupted, then 8 more after --resume.
     let mut whole = Trainer::new(config(TrainMode::Lora), &dir.join("whole")).unwrap();
     run(&mut whole);
@@ -70,12 +71,12 @@ fn resume_continues_bit_for_bit() {
     // The exported adapters are the same files.
     let read = |d: &str| std::fs::read(dir.join(d).join("adapter_model.safetensors")).unwrap();
     assert_eq!(read("whole"), read("split"));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn accumulation_equals_the_larger_batch() {
-    let dir = scratch("trainer-accum");
+    let tmp = scratch("trainer-accum");
+    let dir = tmp.path();
     let base = || {
         let mut c = config(TrainMode::Full);
         c.setup = c.setup.without_dropout();
@@ -108,12 +109,12 @@ fn accumulation_equals_the_larger_batch() {
         }
     }
     println!("4 × 8 accumulated vs batch 32 after 3 full-model steps: max |Δw| = {worst:e}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn divergence_stops_and_keeps_the_last_good_checkpoint() {
-    let dir = scratch("trainer-nan");
+    let tmp = scratch("trainer-nan");
+    let dir = tmp.path();
     let mut c = config(TrainMode::Full);
     c.lr = 1e30;
     c.warmup_ratio = 0.0;
@@ -137,5 +138,4 @@ fn divergence_stops_and_keeps_the_last_good_checkpoint() {
     for (name, v, _) in resumed.model.state_tensors() {
         assert!(v.iter().all(|x| x.is_finite()), "{name} is not finite");
     }
-    std::fs::remove_dir_all(&dir).ok();
 }

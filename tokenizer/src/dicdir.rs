@@ -149,9 +149,12 @@ mod tests {
 
     #[test]
     fn explicit_dir_must_be_a_dictionary() {
-        let tmp = std::env::temp_dir().join(format!("tokken-dicdir-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).unwrap();
-        let err = find_dicdir(Some(&tmp)).unwrap_err().to_string();
+        let dir = tempfile::Builder::new()
+            .prefix("tokken-dicdir-")
+            .tempdir()
+            .unwrap();
+        let tmp = dir.path();
+        let err = find_dicdir(Some(tmp)).unwrap_err().to_string();
         assert!(err.contains("sys.dic") && err.contains("--dicdir"), "{err}");
         let err = find_dicdir(Some(&tmp.join("nope")))
             .unwrap_err()
@@ -160,8 +163,7 @@ mod tests {
         for f in REQUIRED_FILES {
             std::fs::write(tmp.join(f), b"x").unwrap();
         }
-        assert_eq!(find_dicdir(Some(&tmp)).unwrap(), tmp);
-        std::fs::remove_dir_all(&tmp).unwrap();
+        assert_eq!(find_dicdir(Some(tmp)).unwrap(), tmp);
     }
 
     #[test]

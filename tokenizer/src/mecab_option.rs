@@ -154,8 +154,11 @@ mod tests {
 
     #[test]
     fn rc_file_gives_defaults_that_options_override() {
-        let dir = std::env::temp_dir().join(format!("tokken-mecabrc-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("tokken-mecabrc-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let rc = dir.join("mecabrc");
         std::fs::write(
             &rc,
@@ -170,7 +173,6 @@ mod tests {
         assert_eq!(o.user_dics, paths(&["x.dic"]));
         let e = parse("-r /no/such/mecabrc").unwrap_err();
         assert!(e.contains("/no/such/mecabrc"), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -373,12 +373,13 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_the_line() {
-        let dir = std::env::temp_dir().join(format!("tokken-vocab-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("vocab.txt");
+        let dir = tempfile::Builder::new()
+            .prefix("tokken-vocab-")
+            .tempdir()
+            .unwrap();
+        let p = dir.path().join("vocab.txt");
         std::fs::write(&p, b"a\nb\n\xff\n").unwrap();
         let e = Vocab::from_file(&p).err().unwrap().to_string();
         assert!(e.contains("vocab.txt") && e.contains(":3"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,28 +17,34 @@ fn real_dicdir() -> Option<PathBuf> {
     }
 }
 
-/// A scratch copy of the dictionary: small files copied, big ones symlinked.
+/// A scratch copy of the dictionary: small files copied, big ones symlinked; in a temp dir
+/// removed when the `Scratch` drops (also when the test panics).
 struct Scratch {
-    dir: PathBuf,
+    tmp: tempfile::TempDir,
 }
 
 impl Scratch {
     fn new(real: &Path, name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("tokken-corrupt-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("tokken-corrupt-{name}-"))
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         for f in ["unk.dic", "char.bin", "dicrc"] {
             std::fs::copy(real.join(f), dir.join(f)).unwrap();
         }
         for f in ["sys.dic", "matrix.bin"] {
             std::os::unix::fs::symlink(real.join(f), dir.join(f)).unwrap();
         }
-        Scratch { dir }
+        Scratch { tmp }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
     }
 
     fn edit(&self, file: &str, f: impl FnOnce(&mut Vec<u8>)) {
-        let p = self.dir.join(file);
+        let p = self.dir().join(file);
         let mut bytes = std::fs::read(&p).unwrap();
         let _ = std::fs::remove_file(&p);
         f(&mut bytes);
@@ -46,19 +52,13 @@ impl Scratch {
     }
 
     fn open_err(&self) -> TokenizerError {
-        match Analyzer::open(&self.dir) {
+        match Analyzer::open(self.dir()) {
             Ok(_) => panic!(
                 "{}: damaged dictionary opened without error",
-                self.dir.display()
+                self.dir().display()
             ),
             Err(e) => e,
         }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -84,7 +84,7 @@ fn assert_corrupt(e: &TokenizerError, file: &str, what: &str) {
 fn scratch_copy_of_the_real_dictionary_opens() {
     let Some(real) = real_dicdir() else { return };
     let s = Scratch::new(&real, "ok");
-    let a = Analyzer::open(&s.dir).unwrap();
+    let a = Analyzer::open(s.dir()).unwrap();
     let mut out = Vec::new();
     a.worker().analyze("東京ABC", &mut out);
     assert_eq!(out.len(), 2);
@@ -215,23 +215,23 @@ fn truncated_sys_dic_and_matrix() {
         .unwrap()
         .read_exact(&mut head)
         .unwrap();
-    std::fs::remove_file(s.dir.join("sys.dic")).unwrap();
-    std::fs::write(s.dir.join("sys.dic"), &head).unwrap();
+    std::fs::remove_file(s.dir().join("sys.dic")).unwrap();
+    std::fs::write(s.dir().join("sys.dic"), &head).unwrap();
     assert_corrupt(&s.open_err(), "sys.dic", "magic");
 
     let s = Scratch::new(&real, "matrix-short");
-    std::fs::remove_file(s.dir.join("matrix.bin")).unwrap();
+    std::fs::remove_file(s.dir().join("matrix.bin")).unwrap();
     let mut m = Vec::new();
     m.extend_from_slice(&5981u16.to_le_bytes());
     m.extend_from_slice(&5981u16.to_le_bytes());
     m.extend_from_slice(&[0u8; 1000]);
-    std::fs::write(s.dir.join("matrix.bin"), &m).unwrap();
+    std::fs::write(s.dir().join("matrix.bin"), &m).unwrap();
     assert_corrupt(&s.open_err(), "matrix.bin", "needs");
 
     let s = Scratch::new(&real, "matrix-small");
-    std::fs::remove_file(s.dir.join("matrix.bin")).unwrap();
+    std::fs::remove_file(s.dir().join("matrix.bin")).unwrap();
     std::fs::write(
-        s.dir.join("matrix.bin"),
+        s.dir().join("matrix.bin"),
         [2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
     )
     .unwrap();

@@ -20,10 +20,14 @@ fn fake_dicdir(root: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn the_variable_never_replaces_a_dictionary_the_model_names() {
-    let root = std::env::temp_dir().join(format!("tokken-dicdir-env-{}", std::process::id()));
-    let from_env = fake_dicdir(&root, "env");
-    let from_model = fake_dicdir(&root, "model");
-    let from_flag = fake_dicdir(&root, "flag");
+    let tmp = tempfile::Builder::new()
+        .prefix("tokken-dicdir-env-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path();
+    let from_env = fake_dicdir(root, "env");
+    let from_model = fake_dicdir(root, "model");
+    let from_flag = fake_dicdir(root, "flag");
     std::env::set_var("TOKKEN_DICDIR", &from_env);
 
     // The default dictionary and a system dictionary (`mecab_dic: null`) take the variable.
@@ -59,5 +63,4 @@ fn the_variable_never_replaces_a_dictionary_the_model_names() {
     }
 
     std::env::remove_var("TOKKEN_DICDIR");
-    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -43,17 +43,21 @@ fn bundled_headlines_match_mecab_with_ipadic() {
     assert_eq!(bad, 0, "{bad} of {total} texts differ from MeCab + ipadic");
 }
 
-/// A model dir whose `tokenizer_config.json` is `config`, with a tiny vocabulary.
-fn model_dir(name: &str, config: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-ipadic-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A model dir whose `tokenizer_config.json` is `config`, with a tiny vocabulary; in a temp
+/// dir removed when the returned guard drops (also when the test panics).
+fn model_dir(name: &str, config: &str) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("tokken-ipadic-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     std::fs::write(dir.join("tokenizer_config.json"), config).unwrap();
     std::fs::write(
         dir.join("vocab.txt"),
         "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n東京\n都\nに\n行く\n",
     )
     .unwrap();
-    dir
+    tmp
 }
 
 /// `mecab_dic: "ipadic"` (what the v1 models were pre-trained on): like transformers, tokken
@@ -68,7 +72,7 @@ fn named_ipadic_is_found_like_transformers() {
     );
     match (
         ipadic_dir(),
-        tokken_tokenizer::Tokenizer::from_model_dir(&dir, None),
+        tokken_tokenizer::Tokenizer::from_model_dir(dir.path(), None),
     ) {
         (Some(_), Ok(tok)) => {
             assert_eq!(tok.analyzer().dictionary().matrix.lsize(), 1316);
@@ -90,7 +94,7 @@ fn named_ipadic_is_found_like_transformers() {
         "system",
         r#"{"word_tokenizer_type": "mecab", "mecab_kwargs": {"mecab_dic": null}}"#,
     );
-    let msg = tokken_tokenizer::Tokenizer::from_model_dir(&dir, None)
+    let msg = tokken_tokenizer::Tokenizer::from_model_dir(dir.path(), None)
         .unwrap_err()
         .to_string();
     assert!(

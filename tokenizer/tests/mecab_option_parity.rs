@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tempfile::TempDir;
 use tokken_tokenizer::config::MecabDic;
 use tokken_tokenizer::{find_dicdir_for, EncodeOptions, Tokenizer};
 
@@ -33,22 +34,25 @@ fn rows(case: &str) -> Vec<(String, Vec<u32>)> {
 }
 
 /// A model dir with the v3 vocabulary and `mecab_kwargs` {mecab_dic, mecab_option}.
-fn model_dir(case: &str, dic: serde_json::Value, option: &str) -> Option<PathBuf> {
+fn model_dir(case: &str, dic: serde_json::Value, option: &str) -> Option<TempDir> {
     let kwargs = serde_json::json!({"mecab_dic": dic, "mecab_option": option});
     model_dir_with(case, Some(kwargs))
 }
 
-/// A model dir with the v3 vocabulary and `mecab_kwargs` (None: the key left out).
-fn model_dir_with(case: &str, mecab_kwargs: Option<serde_json::Value>) -> Option<PathBuf> {
+/// A model dir with the v3 vocabulary and `mecab_kwargs` (None: the key left out), in a temp
+/// dir removed when the returned guard drops (also when the test panics).
+fn model_dir_with(case: &str, mecab_kwargs: Option<serde_json::Value>) -> Option<TempDir> {
     let vocab = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/ref/bert-base-japanese-v3/vocab.txt");
     if !vocab.is_file() {
         eprintln!("skipping: {} not found", vocab.display());
         return None;
     }
-    let dir =
-        std::env::temp_dir().join(format!("tokken-mecab-option-{case}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("tokken-mecab-option-{case}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     std::fs::copy(&vocab, dir.join("vocab.txt")).unwrap();
     let mut config = serde_json::json!({
         "tokenizer_class": "BertJapaneseTokenizer",
@@ -60,7 +64,7 @@ fn model_dir_with(case: &str, mecab_kwargs: Option<serde_json::Value>) -> Option
         config["mecab_kwargs"] = kwargs;
     }
     std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
-    Some(dir)
+    Some(tmp)
 }
 
 fn check(case: &str, dir: &Path) {
@@ -71,7 +75,6 @@ fn check(case: &str, dir: &Path) {
         let got = tok.encode(text, &EncodeOptions::default()).ids;
         assert_eq!(&got, want, "{case}: {text}");
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -82,7 +85,7 @@ fn user_dictionary_from_mecab_option_matches_transformers() {
     }
     let option = format!("-u {}", data("userdic_a.dic").display());
     if let Some(dir) = model_dir("userdic", "unidic_lite".into(), &option) {
-        check("userdic", &dir);
+        check("userdic", dir.path());
     }
 }
 
@@ -94,7 +97,7 @@ fn system_dictionary_from_mecab_option_matches_transformers() {
     };
     let option = format!(r#"-r /dev/null -d "{}""#, ipadic.display());
     if let Some(dir) = model_dir("dicdir", serde_json::Value::Null, &option) {
-        check("dicdir", &dir);
+        check("dicdir", dir.path());
     }
 }
 
@@ -107,7 +110,7 @@ fn no_mecab_kwargs_means_unidic_lite_as_in_transformers() {
         return;
     }
     if let Some(dir) = model_dir_with("default", None) {
-        check("default", &dir);
+        check("default", dir.path());
     }
 }
 
@@ -120,6 +123,6 @@ fn named_ipadic_matches_transformers() {
     }
     let kwargs = serde_json::json!({"mecab_dic": "ipadic"});
     if let Some(dir) = model_dir_with("ipadic", Some(kwargs)) {
-        check("ipadic", &dir);
+        check("ipadic", dir.path());
     }
 }

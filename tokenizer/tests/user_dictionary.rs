@@ -95,14 +95,15 @@ fn wrong_user_dictionary_files_are_named_errors() {
     let e = open(data("no_such.dic"));
     assert!(e.to_string().contains("no_such.dic"), "{e}");
     // A truncated one is refused at open.
-    let dir = std::env::temp_dir().join(format!("tokken-userdic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("tokken-userdic-")
+        .tempdir()
+        .unwrap();
     let bytes = std::fs::read(data("userdic_a.dic")).unwrap();
-    let cut = dir.join("cut.dic");
+    let cut = dir.path().join("cut.dic");
     std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
     let e = open(cut);
     assert!(e.to_string().contains("cut.dic"), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `mecab_kwargs.mecab_option` in tokenizer_config.json (`-u FILE`, `-d DIR`, `-r RC`) gives
@@ -113,8 +114,11 @@ fn tokenizer_config_mecab_option_loads_user_dictionaries() {
     if dicdir().is_none() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tokken-userdic-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("tokken-userdic-cfg-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n東京\nスカイ\nツリー\n東京スカイツリー\n";
     std::fs::write(dir.join("vocab.txt"), vocab).unwrap();
     let config = |dic: serde_json::Value, option: &str| {
@@ -128,7 +132,7 @@ fn tokenizer_config_mecab_option_loads_user_dictionaries() {
     };
     let tokens_with = |dic: serde_json::Value, option: &str| {
         std::fs::write(dir.join("tokenizer_config.json"), config(dic, option)).unwrap();
-        let tok = Tokenizer::from_model_dir(&dir, None).unwrap();
+        let tok = Tokenizer::from_model_dir(dir, None).unwrap();
         let enc = tok.encode("東京スカイツリー", &Default::default());
         tok.tokens(&enc).join(" ")
     };
@@ -155,5 +159,4 @@ fn tokenizer_config_mecab_option_loads_user_dictionaries() {
         tokens_with(serde_json::Value::Null, &format!("-r {}", rc.display())),
         "[CLS] 東京スカイツリー [SEP]"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,16 +18,14 @@ pub fn tiny_dir() -> PathBuf {
     repo().join("model/tests/fixtures/tiny-bert")
 }
 
-/// A fresh, empty temp dir for one test, named after the test file and `name`.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tokken-cli-{}-{name}-{}",
-        env!("CARGO_CRATE_NAME"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty temp dir for one test, named after the test file and `name`; removed when
+/// the returned guard drops (also when the test panics), so keep it alive for the whole test,
+/// past every `tokken-cli` run that uses paths inside it.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tokken-cli-{}-{name}-", env!("CARGO_CRATE_NAME")))
+        .tempdir()
+        .unwrap()
 }
 
 /// The tokken-cli binary, ready for arguments.

@@ -5,26 +5,21 @@ use std::path::{Path, PathBuf};
 
 use tokken_engine::{EngineError, Weights};
 
-/// A fresh empty directory under the system temp dir, unique per test and process;
-/// removed on drop.
-pub struct TempDir(PathBuf);
+/// A fresh empty directory under the system temp dir (`tokken-engine-<test>-…`), unique per
+/// test; removed on drop (also when the test panics).
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(test: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("tokken-engine-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tokken-engine-{test}-"))
+            .tempdir()
+            .expect("create temp dir");
         TempDir(dir)
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 

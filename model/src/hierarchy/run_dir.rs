@@ -98,14 +98,17 @@ mod tests {
 
     #[test]
     fn run_dir_round_trip_checks_the_labels() {
-        let dir = std::env::temp_dir().join(format!("tokken-hier-rd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("tokken-hier-rd-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let h = tree();
         write_hierarchy(&dir, &h).unwrap();
         assert_eq!(read_hierarchy(&dir, h.paths()).unwrap(), Some(h.clone()));
         let e = read_hierarchy(&dir, &["国内".to_string()]).unwrap_err();
         assert!(e.to_string().contains("not the model's labels"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
+        tmp.close().unwrap();
         assert_eq!(read_hierarchy(&dir, h.paths()).unwrap(), None);
     }
 

@@ -536,16 +536,17 @@ mod tests {
 
     #[test]
     fn from_file_picks_the_syntax_by_extension() {
-        let dir = std::env::temp_dir().join(format!("tokken-tree-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let yaml = dir.join("tree.yml");
+        let dir = tempfile::Builder::new()
+            .prefix("tokken-tree-")
+            .tempdir()
+            .unwrap();
+        let yaml = dir.path().join("tree.yml");
         std::fs::write(&yaml, "a: [b, c]\nd:\n").unwrap();
-        let json = dir.join("tree.json");
+        let json = dir.path().join("tree.json");
         std::fs::write(&json, r#"{"a": ["b", "c"], "d": null}"#).unwrap();
         let from_yaml = Hierarchy::from_file(&yaml).unwrap();
         assert_eq!(from_yaml, Hierarchy::from_file(&json).unwrap());
         assert_eq!(from_yaml.leaf_paths(), ["d", "a/b", "a/c"]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -255,8 +255,11 @@ mod tests {
 
     #[test]
     fn curves_read_both_log_formats_and_skip_a_cut_last_line() {
-        let dir = std::env::temp_dir().join(format!("tokken-curves-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("tokken-curves-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         std::fs::write(
             dir.join(TRAIN_LOG),
             concat!(
@@ -268,14 +271,14 @@ mod tests {
             ),
         )
         .unwrap();
-        let c = TrainingCurves::from_run_dir(&dir).unwrap().unwrap();
+        let c = TrainingCurves::from_run_dir(dir).unwrap().unwrap();
         assert_eq!(c.train.len(), 2);
         assert_eq!((c.train[0].loss, c.train[1].loss), (Some(1.9), None));
         assert_eq!(c.eval.len(), 2);
         assert_eq!((c.eval[0].accuracy, c.eval[0].loss), (0.3, Some(1.8)));
         assert_eq!((c.eval[1].macro_f1, c.eval[1].loss), (0.4, None));
         std::fs::write(dir.join(TRAIN_LOG), "not json\n{}\n").unwrap();
-        let err = TrainingCurves::from_run_dir(&dir).unwrap_err().to_string();
+        let err = TrainingCurves::from_run_dir(dir).unwrap_err().to_string();
         assert!(err.contains(":1") || err.contains("line 1"), "{err}");
         assert!(TrainingCurves::from_run_dir(&dir.join("missing"))
             .unwrap()

@@ -178,8 +178,11 @@ mod tests {
 
     #[test]
     fn file_round_trip_and_mismatch() {
-        let dir = std::env::temp_dir().join(format!("tokken-thr-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("tokken-thr-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let labels = vec!["a".to_string(), "b".to_string()];
         write_thresholds(&dir, &labels, &[0.3, 0.7]).unwrap();
         assert_eq!(
@@ -187,7 +190,7 @@ mod tests {
             Some(vec![0.3, 0.7])
         );
         assert!(read_thresholds(&dir, &["a".to_string()]).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        tmp.close().unwrap();
         assert_eq!(read_thresholds(&dir, &labels).unwrap(), None);
     }
 }

@@ -132,12 +132,13 @@ pub fn argmax_rows(v: &[f32], n: usize) -> Vec<usize> {
         .collect()
 }
 
-/// A fresh, empty temp dir for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty temp dir for one test, named `tokken-<name>-…`; removed when the
+/// returned guard drops (also when the test panics), so keep it alive for the whole test.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tokken-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A random `tiny` BERT (64 positions) over the characters of `texts` seen at least

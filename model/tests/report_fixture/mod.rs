@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokken_model::data::{Example, LabelTarget};
 use tokken_model::evaluate::ExampleResult;
@@ -13,11 +13,13 @@ use tokken_model::report::slices::{all_slices, score_slices};
 use tokken_model::report::{EvalReport, ReportOptions};
 use tokken_model::run_dir::{EvalEntry, TrainEntry, TrainLog, TrainLogEntry, TRAIN_LOG};
 
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokken-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty temp dir for one test, named `tokken-<name>-…`; removed when the
+/// returned guard drops (also when the test panics), so keep it alive for the whole test.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tokken-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 pub fn labels() -> Vec<String> {
