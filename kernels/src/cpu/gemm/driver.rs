@@ -632,7 +632,8 @@ fn pack_block<K: Micro, SA: Copy + Sync>(
 
 /// [`pack`] with the group size chosen at run time (monomorphised for 1 and 2); row-major
 /// f32 sources with a conversion it implements take the AVX-512 row packer when the CPU
-/// has AVX-512F/BW (same bytes, `pack_avx512.rs`).
+/// has AVX-512F/BW (same bytes, `pack_avx512.rs`), and plain f32 copies the AVX2 one on
+/// CPUs with AVX2 only (same bytes, `pack_avx2.rs`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     g: usize,
@@ -661,7 +662,24 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
         unsafe { pack_any_avx512(g, src, r0, rows, p0, kc, r, out, conv) };
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if g == 1 && avx2_packing() {
+        if let (1, Some((super::conv::RowConv::Copy, data))) = (src.ks, conv.f32_rows(src.data)) {
+            let len = rows.div_ceil(r) * panel_len(r, kc, 1);
+            let out: &mut [f32] = bytemuck::cast_slice_mut(&mut out[..len]);
+            // SAFETY: AVX2 was detected.
+            unsafe { super::pack_avx2::pack_rows_avx2(data, src.rs, r0, rows, p0, kc, r, out) };
+            return;
+        }
+    }
     pack_generic(g, src, r0, rows, p0, kc, r, out, conv)
+}
+
+/// Whether the AVX2 row packer may run (CPUs without AVX-512), detected once.
+#[cfg(target_arch = "x86_64")]
+fn avx2_packing() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| is_x86_feature_detected!("avx2"))
 }
 
 /// [`pack`] with the group size chosen at run time.

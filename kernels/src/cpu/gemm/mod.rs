@@ -65,6 +65,8 @@ mod bf16;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 #[cfg(target_arch = "x86_64")]
+mod pack_avx2;
+#[cfg(target_arch = "x86_64")]
 mod pack_avx512;
 #[cfg(target_arch = "x86_64")]
 mod prepacked_narrow;

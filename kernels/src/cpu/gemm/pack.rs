@@ -8,8 +8,9 @@
 //! edge cases on its inputs. Transposes are handled here, by the source strides.
 //!
 //! [`pack`] is the generic packer and the reference: on AVX-512 CPUs, row-major f32 sources
-//! with a named conversion (`conv.rs`) take `pack_avx512.rs` instead (same bytes, tested
-//! against [`pack`]); the dispatch is `driver::pack_any`.
+//! with a named conversion (`conv.rs`) take `pack_avx512.rs` instead, and on AVX2-only CPUs
+//! plain f32 copies take `pack_avx2.rs` (same bytes, both tested against [`pack`]); the
+//! dispatch is `driver::pack_any`.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
