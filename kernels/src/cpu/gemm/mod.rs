@@ -68,6 +68,8 @@ mod neon;
 mod pack_avx2;
 #[cfg(target_arch = "x86_64")]
 mod pack_avx512;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod pack_check;
 #[cfg(target_arch = "x86_64")]
 mod prepacked_narrow;
 

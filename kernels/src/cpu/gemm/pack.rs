@@ -73,6 +73,38 @@ pub(crate) fn panel_len(r: usize, kc: usize, g: usize) -> usize {
     kc.div_ceil(g) * r * g
 }
 
+/// The argument checks of the SIMD row packers (`pack_avx512.rs`, `pack_avx2.rs`): rows
+/// `[r0, r0 + rows)` x K `[p0, p0 + kc)` of a row-major source of `src_len` values (row
+/// stride `rs`) into `ceil(rows / r)` panels of `plen` elements, `out_len` available.
+/// Panics on a block that does not fit (internal errors); `false` when it is empty.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_row_block(
+    src_len: usize,
+    rs: usize,
+    r0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    r: usize,
+    plen: usize,
+    out_len: usize,
+) -> bool {
+    assert!(r > 0, "pack: panel height 0 (internal)");
+    assert!(
+        out_len >= rows.div_ceil(r) * plen,
+        "pack: output too short (internal)"
+    );
+    if rows == 0 || kc == 0 {
+        return false;
+    }
+    // The last value read; rows are at increasing offsets, so every row lies in the source.
+    assert!(
+        (r0 + rows - 1) * rs + p0 + kc <= src_len,
+        "pack: source rows out of bounds (internal)"
+    );
+    true
+}
+
 /// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of `src` into `ceil(rows / r)` panels of
 /// `r` rows each (layout in the module docs), converting each value with `conv`.
 /// `out` must hold at least `ceil(rows / r) * panel_len(r, kc, G)` elements.

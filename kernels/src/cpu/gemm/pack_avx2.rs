@@ -11,6 +11,8 @@
 
 use std::arch::x86_64::*;
 
+use super::pack::check_row_block;
+
 /// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of the row-major f32 matrix `src` (row
 /// `i` starts at `src[i * rs]`) into `ceil(rows / r)` panels of `r` rows, as `pack` lays
 /// them out with `G = 1` and no conversion. `out` must hold at least
@@ -30,21 +32,11 @@ pub(crate) unsafe fn pack_rows_avx2(
     r: usize,
     out: &mut [f32],
 ) {
-    assert!(r > 0, "pack: panel height 0 (internal)");
     let plen = kc * r;
     let panels = rows.div_ceil(r);
-    assert!(
-        out.len() >= panels * plen,
-        "pack: output too short (internal)"
-    );
-    if rows == 0 || kc == 0 {
+    if !check_row_block(src.len(), rs, r0, rows, p0, kc, r, plen, out.len()) {
         return;
     }
-    // The last value read; rows are at increasing offsets, so every row lies in `src`.
-    assert!(
-        (r0 + rows - 1) * rs + p0 + kc <= src.len(),
-        "pack: source rows out of bounds (internal)"
-    );
     for (q, panel) in out.chunks_exact_mut(plen).take(panels).enumerate() {
         let valid = r.min(rows - q * r);
         let first = r0 + q * r;
@@ -157,64 +149,20 @@ unsafe fn transpose8(v: &mut [__m256; 8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv::Identity;
-    use super::super::driver::pack_any;
-    use super::super::pack::{pack, View};
+    use super::super::conv::RowConv;
+    use super::super::pack_check::{self, values};
     use super::*;
 
     fn avx2() -> bool {
         is_x86_feature_detected!("avx2")
     }
 
-    /// `len` distinct values of both signs, with NaN payloads, infinities, zeros of both
-    /// signs and subnormals mixed in (a packer must move bits, not values).
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        const SPECIAL: [u32; 8] = [
-            0x7FC0_0001,
-            0xFFFF_FFFF,
-            0x7F80_0000,
-            0xFF80_0000,
-            0x0000_0000,
-            0x8000_0000,
-            0x0000_0001,
-            0x807F_FFFF,
-        ];
-        (0..len as u32)
-            .map(|i| {
-                let h = i.wrapping_mul(2_654_435_761).wrapping_add(seed);
-                if i % 7 == 3 {
-                    f32::from_bits(SPECIAL[(h >> 8) as usize % SPECIAL.len()])
-                } else {
-                    f32::from_bits(0x3000_0000 + (h >> 5) % 0x1E00_0000)
-                        * if h & 1 == 1 { -1.0 } else { 1.0 }
-                }
-            })
-            .collect()
-    }
-
-    /// `pack` (the reference) and the AVX2 row packer, directly and through `pack_any`,
-    /// into buffers pre-filled with a pattern one value longer than the panels: all three
-    /// equal bit for bit, the pattern after them untouched.
-    #[allow(clippy::too_many_arguments)]
+    /// The shared check ([`pack_check::check`]) with this file's packer (plain f32 copies).
     fn check(src: &[f32], rs: usize, r0: usize, rows: usize, p0: usize, kc: usize, r: usize) {
-        let len = rows.div_ceil(r) * kc * r;
-        let fill = f32::from_bits(0xA5A5_5A5A);
-        let mut want = vec![fill; len + 1];
-        let mut got = want.clone();
-        let mut via_any = want.clone();
-        let view = View {
-            data: src,
-            rs,
-            ks: 1,
-        };
-        pack::<f32, f32, 1>(view, r0, rows, p0, kc, r, &mut want, |x| x);
-        pack_any(1, view, r0, rows, p0, kc, r, &mut via_any, Identity);
-        // SAFETY: AVX2 checked by the callers.
-        unsafe { pack_rows_avx2(src, rs, r0, rows, p0, kc, r, &mut got) };
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let what = format!("r {r} rows {rows} kc {kc} rs {rs} r0 {r0} p0 {p0}");
-        assert_eq!(bits(&got), bits(&want), "{what}");
-        assert_eq!(bits(&via_any), bits(&want), "pack_any {what}");
+        pack_check::check(RowConv::Copy, src, rs, r0, rows, p0, kc, r, |got| {
+            // SAFETY: AVX2 checked by the callers.
+            unsafe { pack_rows_avx2(src, rs, r0, rows, p0, kc, r, bytemuck::cast_slice_mut(got)) }
+        });
     }
 
     /// Every K from 1 to 40 (every tail of an 8-value block) against panel heights around

@@ -18,6 +18,7 @@
 use std::arch::x86_64::*;
 
 use super::conv::RowConv;
+use super::pack::check_row_block;
 use super::transpose_tile::{lanes, transpose16_u32 as transpose16};
 
 /// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of the row-major f32 matrix `src` (row
@@ -40,23 +41,13 @@ pub(crate) unsafe fn pack_rows_avx512(
     out: &mut [u32],
     conv: RowConv,
 ) {
-    assert!(r > 0, "pack: panel height 0 (internal)");
     let g = conv.group();
     let kg = kc.div_ceil(g);
     let plen = kg * r;
     let panels = rows.div_ceil(r);
-    assert!(
-        out.len() >= panels * plen,
-        "pack: output too short (internal)"
-    );
-    if rows == 0 || kc == 0 {
+    if !check_row_block(src.len(), rs, r0, rows, p0, kc, r, plen, out.len()) {
         return;
     }
-    // The last value read; rows are at increasing offsets, so every row lies in `src`.
-    assert!(
-        (r0 + rows - 1) * rs + p0 + kc <= src.len(),
-        "pack: source rows out of bounds (internal)"
-    );
     for (q, panel) in out.chunks_exact_mut(plen).take(panels).enumerate() {
         let valid = r.min(rows - q * r);
         let first = r0 + q * r;
@@ -178,9 +169,8 @@ mod tests {
     use half::bf16 as Bf16;
 
     use super::*;
-    use crate::cpu::gemm::conv::{Identity, RoundToBf16, ToBf16};
-    use crate::cpu::gemm::driver::pack_any;
-    use crate::cpu::gemm::pack::{f32_to_bf16, pack, View};
+    use crate::cpu::gemm::pack::f32_to_bf16;
+    use crate::cpu::gemm::pack_check::{self, values, SPECIAL};
 
     fn avx512() -> bool {
         let ok = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
@@ -190,55 +180,7 @@ mod tests {
         ok
     }
 
-    /// Bit patterns the conversions treat specially: NaNs (quiet, signalling, negative,
-    /// all-ones payload), infinities, zeros, subnormals, the largest finite values (round
-    /// to infinity), ties to even that round down and up, and values just off a tie.
-    const SPECIAL: [u32; 22] = [
-        0x7FC0_0000,
-        0x7F80_0001,
-        0xFFC1_2345,
-        0x7FFF_FFFF,
-        0xFFFF_FFFF,
-        0x7F80_0000,
-        0xFF80_0000,
-        0x0000_0000,
-        0x8000_0000,
-        0x0000_0001,
-        0x8000_8000,
-        0x007F_FFFF,
-        0x0001_8000,
-        0x7F7F_FFFF,
-        0xFF7F_8000,
-        0x3F80_8000,
-        0x3F81_8000,
-        0xBF80_8000,
-        0xBF81_8000,
-        0x3F80_7FFF,
-        0x3F80_8001,
-        0x4049_0FDB,
-    ];
-
-    /// `len` values: mostly distinct ordinary floats of both signs (so a misplaced value is
-    /// caught), every 7th one from [`SPECIAL`].
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len as u32)
-            .map(|i| {
-                let h = i
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(seed.wrapping_mul(40_503));
-                if i % 7 == 3 {
-                    f32::from_bits(SPECIAL[(h >> 8) as usize % SPECIAL.len()])
-                } else {
-                    f32::from_bits(0x3000_0000 + (h >> 5) % 0x1E00_0000)
-                        * if h & 1 == 1 { -1.0 } else { 1.0 }
-                }
-            })
-            .collect()
-    }
-
-    /// `pack` (the reference) and the AVX-512 row packer, directly and through `pack_any`,
-    /// on the same block, into buffers pre-filled with a pattern one group longer than the
-    /// panels: all three must be equal, bit for bit, including the pattern left after them.
+    /// The shared check ([`pack_check::check`]) with this file's packer.
     #[allow(clippy::too_many_arguments)]
     fn check(
         conv: RowConv,
@@ -250,41 +192,10 @@ mod tests {
         kc: usize,
         r: usize,
     ) {
-        let g = conv.group();
-        let groups = rows.div_ceil(r) * kc.div_ceil(g) * r;
-        let mut want = vec![0xA5A5_5A5Au32; groups + 1];
-        let mut got = want.clone();
-        let mut via_any = want.clone();
-        let view = View {
-            data: src,
-            rs,
-            ks: 1,
-        };
-        match conv {
-            RowConv::Copy => {
-                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut want);
-                pack::<f32, f32, 1>(view, r0, rows, p0, kc, r, out, |x| x);
-                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut via_any);
-                pack_any(1, view, r0, rows, p0, kc, r, out, Identity);
-            }
-            RowConv::RoundToBf16 => {
-                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut want);
-                pack::<f32, f32, 1>(view, r0, rows, p0, kc, r, out, |x| f32_to_bf16(x).to_f32());
-                let out: &mut [f32] = bytemuck::cast_slice_mut(&mut via_any);
-                pack_any(1, view, r0, rows, p0, kc, r, out, RoundToBf16);
-            }
-            RowConv::ToBf16 => {
-                let out: &mut [Bf16] = bytemuck::cast_slice_mut(&mut want);
-                pack::<f32, Bf16, 2>(view, r0, rows, p0, kc, r, out, f32_to_bf16);
-                let out: &mut [Bf16] = bytemuck::cast_slice_mut(&mut via_any);
-                pack_any(2, view, r0, rows, p0, kc, r, out, ToBf16);
-            }
-        }
-        // SAFETY: AVX-512F/BW checked by the callers.
-        unsafe { pack_rows_avx512(src, rs, r0, rows, p0, kc, r, &mut got, conv) };
-        let what = format!("{conv:?} r {r} rows {rows} kc {kc} rs {rs} r0 {r0} p0 {p0}");
-        assert_eq!(got, want, "{what}");
-        assert_eq!(via_any, want, "pack_any {what}");
+        pack_check::check(conv, src, rs, r0, rows, p0, kc, r, |got| {
+            // SAFETY: AVX-512F/BW checked by the callers.
+            unsafe { pack_rows_avx512(src, rs, r0, rows, p0, kc, r, got, conv) }
+        });
     }
 
     const CONVS: [RowConv; 3] = [RowConv::Copy, RowConv::RoundToBf16, RowConv::ToBf16];
