@@ -647,15 +647,22 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     conv: impl Convert<S, E>,
 ) {
     #[cfg(target_arch = "x86_64")]
+    let block = |rs| super::pack::RowBlock {
+        rs,
+        r0,
+        rows,
+        p0,
+        kc,
+        r,
+    };
+    #[cfg(target_arch = "x86_64")]
     if avx512_packing() {
         if let (1, Some((kind, data))) = (src.ks, conv.f32_rows(src.data)) {
             assert_eq!(kind.group(), g, "pack: conversion and group size disagree");
             let len = rows.div_ceil(r) * panel_len(r, kc, g);
             let out32: &mut [u32] = bytemuck::cast_slice_mut(&mut out[..len]);
             // SAFETY: AVX-512F/BW were detected.
-            unsafe {
-                super::pack_avx512::pack_rows_avx512(data, src.rs, r0, rows, p0, kc, r, out32, kind)
-            };
+            unsafe { super::pack_avx512::pack_rows_avx512(data, block(src.rs), out32, kind) };
             return;
         }
         // SAFETY: AVX-512F/BW were detected.
@@ -668,7 +675,7 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
             let len = rows.div_ceil(r) * panel_len(r, kc, 1);
             let out: &mut [f32] = bytemuck::cast_slice_mut(&mut out[..len]);
             // SAFETY: AVX2 was detected.
-            unsafe { super::pack_avx2::pack_rows_avx2(data, src.rs, r0, rows, p0, kc, r, out) };
+            unsafe { super::pack_avx2::pack_rows_avx2(data, block(src.rs), out) };
             return;
         }
     }

@@ -73,36 +73,64 @@ pub(crate) fn panel_len(r: usize, kc: usize, g: usize) -> usize {
     kc.div_ceil(g) * r * g
 }
 
-/// The argument checks of the SIMD row packers (`pack_avx512.rs`, `pack_avx2.rs`): rows
-/// `[r0, r0 + rows)` x K `[p0, p0 + kc)` of a row-major source of `src_len` values (row
-/// stride `rs`) into `ceil(rows / r)` panels of `plen` elements, `out_len` available.
-/// Panics on a block that does not fit (internal errors); `false` when it is empty.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check_row_block(
-    src_len: usize,
-    rs: usize,
-    r0: usize,
-    rows: usize,
-    p0: usize,
-    kc: usize,
-    r: usize,
-    plen: usize,
-    out_len: usize,
-) -> bool {
-    assert!(r > 0, "pack: panel height 0 (internal)");
-    assert!(
-        out_len >= rows.div_ceil(r) * plen,
-        "pack: output too short (internal)"
-    );
-    if rows == 0 || kc == 0 {
-        return false;
+/// A block of a row-major source for the SIMD row packers (`pack_avx512.rs`,
+/// `pack_avx2.rs`): rows `[r0, r0 + rows)` x K `[p0, p0 + kc)`, row `i` starting at
+/// `i * rs`, packed into panels of `r` rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowBlock {
+    pub rs: usize,
+    pub r0: usize,
+    pub rows: usize,
+    pub p0: usize,
+    pub kc: usize,
+    pub r: usize,
+}
+
+impl RowBlock {
+    /// The block's panels in `out`, `plen` elements each, with the first source row and
+    /// the number of real rows of each; none when the block is empty. Panics on a block
+    /// that does not fit a source of `src_len` values or `out` (internal errors).
+    pub(crate) fn panels<'o, T>(
+        &self,
+        src_len: usize,
+        plen: usize,
+        out: &'o mut [T],
+    ) -> impl Iterator<Item = (&'o mut [T], usize, usize)> + 'o {
+        let n = if self.check(src_len, plen, out.len()) {
+            self.rows.div_ceil(self.r)
+        } else {
+            0
+        };
+        let (r0, rows, r) = (self.r0, self.rows, self.r);
+        // (`plen` is 0 only for an empty block, which takes no panel.)
+        out.chunks_exact_mut(plen.max(1))
+            .take(n)
+            .enumerate()
+            .map(move |(q, panel)| (panel, r0 + q * r, r.min(rows - q * r)))
     }
-    // The last value read; rows are at increasing offsets, so every row lies in the source.
-    assert!(
-        (r0 + rows - 1) * rs + p0 + kc <= src_len,
-        "pack: source rows out of bounds (internal)"
-    );
-    true
+
+    /// The argument checks, for a source of `src_len` values and panels of `plen` elements
+    /// with `out_len` available: panics on a block that does not fit; `false` when it is
+    /// empty.
+    fn check(&self, src_len: usize, plen: usize, out_len: usize) -> bool {
+        let (rs, r0, rows) = (self.rs, self.r0, self.rows);
+        let (p0, kc, r) = (self.p0, self.kc, self.r);
+        assert!(r > 0, "pack: panel height 0 (internal)");
+        assert!(
+            out_len >= rows.div_ceil(r) * plen,
+            "pack: output too short (internal)"
+        );
+        if rows == 0 || kc == 0 {
+            return false;
+        }
+        // The last value read; rows are at increasing offsets, so every row lies in the
+        // source.
+        assert!(
+            (r0 + rows - 1) * rs + p0 + kc <= src_len,
+            "pack: source rows out of bounds (internal)"
+        );
+        true
+    }
 }
 
 /// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of `src` into `ceil(rows / r)` panels of

@@ -11,35 +11,18 @@
 
 use std::arch::x86_64::*;
 
-use super::pack::check_row_block;
+use super::pack::RowBlock;
 
-/// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of the row-major f32 matrix `src` (row
-/// `i` starts at `src[i * rs]`) into `ceil(rows / r)` panels of `r` rows, as `pack` lays
-/// them out with `G = 1` and no conversion. `out` must hold at least
+/// Pack `block` of the row-major f32 matrix `src` into `ceil(rows / r)` panels of `r` rows,
+/// as `pack` lays them out with `G = 1` and no conversion. `out` must hold at least
 /// `ceil(rows / r) * kc * r` values.
 ///
 /// # Safety
 /// AVX2 must be present.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
-pub(crate) unsafe fn pack_rows_avx2(
-    src: &[f32],
-    rs: usize,
-    r0: usize,
-    rows: usize,
-    p0: usize,
-    kc: usize,
-    r: usize,
-    out: &mut [f32],
-) {
-    let plen = kc * r;
-    let panels = rows.div_ceil(r);
-    if !check_row_block(src.len(), rs, r0, rows, p0, kc, r, plen, out.len()) {
-        return;
-    }
-    for (q, panel) in out.chunks_exact_mut(plen).take(panels).enumerate() {
-        let valid = r.min(rows - q * r);
-        let first = r0 + q * r;
+pub(crate) unsafe fn pack_rows_avx2(src: &[f32], block: RowBlock, out: &mut [f32]) {
+    let (rs, p0, kc, r) = (block.rs, block.p0, block.kc, block.r);
+    for (panel, first, valid) in block.panels(src.len(), kc * r, out) {
         for i0 in (0..r).step_by(8) {
             let store = (r - i0).min(8);
             let loaded = valid.saturating_sub(i0).min(8);
@@ -47,9 +30,9 @@ pub(crate) unsafe fn pack_rows_avx2(
                 let left = kc - g0;
                 // SAFETY (block): AVX2 per the contract. Loads: row `first + i0 + t`
                 // (t < loaded, so a row of the operand) from K `p0 + g0`, at most the
-                // `left` values that remain, all inside `src` (asserted above). Stores:
-                // K `g0 + j < kc`, lanes `i0..i0 + store` with `store <= r - i0`, inside
-                // this panel.
+                // `left` values that remain, all inside `src` (checked by
+                // `RowBlock::panels`). Stores: K `g0 + j < kc`, lanes `i0..i0 + store`
+                // with `store <= r - i0`, inside this panel.
                 unsafe {
                     let mut v = [_mm256_setzero_ps(); 8];
                     for (t, vt) in v.iter_mut().enumerate().take(loaded) {
@@ -150,7 +133,7 @@ unsafe fn transpose8(v: &mut [__m256; 8]) {
 #[cfg(test)]
 mod tests {
     use super::super::conv::RowConv;
-    use super::super::pack_check::{self, values};
+    use super::super::pack_check::{self, block, values};
     use super::*;
 
     fn avx2() -> bool {
@@ -158,10 +141,10 @@ mod tests {
     }
 
     /// The shared check ([`pack_check::check`]) with this file's packer (plain f32 copies).
-    fn check(src: &[f32], rs: usize, r0: usize, rows: usize, p0: usize, kc: usize, r: usize) {
-        pack_check::check(RowConv::Copy, src, rs, r0, rows, p0, kc, r, |got| {
+    fn check(src: &[f32], block: RowBlock) {
+        pack_check::check(RowConv::Copy, src, block, |got| {
             // SAFETY: AVX2 checked by the callers.
-            unsafe { pack_rows_avx2(src, rs, r0, rows, p0, kc, r, bytemuck::cast_slice_mut(got)) }
+            unsafe { pack_rows_avx2(src, block, bytemuck::cast_slice_mut(got)) }
         });
     }
 
@@ -182,7 +165,7 @@ mod tests {
             let src = values((r0 + 40) * rs, kc as u32);
             for r in heights {
                 for rows in row_counts {
-                    check(&src, rs, r0, rows, p0, kc, r);
+                    check(&src, block(rs, r0, rows, p0, kc, r));
                 }
             }
         }
@@ -199,7 +182,7 @@ mod tests {
             let (r0, p0, rs) = (5, 7, 3072 + 9);
             let src = values((r0 + 70) * rs, kc as u32);
             for r in [6, 16] {
-                check(&src, rs, r0, 70, p0, kc, r);
+                check(&src, block(rs, r0, 70, p0, kc, r));
             }
         }
     }

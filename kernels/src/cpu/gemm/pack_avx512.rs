@@ -18,39 +18,26 @@
 use std::arch::x86_64::*;
 
 use super::conv::RowConv;
-use super::pack::check_row_block;
+use super::pack::RowBlock;
 use super::transpose_tile::{lanes, transpose16_u32 as transpose16};
 
-/// Pack rows `[r0, r0 + rows)` x K `[p0, p0 + kc)` of the row-major f32 matrix `src` (row
-/// `i` starts at `src[i * rs]`) into `ceil(rows / r)` panels of `r` rows converted by
-/// `conv`, as `pack` lays them out, each group written as one u32 of `out`.
+/// Pack `block` of the row-major f32 matrix `src` into `ceil(rows / r)` panels of `r` rows
+/// converted by `conv`, as `pack` lays them out, each group written as one u32 of `out`.
 /// `out` must hold at least `ceil(rows / r) * ceil(kc / G) * r` groups.
 ///
 /// # Safety
 /// AVX-512F and AVX-512BW must be present.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw")]
 pub(crate) unsafe fn pack_rows_avx512(
     src: &[f32],
-    rs: usize,
-    r0: usize,
-    rows: usize,
-    p0: usize,
-    kc: usize,
-    r: usize,
+    block: RowBlock,
     out: &mut [u32],
     conv: RowConv,
 ) {
+    let (rs, p0, kc, r) = (block.rs, block.p0, block.kc, block.r);
     let g = conv.group();
     let kg = kc.div_ceil(g);
-    let plen = kg * r;
-    let panels = rows.div_ceil(r);
-    if !check_row_block(src.len(), rs, r0, rows, p0, kc, r, plen, out.len()) {
-        return;
-    }
-    for (q, panel) in out.chunks_exact_mut(plen).take(panels).enumerate() {
-        let valid = r.min(rows - q * r);
-        let first = r0 + q * r;
+    for (panel, first, valid) in block.panels(src.len(), kg * r, out) {
         for i0 in (0..r).step_by(16) {
             let store = lanes(r - i0);
             let loaded = valid.saturating_sub(i0).min(16);
@@ -58,8 +45,9 @@ pub(crate) unsafe fn pack_rows_avx512(
                 let groups = (kg - g0).min(16);
                 // SAFETY (block): AVX-512F/BW per the contract. Loads: row `first + i0 + t`
                 // (t < loaded, so a row of the operand) from K `p0 + g0 * G`, masked to the
-                // `kc - g0 * G` values left, all inside `src` (asserted above). Stores: group
-                // `g0 + c < kg`, lanes `i0..i0 + min(16, r - i0)`, inside this panel.
+                // `kc - g0 * G` values left, all inside `src` (checked by
+                // `RowBlock::panels`). Stores: group `g0 + c < kg`, lanes
+                // `i0..i0 + min(16, r - i0)`, inside this panel.
                 unsafe {
                     let mut v = [_mm512_setzero_si512(); 16];
                     for (t, vt) in v.iter_mut().enumerate().take(loaded) {
@@ -170,7 +158,7 @@ mod tests {
 
     use super::*;
     use crate::cpu::gemm::pack::f32_to_bf16;
-    use crate::cpu::gemm::pack_check::{self, values, SPECIAL};
+    use crate::cpu::gemm::pack_check::{self, block, values, SPECIAL};
 
     fn avx512() -> bool {
         let ok = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
@@ -181,20 +169,10 @@ mod tests {
     }
 
     /// The shared check ([`pack_check::check`]) with this file's packer.
-    #[allow(clippy::too_many_arguments)]
-    fn check(
-        conv: RowConv,
-        src: &[f32],
-        rs: usize,
-        r0: usize,
-        rows: usize,
-        p0: usize,
-        kc: usize,
-        r: usize,
-    ) {
-        pack_check::check(conv, src, rs, r0, rows, p0, kc, r, |got| {
+    fn check(conv: RowConv, src: &[f32], block: RowBlock) {
+        pack_check::check(conv, src, block, |got| {
             // SAFETY: AVX-512F/BW checked by the callers.
-            unsafe { pack_rows_avx512(src, rs, r0, rows, p0, kc, r, got, conv) }
+            unsafe { pack_rows_avx512(src, block, got, conv) }
         });
     }
 
@@ -217,7 +195,7 @@ mod tests {
                 let src = values((r0 + 70) * rs, (kc * 3 + ci) as u32);
                 for r in heights {
                     for rows in row_counts {
-                        check(conv, &src, rs, r0, rows, p0, kc, r);
+                        check(conv, &src, block(rs, r0, rows, p0, kc, r));
                     }
                 }
             }
@@ -235,7 +213,7 @@ mod tests {
             let src = values((r0 + 70) * rs, kc as u32);
             for conv in CONVS {
                 for r in [14, 32] {
-                    check(conv, &src, rs, r0, 70, p0, kc, r);
+                    check(conv, &src, block(rs, r0, 70, p0, kc, r));
                 }
             }
         }

@@ -6,7 +6,7 @@ use half::bf16 as Bf16;
 
 use super::conv::{Identity, RoundToBf16, RowConv, ToBf16};
 use super::driver::pack_any;
-use super::pack::{f32_to_bf16, pack, View};
+use super::pack::{f32_to_bf16, pack, RowBlock, View};
 
 /// Bit patterns the conversions treat specially: NaNs (quiet, signalling, negative,
 /// all-ones payload), infinities, zeros, subnormals, the largest finite values (round
@@ -54,22 +54,25 @@ pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// A [`RowBlock`] from its fields in declaration order (keeps test loops short).
+pub(crate) fn block(rs: usize, r0: usize, rows: usize, p0: usize, kc: usize, r: usize) -> RowBlock {
+    RowBlock {
+        rs,
+        r0,
+        rows,
+        p0,
+        kc,
+        r,
+    }
+}
+
 /// `pack` (the reference), `pack_any` and `simd` (a SIMD row packer, writing the
 /// block's panels as 4-byte groups) on the same block, into buffers pre-filled with a
 /// pattern one group longer than the panels: all three must be equal, bit for bit,
 /// including the pattern left after them.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check(
-    conv: RowConv,
-    src: &[f32],
-    rs: usize,
-    r0: usize,
-    rows: usize,
-    p0: usize,
-    kc: usize,
-    r: usize,
-    simd: impl FnOnce(&mut [u32]),
-) {
+pub(crate) fn check(conv: RowConv, src: &[f32], block: RowBlock, simd: impl FnOnce(&mut [u32])) {
+    let (rs, r0, rows) = (block.rs, block.r0, block.rows);
+    let (p0, kc, r) = (block.p0, block.kc, block.r);
     let g = conv.group();
     let groups = rows.div_ceil(r) * kc.div_ceil(g) * r;
     let mut want = vec![0xA5A5_5A5Au32; groups + 1];
