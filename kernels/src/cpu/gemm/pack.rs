@@ -76,6 +76,7 @@ pub(crate) fn panel_len(r: usize, kc: usize, g: usize) -> usize {
 /// A block of a row-major source for the SIMD row packers (`pack_avx512.rs`,
 /// `pack_avx2.rs`): rows `[r0, r0 + rows)` x K `[p0, p0 + kc)`, row `i` starting at
 /// `i * rs`, packed into panels of `r` rows.
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RowBlock {
     pub rs: usize,
@@ -86,6 +87,7 @@ pub(crate) struct RowBlock {
     pub r: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
 impl RowBlock {
     /// The block's panels in `out`, `plen` elements each, with the first source row and
     /// the number of real rows of each; none when the block is empty. Panics on a block
