@@ -655,11 +655,13 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
         kc,
         r,
     };
+    // The panels a row packer writes.
+    #[cfg(target_arch = "x86_64")]
+    let len = rows.div_ceil(r) * panel_len(r, kc, g);
     #[cfg(target_arch = "x86_64")]
     if avx512_packing() {
         if let (1, Some((kind, data))) = (src.ks, conv.f32_rows(src.data)) {
             assert_eq!(kind.group(), g, "pack: conversion and group size disagree");
-            let len = rows.div_ceil(r) * panel_len(r, kc, g);
             let out32: &mut [u32] = bytemuck::cast_slice_mut(&mut out[..len]);
             // SAFETY: AVX-512F/BW were detected.
             unsafe { super::pack_avx512::pack_rows_avx512(data, block(src.rs), out32, kind) };
@@ -672,7 +674,6 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     #[cfg(target_arch = "x86_64")]
     if g == 1 && avx2_packing() {
         if let (1, Some((super::conv::RowConv::Copy, data))) = (src.ks, conv.f32_rows(src.data)) {
-            let len = rows.div_ceil(r) * panel_len(r, kc, 1);
             let out: &mut [f32] = bytemuck::cast_slice_mut(&mut out[..len]);
             // SAFETY: AVX2 was detected.
             unsafe { super::pack_avx2::pack_rows_avx2(data, block(src.rs), out) };

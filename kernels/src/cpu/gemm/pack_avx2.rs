@@ -12,6 +12,7 @@
 use std::arch::x86_64::*;
 
 use super::pack::RowBlock;
+use super::transpose_tile::transpose8;
 
 /// Pack `block` of the row-major f32 matrix `src` into `ceil(rows / r)` panels of `r` rows,
 /// as `pack` lays them out with `G = 1` and no conversion. `out` must hold at least
@@ -95,39 +96,6 @@ unsafe fn store_lanes(p: *mut f32, v: __m256, n: usize) {
             _mm_store_ss(p.add(at), x);
         }
     }
-}
-
-/// In-place 8 x 8 transpose: lane `j` of register `i` moves to lane `i` of register `j`.
-/// Only shuffles, so every value keeps its bits.
-///
-/// # Safety
-/// AVX present.
-#[inline(always)]
-unsafe fn transpose8(v: &mut [__m256; 8]) {
-    let t0 = _mm256_unpacklo_ps(v[0], v[1]);
-    let t1 = _mm256_unpackhi_ps(v[0], v[1]);
-    let t2 = _mm256_unpacklo_ps(v[2], v[3]);
-    let t3 = _mm256_unpackhi_ps(v[2], v[3]);
-    let t4 = _mm256_unpacklo_ps(v[4], v[5]);
-    let t5 = _mm256_unpackhi_ps(v[4], v[5]);
-    let t6 = _mm256_unpacklo_ps(v[6], v[7]);
-    let t7 = _mm256_unpackhi_ps(v[6], v[7]);
-    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-    v[0] = _mm256_permute2f128_ps::<0x20>(s0, s4);
-    v[1] = _mm256_permute2f128_ps::<0x20>(s1, s5);
-    v[2] = _mm256_permute2f128_ps::<0x20>(s2, s6);
-    v[3] = _mm256_permute2f128_ps::<0x20>(s3, s7);
-    v[4] = _mm256_permute2f128_ps::<0x31>(s0, s4);
-    v[5] = _mm256_permute2f128_ps::<0x31>(s1, s5);
-    v[6] = _mm256_permute2f128_ps::<0x31>(s2, s6);
-    v[7] = _mm256_permute2f128_ps::<0x31>(s3, s7);
 }
 
 #[cfg(test)]

@@ -191,6 +191,39 @@ pub(crate) unsafe fn transpose16(r: &mut [__m512; 16]) {
     }
 }
 
+/// Transpose the 8 x 8 matrix of f32 held one row per AVX register: afterwards `r[c]`
+/// holds column `c`. The stages of [`transpose16`] at half the width: pairs of rows within
+/// 128-bit lanes, 4 x 4 blocks within lanes, then the two lanes across registers. Pure data
+/// movement, so every value keeps its bits.
+///
+/// # Safety
+/// AVX present (inlined into the AVX2 packer).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn transpose8(r: &mut [__m256; 8]) {
+    // SAFETY (whole body): register shuffles only; AVX per the contract.
+    unsafe {
+        let mut t = *r;
+        for k in 0..4 {
+            t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+            t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+        }
+        for k in 0..2 {
+            let b = 4 * k;
+            r[b] = _mm256_shuffle_ps::<0x44>(t[b], t[b + 2]);
+            r[b + 1] = _mm256_shuffle_ps::<0xEE>(t[b], t[b + 2]);
+            r[b + 2] = _mm256_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
+            r[b + 3] = _mm256_shuffle_ps::<0xEE>(t[b + 1], t[b + 3]);
+        }
+        // Lane L of r[q] (rows 0..4) and r[4 + q] (rows 4..8) hold column 4L + q.
+        for q in 0..4 {
+            let (lo, hi) = (r[q], r[4 + q]);
+            r[q] = _mm256_permute2f128_ps::<0x20>(lo, hi);
+            r[4 + q] = _mm256_permute2f128_ps::<0x31>(lo, hi);
+        }
+    }
+}
+
 /// [`transpose16`] for registers of u32 (the bit patterns move unchanged).
 ///
 /// # Safety
