@@ -2,6 +2,8 @@
 //! ranks correctness; coverage never rises with the threshold), and `evaluate` with a minimum
 //! confidence scores only the covered examples while the coverage counts the abstained ones.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use tokken_model::abstain::{coverage_curve, Selective, DEFAULT_ABSTAIN_LABEL};
@@ -78,10 +80,7 @@ fn evaluate_scores_only_covered_examples_and_reports_coverage() {
         }
         Err(e) => panic!("{e}"),
     };
-    let dir = tempfile::Builder::new()
-        .prefix("tokken-abstain-")
-        .tempdir()
-        .unwrap();
+    let dir = common::scratch("abstain");
     let path = dir.path().join("data.jsonl");
     std::fs::write(&path, DATA).unwrap();
     let data = read_examples(&path, &ReadOptions::default()).unwrap();

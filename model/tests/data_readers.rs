@@ -1,6 +1,8 @@
 //! Data readers: JSONL / CSV / TSV, every error kind with its exact `file:line` message,
 //! BOM / CRLF / blank lines, label sets, stratified split, and the bundled data.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -9,28 +11,15 @@ use tokken_model::data::{
     ReadOptions,
 };
 
-/// A fresh file with `bytes` in a fresh temp dir; the name keeps the extension. The dir is
-/// removed when the returned guard drops (also when the test panics), so keep it alive while
-/// the file is used.
-fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("tokken-data-")
-        .tempdir()
-        .unwrap();
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).unwrap();
-    (dir, path)
-}
-
 fn read(name: &str, bytes: &[u8]) -> Dataset {
-    let (_tmp, path) = temp_file(name, bytes);
+    let (_tmp, path) = common::scratch_file("data", name, bytes);
     read_examples(&path, &ReadOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The error message of reading `bytes` as `name`, with the temp path replaced by `name`.
 fn read_err_with(name: &str, bytes: &[u8], options: &ReadOptions) -> String {
-    let (_tmp, path) = temp_file(name, bytes);
+    let (_tmp, path) = common::scratch_file("data", name, bytes);
     let err = read_examples(&path, options).expect_err("expected an error");
     err.to_string().replace(&path.display().to_string(), name)
 }
@@ -91,7 +80,8 @@ fn jsonl_bom_crlf_and_blank_lines() {
 fn jsonl_integer_labels_and_multi_label() {
     let d = read("x.jsonl", b"{\"text\": \"a\", \"label\": 1}\n");
     assert_eq!(d.examples[0].label, single("1"));
-    let (_tmp, path) = temp_file(
+    let (_tmp, path) = common::scratch_file(
+        "data",
         "m.jsonl",
         "{\"text\": \"a\", \"labels\": [\"経済\", \"IT・科学\", \"経済\"]}\n\
          {\"text\": \"b\", \"labels\": \"政治\"}\n{\"text\": \"c\", \"labels\": []}\n"
@@ -114,7 +104,8 @@ fn jsonl_integer_labels_and_multi_label() {
 
 #[test]
 fn jsonl_custom_field_names() {
-    let (_tmp, path) = temp_file(
+    let (_tmp, path) = common::scratch_file(
+        "data",
         "x.jsonl",
         "{\"headline\": \"a\", \"path\": \"国内/政治\", \"label\": \"政治\"}\n".as_bytes(),
     );
@@ -282,7 +273,11 @@ fn tsv_has_no_quoting() {
 
 #[test]
 fn csv_multi_label_cells() {
-    let (_tmp, path) = temp_file("m.csv", "text,labels\na,経済|IT・科学\nb,\n".as_bytes());
+    let (_tmp, path) = common::scratch_file(
+        "data",
+        "m.csv",
+        "text,labels\na,経済|IT・科学\nb,\n".as_bytes(),
+    );
     let opts = ReadOptions {
         multi_label: true,
         ..ReadOptions::default()

@@ -1,6 +1,8 @@
 //! `evaluate` on the tiny-BERT fixture: predictions equal `Classifier::predict`, counts add
 //! up, unknown gold labels are named by file and line, text pairs are encoded as pairs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use tokken_model::data::{read_examples, ReadOptions};
@@ -28,18 +30,6 @@ fn load() -> Option<Classifier> {
     }
 }
 
-/// `body` written as `name` in a fresh temp dir; the dir is removed when the returned guard
-/// drops (also when the test panics), so keep it alive while the file is used.
-fn temp_file(name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("tokken-evaluate-")
-        .tempdir()
-        .unwrap();
-    let path = dir.path().join(name);
-    std::fs::write(&path, body).unwrap();
-    (dir, path)
-}
-
 const DATA: &str = "{\"text\": \"すぽーつのしあい\", \"label\": \"スポーツ\"}\n\
 {\"text\": \"けいざいがよい\", \"label\": \"経済\"}\n\
 \n\
@@ -52,7 +42,7 @@ const DATA: &str = "{\"text\": \"すぽーつのしあい\", \"label\": \"スポ
 #[test]
 fn predictions_match_the_classifier_and_counts_add_up() {
     let Some(clf) = load() else { return };
-    let (_tmp, path) = temp_file("eval.jsonl", DATA);
+    let (_tmp, path) = common::scratch_file("evaluate", "eval.jsonl", DATA);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let mut calls = Vec::new();
     let options = EvalOptions {
@@ -100,7 +90,7 @@ fn unknown_gold_labels_are_named_with_file_and_line() {
     let Some(clf) = load() else { return };
     let body = "{\"text\": \"あ\", \"label\": \"経済\"}\n{\"text\": \"い\", \"label\": \"天気\"}\n\
                 {\"text\": \"う\", \"label\": \"政治\"}\n";
-    let (_tmp, path) = temp_file("unknown.jsonl", body);
+    let (_tmp, path) = common::scratch_file("evaluate", "unknown.jsonl", body);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let err = evaluate(&clf, &data, &EvalOptions::default(), &mut |_, _| {})
         .unwrap_err()
@@ -119,7 +109,7 @@ fn unknown_gold_labels_are_named_with_file_and_line() {
 fn text_pairs_are_encoded_as_pairs() {
     let Some(clf) = load() else { return };
     let body = "text\ttext_pair\tlabel\nあいう\tかきく\t経済\nさしす\t\t映画\n";
-    let (_tmp, path) = temp_file("pairs.tsv", body);
+    let (_tmp, path) = common::scratch_file("evaluate", "pairs.tsv", body);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let ev = evaluate(&clf, &data, &EvalOptions::default(), &mut |_, _| {}).unwrap();
     let opts = tokken_tokenizer::encoder::EncodeOptions {
@@ -148,7 +138,7 @@ fn slices_by_length_and_field() {
         .replace("しあい\", ", "しあい\", \"kind\": \"x\", ")
         .replace("みる\", ", "みる\", \"kind\": \"y\", ")
         .replace("\"あ\", ", "\"あ\", \"kind\": \"x\", ");
-    let (_tmp, path) = temp_file("slices.jsonl", &body);
+    let (_tmp, path) = common::scratch_file("evaluate", "slices.jsonl", &body);
     let data = read_examples(&path, &ReadOptions::default()).unwrap();
     let options = EvalOptions {
         length_bounds: vec![6, 4],

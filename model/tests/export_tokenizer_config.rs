@@ -2,6 +2,8 @@
 //! that names none (whose meaning changed in transformers 4.45) gets unidic-lite written
 //! in; every other config is copied byte for byte.
 
+mod common;
+
 use serde_json::Value;
 use tokken_model::trainer::export::{copy_tokenizer_files, pin_default_dictionary};
 
@@ -48,10 +50,7 @@ fn other_configs_are_copied_byte_for_byte() {
 
 #[test]
 fn copying_a_v1_style_model_dir_pins_the_dictionary() {
-    let root = tempfile::Builder::new()
-        .prefix("tokken-export-tok-")
-        .tempdir()
-        .unwrap();
+    let root = common::scratch("export-tok");
     let (from, to) = (root.path().join("base"), root.path().join("run"));
     std::fs::create_dir_all(&from).unwrap();
     std::fs::create_dir_all(&to).unwrap();

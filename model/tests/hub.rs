@@ -6,15 +6,6 @@ use std::path::{Path, PathBuf};
 
 use tokken_model::hub::{self, Downloader, HubId, Offline};
 
-/// A fresh, empty temp dir named `tokken-hub-<name>-…`; removed when the returned guard
-/// drops (also when the test panics), so keep it alive for the whole test.
-fn scratch(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("tokken-hub-{name}-"))
-        .tempdir()
-        .unwrap()
-}
-
 const MAIN: &str = "0123456789abcdef0123456789abcdef01234567";
 const OLD: &str = "fedcba9876543210fedcba9876543210fedcba98";
 
@@ -88,7 +79,7 @@ fn hub_ids_parse() {
 
 #[test]
 fn cache_lookup_by_ref_tag_and_hash() {
-    let tmp = scratch("lookup");
+    let tmp = common::scratch("hub-lookup");
     let cache = tmp.path();
     build_cache(cache);
     let counting = Counting(Default::default());
@@ -130,7 +121,7 @@ fn cache_lookup_by_ref_tag_and_hash() {
 
 #[test]
 fn unknown_model_error_says_where_to_put_files() {
-    let tmp = scratch("unknown");
+    let tmp = common::scratch("hub-unknown");
     let cache = tmp.path();
     let err = hub::resolve_model_in(Path::new("org/absent@dev"), cache, &Offline)
         .unwrap_err()
@@ -162,7 +153,7 @@ fn unknown_model_error_says_where_to_put_files() {
 
 #[test]
 fn existing_path_wins_over_hub_id() {
-    let tmp = scratch("path-wins");
+    let tmp = common::scratch("hub-path-wins");
     let cache = tmp.path();
     let tiny = common::tiny_dir();
     let got = hub::resolve_model_in(&tiny, cache, &Offline).unwrap();
@@ -171,7 +162,7 @@ fn existing_path_wins_over_hub_id() {
 
 #[test]
 fn bad_ref_file_is_an_error_naming_it() {
-    let tmp = scratch("badref");
+    let tmp = common::scratch("hub-badref");
     let cache = tmp.path();
     let repo = cache.join("models--org--broken");
     std::fs::create_dir_all(repo.join("refs")).unwrap();
@@ -184,7 +175,7 @@ fn bad_ref_file_is_an_error_naming_it() {
 
 #[test]
 fn list_cached_models_reports_refs_size_and_completeness() {
-    let tmp = scratch("list");
+    let tmp = common::scratch("hub-list");
     let cache = tmp.path();
     build_cache(cache);
     let models = hub::list_cached_models(cache);

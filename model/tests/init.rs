@@ -62,10 +62,7 @@ fn init_matches_hf_init_weights_rules() {
 
 #[test]
 fn written_model_dir_loads_back() {
-    let tmp = tempfile::Builder::new()
-        .prefix("tokken-init-test-")
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch("init-test");
     let out = tmp.path().join("model");
     let vocab = tiny_dir().join("vocab.txt");
     let mut cfg = BertConfig::preset("tiny", 120, 3).unwrap();

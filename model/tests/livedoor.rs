@@ -1,19 +1,12 @@
 //! livedoor corpus import: the shared articles written back into the corpus layout, read,
 //! split; malformed article files give file:line errors.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use tokken_model::livedoor::{self, ArticleField};
-
-/// A fresh, empty temp dir named `tokken-livedoor-<name>-…`; removed when the returned guard
-/// drops (also when the test panics), so keep it alive for the whole test.
-fn scratch(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("tokken-livedoor-{name}-"))
-        .tempdir()
-        .unwrap()
-}
 
 fn shared_articles() -> Option<Vec<serde_json::Value>> {
     let path =
@@ -65,7 +58,7 @@ fn shared_articles_round_trip_through_the_corpus_layout() {
     let Some(articles) = shared_articles() else {
         return;
     };
-    let tmp = scratch("roundtrip");
+    let tmp = common::scratch("livedoor-roundtrip");
     let dir = tmp.path();
     write_layout(dir, &articles);
     let read = livedoor::read_corpus(dir).unwrap();
@@ -218,7 +211,7 @@ fn malformed_articles_name_file_and_line() {
     );
     assert_eq!(a.id, "a");
     // Empty dir: a clear error.
-    let tmp = scratch("empty");
+    let tmp = common::scratch("livedoor-empty");
     let dir = tmp.path();
     let err = livedoor::read_corpus(dir).unwrap_err().to_string();
     assert!(err.contains("no articles"), "{err}");

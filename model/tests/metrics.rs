@@ -1,6 +1,8 @@
 //! Metrics against scikit-learn (fixture from scripts/reference/make_metrics_fixture.py) and
 //! hand-computed small cases.
 
+mod common;
+
 use std::path::Path;
 
 use serde_json::Value;
@@ -304,10 +306,7 @@ fn table_aligns_japanese_labels_and_json_round_trips() {
     assert_eq!(json["confusion_matrix"][2][0], 1);
     assert_eq!(json["top_k"]["k"], 2);
     assert_eq!(json["calibration"]["bins"].as_array().unwrap().len(), 10);
-    let dir = tempfile::Builder::new()
-        .prefix("tokken-metrics-")
-        .tempdir()
-        .unwrap();
+    let dir = common::scratch("metrics");
     let path = dir.path().join("metrics.json");
     r.write_json(&path).unwrap();
     let back: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();

@@ -10,10 +10,7 @@ use tokken_model::Classifier;
 /// A copy of tiny-bert in a fresh temp dir with `edit` applied to its config.json; the dir is
 /// removed when the returned guard drops (also when the test panics).
 fn tiny_with(name: &str, edit: impl FnOnce(&mut Value)) -> TempDir {
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("tokken-mismatch-{name}-"))
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch(&format!("mismatch-{name}"));
     let dir = tmp.path();
     for f in [
         "config.json",

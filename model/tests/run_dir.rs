@@ -1,6 +1,8 @@
 //! Run-dir files: PEFT adapter config and key names (against the PEFT-made fixture
 //! `peft-tiny-adapter/`, scripts/reference/peft_key_names.py), labels.json, train_log.jsonl.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -14,15 +16,6 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
-}
-
-/// A fresh, empty temp dir named `tokken-rundir-<tag>-…`; removed when the returned guard
-/// drops (also when the test panics), so keep it alive for the whole test.
-fn temp_dir(tag: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("tokken-rundir-{tag}-"))
-        .tempdir()
-        .unwrap()
 }
 
 fn json_of(path: &Path) -> Value {
@@ -50,7 +43,7 @@ fn peft_adapter_config_reads_and_round_trips() {
         vec![LoraModule::Query, LoraModule::Value]
     );
     // Written back, it is the same JSON PEFT wrote.
-    let tmp = temp_dir("cfg");
+    let tmp = common::scratch("rundir-cfg");
     let dir = tmp.path();
     let out = dir.join("adapter_config.json");
     c.write(&out).unwrap();
@@ -69,7 +62,7 @@ fn peft_adapter_config_reads_and_round_trips() {
 
 #[test]
 fn minimal_and_unsupported_adapter_configs() {
-    let tmp = temp_dir("cfg2");
+    let tmp = common::scratch("rundir-cfg2");
     let dir = tmp.path();
     let path = dir.join("adapter_config.json");
     let write = |v: Value| std::fs::write(&path, v.to_string()).unwrap();
@@ -207,7 +200,7 @@ fn peft_tensor_names_parse_and_round_trip() {
 
 #[test]
 fn labels_file_round_trips_and_validates() {
-    let tmp = temp_dir("labels");
+    let tmp = common::scratch("rundir-labels");
     let dir = tmp.path();
     let path = dir.join("labels.json");
     let labels = LabelsFile {
@@ -268,7 +261,7 @@ fn labels_file_round_trips_and_validates() {
 
 #[test]
 fn train_log_appends_and_reads_back() {
-    let tmp = temp_dir("log");
+    let tmp = common::scratch("rundir-log");
     let dir = tmp.path();
     let path = dir.join("train_log.jsonl");
     let step = |s: usize, loss: f64| {

@@ -3,6 +3,8 @@
 //! telling steps and text apart by offsets, `none` equal to the plain encoding, and the
 //! errors of template files. Needs the MeCab dictionary (skipped when absent).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -276,10 +278,7 @@ fn load_err(dir: &Path, name: &str, json: &str) -> String {
 #[test]
 fn template_files_parse_and_bad_ones_say_what_is_wrong() {
     // Removed when `tmp` drops, also when the test panics.
-    let tmp = tempfile::Builder::new()
-        .prefix("tokken-template-")
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch("template");
     let dir = tmp.path();
     let path = template_file(
         dir,

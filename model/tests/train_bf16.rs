@@ -138,10 +138,7 @@ fn bf16_refuses_full_fine_tuning_and_keeps_the_classifier_f32() {
 #[test]
 fn trainer_runs_end_to_end_in_bf16() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tmp = tempfile::Builder::new()
-        .prefix("tokken-train-bf16-")
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch("train-bf16");
     let dir = tmp.path().join("run");
     let cfg: TrainConfig = serde_json::from_value(serde_json::json!({
         "model": tiny_dir(), "train": root.join("data/headlines/train.jsonl"),

@@ -3,6 +3,8 @@
 //! (unk.dic, char.bin, dicrc) are copied and damaged, the big ones linked or cut short.
 #![cfg(unix)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use tokken_tokenizer::{find_dicdir, Analyzer, TokenizerError};
@@ -25,10 +27,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(real: &Path, name: &str) -> Scratch {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("tokken-corrupt-{name}-"))
-            .tempdir()
-            .unwrap();
+        let tmp = common::scratch(&format!("corrupt-{name}"));
         let dir = tmp.path();
         for f in ["unk.dic", "char.bin", "dicrc"] {
             std::fs::copy(real.join(f), dir.join(f)).unwrap();

@@ -3,6 +3,8 @@
 //! names (ipadic, unidic, a `-d` directory). One test in its own binary: it sets the
 //! process environment.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use tokken_tokenizer::config::MecabDic;
@@ -20,10 +22,7 @@ fn fake_dicdir(root: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn the_variable_never_replaces_a_dictionary_the_model_names() {
-    let tmp = tempfile::Builder::new()
-        .prefix("tokken-dicdir-env-")
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch("dicdir-env");
     let root = tmp.path();
     let from_env = fake_dicdir(root, "env");
     let from_model = fake_dicdir(root, "model");

@@ -46,10 +46,7 @@ fn bundled_headlines_match_mecab_with_ipadic() {
 /// A model dir whose `tokenizer_config.json` is `config`, with a tiny vocabulary; in a temp
 /// dir removed when the returned guard drops (also when the test panics).
 fn model_dir(name: &str, config: &str) -> tempfile::TempDir {
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("tokken-ipadic-{name}-"))
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch(&format!("ipadic-{name}"));
     let dir = tmp.path();
     std::fs::write(dir.join("tokenizer_config.json"), config).unwrap();
     std::fs::write(

@@ -5,6 +5,8 @@
 //! "ipadic"`. The options are rebuilt with this machine's paths; cases skip with a message
 //! when the v3 vocabulary (../shared), unidic-lite or ipadic is missing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
@@ -48,10 +50,7 @@ fn model_dir_with(case: &str, mecab_kwargs: Option<serde_json::Value>) -> Option
         eprintln!("skipping: {} not found", vocab.display());
         return None;
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("tokken-mecab-option-{case}-"))
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch(&format!("mecab-option-{case}"));
     let dir = tmp.path();
     std::fs::copy(&vocab, dir.join("vocab.txt")).unwrap();
     let mut config = serde_json::json!({

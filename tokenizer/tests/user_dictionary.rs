@@ -3,6 +3,8 @@
 //! compiled by `mecab-dict-index` against unidic-lite); wrong files are clear errors.
 //! Skipped when unidic-lite is not installed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use tokken_tokenizer::{find_dicdir, write_mecab_format, Analyzer, Tokenizer, TokenizerError};
@@ -95,10 +97,7 @@ fn wrong_user_dictionary_files_are_named_errors() {
     let e = open(data("no_such.dic"));
     assert!(e.to_string().contains("no_such.dic"), "{e}");
     // A truncated one is refused at open.
-    let dir = tempfile::Builder::new()
-        .prefix("tokken-userdic-")
-        .tempdir()
-        .unwrap();
+    let dir = common::scratch("userdic");
     let bytes = std::fs::read(data("userdic_a.dic")).unwrap();
     let cut = dir.path().join("cut.dic");
     std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
@@ -114,10 +113,7 @@ fn tokenizer_config_mecab_option_loads_user_dictionaries() {
     if dicdir().is_none() {
         return;
     }
-    let tmp = tempfile::Builder::new()
-        .prefix("tokken-userdic-cfg-")
-        .tempdir()
-        .unwrap();
+    let tmp = common::scratch("userdic-cfg");
     let dir = tmp.path();
     let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n東京\nスカイ\nツリー\n東京スカイツリー\n";
     std::fs::write(dir.join("vocab.txt"), vocab).unwrap();

@@ -141,6 +141,19 @@ pub fn scratch(name: &str) -> tempfile::TempDir {
         .unwrap()
 }
 
+/// `bytes` written as `name` in a fresh [`scratch`] dir named `tokken-<dir>-…`; the dir is
+/// removed when the returned guard drops, so keep it alive while the file is used.
+pub fn scratch_file(
+    dir: &str,
+    name: &str,
+    bytes: impl AsRef<[u8]>,
+) -> (tempfile::TempDir, PathBuf) {
+    let tmp = scratch(dir);
+    let path = tmp.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    (tmp, path)
+}
+
 /// A random `tiny` BERT (64 positions) over the characters of `texts` seen at least
 /// `min_count` times, with `labels` in index order, written to `dir/<name>` (the vocabulary
 /// and its char tokenizer config to `dir/vocab`).

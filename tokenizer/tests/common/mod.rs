@@ -3,3 +3,12 @@
 
 pub mod counting_alloc;
 pub mod mecab_reference;
+
+/// A fresh, empty temp dir named `tokken-<name>-…`; removed when the returned guard drops
+/// (also when the test panics), so keep it alive for the whole test.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tokken-{name}-"))
+        .tempdir()
+        .unwrap()
+}
