@@ -2,7 +2,8 @@
 //! at residual + bias) against what they replace: C filled with residual + bias, then
 //! `sgemm` / `gemm_f32_bf16` (N, T) with beta = 1. Bit for bit, with and without a residual
 //! (padded row strides), tile edges, m = 1, K over one and two K blocks (KC = 1536), more
-//! rows than one row block (MC = 3072), and 1 and 2 threads.
+//! rows than one row block (MC = 3072), X rows a multiple of 4 KiB apart (the AVX-512
+//! kernel's two half passes), and 1 and 2 threads.
 
 mod common;
 
@@ -19,12 +20,13 @@ enum Weights {
     Bf16,
 }
 
-/// One layer's operands: X `[m, k]` (stride k + 1), W `[n, k]` (stride k + 2), bias `[n]`,
+/// One layer's operands: X `[m, k]` (stride `ldx`), W `[n, k]` (stride k + 2), bias `[n]`,
 /// residual `[m, n]` (stride n + 3).
 struct Layer {
     m: usize,
     n: usize,
     k: usize,
+    ldx: usize,
     x: Vec<f32>,
     w: Vec<f32>,
     w16: Vec<Bf16>,
@@ -33,13 +35,14 @@ struct Layer {
 }
 
 impl Layer {
-    fn new(rng: &mut StdRng, m: usize, n: usize, k: usize) -> Layer {
+    fn new(rng: &mut StdRng, m: usize, n: usize, k: usize, ldx: usize) -> Layer {
         let w = random_vec(rng, (n - 1) * (k + 2) + k);
         Layer {
             m,
             n,
             k,
-            x: random_vec(rng, (m - 1) * (k + 1) + k),
+            ldx,
+            x: random_vec(rng, (m - 1) * ldx + k),
             w16: w.iter().map(|&v| Bf16::from_f32(v)).collect(),
             w,
             bias: random_vec(rng, n),
@@ -62,7 +65,7 @@ impl Layer {
                 n,
                 k,
                 &self.x,
-                k + 1,
+                self.ldx,
                 &self.w,
                 k + 2,
                 &self.bias,
@@ -75,7 +78,7 @@ impl Layer {
                 n,
                 k,
                 &self.x,
-                k + 1,
+                self.ldx,
                 &self.w16,
                 k + 2,
                 &self.bias,
@@ -109,7 +112,7 @@ impl Layer {
                 k,
                 1.0,
                 x,
-                k + 1,
+                self.ldx,
                 w,
                 k + 2,
                 1.0,
@@ -124,7 +127,7 @@ impl Layer {
                 k,
                 1.0,
                 x,
-                k + 1,
+                self.ldx,
                 &self.w16,
                 k + 2,
                 1.0,
@@ -149,18 +152,21 @@ fn initial_c(m: usize, n: usize, ldc: usize) -> Vec<f32> {
 #[test]
 fn bias_and_residual_start_equals_fill_then_beta_one_bitwise() {
     let mut rng = StdRng::seed_from_u64(41);
+    // (m, n, k, X row stride); strides of 1024 and 2048 floats are multiples of 4 KiB.
     let shapes = [
-        (1, 5, 3),
-        (15, 33, 2),
-        (29, 70, 7),
-        (64, 96, 64),
-        (33, 13, 3077),
-        (300, 200, 100),
-        (700, 160, 768),
-        (3080, 40, 1600),
+        (1, 5, 3, 4),
+        (15, 33, 2, 3),
+        (29, 70, 7, 8),
+        (64, 96, 64, 65),
+        (33, 13, 3077, 3078),
+        (300, 200, 100, 101),
+        (700, 160, 768, 769),
+        (3080, 40, 1600, 1601),
+        (45, 70, 1000, 1024),
+        (20, 40, 2000, 2048),
     ];
-    for &(m, n, k) in &shapes {
-        let layer = Layer::new(&mut rng, m, n, k);
+    for &(m, n, k, ldx) in &shapes {
+        let layer = Layer::new(&mut rng, m, n, k, ldx);
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -175,7 +181,7 @@ fn bias_and_residual_start_equals_fill_then_beta_one_bitwise() {
                         )
                     });
                     let what = format!(
-                        "{weights:?} m {m} n {n} k {k} residual {with_residual} threads {threads}"
+                        "{weights:?} m {m} n {n} k {k} ldx {ldx} residual {with_residual} threads {threads}"
                     );
                     assert!(got.iter().all(|v| !v.is_nan()), "{what}: NaN left in C");
                     assert_bitwise(what, &got, &want);
