@@ -647,14 +647,7 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
     conv: impl Convert<S, E>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    let block = |rs| super::pack::RowBlock {
-        rs,
-        r0,
-        rows,
-        p0,
-        kc,
-        r,
-    };
+    let block = super::pack::RowBlock::new(src.rs, r0, rows, p0, kc, r);
     // The panels a row packer writes.
     #[cfg(target_arch = "x86_64")]
     let len = rows.div_ceil(r) * panel_len(r, kc, g);
@@ -664,7 +657,7 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
             assert_eq!(kind.group(), g, "pack: conversion and group size disagree");
             let out32: &mut [u32] = bytemuck::cast_slice_mut(&mut out[..len]);
             // SAFETY: AVX-512F/BW were detected.
-            unsafe { super::pack_avx512::pack_rows_avx512(data, block(src.rs), out32, kind) };
+            unsafe { super::pack_avx512::pack_rows_avx512(data, block, out32, kind) };
             return;
         }
         // SAFETY: AVX-512F/BW were detected.
@@ -676,7 +669,7 @@ pub(crate) fn pack_any<S: Copy, E: bytemuck::Pod + Default>(
         if let (1, Some((super::conv::RowConv::Copy, data))) = (src.ks, conv.f32_rows(src.data)) {
             let out: &mut [f32] = bytemuck::cast_slice_mut(&mut out[..len]);
             // SAFETY: AVX2 was detected.
-            unsafe { super::pack_avx2::pack_rows_avx2(data, block(src.rs), out) };
+            unsafe { super::pack_avx2::pack_rows_avx2(data, block, out) };
             return;
         }
     }

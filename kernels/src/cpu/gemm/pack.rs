@@ -89,6 +89,18 @@ pub(crate) struct RowBlock {
 
 #[cfg(target_arch = "x86_64")]
 impl RowBlock {
+    /// The block from its fields in declaration order.
+    pub(crate) fn new(rs: usize, r0: usize, rows: usize, p0: usize, kc: usize, r: usize) -> Self {
+        RowBlock {
+            rs,
+            r0,
+            rows,
+            p0,
+            kc,
+            r,
+        }
+    }
+
     /// The block's panels in `out`, `plen` elements each, with the first source row and
     /// the number of real rows of each; none when the block is empty. Panics on a block
     /// that does not fit a source of `src_len` values or `out` (internal errors).

@@ -101,7 +101,7 @@ unsafe fn store_lanes(p: *mut f32, v: __m256, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::super::conv::RowConv;
-    use super::super::pack_check::{self, block, values};
+    use super::super::pack_check::{self, values};
     use super::*;
 
     fn avx2() -> bool {
@@ -133,7 +133,7 @@ mod tests {
             let src = values((r0 + 40) * rs, kc as u32);
             for r in heights {
                 for rows in row_counts {
-                    check(&src, block(rs, r0, rows, p0, kc, r));
+                    check(&src, RowBlock::new(rs, r0, rows, p0, kc, r));
                 }
             }
         }
@@ -150,7 +150,7 @@ mod tests {
             let (r0, p0, rs) = (5, 7, 3072 + 9);
             let src = values((r0 + 70) * rs, kc as u32);
             for r in [6, 16] {
-                check(&src, block(rs, r0, 70, p0, kc, r));
+                check(&src, RowBlock::new(rs, r0, 70, p0, kc, r));
             }
         }
     }

@@ -158,7 +158,7 @@ mod tests {
 
     use super::*;
     use crate::cpu::gemm::pack::f32_to_bf16;
-    use crate::cpu::gemm::pack_check::{self, block, values, SPECIAL};
+    use crate::cpu::gemm::pack_check::{self, values, SPECIAL};
 
     fn avx512() -> bool {
         let ok = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
@@ -195,7 +195,7 @@ mod tests {
                 let src = values((r0 + 70) * rs, (kc * 3 + ci) as u32);
                 for r in heights {
                     for rows in row_counts {
-                        check(conv, &src, block(rs, r0, rows, p0, kc, r));
+                        check(conv, &src, RowBlock::new(rs, r0, rows, p0, kc, r));
                     }
                 }
             }
@@ -213,7 +213,7 @@ mod tests {
             let src = values((r0 + 70) * rs, kc as u32);
             for conv in CONVS {
                 for r in [14, 32] {
-                    check(conv, &src, block(rs, r0, 70, p0, kc, r));
+                    check(conv, &src, RowBlock::new(rs, r0, 70, p0, kc, r));
                 }
             }
         }

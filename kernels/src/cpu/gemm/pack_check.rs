@@ -54,18 +54,6 @@ pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// A [`RowBlock`] from its fields in declaration order (keeps test loops short).
-pub(crate) fn block(rs: usize, r0: usize, rows: usize, p0: usize, kc: usize, r: usize) -> RowBlock {
-    RowBlock {
-        rs,
-        r0,
-        rows,
-        p0,
-        kc,
-        r,
-    }
-}
-
 /// `pack` (the reference), `pack_any` and `simd` (a SIMD row packer, writing the
 /// block's panels as 4-byte groups) on the same block, into buffers pre-filled with a
 /// pattern one group longer than the panels: all three must be equal, bit for bit,
