@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::dict::dic_file::DicFile;
+use crate::dict::token::Token;
 use crate::dict::Dictionary;
 use crate::error::TokenizerError;
 pub use char_spans::char_spans;
@@ -34,12 +35,13 @@ pub struct Morpheme {
     pub start: usize,
     /// Byte offset just past the surface.
     pub end: usize,
-    /// Left context id.
-    pub left_id: u16,
-    /// Right context id.
-    pub right_id: u16,
-    /// Part-of-speech id.
-    pub pos_id: u16,
+    /// Index of the word's record in the token table of its dictionary file (`unk.dic` for
+    /// unknown words, else the user dictionary or `sys.dic`): [`Analyzer::token`] reads
+    /// it (context ids, part-of-speech id, feature offset). The analysis itself never
+    /// reads the record (the lattice keeps a compact copy of what it needs), and most
+    /// callers (`wakati`, BERT encoding) never need it: reading it for every word would
+    /// cost a cache miss each.
+    pub token: u32,
     /// Cost of the word itself.
     pub word_cost: i16,
     /// Cost of the best path from the start of the text through this word.
@@ -48,9 +50,6 @@ pub struct Morpheme {
     pub is_unknown: bool,
     /// The index (in the order given) of the user dictionary the word came from, if any.
     pub user_dic: Option<u8>,
-    /// Offset of the feature string in the feature blob of `unk.dic` (unknown words), the
-    /// user dictionary or `sys.dic` (known words); read it with [`Analyzer::feature`].
-    pub feature_offset: u32,
 }
 
 impl Morpheme {
@@ -129,7 +128,10 @@ impl Analyzer {
     pub fn try_feature(&self, m: &Morpheme) -> Result<&str, TokenizerError> {
         std::str::from_utf8(self.feature_bytes(m)).map_err(|e| TokenizerError::CorruptDictionary {
             path: self.file_of(m).path().to_path_buf(),
-            reason: format!("feature at offset {} is not UTF-8 ({e})", m.feature_offset),
+            reason: format!(
+                "feature at offset {} is not UTF-8 ({e})",
+                self.token(m).feature
+            ),
         })
     }
 
@@ -139,7 +141,16 @@ impl Analyzer {
                 return f.as_bytes();
             }
         }
-        self.file_of(m).feature_bytes(m.feature_offset)
+        self.file_of(m).feature_bytes(self.token(m).feature)
+    }
+
+    /// The dictionary record of `m`: left and right context ids, part-of-speech id, word
+    /// cost and feature offset (a record of zeros should `m` not come from this analyzer).
+    pub fn token(&self, m: &Morpheme) -> Token {
+        self.file_of(m)
+            .tokens()
+            .get(m.token as usize)
+            .map_or(Token::from_raw([0; 4]), |&raw| Token::from_raw(raw))
     }
 
     /// The dictionary file `m`'s token is from.

@@ -241,3 +241,39 @@ fn mecab_output_format() {
     assert!(lines[1].starts_with("ABC\t"), "{}", lines[1]);
     assert_eq!(lines[2], "EOS");
 }
+
+/// `Analyzer::token` gives each word the record the lattice used: along the best path
+/// every word's path cost is the previous one's plus the connection cost from the previous
+/// record's right id (BOS: 0) to this record's left id plus the record's word cost; known
+/// words' records are among those of their surface in `sys.dic`.
+#[test]
+fn token_records_are_the_ones_the_path_costs_came_from() {
+    need_dict!();
+    let a = analyzer().unwrap();
+    let dict = a.dictionary();
+    for text in [
+        "東京都に行く。",
+        "相次ぐ芸能人の“すっぴん”披露　その時、独女の心境は？",
+        "ｶﾀｶﾅ😀 abc DEF 123",
+    ] {
+        let ms = analyze(text);
+        assert!(ms.len() > 3, "{text}");
+        let (mut prev_right, mut prev_cost) = (0u16, 0i64);
+        for m in &ms {
+            let t = a.token(m);
+            assert_eq!(t.word_cost, m.word_cost, "{text}: {}", m.surface(text));
+            let step = dict.matrix.cost(prev_right, t.left_id) as i64 + t.word_cost as i64;
+            assert_eq!(m.cost, prev_cost + step, "{text}: {}", m.surface(text));
+            if !m.is_unknown {
+                let value = dict.sys.darts().exact_match(m.surface(text).as_bytes());
+                let (first, count) = tokken_tokenizer::dict::dic_file::split_value(value.unwrap());
+                assert!(
+                    (first..first + count).contains(&m.token),
+                    "{}",
+                    m.surface(text)
+                );
+            }
+            (prev_right, prev_cost) = (t.right_id, m.cost);
+        }
+    }
+}

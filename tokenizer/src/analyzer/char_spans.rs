@@ -43,14 +43,11 @@ mod tests {
         Morpheme {
             start,
             end,
-            left_id: 0,
-            right_id: 0,
-            pos_id: 0,
+            token: 0,
             word_cost: 0,
             cost: 0,
             is_unknown: false,
             user_dic: None,
-            feature_offset: 0,
         }
     }
 

@@ -9,7 +9,6 @@
 use crate::dict::char_property::CharInfo;
 use crate::dict::connector::{Connector, WordIds};
 use crate::dict::dic_file::split_value;
-use crate::dict::token::Token;
 use crate::dict::{Dictionary, NO_NODE};
 
 use super::prevs::{Prev, Prevs};
@@ -139,23 +138,14 @@ impl Lattice {
         let first_out = out.len();
         while i != 0 && i != NONE {
             let n = &self.nodes[i as usize];
-            let user_dic = n.user.checked_sub(1);
-            let t = dict
-                .token_file(n.is_unknown, user_dic)
-                .tokens()
-                .get(n.token as usize)
-                .map_or(Token::from_raw([0; 4]), |&raw| Token::from_raw(raw));
             out.push(Morpheme {
                 start: n.start,
                 end: n.end,
-                left_id: t.left_id,
-                right_id: t.right_id,
-                pos_id: t.pos_id,
-                word_cost: t.word_cost,
+                token: n.token,
+                word_cost: n.word.word_cost,
                 cost: n.cost,
                 is_unknown: n.is_unknown,
-                user_dic,
-                feature_offset: t.feature,
+                user_dic: n.user.checked_sub(1),
             });
             i = n.prev;
         }
